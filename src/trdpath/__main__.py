@@ -1,0 +1,3 @@
+from trdpath.cli import main
+
+main()

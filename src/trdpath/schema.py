@@ -1,0 +1,63 @@
+"""The data contract (shared/spec/data-contract.md) as code: input tables and the per-patient output."""
+
+from __future__ import annotations
+
+from trdpath.reference import COMORBIDITY_FLAGS, SERVICE_CATEGORIES
+
+# Input tables: required columns, optional columns, and which columns hold dates / numbers.
+TABLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "patients": {
+        "required": ("patient_id", "sex"),
+        "optional": ("birth_date", "year_of_birth", "ethnicity", "employment_status", "death_date"),
+        "dates": ("birth_date", "death_date"),
+        "numbers": ("year_of_birth",),
+    },
+    "diagnoses": {
+        "required": ("patient_id", "code", "date"),
+        "optional": (),
+        "dates": ("date",),
+        "numbers": (),
+    },
+    "prescriptions": {
+        "required": ("patient_id", "drug", "start_date"),
+        "optional": ("end_date", "days_supply", "daily_dose_mg", "atc_code"),
+        "dates": ("start_date", "end_date"),
+        "numbers": ("days_supply", "daily_dose_mg"),
+    },
+    "referrals": {
+        "required": ("patient_id", "service", "date"),
+        "optional": ("service_category",),
+        "dates": ("date",),
+        "numbers": (),
+    },
+    "notes": {
+        "required": ("patient_id", "note_id", "date", "text"),
+        "optional": (),
+        "dates": ("date",),
+        "numbers": (),
+    },
+}
+REQUIRED_TABLES = ("patients", "diagnoses", "prescriptions")
+OPTIONAL_TABLES = ("referrals", "notes")
+
+# Exclusion reasons in the order the cohort rules are applied (trd-rules.md 2).
+EXCLUSION_REASONS = (
+    "no_depression_diagnosis", "under_18", "bipolar_or_mania", "psychosis", "dementia",
+    "cognitive_or_neurological", "no_antidepressant",
+)
+
+# patients.csv: the contract columns first, in the contract's order ...
+CONTRACT_COLUMNS = (
+    "patient_id", "in_cohort", "exclusion_reason", "depression_code", "psychotic_symptoms",
+    "n_antidepressants", "n_adequate_trials", "augmented", "trd", "trd_date", "resistance_level",
+    "episode_start",
+)
+# ... then the extra columns (data-contract.md: "extra columns are welcome").
+DEMOGRAPHIC_COLUMNS = (
+    "sex", "age", "age_at_diagnosis", "ethnicity_group", "employment_group", "died", "age_at_death",
+)
+REFERRAL_COLUMNS = tuple(f"referrals_{c}" for c in SERVICE_CATEGORIES)
+TREATMENT_EXTRA_COLUMNS = ("treatment_sequence",)
+PATIENT_COLUMNS = (
+    CONTRACT_COLUMNS + DEMOGRAPHIC_COLUMNS + COMORBIDITY_FLAGS + REFERRAL_COLUMNS + TREATMENT_EXTRA_COLUMNS
+)
