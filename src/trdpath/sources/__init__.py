@@ -1,0 +1,33 @@
+"""Sources: read an extract and validate it into typed tables (the first pipeline stage).
+
+Every source (flat CSV/Parquet folder, OMOP CDM, a database schema) produces the same
+:class:`Extract`: Ibis tables with the data contract's columns and these types, so that the
+later stages never need to know where the data came from.
+
+- patients:      patient_id string, birth_date date, sex string, ethnicity string,
+                 employment_status string, death_date date
+                 (a `year_of_birth`-only source sets birth_date to 1 July of that year)
+- diagnoses:     patient_id string, code string (as recorded), date date
+- prescriptions: patient_id string, drug string, start_date date, end_date date,
+                 days_supply int64, daily_dose_mg float64, atc_code string
+- referrals:     patient_id string, service string, date date, service_category string
+- notes:         patient_id string, note_id string, date date, text string
+Optional columns absent from a source are present as typed NULLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+
+
+@dataclass(frozen=True)
+class Extract:
+    patients: ibis.Table
+    diagnoses: ibis.Table
+    prescriptions: ibis.Table
+    referrals: ibis.Table | None
+    notes: ibis.Table | None
+    # Where it came from, for messages and the report ("flat:/path", "omop:/path", "postgresql://...").
+    source: str
