@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from trdpath.pipeline import Classification
@@ -37,8 +38,9 @@ def staging_folder(out_dir: Path):
 def write_classification(result: Classification, folder: Path) -> None:
     folder = Path(folder)
     patients = result.patients
-    patients.to_csv(folder / "patients.csv", index=False, date_format="%Y-%m-%d")
-    pq.write_table(pa.Table.from_pandas(patients, preserve_index=False), folder / "patients.parquet")
+    table = pa.Table.from_pandas(patients, preserve_index=False)
+    pacsv.write_csv(table, folder / "patients.csv")
+    pq.write_table(table, folder / "patients.parquet")
     result.attrition.to_csv(folder / "attrition.csv", index=False)
     result.data_quality.to_csv(folder / "data_quality.csv", index=False)
     config_text = (
