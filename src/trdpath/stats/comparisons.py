@@ -97,6 +97,9 @@ def t_tests(first: np.ndarray, second: np.ndarray) -> tuple[TestResult, TestResu
     if len(first) < 2 or len(second) < 2:
         warning = "no test: fewer than two values in a group"
         return TestResult(STUDENT_T, warning=warning), TestResult(WELCH_T, warning=warning)
+    if np.ptp(first) == 0 and np.ptp(second) == 0:
+        warning = "no test: the values do not vary within either group"
+        return TestResult(STUDENT_T, warning=warning), TestResult(WELCH_T, warning=warning)
     student = scipy_stats.ttest_ind(first, second, equal_var=True)
     welch = scipy_stats.ttest_ind(first, second, equal_var=False)
     return (

@@ -35,6 +35,8 @@ LEVEL_ORDER = {
     "resistance_level": ("MDD", "2", "3", "4+"),
 }
 INTERCEPT = "const"
+# |log odds ratio| beyond this (OR > 3 million) only arises from (quasi-)separation, not from real data.
+MAX_PLAUSIBLE_LOG_ODDS = 15.0
 COEFFICIENT_COLUMNS = ("model", "term", "odds_ratio", "ci_lower", "ci_upper", "p_value", "coef", "std_err",
                        "warning")
 MODEL_FIT_COLUMNS = ("model", "n", "minus2ll", "chi2", "df", "p_value", "cox_snell_r2", "nagelkerke_r2",
@@ -155,11 +157,20 @@ def stepwise_logistic(patients: pd.DataFrame, blocks: list[list[str]], outcome: 
             previous_llf = None
             continue
         confidence = fit.conf_int(alpha=0.05)  # Wald intervals: coefficient +/- 1.96 standard errors
+        unstable = [t for t in design.columns
+                    if not np.isfinite(fit.bse[t]) or abs(fit.params[t]) > MAX_PLAUSIBLE_LOG_ODDS]
+        if unstable:
+            note = (f"possible separation: {', '.join(unstable)} have implausibly large or undefined estimates; "
+                    "their odds ratios should not be interpreted")
+            warning_text = "; ".join(w for w in (warning_text, note) if w)
+            result_warnings.append(f"{model}: {note}")
         for term in design.columns:
+            with np.errstate(over="ignore"):
+                odds_ratio, lower, upper = np.exp([fit.params[term], confidence.loc[term, 0],
+                                                   confidence.loc[term, 1]])
             coefficient_rows.append({
                 "model": model, "term": term,
-                "odds_ratio": math.exp(fit.params[term]),
-                "ci_lower": math.exp(confidence.loc[term, 0]), "ci_upper": math.exp(confidence.loc[term, 1]),
+                "odds_ratio": float(odds_ratio), "ci_lower": float(lower), "ci_upper": float(upper),
                 "p_value": float(fit.pvalues[term]), "coef": float(fit.params[term]),
                 "std_err": float(fit.bse[term]), "warning": warning_text,
             })

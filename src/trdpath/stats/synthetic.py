@@ -91,3 +91,45 @@ def _sequences(rng: np.random.Generator, counts: np.ndarray, augmented: np.ndarr
         sequence = sequence.where(steps <= k, sequence + ";" + names[:, k])
     augmenter = np.array(_AUGMENTERS)[rng.integers(0, len(_AUGMENTERS), n)]
     return sequence.where(~augmented, sequence + ";" + augmenter).to_numpy()
+
+
+def cohort_with_counts(n_mdd: int, n_trd: int, flag_counts: dict[str, tuple[int, int]] | None = None,
+                       level_counts: dict[str, dict[str, tuple[int, int]]] | None = None) -> pd.DataFrame:
+    """A cohort whose counts are exactly those given, e.g. a paper's published table.
+
+    ``flag_counts[flag] = (mdd_yes, trd_yes)``; ``level_counts[variable][level] = (mdd_n, trd_n)`` (levels of one
+    variable must add up to the group sizes). Other columns get neutral values (flags False, F32, ...). The
+    first ``mdd_yes`` MDD patients carry a flag, so flags overlap; only marginal counts are controlled.
+    """
+    n = n_mdd + n_trd
+    trd = np.r_[np.zeros(n_mdd, bool), np.ones(n_trd, bool)]
+    position = np.r_[np.arange(n_mdd), np.arange(n_trd)]  # index within the patient's group
+    frame: dict[str, object] = {
+        "patient_id": [f"P{i:07d}" for i in range(n)], "in_cohort": np.ones(n, bool),
+        "exclusion_reason": np.full(n, ""), "depression_code": np.full(n, "F32", dtype=object),
+        "psychotic_symptoms": np.zeros(n, bool), "n_antidepressants": np.where(trd, 3, 1),
+        "n_adequate_trials": np.where(trd, 2, 1), "augmented": np.zeros(n, bool), "trd": trd,
+        "trd_date": pd.NaT, "resistance_level": np.where(trd, "3", "MDD"), "episode_start": pd.Timestamp("2020-01-01"),
+        "sex": np.full(n, "female", dtype=object), "age": np.full(n, 50), "age_at_diagnosis": np.full(n, 40),
+        "ethnicity_group": np.full(n, "White", dtype=object), "employment_group": np.full(n, "Employed", dtype=object),
+        "died": np.zeros(n, bool), "age_at_death": pd.array([pd.NA] * n, dtype="Int64"),
+        "treatment_sequence": np.where(trd, "sertraline;mirtazapine;venlafaxine", "sertraline"),
+    }
+    for flag in COMORBIDITY_FLAGS:
+        frame[flag] = np.zeros(n, bool)
+    for category in SERVICE_CATEGORIES:
+        frame[f"referrals_{category}"] = np.zeros(n, dtype=np.int64)
+    for flag, (mdd_yes, trd_yes) in (flag_counts or {}).items():
+        frame[flag] = np.where(trd, position < trd_yes, position < mdd_yes)
+    for variable, levels in (level_counts or {}).items():
+        values = np.empty(n, dtype=object)
+        start = {False: 0, True: 0}
+        for level, (mdd_n, trd_n) in levels.items():
+            for is_trd, count in ((False, mdd_n), (True, trd_n)):
+                chosen = (trd == is_trd) & (position >= start[is_trd]) & (position < start[is_trd] + count)
+                values[chosen] = level
+                start[is_trd] += count
+        if start[False] != n_mdd or start[True] != n_trd:
+            raise ValueError(f"levels of {variable} do not add up to the group sizes")
+        frame[variable] = values
+    return pd.DataFrame(frame)[list(PATIENT_COLUMNS)]

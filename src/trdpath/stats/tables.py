@@ -221,18 +221,19 @@ def journey_links(cohort: pd.DataFrame) -> pd.DataFrame:
     """
     sequences = cohort["treatment_sequence"].fillna("").astype(str)
     parts = sequences.str.split(";", n=JOURNEY_STEPS, expand=True)
-    parts = parts.reindex(columns=range(JOURNEY_STEPS), fill_value=None)
+    parts = parts.reindex(columns=range(JOURNEY_STEPS), fill_value=None).astype("string")
     labels = {}
     for step in range(JOURNEY_STEPS):
-        column = parts[step].where(parts[step].notna() & (parts[step] != ""), None)
+        column = parts[step].mask(parts[step].fillna("") == "")
         column = column.str.replace(r"^\+(.*)$", r"augmentation: \1", regex=True)
         top = column.value_counts().index[:JOURNEY_TOP_DRUGS]
         labels[step] = column.where(column.isin(top) | column.isna(), "other")
     links = []
     for step in range(JOURNEY_STEPS - 1):
         source, target = labels[step], labels[step + 1]
-        started = source.notna()
-        frame = pd.DataFrame({"source": source[started], "target": target[started].fillna("no further drug")})
+        started = source.notna().to_numpy()
+        frame = pd.DataFrame({"source": source[started].astype(str),
+                              "target": target[started].fillna("no further drug").astype(str)})
         counts = frame.groupby(["source", "target"]).size().reset_index(name="n")
         counts.insert(0, "step", step + 1)
         links.append(counts)
