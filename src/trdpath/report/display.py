@@ -171,10 +171,12 @@ class DisplayTable:
     rows: list[list[str]] = field(default_factory=list)
     row_kinds: list[str] = field(default_factory=list)  # "section", "header", "level", "sub", "" (plain)
     footnotes: list[str] = field(default_factory=list)
+    row_spans: list[list[int]] = field(default_factory=list)  # column span of each cell
 
-    def add(self, cells: list[str], kind: str = "") -> None:
+    def add(self, cells: list[str], kind: str = "", spans: list[int] | None = None) -> None:
         self.rows.append(cells)
         self.row_kinds.append(kind)
+        self.row_spans.append(spans or [1] * len(cells))
 
 
 def disclosure_footnote(settings, applied: bool) -> str:
@@ -298,8 +300,8 @@ def table3(analysis) -> DisplayTable:
             else:
                 text = DASH if is_missing(value) else (
                     f"{float(value):.2f} ({fmt_df(fit.at[model, 'df'])}), P = {fmt_p(fit.at[model, 'p_value'])}")
-            cells += [text, "", ""]
-        table.add(cells, "fit")
+            cells.append(text)
+        table.add(cells, "fit", [1] + [3] * len(models))
     table.footnotes.append("OR, odds ratio with 95% Wald confidence interval (binary logistic regression, "
                            "statsmodels Logit); blocks of predictors entered stepwise, each model fitted on the same "
                            "patients. Model χ² tests each model against the intercept-only model.")

@@ -14,6 +14,8 @@ from docx.shared import Cm, Pt
 
 from trdpath.report.display import DisplayTable
 
+USABLE_WIDTH = Cm(29.7 - 3.0)  # A4 landscape less 1.5 cm margins
+
 
 def _border(cell, top: bool = False, bottom: bool = False) -> None:
     """Journal tables: horizontal rules only (above and below the header, at the foot)."""
@@ -48,16 +50,30 @@ def _write_table(document, table: DisplayTable) -> None:
             column += span
         for cell in cells:
             _border(cell, top=h == 0, bottom=h == len(table.header) - 1)
-    for r, (row, kind) in enumerate(zip(table.rows, table.row_kinds)):
+    for r, (row, kind, spans) in enumerate(zip(table.rows, table.row_kinds, table.row_spans)):
         cells = grid.add_row().cells
-        for c, text in enumerate(row):
-            cells[c].text = ("    " if c == 0 and kind in ("level", "sub") else "") + text
+        column = 0
+        for c, (text, span) in enumerate(zip(row, spans)):
+            cell = cells[column] if span == 1 else cells[column].merge(cells[column + span - 1])
+            cell.text = ("    " if c == 0 and kind in ("level", "sub") else "") + text
             if kind in ("section", "header") and c == 0:
-                for run in cells[c].paragraphs[0].runs:
+                for run in cell.paragraphs[0].runs:
                     run.bold = True
                     run.italic = kind == "section"
-            if r == len(table.rows) - 1:
-                _border(cells[c], bottom=True)
+            column += span
+        if r == len(table.rows) - 1:
+            for cell in cells:
+                _border(cell, bottom=True)
+    # A wide first column for the variable names; the page's remaining width shared by the others.
+    grid.autofit = False
+    first = Cm(7.0 if n_columns > 6 else 9.0)
+    other = int((USABLE_WIDTH - first) / max(1, n_columns - 1))
+    widths = [first] + [other] * (n_columns - 1)
+    for index, column in enumerate(grid.columns):
+        column.width = widths[index]
+    for row in grid.rows:
+        for index, cell in enumerate(row.cells):
+            cell.width = widths[index]
     for row in grid.rows:
         for cell in row.cells:
             for paragraph in cell.paragraphs:
