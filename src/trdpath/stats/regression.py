@@ -94,10 +94,18 @@ def _fit_logit(outcome: np.ndarray, design: pd.DataFrame):
     from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
     messages: list[str] = []
+    matrix = design.to_numpy()
+    # Rank from the small k x k cross-product (one pass) instead of statsmodels' QR of the n x k design,
+    # which costs seconds on a million rows; a deficient design keeps statsmodels' own handling.
+    full_rank = np.linalg.matrix_rank(matrix.T @ matrix) == matrix.shape[1]
+    if not full_rank:
+        messages.append("collinear predictors: the design matrix is not of full rank")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = sm.Logit(outcome, design).fit(method="newton", maxiter=100, disp=0)
+            # numpy arrays, not a DataFrame: statsmodels' pandas checks also cost seconds on a million rows.
+            model = sm.Logit(outcome, matrix, missing="none", check_rank=not full_rank)
+            fit = model.fit(method="newton", maxiter=100, disp=0)
         except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
             return None, [f"model could not be fitted: {exc}"]
     for warning in caught:
@@ -156,9 +164,12 @@ def stepwise_logistic(patients: pd.DataFrame, blocks: list[list[str]], outcome: 
             fit_rows.append({"model": model, "n": n, "converged": False, "warning": warning_text})
             previous_llf = None
             continue
-        confidence = fit.conf_int(alpha=0.05)  # Wald intervals: coefficient +/- 1.96 standard errors
-        unstable = [t for t in design.columns
-                    if not np.isfinite(fit.bse[t]) or abs(fit.params[t]) > MAX_PLAUSIBLE_LOG_ODDS]
+        names = list(design.columns)
+        params = pd.Series(fit.params, index=names)
+        bse = pd.Series(fit.bse, index=names)
+        pvalues = pd.Series(fit.pvalues, index=names)
+        confidence = pd.DataFrame(fit.conf_int(alpha=0.05), index=names)  # Wald: coef +/- 1.96 s.e.
+        unstable = [t for t in names if not np.isfinite(bse[t]) or abs(params[t]) > MAX_PLAUSIBLE_LOG_ODDS]
         if unstable:
             note = (f"possible separation: {', '.join(unstable)} have implausibly large or undefined estimates; "
                     "their odds ratios should not be interpreted")
@@ -166,13 +177,13 @@ def stepwise_logistic(patients: pd.DataFrame, blocks: list[list[str]], outcome: 
             result_warnings.append(f"{model}: {note}")
         for term in design.columns:
             with np.errstate(over="ignore"):
-                odds_ratio, lower, upper = np.exp([fit.params[term], confidence.loc[term, 0],
+                odds_ratio, lower, upper = np.exp([params[term], confidence.loc[term, 0],
                                                    confidence.loc[term, 1]])
             coefficient_rows.append({
                 "model": model, "term": term,
                 "odds_ratio": float(odds_ratio), "ci_lower": float(lower), "ci_upper": float(upper),
-                "p_value": float(fit.pvalues[term]), "coef": float(fit.params[term]),
-                "std_err": float(fit.bse[term]), "warning": warning_text,
+                "p_value": float(pvalues[term]), "coef": float(params[term]),
+                "std_err": float(bse[term]), "warning": warning_text,
             })
         fit_rows.append(_model_fit_row(model, fit, n, llnull, previous_llf, previous_df, warning_text))
         previous_llf, previous_df = fit.llf, int(fit.df_model)

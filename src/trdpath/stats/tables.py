@@ -76,7 +76,10 @@ def _flag_counts(cohort: pd.DataFrame, variables: list[str], group: pd.Series, g
 
 def _level_counts(cohort: pd.DataFrame, variable: str, group: pd.Series, groups) -> pd.DataFrame:
     levels = ordered_levels(variable, cohort[variable])
-    counts = pd.crosstab(cohort[variable].astype(str), group.to_numpy())
+    values = cohort[variable]
+    if values.dtype != object:
+        values = values.astype(str)
+    counts = pd.crosstab(pd.Categorical(values), pd.Categorical(group)).rename(index=str, columns=str)
     return counts.reindex(index=levels, columns=list(groups), fill_value=0)
 
 
@@ -218,26 +221,31 @@ def journey_links(cohort: pd.DataFrame) -> pd.DataFrame:
 
     ``treatment_sequence`` lists ingredients in order of first start; augmenting agents carry a '+' and are
     shown as "augmentation: NAME". Patients whose journey ends at a step flow into "no further drug".
+    Distinct sequences are counted first, so the string work is on thousands of sequences, not millions of rows.
     """
-    sequences = cohort["treatment_sequence"].fillna("").astype(str)
-    parts = sequences.str.split(";", n=JOURNEY_STEPS, expand=True)
-    parts = parts.reindex(columns=range(JOURNEY_STEPS), fill_value=None).astype("string")
+    sequences = cohort["treatment_sequence"].fillna("").astype(str).value_counts()
+    sequences = sequences[sequences.index != ""]
+    if sequences.empty:
+        return pd.DataFrame(columns=["step", "source", "target", "n"])
+    weights = sequences.to_numpy()
+    parts = pd.Series(sequences.index).str.split(";", n=JOURNEY_STEPS, expand=True)
+    parts = parts.reindex(columns=range(JOURNEY_STEPS + 1), fill_value=None).astype("string")
     labels = {}
     for step in range(JOURNEY_STEPS):
         column = parts[step].mask(parts[step].fillna("") == "")
         column = column.str.replace(r"^\+(.*)$", r"augmentation: \1", regex=True)
-        top = column.value_counts().index[:JOURNEY_TOP_DRUGS]
+        totals = pd.Series(weights).groupby(column.to_numpy()).sum().sort_values(ascending=False)
+        top = totals.index[:JOURNEY_TOP_DRUGS]
         labels[step] = column.where(column.isin(top) | column.isna(), "other")
     links = []
     for step in range(JOURNEY_STEPS - 1):
         source, target = labels[step], labels[step + 1]
         started = source.notna().to_numpy()
         frame = pd.DataFrame({"source": source[started].astype(str),
-                              "target": target[started].fillna("no further drug").astype(str)})
-        counts = frame.groupby(["source", "target"]).size().reset_index(name="n")
+                              "target": target[started].fillna("no further drug").astype(str),
+                              "n": weights[started]})
+        counts = frame.groupby(["source", "target"], as_index=False)["n"].sum()
         counts.insert(0, "step", step + 1)
         links.append(counts)
-    if not links:
-        return pd.DataFrame(columns=["step", "source", "target", "n"])
     result = pd.concat(links, ignore_index=True)
     return result[result["n"] > 0].reset_index(drop=True)
