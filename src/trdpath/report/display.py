@@ -134,6 +134,12 @@ def fmt_p(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_phrase(p) -> str:
+    """'P = 0.026' or 'P < 0.001' for running text."""
+    text = fmt_p(p)
+    return f"P < {text[1:]}" if text.startswith("<") else f"P = {text}"
+
+
 def fmt_df(df) -> str:
     if is_missing(df) or df == SUPPRESSED:
         return "?"
@@ -210,8 +216,8 @@ def table1(analysis, sizes, settings) -> DisplayTable:
             if w is not None:
                 table.footnotes.append(
                     f"{label(row['variable'])}: Student's {fmt_statistic(STUDENT_T, row['statistic'], row['df'])}, "
-                    f"P = {fmt_p(row['p_value'])}; {fmt_statistic(WELCH_T, w['statistic'], w['df'])}, "
-                    f"P = {fmt_p(w['p_value'])} (n = {fmt_count(row['mdd_n'])} MDD, {fmt_count(row['trd_n'])} TRD).")
+                    f"{p_phrase(row['p_value'])}; {fmt_statistic(WELCH_T, w['statistic'], w['df'])}, "
+                    f"{p_phrase(w['p_value'])} (n = {fmt_count(row['mdd_n'])} MDD, {fmt_count(row['trd_n'])} TRD).")
             continue
         if row["level"] == "" and is_missing(row["mdd_n"]):
             table.add([label(row["variable"]), DASH, DASH, DASH, DASH,
@@ -299,7 +305,7 @@ def table3(analysis) -> DisplayTable:
                 text = DASH if is_missing(value) else f"{100 * float(value):.1f}%"
             else:
                 text = DASH if is_missing(value) else (
-                    f"{float(value):.2f} ({fmt_df(fit.at[model, 'df'])}), P = {fmt_p(fit.at[model, 'p_value'])}")
+                    f"{float(value):.2f} ({fmt_df(fit.at[model, 'df'])}), {p_phrase(fit.at[model, 'p_value'])}")
             cells.append(text)
         table.add(cells, "fit", [1] + [3] * len(models))
     table.footnotes.append("OR, odds ratio with 95% Wald confidence interval (binary logistic regression, "
@@ -339,7 +345,7 @@ def resistance_table(analysis, settings) -> DisplayTable:
                            "comparisons below.")
     posthoc = analysis.resistance_posthoc
     for (variable, level), part in posthoc.groupby(["variable", "level"], sort=False):
-        pairs = ", ".join(f"{a} v. {b} P = {fmt_p(p)}" for a, b, p in zip(part["group_a"], part["group_b"],
+        pairs = ", ".join(f"{a} v. {b} {p_phrase(p)}" for a, b, p in zip(part["group_a"], part["group_b"],
                                                                            part["p_value"]))
         name = level_label(level) if level else label(variable)
         table.footnotes.append(f"Bonferroni post hoc, {name}: {pairs}.")
@@ -374,9 +380,9 @@ def attrition_table(attrition: pd.DataFrame) -> DisplayTable:
 
 
 def all_tables(protected, attrition_protected, sizes, settings) -> list[DisplayTable]:
-    tables = [table1(protected, sizes, settings), table2(protected, sizes, settings), table3(protected),
-              resistance_table(protected, settings), service_table(protected, sizes),
-              attrition_table(attrition_protected)]
+    tables = [attrition_table(attrition_protected), table1(protected, sizes, settings),
+              table2(protected, sizes, settings), table3(protected), resistance_table(protected, settings),
+              service_table(protected, sizes)]
     note = disclosure_footnote(settings, protected.disclosure_applied)
     for table in tables:
         table.footnotes.append(note)
