@@ -128,6 +128,8 @@ def one_way_anova(values: np.ndarray, groups: np.ndarray, levels: tuple[str, ...
         return TestResult(ANOVA_F, warning="no test: fewer than two groups with values"), []
     design = np.column_stack([(groups == level).astype(float) for level in present])
     fit = sm.OLS(values, design).fit()
+    if fit.ssr <= 0:
+        return TestResult(ANOVA_F, warning="no test: the values do not vary within the groups"), []
     k = len(present)
     contrasts = np.zeros((k - 1, k))
     contrasts[:, 0] = -1.0
