@@ -213,7 +213,9 @@ def table1(analysis, sizes, settings) -> DisplayTable:
             table.add([label(row["variable"]), DASH, fmt_mean_sd(row["mdd_mean"], row["mdd_sd"]), DASH,
                        fmt_mean_sd(row["trd_mean"], row["trd_sd"]),
                        fmt_statistic(row["test"], row["statistic"], row["df"]), fmt_p(row["p_value"])])
-            if w is not None:
+            if is_missing(row["statistic"]) and isinstance(row.get("warning"), str) and row["warning"]:
+                table.footnotes.append(f"{label(row['variable'])}: {row['warning']}.")
+            elif w is not None:
                 table.footnotes.append(
                     f"{label(row['variable'])}: Student's {fmt_statistic(STUDENT_T, row['statistic'], row['df'])}, "
                     f"{p_phrase(row['p_value'])}; {fmt_statistic(WELCH_T, w['statistic'], w['df'])}, "

@@ -128,7 +128,7 @@ def one_way_anova(values: np.ndarray, groups: np.ndarray, levels: tuple[str, ...
         return TestResult(ANOVA_F, warning="no test: fewer than two groups with values"), []
     design = np.column_stack([(groups == level).astype(float) for level in present])
     fit = sm.OLS(values, design).fit()
-    if fit.ssr <= 0:
+    if fit.ssr <= 1e-12 * max(1.0, float(np.dot(values, values))):  # no within-group variation (up to rounding)
         return TestResult(ANOVA_F, warning="no test: the values do not vary within the groups"), []
     k = len(present)
     contrasts = np.zeros((k - 1, k))

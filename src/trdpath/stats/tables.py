@@ -70,7 +70,7 @@ def _pct(count: float, total: float) -> float:
 
 def _flag_counts(cohort: pd.DataFrame, variables: list[str], group: pd.Series, groups) -> pd.DataFrame:
     """Counts of 'yes' per flag (rows) and group (columns), in one groupby."""
-    counts = cohort[variables].astype(bool).groupby(group.to_numpy()).sum().T
+    counts = cohort[variables].fillna(False).astype(bool).groupby(group.to_numpy()).sum().T
     return counts.reindex(columns=list(groups), fill_value=0)
 
 
