@@ -268,6 +268,15 @@ def table2(analysis, sizes, settings) -> DisplayTable:
     return table
 
 
+def _estimable(row) -> bool:
+    """An odds ratio worth printing: finite limits and not the astronomic value of (quasi-)separation."""
+    values = [row["odds_ratio"], row["ci_lower"], row["ci_upper"]]
+    if any(isinstance(v, str) for v in values):
+        return True
+    values = [float(v) for v in values]
+    return all(math.isfinite(v) for v in values) and 1e-4 < values[0] < 1e4
+
+
 def table3(analysis) -> DisplayTable:
     coefficients = analysis.table3
     models = list(dict.fromkeys(coefficients["model"]))
@@ -277,6 +286,7 @@ def table3(analysis) -> DisplayTable:
     from trdpath.stats.regression import INTERCEPT
 
     terms = [t for t in dict.fromkeys(coefficients["term"]) if t != INTERCEPT]
+    not_estimable = False
     by_key = {(r["model"], r["term"]): r for _, r in coefficients.iterrows()}
     for term in terms:
         cells = [term_label(term)]
@@ -286,8 +296,9 @@ def table3(analysis) -> DisplayTable:
                 cells += [DASH, DASH, DASH]
             elif row["odds_ratio"] == SUPPRESSED:
                 cells += [SECONDARY_MARK] * 3
-            elif is_missing(row["odds_ratio"]):
+            elif is_missing(row["odds_ratio"]) or not _estimable(row):
                 cells += ["n/e", "n/e", "n/e"]
+                not_estimable = True
             else:
                 cells += [fmt_number(row["odds_ratio"]),
                           f"{fmt_number(row['ci_lower'])}–{fmt_number(row['ci_upper'])}", fmt_p(row["p_value"])]
@@ -313,6 +324,9 @@ def table3(analysis) -> DisplayTable:
     table.footnotes.append("OR, odds ratio with 95% Wald confidence interval (binary logistic regression, "
                            "statsmodels Logit); blocks of predictors entered stepwise, each model fitted on the same "
                            "patients. Model χ² tests each model against the intercept-only model.")
+    if not_estimable:
+        table.footnotes.append("n/e, not estimable: an infinite confidence limit or an odds ratio beyond 10^4 "
+                               "(separation); the CSV keeps the raw estimates.")
     for model in models:
         if model in fit.index and isinstance(fit.at[model, "warning"], str) and fit.at[model, "warning"]:
             table.footnotes.append(f"{model}: {fit.at[model, 'warning']}")
