@@ -164,3 +164,31 @@ def test_no_small_count_leaves_in_any_written_table(tmp_path):
         text = str(cell)
         if text and text[0].isdigit():
             assert int(text.split(" ")[0]) % 5 == 0
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(min_value=40, max_value=400), seed=st.integers(min_value=0, max_value=10_000))
+def test_every_protected_table_of_any_cohort_is_safe(n, seed):
+    """For arbitrary small cohorts: no count of 1-7 is published, and no level is the only hidden one."""
+    from trdpath.stats.synthetic import synthetic_patients
+
+    protected = protect(analyse(synthetic_patients(n, seed=seed), StudyConfig()), DEFAULT)
+    count_columns = {
+        "table1": ["mdd_n", "trd_n"], "table2": ["mdd_n", "trd_n"], "service_use": ["mdd_n", "trd_n"],
+        "resistance_levels": [f"{g}_n" for g in ("mdd", "level2", "level3", "level4plus")], "journeys": ["n"],
+    }
+    for name, columns in count_columns.items():
+        table = getattr(protected, name)
+        for column in columns:
+            for value in table[column]:
+                if isinstance(value, str):
+                    assert value in (SMALL, SUPPRESSED)
+                elif not pd.isna(value):
+                    assert value == 0 or (value % 5 == 0 and value >= 8), (name, column, value)
+    for variable in ("sex", "ethnicity_group", "employment_group", "depression_code"):
+        rows = protected.table1[(protected.table1["variable"] == variable) & (protected.table1["level"] != "")]
+        for column in ("mdd_n", "trd_n"):
+            values = list(rows[column])
+            hidden = [v for v in values if isinstance(v, str)]
+            visible_nonzero = [v for v in values if not isinstance(v, str) and v > 0]
+            assert len(hidden) != 1 or not visible_nonzero, (variable, column, values)
