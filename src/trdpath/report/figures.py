@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from trdpath.report.display import (  # noqa: E402
     SERVICE_LABELS, fmt_count, label, term_label,
 )
-from trdpath.stats.tables import RESISTANCE_GROUPS, RESISTANCE_LEVELS  # noqa: E402
+from trdpath.stats.tables import RESISTANCE_GROUPS  # noqa: E402
 
 MDD_COLOUR, TRD_COLOUR = "#4C72B0", "#C44E52"
 LEVEL_COLOURS = ("#4C72B0", "#F0A35E", "#D9653B", "#8C2D04")
@@ -211,4 +211,4 @@ def all_figures(protected, attrition_protected) -> dict[str, tuple[str, bytes]]:
     }
 
 
-__all__ = ["all_figures", "sankey_html", "RESISTANCE_LEVELS"]
+__all__ = ["all_figures", "sankey_html"]
