@@ -71,6 +71,12 @@ def cohort_of(patients: pd.DataFrame) -> pd.DataFrame:
     return cohort
 
 
+def _integer_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Counts as nullable integers, so a CSV shows 4, not 4.0, beside the empty cells of header rows."""
+    columns = [c for c in table.columns if c.endswith("_n")]
+    return table.astype({c: "Int64" for c in columns})
+
+
 def analyse(patients: pd.DataFrame, config: StudyConfig) -> Analysis:
     """Tables 1-3, model fit, resistance levels and service use for the in-cohort patients."""
     cohort = cohort_of(patients)
@@ -93,6 +99,7 @@ def analyse(patients: pd.DataFrame, config: StudyConfig) -> Analysis:
             notes.append(f"{name}, {row.get('variable', row.get('measure'))}"
                          f"{' ' + str(where) if where else ''}: {row['warning']}")
     notes.extend(f"Table 3, {w}" for w in regression.warnings)
+    table1, table2, resistance, service = (_integer_counts(t) for t in (table1, table2, resistance, service))
     return Analysis(
         n_mdd=n_mdd, n_trd=n_trd, table1=table1, table2=table2,
         table3=regression.coefficients, model_fit=regression.model_fit,
