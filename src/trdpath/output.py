@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -12,9 +13,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from trdpath import __version__
 from trdpath.pipeline import Classification
 
-OUTPUT_FILES = ("patients.csv", "patients.parquet", "attrition.csv", "data_quality.csv", "config.toml")
+OUTPUT_FILES = ("patients.csv", "patients.parquet", "attrition.csv", "data_quality.csv", "config.toml", "metadata.json")
 
 
 @contextmanager
@@ -48,3 +50,14 @@ def write_classification(result: Classification, folder: Path) -> None:
         + result.config.model_copy(update={"study": result.config.study.model_copy(update={"index_date": result.index_date})}).to_toml()
     )
     (folder / "config.toml").write_text(config_text, encoding="utf-8")
+    (folder / "metadata.json").write_text(json.dumps(run_metadata(result), indent=2, default=str), encoding="utf-8")
+
+
+def run_metadata(result: Classification) -> dict:
+    """What the report states about the run: software version, index date, the data's date range, source."""
+    return {
+        "software_version": __version__,
+        "index_date": result.index_date,
+        "data_date_range": list(result.date_range),
+        "source": result.source,
+    }

@@ -5,6 +5,7 @@ The lead mounts ``app`` (or calls :func:`report_folder`) under ``trdpath``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,12 @@ app = typer.Typer(help="The study report: Tables 1-3, resistance levels, service
 
 def classification_meta(out_dir: Path, patients: pd.DataFrame, config) -> dict:
     """What the report states about its data when only the classification folder is at hand."""
+    saved = Path(out_dir) / "metadata.json"
+    if saved.is_file():  # written by `trdpath classify` since 0.1.0
+        meta = json.loads(saved.read_text(encoding="utf-8"))
+        meta["data_date_range"] = tuple(meta.get("data_date_range") or (None, None))
+        meta["software_version"] = __version__
+        return meta
     index_date = config.study.index_date
     starts = pd.to_datetime(patients.get("episode_start"), errors="coerce") if "episode_start" in patients else None
     first = starts.min() if starts is not None and starts.notna().any() else None
