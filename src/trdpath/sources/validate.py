@@ -26,6 +26,11 @@ def _text(col: ibis.Value) -> ibis.Value:
     return ibis.ifelse(s == "", ibis.null("string"), s)
 
 
+def _nonempty(col: ibis.Value) -> ibis.Value:
+    s = col.cast("string")
+    return ibis.ifelse(s == "", ibis.null("string"), s)
+
+
 def _parse_date(col: ibis.Value) -> tuple[ibis.Value, ibis.Value]:
     """(parsed date, raw text) for a column that may already be a date, a timestamp or text."""
     dtype = col.type()
@@ -83,9 +88,12 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> ibis.Table:
         elif col in spec["numbers"]:
             to = "int64" if col in ("days_supply", "year_of_birth") else "float64"
             parsers[col] = lambda t, c=col, to=to: _parse_number(t[c], to)
-        else:
-            columns[col] = _text(raw[col])
     needs_parsing = any(not raw[c].type().is_date() and not raw[c].type().is_numeric() for c in parsers)
+    for col in spec["required"] + spec["optional"]:
+        if col in present and col not in parsers:
+            # Text sources (CSV) are trimmed once while parsing; typed sources keep their strings
+            # (trimming on every scan of a Parquet file costs more than the rest of the scan).
+            columns[col] = _text(raw[col]) if needs_parsing else _nonempty(raw[col])
     for col, parse in parsers.items():
         parsed, text = parse(raw)
         columns[col] = parsed
