@@ -41,7 +41,7 @@ def write_classification(result: Classification, folder: Path) -> None:
     folder = Path(folder)
     patients = result.patients
     table = pa.Table.from_pandas(patients, preserve_index=False)
-    pacsv.write_csv(table, folder / "patients.csv")
+    pacsv.write_csv(table, folder / "patients.csv", pacsv.WriteOptions(quoting_style="needed"))
     pq.write_table(table, folder / "patients.parquet")
     result.attrition.to_csv(folder / "attrition.csv", index=False)
     result.data_quality.to_csv(folder / "data_quality.csv", index=False)
