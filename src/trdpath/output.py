@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import duckdb
 import pyarrow.parquet as pq
 
 from trdpath import __version__
@@ -41,7 +41,7 @@ def write_classification(result: Classification, folder: Path) -> None:
     folder = Path(folder)
     patients = result.patients
     table = pa.Table.from_pandas(patients, preserve_index=False)
-    pacsv.write_csv(table, folder / "patients.csv", pacsv.WriteOptions(quoting_style="needed"))
+    _write_csv(table, folder / "patients.csv")
     pq.write_table(table, folder / "patients.parquet")
     result.attrition.to_csv(folder / "attrition.csv", index=False)
     result.data_quality.to_csv(folder / "data_quality.csv", index=False)
@@ -51,6 +51,16 @@ def write_classification(result: Classification, folder: Path) -> None:
     )
     (folder / "config.toml").write_text(config_text, encoding="utf-8")
     (folder / "metadata.json").write_text(json.dumps(run_metadata(result), indent=2, default=str), encoding="utf-8")
+
+
+def _write_csv(table: pa.Table, path: Path) -> None:
+    """Fast CSV with quotes only where a value needs them (DuckDB's writer; pandas' is ~20x slower)."""
+    con = duckdb.connect()
+    try:
+        con.register("patients_out", table)
+        con.execute(f"COPY patients_out TO '{str(path).replace(chr(39), chr(39) * 2)}' (HEADER, DELIMITER ',')")
+    finally:
+        con.close()
 
 
 def run_metadata(result: Classification) -> dict:
