@@ -54,18 +54,23 @@ def test_dose_text_in_the_name(spec_test):
 
 
 def test_whole_words_only(spec_test):
-    """A name matches only as a whole word: desvenlafaxine is not venlafaxine."""
+    """A name matches only as a whole word: desvenlafaxine is not venlafaxine, escitalopram not citalopram."""
     spec_test(
         prescriptions="""
             patient_id | drug                 | start_date | end_date
             1          | desvenlafaxine 50mg  | 2021-01-01 | 2021-03-01
             2          | Sertralinex          | 2021-01-01 | 2021-03-01
             2          | fluoxetine           | 2021-01-01 | 2021-03-01
+            3          | Escitalopram 10mg    | 2021-01-01 | 2021-03-01
+            4          | Exsertraline         | 2021-01-01 | 2021-03-01
+            4          | fluoxetine           | 2021-01-01 | 2021-03-01
         """,
         expected="""
             patient_id | n_antidepressants | treatment_sequence
             1          | 1                 | desvenlafaxine
             2          | 1                 | fluoxetine
+            3          | 1                 | escitalopram
+            4          | 1                 | fluoxetine
         """,
     )
 

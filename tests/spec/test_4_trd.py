@@ -149,7 +149,7 @@ def test_augmentation_overlapping_an_antidepressant(spec_test):
 
 
 def test_augmentation_started_before_second_adequacy_date(spec_test):
-    """An augmenting agent already running before T2 is not a next step; restarted after T2 it is."""
+    """An augmenting agent started before or on T2 is not a next step; restarted after T2 it is."""
     spec_test(
         prescriptions="""
             patient_id | drug       | start_date | end_date   | daily_dose_mg
@@ -165,17 +165,22 @@ def test_augmentation_started_before_second_adequacy_date(spec_test):
             3          | quetiapine | 2021-02-15 | 2021-03-01 | 150
             3          | quetiapine | 2021-04-01 | 2021-05-01 | 150
             3          | quetiapine | 2021-06-01 | 2021-07-01 | 150
+            4          | sertraline | 2021-01-01 | 2021-03-01 | 100
+            4          | citalopram | 2021-03-01 | 2021-06-01 | 20
+            4          | quetiapine | 2021-03-29 | 2021-05-01 | 150
         """,
         index_date=INDEX,
         # 1: quetiapine era starts 03-15 < T2 (03-29).
         # 2: 02-15..03-01, then 04-01 is 31 days after 03-01: a new era starting 04-01 > T2 -> step.
         # 3: as 2, and 06-01 is 31 days after 05-01: a third era, a second augmenting step on
         #    06-01; the first step is still 04-01.
+        # 4: quetiapine starts on T2 itself: a next step must be strictly after T2.
         expected="""
             patient_id | trd | trd_date   | augmented
             1          | F   |            | F
             2          | T   | 2021-04-01 | T
             3          | T   | 2021-04-01 | T
+            4          | F   |            | F
         """,
     )
 
