@@ -29,6 +29,7 @@ Semantics in one place (docs/rules.md has the worked examples):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from trdpath.config import StudyConfig
+from trdpath.config import ReferenceSection, StudyConfig
 from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, SERVICE_CATEGORIES, ReferenceData
 from trdpath.schema import CONTRACT_COLUMNS, REFERRAL_COLUMNS
 
@@ -317,6 +318,33 @@ def _treatment_sequence(eras: list[Era]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _ReferenceLists:
+    drugs: DrugDictionary
+    code_ranges: dict[str, list[tuple[str, str]]]
+    service_patterns: list[tuple[re.Pattern, str]]
+    ethnicity: dict[str, str]
+    employment: dict[str, str]
+
+
+@functools.lru_cache(maxsize=8)
+def _reference_lists(reference_section: ReferenceSection) -> _ReferenceLists:
+    """The reference lists of a study, read once per set of files (the tests call this often)."""
+    reference = ReferenceData(StudyConfig(reference=reference_section))
+    code_lists = ("depression", "recurrent_depression", "psychotic_symptoms") + EXCLUSION_LISTS + COMORBIDITY_FLAGS
+    return _ReferenceLists(
+        drugs=DrugDictionary(reference),
+        code_ranges={name: reference.code_ranges(name) for name in code_lists},
+        service_patterns=[
+            (re.compile(row["pattern"], re.IGNORECASE), row["service_category"])
+            for row in reference.service_categories.to_dict("records")
+        ],
+        ethnicity={_normalise_label(r["value"]): r["ethnicity_group"] for r in reference.ethnicity.to_dict("records")},
+        employment={_normalise_label(r["value"]): r["employment_group"]
+                    for r in reference.employment.to_dict("records")},
+    )
+
+
 def completed_years(birth: dt.date, on: dt.date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
@@ -328,13 +356,11 @@ def classify_in_memory(
 ) -> pd.DataFrame:
     """Classify every patient of the raw tables; one row per patient (see module docstring)."""
     config = config or StudyConfig()
-    reference = ReferenceData(config)
-    drugs = DrugDictionary(reference)
+    lists = _reference_lists(config.reference)
+    drugs = lists.drugs
     # No date anywhere (an extract without events): nothing to truncate, ages at today.
     index_date = index_date or config.study.index_date or default_index_date(tables) or dt.date.today()
-    ranges = {name: reference.code_ranges(name) for name in (
-        ("depression", "recurrent_depression", "psychotic_symptoms") + EXCLUSION_LISTS + COMORBIDITY_FLAGS
-    )}
+    ranges = lists.code_ranges
 
     codes: dict[str, set[str]] = {}
     for row in _rows(tables, "diagnoses"):
@@ -365,10 +391,7 @@ def classify_in_memory(
             Exposure(ingredient, start, min(end, index_date), adequate_dose)
         )
 
-    service_patterns = [
-        (re.compile(row["pattern"], re.IGNORECASE), row["service_category"])
-        for row in reference.service_categories.to_dict("records")
-    ]
+    service_patterns = lists.service_patterns
     referrals: dict[str, dict[str, int]] = {}
     for row in _rows(tables, "referrals"):
         date = _as_date(row.get("date"))
@@ -384,8 +407,7 @@ def classify_in_memory(
             counts = referrals.setdefault(_as_text(row["patient_id"]), {})
             counts[category] = counts.get(category, 0) + 1
 
-    ethnicity = {_normalise_label(r["value"]): r["ethnicity_group"] for r in reference.ethnicity.to_dict("records")}
-    employment = {_normalise_label(r["value"]): r["employment_group"] for r in reference.employment.to_dict("records")}
+    ethnicity, employment = lists.ethnicity, lists.employment
 
     output = []
     for row in _rows(tables, "patients"):
