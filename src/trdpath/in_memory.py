@@ -11,8 +11,8 @@ Semantics in one place (docs/rules.md has the worked examples):
 - index date: the argument, else ``config.study.index_date``, else the latest date in any date
   column (birth_date, death_date, diagnoses.date, prescriptions.start_date / end_date,
   referrals.date). Events after it are ignored; exposures are clipped to end at it.
-- ingredient: the ATC code decides when present; else the name (lower case, dose text removed)
-  must contain an ingredient's generic name or one of its brand names as a whole word.
+- ingredient: the ATC code decides when it is in the lists; else the name (lower case, dose text
+  removed) must contain an ingredient's generic name or one of its brand names as a whole word.
 - exposure: start_date .. end_date, else start_date + days_supply, else start_date +
   default_exposure_days. Length = end - start in days.
 - era: exposures to one ingredient merged while the next starts <= era end + era_gap_days.
@@ -171,9 +171,11 @@ class DrugDictionary:
 
     def ingredient(self, drug: str | None, atc_code: str | None) -> Ingredient | None:
         if atc_code is not None:
-            # data-contract.md: when present the ATC code wins over the name, also when it is
-            # not an antidepressant or augmenting agent (then the prescription is unmapped).
-            return self.by_atc.get(re.sub(r"\s", "", atc_code).upper())
+            # data-contract.md: when present the ATC code wins over the name. A code outside the
+            # lists (a class code such as N06AB, a local code) leaves the decision to the name.
+            ingredient = self.by_atc.get(re.sub(r"\s", "", atc_code).upper())
+            if ingredient is not None:
+                return ingredient
         if drug is None:
             return None
         text = _DOSE_TEXT.sub(" ", drug.lower())

@@ -16,6 +16,7 @@ generic or brand names, dose text, mixed case and ATC codes, under a few study c
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pandas as pd
 import pytest
@@ -36,6 +37,10 @@ SETTINGS = settings(
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+# A database engine costs seconds per call whatever the size of the extract, so the engine test
+# packs more patients into fewer examples (15 x up to 10 patients by default). Set
+# TRDPATH_GENERATIVE_EXAMPLES for a longer search, e.g. 500 before a release.
+ENGINE_SETTINGS = settings(SETTINGS, max_examples=int(os.environ.get("TRDPATH_GENERATIVE_EXAMPLES", "15")))
 
 BASE_DATE = dt.date(2019, 1, 1)
 
@@ -100,10 +105,10 @@ def prescription_rows(draw, patient_id: str) -> list[dict]:
 
 
 @st.composite
-def extracts(draw):
-    """(tables with typed values, config, index_date) for one to four patients."""
+def extracts(draw, max_patients: int = 4):
+    """(tables with typed values, config, index_date) for one to max_patients patients."""
     patients, diagnoses, prescriptions = [], [], []
-    for number in range(draw(st.integers(1, 4))):
+    for number in range(draw(st.integers(1, max_patients))):
         patient_id = f"{number:03d}"  # ids that look numeric must stay strings
         birth = draw(st.sampled_from([dt.date(1985, 7, 15), dt.date(1960, 3, 1), dt.date(1990, 2, 28),
                                       dt.date(2003, 1, 10), None]))
@@ -146,8 +151,8 @@ def as_strings(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.generative
-@SETTINGS
-@given(extract=extracts())
+@ENGINE_SETTINGS
+@given(extract=extracts(max_patients=10))
 def test_engine_agrees_with_reference(engine_under_test, differences, extract):
     tables, config, index_date = extract
     expected = classify_in_memory(tables, config, index_date=index_date)

@@ -1,8 +1,9 @@
 """3.1 From prescriptions to ingredients
 
 Each prescription is mapped to one ingredient of the reference lists (antidepressants.csv,
-augmenting_agents.csv). When `atc_code` is given it decides, even against the name: a code
-outside the lists leaves the prescription unmapped. Otherwise the name is lower-cased, dose text
+augmenting_agents.csv). When `atc_code` is one of the lists' codes it decides, even against the
+name. Otherwise (no code, a class code such as N06AB, a drug outside the lists, a local code) the
+name decides: it is lower-cased, dose text
 ("50mg", "15 mg/5ml") is removed, and it must contain the ingredient's generic name or one of its
 brand names as a whole word ("venlafaxine" does not match "desvenlafaxine"). If a name contains
 several ingredients, the one written first wins. Unmapped prescriptions are ignored.
@@ -76,23 +77,24 @@ def test_whole_words_only(spec_test):
 
 
 def test_atc_code_wins_over_the_name(spec_test):
-    """The ATC code decides when present; a code outside the lists leaves the drug unmapped."""
+    """A listed ATC code wins over the name; a code outside the lists leaves the name to decide."""
     spec_test(
         prescriptions="""
             patient_id | drug            | start_date | end_date   | atc_code
             1          | sertraline      | 2021-01-01 | 2021-03-01 | N06AB03
             2          | unknown tablets | 2021-01-01 | 2021-03-01 | N06AX11
-            3          | sertraline      | 2021-01-01 | 2021-03-01 | N05BA01
-            4          | Sertraline      | 2021-01-01 | 2021-03-01 |
+            3          | sertraline      | 2021-01-01 | 2021-03-01 | N06AB
+            4          | diazepam 5mg    | 2021-01-01 | 2021-03-01 | N05BA01
             5          | Cipramil        | 2021-01-01 | 2021-03-01 | n06ab04
         """,
-        # 1: N06AB03 is fluoxetine. 2: N06AX11 is mirtazapine. 3: N05BA01 (diazepam) is in no list.
+        # 1: N06AB03 is fluoxetine. 2: N06AX11 is mirtazapine. 3: N06AB is the SSRI class, not an
+        # ingredient: the name decides. 4: N05BA01 (diazepam) and its name are in no list.
         expected="""
             patient_id | in_cohort | exclusion_reason  | n_antidepressants | treatment_sequence
             1          | T         |                   | 1                 | fluoxetine
             2          | T         |                   | 1                 | mirtazapine
-            3          | F         | no_antidepressant | 0                 |
-            4          | T         |                   | 1                 | sertraline
+            3          | T         |                   | 1                 | sertraline
+            4          | F         | no_antidepressant | 0                 |
             5          | T         |                   | 1                 | citalopram
         """,
     )
