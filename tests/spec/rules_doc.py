@@ -31,6 +31,11 @@ the arithmetic worked out by hand. Every example runs on every engine (the plain
 `trdpath.in_memory` and the Ibis pipeline on DuckDB, and PostgreSQL and Spark where available), so
 what you read here is what the program does.
 
+Run them: `PYTHONPATH=src python -m pytest tests/spec` (all engines; `-k in_memory` for the
+reference alone) and `tests/generative` (Hypothesis: random extracts, every engine must agree with
+the reference on every contract column; `TRDPATH_GENERATIVE_EXAMPLES=500` for a longer search).
+To add an engine, add its name to `ENGINES` in tests/conftest.py.
+
 How to read the examples:
 
 - Input tables are written one row a line, cells separated by `|`; an empty cell is a missing
