@@ -62,7 +62,7 @@ def test_events_after_index_date_are_ignored(spec_test):
     (T2 = 2021-03-01 + 28 days = 2021-03-29). Patient 1's third antidepressant starts after the
     index date; patient 2's starts on it (an event on the index date counts); patient 3's bipolar
     diagnosis and patient 4's only depression diagnosis come after it; patient 5's second
-    antidepressant is cut at the index date.
+    antidepressant is cut at the index date; patient 6's only antidepressant starts after it.
     """
     spec_test(
         diagnoses="""
@@ -73,6 +73,7 @@ def test_events_after_index_date_are_ignored(spec_test):
             3          | F31.1 | 2021-06-01
             4          | F32.1 | 2021-06-01
             5          | F32.1 | 2010-01-01
+            6          | F32.1 | 2010-01-01
         """,
         prescriptions="""
             patient_id | drug        | start_date | end_date   | daily_dose_mg
@@ -86,6 +87,7 @@ def test_events_after_index_date_are_ignored(spec_test):
             4          | sertraline  | 2021-01-01 | 2021-03-01 | 100
             5          | sertraline  | 2021-01-01 | 2021-03-01 | 100
             5          | citalopram  | 2021-04-10 | 2021-06-01 | 20
+            6          | sertraline  | 2021-05-02 | 2021-07-01 | 100
         """,
         index_date=dt.date(2021, 5, 1),
         # 1: mirtazapine starts 2021-05-02 > index date: ignored, 2 antidepressants, no next step.
@@ -93,6 +95,7 @@ def test_events_after_index_date_are_ignored(spec_test):
         # 3: F31.1 on 2021-06-01 is after the index date: still in the cohort.
         # 4: the only depression code is after the index date.
         # 5: citalopram 2021-04-10 .. min(2021-06-01, 2021-05-01) = 21 days < 28: not adequate.
+        # 6: the only antidepressant starts after the index date: no antidepressant.
         expected="""
             patient_id | in_cohort | exclusion_reason        | n_antidepressants | n_adequate_trials | trd | trd_date
             1          | T         |                         | 2                 | 2                 | F   |
@@ -100,6 +103,7 @@ def test_events_after_index_date_are_ignored(spec_test):
             3          | T         |                         | 1                 | 1                 | F   |
             4          | F         | no_depression_diagnosis | 1                 | 1                 | F   |
             5          | T         |                         | 2                 | 1                 | F   |
+            6          | F         | no_antidepressant       | 0                 | 0                 | F   |
         """,
     )
 
