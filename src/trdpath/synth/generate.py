@@ -193,8 +193,11 @@ def generate(out_dir: Path, n_patients: int, seed: int = 0, fmt: str = "csv", ch
         raise UserError(f"chunk_size must be at least 1 (got {chunk_size}).")
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"Output {out_dir} exists and is not a folder.")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise UserError(f"Output folder {out_dir} is not empty; choose another folder or pass --overwrite.")
+    # A folder a previous run of the generator wrote (it holds synth.json) is replaced; anything else
+    # is only replaced when asked, so a typo cannot wipe a real extract.
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite and not (out_dir / "synth.json").is_file():
+        raise UserError(f"Output folder {out_dir} is not empty and was not written by trdpath synth; "
+                        "choose another folder or pass --overwrite.")
     cat = build_catalogue(config)
     blocks_per_chunk = max(1, -(-chunk_size // BLOCK_SIZE))
     n_blocks = -(-n_patients // BLOCK_SIZE)
