@@ -110,7 +110,9 @@ class _Rows:
             self.cols[k].append(np.asarray(v))
 
     def get(self):
-        return {k: (np.concatenate(v) if v else np.array([])) for k, v in self.cols.items()}
+        empty = {"dose_missing": bool, "is_noise": bool}
+        return {k: (np.concatenate(v) if v else np.zeros(0, dtype=empty.get(k, np.int64)))
+                for k, v in self.cols.items()}
 
 
 RX_COLUMNS = ("pid", "drug", "start", "supply", "level", "dose_missing", "pos", "is_noise")

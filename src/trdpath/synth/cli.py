@@ -25,7 +25,7 @@ def synth(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Write patients, diagnoses, prescriptions, referrals and notes tables (data-contract.md) into OUT."""
-    from trdpath.synth.generate import generate
+    from trdpath.synth.writer import generate
 
     counts = generate(out, n_patients=patients, seed=seed, fmt=fmt.lower(), chunk_size=chunk_size,
                       progress=not quiet, notes=notes, overwrite=overwrite)

@@ -56,7 +56,7 @@ SCHEMAS = {
 TRUTH_SCHEMA = pa.schema([
     ("patient_id", pa.string()), ("intended_exclusion_reason", pa.string()), ("intended_trd", pa.bool_()),
     ("intended_resistance_level", pa.string()), ("intended_n_antidepressants", pa.int64()),
-    ("episode_start", pa.date32()), ("notes_self_harm", pa.bool_()), ("coded_self_harm", pa.bool_()),
+    ("intended_episode_start", pa.date32()), ("notes_self_harm", pa.bool_()), ("coded_self_harm", pa.bool_()),
 ])
 
 
