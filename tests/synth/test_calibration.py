@@ -112,3 +112,20 @@ def test_any_seed_and_size_realises_its_latent_truth(tmp_path_factory, seed, n):
     cohort = mine[mine["in_cohort"]]
     assert (cohort["resistance_level"] == cohort["intended_resistance_level"]).all()
     assert (cohort["n_antidepressants"] == cohort["intended_n_antidepressants"].astype(int)).all()
+
+
+def test_notes_hold_far_more_self_harm_than_codes(calibration_extract, cohort):
+    """The paper's Discussion: coded self-harm (0.9% / 2.7%) misses what free-text notes record."""
+    truth = pd.read_csv(calibration_extract / "notes_truth.csv", dtype=str, keep_default_na=False)
+    notes = pd.read_csv(calibration_extract / "notes.csv", dtype=str, keep_default_na=False)
+    assert set(notes["patient_id"]) <= set(truth["patient_id"])
+    merged = cohort.merge(truth, on="patient_id")
+    assert len(merged) == len(cohort)
+    trd = merged["trd"].astype(bool)
+    in_notes = (merged["self_harm_true"] == "true").groupby(trd).mean()
+    coded = merged["self_harm"].astype(bool).groupby(trd).mean()
+    for group in (False, True):
+        assert in_notes[group] > 4 * coded[group]
+    assert in_notes[True] > in_notes[False]
+    # Every patient with coded self-harm also has it in the notes (codes are a subset).
+    assert (merged.loc[merged["self_harm"].astype(bool), "self_harm_true"] == "true").all()
