@@ -482,25 +482,56 @@ def _prescription_columns(rng, r, cat: Catalogue):
     }
 
 
-def _vocab_map(values: np.ndarray, fn) -> np.ndarray:
-    """Apply a string function to the few distinct values only, then index (no per-row Python)."""
-    uniq, inverse = np.unique(values.astype(str), return_inverse=True)
-    return np.array([fn(v) for v in uniq] or [""], dtype=object)[inverse].astype(str) if len(values) else values.astype(str)
+class _Vocabulary:
+    """Every short string the generator writes (codes, labels, team names) gets an integer id.
+
+    Rows carry ids; case and dot variants are derived once per distinct id; the writer turns ids
+    into strings with one Arrow ``take``. So no string is formatted per row.
+    """
+
+    def __init__(self):
+        self.strings: list[str] = []
+        self.ids: dict[str, int] = {}
+        self._derived: dict[tuple[str, int], int] = {}
+
+    def id(self, text: str) -> int:
+        if text not in self.ids:
+            self.ids[text] = len(self.strings)
+            self.strings.append(text)
+        return self.ids[text]
+
+    def ids_of(self, texts) -> np.ndarray:
+        return np.array([self.id(t) for t in texts], dtype=np.int64)
+
+    def derive(self, ids: np.ndarray, name: str, fn) -> np.ndarray:
+        """The id of fn(string) for each id (computed once per distinct id)."""
+        if len(ids) == 0:
+            return ids
+        uniq, inverse = np.unique(ids, return_inverse=True)
+        mapped = np.empty(len(uniq), dtype=np.int64)
+        for i, u in enumerate(uniq):
+            key = (name, int(u))
+            if key not in self._derived:
+                self._derived[key] = self.id(fn(self.strings[u]))
+            mapped[i] = self._derived[key]
+        return mapped[inverse]
+
+
+VOCAB = _Vocabulary()
+EMPTY = VOCAB.id("")
 
 
 def _code_variants(rng, codes: np.ndarray) -> np.ndarray:
     """As recorded: 'F32.1' mostly, also 'F321', 'f32.1', 'f321'."""
     u = rng.random(len(codes))
-    codes = codes.astype(str)
-    nodot = _vocab_map(codes, lambda c: c.replace(".", ""))
-    lower = _vocab_map(codes, str.lower)
-    lower_nodot = _vocab_map(codes, lambda c: c.replace(".", "").lower())
+    nodot = VOCAB.derive(codes, "nodot", lambda c: c.replace(".", ""))
+    lower = VOCAB.derive(codes, "lower", str.lower)
+    lower_nodot = VOCAB.derive(codes, "lower_nodot", lambda c: c.replace(".", "").lower())
     return np.where(u < 0.65, codes, np.where(u < 0.85, nodot, np.where(u < 0.95, lower, lower_nodot)))
 
 
 def _pick(rng, options, n):
-    arr = np.array(options)
-    return arr[rng.integers(0, len(arr), n)]
+    return VOCAB.ids_of(options)[rng.integers(0, len(options), n)]
 
 
 def _diagnoses(rng, n, status, trd, level, history_start, last_day, coded_self_harm, episode_start, has_ad):
@@ -530,7 +561,8 @@ def _diagnoses(rng, n, status, trd, level, history_start, last_day, coded_self_h
     add(has_dep & f33_first_f32, _pick(rng, F33_SUBCODES, n), later)
     repeat = has_dep & (rng.random(n) < 0.4)
     add(repeat, np.where(f33, _pick(rng, F33_SUBCODES, n), _pick(rng, F32_SUBCODES, n)), rand_day(first_dx, last_day))
-    add(has_dep & psychotic, np.where(f33 & ~f33_first_f32, "F33.3", np.where(f33, _pick(rng, ("F32.3", "F33.3"), n), "F32.3")),
+    add(has_dep & psychotic, np.where(f33 & ~f33_first_f32, VOCAB.id("F33.3"),
+                                      np.where(f33, _pick(rng, ("F32.3", "F33.3"), n), VOCAB.id("F32.3"))),
         rand_day(first_dx, last_day))
     # Exclusions: the patient's own rule, sometimes plus a later rule's code (the first rule wins).
     for name, codes in EXCLUSION_CODES.items():
@@ -552,7 +584,7 @@ def _diagnoses(rng, n, status, trd, level, history_start, last_day, coded_self_h
     pid = np.concatenate(pid)
     code = _code_variants(rng, np.concatenate(code))
     day = np.concatenate(day)
-    order = np.lexsort((code, day, pid))
+    order = np.lexsort((day, pid))  # stable: ties keep generation order (ids are not sorted)
     return {"pid": pid[order], "code": code[order], "date": day[order]}
 
 
@@ -574,20 +606,19 @@ def _referrals(rng, n, trd, level, in_cohort, history_start, last_day):
     day = lo + (rng.random(m) * (last_day[pid] - lo + 1)).astype(np.int64)
     filled = rng.random(m) < cal.SERVICE_CATEGORY_FILLED
     order = np.lexsort((day, pid))
-    return {"pid": pid[order], "service": np.array(names)[team][order], "date": day[order],
-            "service_category": np.where(filled, np.array(cats)[cat_idx], "")[order]}
+    return {"pid": pid[order], "service": VOCAB.ids_of(names)[team][order], "date": day[order],
+            "service_category": np.where(filled, VOCAB.ids_of(cats)[cat_idx], EMPTY)[order]}
 
 
 def _labels(rng, n, groups: list[str], group_idx, labels: dict[str, tuple[str, ...]], case_mix=True):
-    out = np.empty(n, dtype=object)
+    out = np.full(n, EMPTY, dtype=np.int64)
     for g, name in enumerate(groups):
         sel = group_idx == g
-        opts = labels.get(name, ("",))
-        out[sel] = np.array(opts, dtype=object)[rng.integers(0, len(opts), sel.sum())]
-    out = out.astype(str)
+        out[sel] = _pick(rng, labels.get(name, ("",)), int(sel.sum()))
     if case_mix:
         u = rng.random(n)
-        out = np.where(u < 0.15, _vocab_map(out, str.upper), np.where(u < 0.3, _vocab_map(out, str.title), out))
+        out = np.where(u < 0.15, VOCAB.derive(out, "upper", str.upper),
+                       np.where(u < 0.3, VOCAB.derive(out, "title", str.title), out))
     return out
 
 

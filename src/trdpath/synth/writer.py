@@ -28,13 +28,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.synth import calibration as cal
-from trdpath.synth.block import BLOCK_SIZE, LEVEL_NAMES, STATUSES, generate_block
+from trdpath.synth.block import BLOCK_SIZE, EMPTY, LEVEL_NAMES, STATUSES, VOCAB, generate_block
 from trdpath.synth.catalogue import Catalogue, build_catalogue
 
 TABLES = ("patients", "diagnoses", "prescriptions", "referrals", "notes")
@@ -83,37 +84,54 @@ class _Context:
         self.width = width
         self.drug_text = pa.array(cat.drug_text, pa.string())
         self.atc = pa.array(cat.atc, pa.string())
+        self._vocab = pa.array([], pa.string())
+
+    def vocabulary(self) -> pa.Array:
+        """The generator's string vocabulary as Arrow (rebuilt only when it has grown)."""
+        if len(self._vocab) != len(VOCAB.strings):
+            self._vocab = pa.array(VOCAB.strings, pa.string())
+        return self._vocab
 
 
 def _block_tables(ctx: _Context, seed: int, block: int, first: int, n: int, extract_day: int, with_notes: bool):
     rng = np.random.default_rng(np.random.SeedSequence([seed, block]))
     truth, t = generate_block(rng, first, n, ctx.cat, extract_day)
-    ids = np.char.add("P", np.char.zfill(np.arange(first, first + n).astype(str), ctx.width))
-    id_arr = pa.array(ids, pa.string())
+    # 'P' + zero-padded number, built by Arrow (no per-patient Python).
+    numbers = pc.cast(pa.array(np.arange(first, first + n, dtype=np.int64)), pa.string())
+    id_arr = pc.binary_join_element_wise("P", pc.utf8_lpad(numbers, ctx.width, "0"), "")
+    ids = id_arr.to_numpy(zero_copy_only=False)
+    vocab = ctx.vocabulary()
 
     def pid(a):
         return id_arr.take(pa.array(a, pa.int64()))
 
+    def text(a, empty_as_null=False):
+        arr = pa.array(a, pa.int64())
+        out = vocab.take(arr)
+        if empty_as_null:
+            out = pc.if_else(pc.equal(arr, EMPTY), pa.scalar(None, pa.string()), out)
+        return out
+
     p = t["patients"]
     out = {
-        "patients": pa.table([id_arr, _dates(p["birth_date"]), pa.array(p["sex"]), pa.array(p["ethnicity"]),
-                              pa.array(p["employment_status"]), _dates(p["death_date"], p["death_missing"])],
+        "patients": pa.table([id_arr, _dates(p["birth_date"]), text(p["sex"]), text(p["ethnicity"]),
+                              text(p["employment_status"]), _dates(p["death_date"], p["death_missing"])],
                              schema=SCHEMAS["patients"]),
     }
     d = t["diagnoses"]
-    out["diagnoses"] = pa.table([pid(d["pid"]), pa.array(d["code"]), _dates(d["date"])], schema=SCHEMAS["diagnoses"])
+    out["diagnoses"] = pa.table([pid(d["pid"]), text(d["code"]), _dates(d["date"])], schema=SCHEMAS["diagnoses"])
     r = t["prescriptions"]
     drug = ctx.drug_text.take(pa.array(r["text_key"], pa.int64()))
     atc = ctx.atc.take(pa.array(r["atc"], pa.int64()))
-    atc = pa.array(np.where(r["atc_missing"], None, atc.to_numpy(zero_copy_only=False)), pa.string())
+    atc = pc.if_else(pa.array(r["atc_missing"]), pa.scalar(None, pa.string()), atc)
     out["prescriptions"] = pa.table([
         pid(r["pid"]), drug, _dates(r["start_date"]), _dates(r["end_date"], r["end_missing"]),
         pa.array(r["days_supply"].astype(np.int64), mask=r["supply_missing"]),
         pa.array(r["daily_dose_mg"].astype(np.float64), mask=r["dose_missing"]), atc,
     ], schema=SCHEMAS["prescriptions"])
     f = t["referrals"]
-    cat_col = pa.array(np.where(f["service_category"] == "", None, f["service_category"]), pa.string())
-    out["referrals"] = pa.table([pid(f["pid"]), pa.array(f["service"]), _dates(f["date"]), cat_col],
+    out["referrals"] = pa.table([pid(f["pid"]), text(f["service"]), _dates(f["date"]),
+                                 text(f["service_category"], empty_as_null=True)],
                                 schema=SCHEMAS["referrals"])
 
     status = truth["status"]
