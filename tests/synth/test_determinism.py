@@ -100,3 +100,23 @@ def test_bad_arguments_are_user_errors(tmp_path, kwargs, message):
     args = {"out_dir": tmp_path / "x", "n_patients": 10} | kwargs
     with pytest.raises(UserError, match=message):
         generate(**args)
+
+
+def test_duckdb_reads_a_folder_of_parts_as_the_csv_table(tmp_path):
+    """A NAME/ folder of Parquet parts is one table to DuckDB (how the engine reads it)."""
+    import duckdb
+
+    n = BLOCK_SIZE + 500
+    generate(tmp_path / "csv", n, seed=21, notes=False)
+    generate(tmp_path / "pq", n, seed=21, fmt="parquet", chunk_size=BLOCK_SIZE, notes=False)
+    assert len(list((tmp_path / "pq" / "prescriptions").glob("*.parquet"))) == 2
+    con = duckdb.connect()
+    for table, key in (("prescriptions", "patient_id, start_date, drug"), ("diagnoses", "patient_id, date, code")):
+        from_parts = con.sql(f"SELECT * FROM read_parquet('{tmp_path}/pq/{table}/*.parquet')").df()
+        from_parts = from_parts.assign(**{c: from_parts[c].dt.strftime("%Y-%m-%d") for c in from_parts
+                                          if str(from_parts[c].dtype).startswith("datetime")})
+        from_csv = con.sql(f"SELECT * FROM read_csv('{tmp_path}/csv/{table}.csv', all_varchar=true)").df()
+        assert len(from_parts) == len(from_csv)
+        as_text = from_parts.astype(object).where(from_parts.notna(), None)
+        for col in key.split(", "):
+            assert sorted(as_text[col].astype(str)) == sorted(from_csv[col].astype(str)), (table, col)

@@ -211,11 +211,15 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
     dies = rng.random(n) < np.where(in_cohort, np.where(trd, cal.DEATH[1], cal.DEATH[0]), 0.08)
     dies &= ~under18
     (m0, s0), (m1, s1) = cal.AGE_AT_EXTRACTION
+    (dm0, ds0), (dm1, ds1) = cal.AGE_AT_DEATH
+    # Table 1's age at extraction includes the dead (older: age at death + ~2.5 years since), so the
+    # living are drawn a little younger to keep each group's mean at the paper's.
+    m0 -= cal.DEATH[0] * (dm0 + 2.5 - m0) / (1 - cal.DEATH[0])
+    m1 -= cal.DEATH[1] * (dm1 + 2.5 - m1) / (1 - cal.DEATH[1])
     age = np.where(trd, rng.normal(m1, s1, n), rng.normal(m0, s0, n)).clip(18.3, 97)
     age = np.where(status == STATUSES.index("dementia"), rng.normal(76, 9, n).clip(45, 99), age)
     age = np.where(under18, rng.uniform(12, 17.7, n), age)
     years_since_death = rng.uniform(0.05, 5, n)
-    (dm0, ds0), (dm1, ds1) = cal.AGE_AT_DEATH
     age_at_death = np.where(trd, rng.normal(dm1, ds1, n), rng.normal(dm0, ds0, n)).clip(19, 99)
     last_day = np.where(dies, extract_day - (years_since_death * 365.25).astype(np.int64), extract_day)
     age = np.where(dies, age_at_death + years_since_death, age)
