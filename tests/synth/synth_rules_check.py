@@ -7,7 +7,6 @@ deliberately plain (no shared code with trdpath.synth) and only as fast as tests
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -77,12 +76,11 @@ def classify(folder: Path) -> pd.DataFrame:
     out = pd.DataFrame({"patient_id": patients["patient_id"]})
     codes = dx["code"].str.upper().str.replace(".", "", regex=False).str.strip()
     has = lambda prefixes: set(dx.loc[codes.str[:3].isin(prefixes), "patient_id"])  # noqa: E731
-    birth = _days(patients["birth_date"])
+    # Age in completed years at the index date.
     index_ts = pd.Timestamp("1970-01-01") + pd.Timedelta(days=int(index_day))
     bd = pd.to_datetime(patients["birth_date"])
-    age = index_ts.year - bd.dt.year - ((index_ts.month, index_ts.day) < (0, 0))
+    age = index_ts.year - bd.dt.year
     age = age - ((bd.dt.month > index_ts.month) | ((bd.dt.month == index_ts.month) & (bd.dt.day > index_ts.day)))
-    del birth
 
     by_name, by_atc, min_dose = _name_map()
     first_word = rx["drug"].str.lower().str.extract(r"^\s*([a-z\-]+)", expand=False).fillna("")
@@ -155,5 +153,3 @@ def classify(folder: Path) -> pd.DataFrame:
     out["psychotic_symptoms"] = pid.isin(set(dx.loc[codes.str[:4].isin(["F323", "F333"]), "patient_id"]))
     return out
 
-
-_ = re  # re kept for readers extending the name matching

@@ -23,8 +23,8 @@ import numpy as np
 
 from trdpath.synth import calibration as cal
 from trdpath.synth.catalogue import (
-    ADEQUATE_LEVEL_WEIGHTS, COMORBIDITY_CODES, EXCLUSION_CODES, F32_SUBCODES, F33_SUBCODES,
-    N_LEVELS, N_MISSPELT, N_VARIANTS, NON_DEPRESSION_CODES, NOISE_DRUGS, OTHER_CODES, SEX_LABELS,
+    ADEQUATE_LEVEL_WEIGHTS, ADEQUATE_LEVELS, COMORBIDITY_CODES, EXCLUSION_CODES, F32_SUBCODES, F33_SUBCODES,
+    N_LEVELS, N_MISSPELT, NON_DEPRESSION_CODES, NOISE_DRUGS, OTHER_CODES, SEX_LABELS,
     TEAMS, VARIANT_WEIGHTS, Catalogue,
 )
 
@@ -316,17 +316,16 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
         n_rx = np.where(kind == KIND_SHORT, 1, np.maximum((planned - tit) // supply, 1))
         n_rx = np.where(kind == KIND_ADEQUATE, np.maximum(n_rx, 2), n_rx) + (tit > 0)
         short_supply = np.where(kind == KIND_SHORT, planned, 0)
-        level_adq = np.array(ADEQUATE_LEVELS_ARR)[_choice(rng, na, ADEQUATE_LEVEL_WEIGHTS)]
+        level_adq = np.array(ADEQUATE_LEVELS)[_choice(rng, na, ADEQUATE_LEVEL_WEIGHTS)]
         level_low = rng.integers(0, 2, na)
         short_low = rng.random(na) < 0.3
         lvl = np.where(kind == KIND_LOW, level_low, np.where((kind == KIND_SHORT) & short_low, level_low, level_adq))
         allow_break = np.isin(r, (A1, POST, RESTART)) | ((r == A2) & ~has_combo[act])
         allow_break &= kind == KIND_ADEQUATE
-        n_before = sum(len(v) for v in rx.cols["pid"])
         end = _expand(rng, rx, act, drug, start, n_rx, supply, tit, lvl, allow_break=allow_break,
                       extras=True, short_supply=short_supply)
         # Dose increases mid-course and missing doses, on adequate lines only.
-        _adjust_doses(rng, rx, n_before, act, kind, tit)
+        _adjust_doses(rng, rx, act, kind, tit)
         a2_start[act] = np.where(r == A2, start, a2_start[act])
         a2_tit[act] = np.where(r == A2, tit, a2_tit[act])
         t2[act] = np.where(r == A2, start + tit + 28, t2[act])
@@ -387,7 +386,7 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
             planned = np.where(kind == KIND_SHORT, _uniform_int(rng, np.full(na, 7), 21), _uniform_int(rng, np.full(na, 56), 180))
             n_rx = np.where(kind == KIND_SHORT, 1, np.maximum(planned // 28, 2))
             lvl = np.where(kind == KIND_LOW, rng.integers(0, 2, na),
-                           np.array(ADEQUATE_LEVELS_ARR)[_choice(rng, na, ADEQUATE_LEVEL_WEIGHTS)])
+                           np.array(ADEQUATE_LEVELS)[_choice(rng, na, ADEQUATE_LEVEL_WEIGHTS)])
             end = _expand(rng, prev, p_idx[act], pdrugs[act, k], start, n_rx, np.full(na, 28), np.zeros(na), lvl,
                           allow_break=np.ones(na, dtype=bool), short_supply=np.where(kind == KIND_SHORT, planned, 0))
             p_end[act] = end
@@ -440,10 +439,8 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
                    "referrals": referrals}
 
 
-ADEQUATE_LEVELS_ARR = (2, 3, 4, 5)
 
-
-def _adjust_doses(rng, rx: _Rows, n_before: int, act, kind, tit):
+def _adjust_doses(rng, rx: _Rows, act, kind, tit):
     """On adequate lines: sometimes a dose step up after two prescriptions; some doses unrecorded."""
     lvl = rx.cols["level"][-1]
     pos = rx.cols["pos"][-1]

@@ -21,7 +21,6 @@ from trdpath.reference import ReferenceData
 N_VARIANTS = 8
 N_LEVELS = 6
 # Dose levels 0 and 1 are below the minimum effective dose; 2.. are at or above it.
-LOW_LEVELS = (0, 1)
 ADEQUATE_LEVELS = (2, 3, 4, 5)
 ADEQUATE_LEVEL_WEIGHTS = (0.45, 0.25, 0.2, 0.1)
 
