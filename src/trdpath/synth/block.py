@@ -371,7 +371,8 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
 
     # An earlier episode for some: 1-3 lines ending 200-1500 days before the current one starts.
     prev = _Rows(RX_COLUMNS)
-    has_prev = has_ad & ~under18 & (rng.random(n) < np.where(trd, 0.35, 0.28))
+    # (not for the young, whose earlier episode would fall in childhood)
+    has_prev = has_ad & (age >= 25) & (rng.random(n) < np.where(trd, 0.35, 0.28))
     p_idx = np.flatnonzero(has_prev)
     if len(p_idx):
         m_lines = _choice(rng, len(p_idx), [0.5, 0.3, 0.2]) + 1
