@@ -26,3 +26,11 @@ def test_bad_format_is_a_user_error(tmp_path):
     assert isinstance(result.exception, UserError)
     assert "csv or parquet" in str(result.exception)
     assert not (tmp_path / "x").exists()
+
+
+def test_progress_and_summary_are_shown_unless_quiet(tmp_path):
+    result = CliRunner().invoke(app, ["--patients", "50", "--out", str(tmp_path / "x"), "--no-notes"])
+    assert result.exit_code == 0, result.output
+    assert "patients 50" in result.output
+    assert not (tmp_path / "x" / "notes.csv").exists()
+    assert len(pd.read_csv(tmp_path / "x" / "patients.csv")) == 50
