@@ -34,3 +34,18 @@ def test_progress_and_summary_are_shown_unless_quiet(tmp_path):
     assert "patients 50" in result.output
     assert not (tmp_path / "x" / "notes.csv").exists()
     assert len(pd.read_csv(tmp_path / "x" / "patients.csv")) == 50
+
+
+def test_works_when_mounted_under_a_parent_app(tmp_path):
+    import typer
+
+    parent = typer.Typer()
+
+    @parent.command()
+    def version() -> None:  # a sibling command, as in trdpath's own CLI
+        typer.echo("0")
+
+    parent.add_typer(app, name="synth")
+    result = CliRunner().invoke(parent, ["synth", "--patients", "20", "--seed", "3", "--out", str(tmp_path / "m"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "m" / "patients.csv")) == 20
