@@ -79,11 +79,12 @@ def main() -> None:
         report = bench(n, args.format, args.chunk_size, args.notes, args.seed, where, args.keep)
         reports.append(report)
         print(json.dumps(report), flush=True)
-    if len(reports) == 1:
+    if len(reports) == 1 and reports[0]["patients"] < 10_000_000:
         r = reports[0]
         per_patient = r["seconds"] / r["patients"]
         print(f"Extrapolated to 10,000,000 patients (linear; memory is per chunk): "
-              f"{per_patient * 1e7 / 60:.1f} min, peak memory ~{r['peak_rss_mb']} MB.")
+              f"{per_patient * 1e7 / 60:.1f} min ({r['cpu_seconds'] / r['patients'] * 1e7 / 60:.1f} CPU-min), "
+              f"peak memory ~{r['peak_rss_mb']} MB.")
     if not args.keep and args.dir is None:
         shutil.rmtree(where, ignore_errors=True)
 
