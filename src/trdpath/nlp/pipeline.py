@@ -127,11 +127,17 @@ def mentions_in_doc(doc) -> list[dict]:
         if span.label_ not in CATEGORIES:
             continue
         section = span._.section_category if Span.has_extension("section_category") else None
+        category = CATEGORIES[span.label_]
+        experiencer = _experiencer(span)
+        # The bare word 'suicide' about a relative or someone else means their death by suicide (an act),
+        # about the patient it is the thought or the risk ("risk of suicide", "thoughts of suicide").
+        if category == "suicidal_ideation" and span.text.lower() == "suicide" and experiencer != "patient":
+            category = "suicide_attempt"
         rows.append({
             "start": span.start_char, "end": span.end_char, "text": span.text,
-            "category": CATEGORIES[span.label_],
+            "category": category,
             "negated": bool(span._.is_negated), "historical": bool(span._.is_historical),
-            "hypothetical": bool(span._.is_hypothetical), "experiencer": _experiencer(span),
+            "hypothetical": bool(span._.is_hypothetical), "experiencer": experiencer,
             "certainty": "uncertain" if span._.is_uncertain else "certain",
             "section": section,
         })
