@@ -27,7 +27,7 @@ BUILTIN_RULE_FILES = ("targets.json", "context.json", "sections.json")
 BUILTIN_PREFILTER = (
     r"self|harm|\bdsh\b|\bsh\b|nssi|nssh|\bsi\b|\bsis\b|\bsih\b|tosh|tosi|\bsa\b|\bsas\b|suicid|"
     r"\bcut|slash|slit|scratch|burn|laceration|scar|superficial|ligatur|bang|overdos|over[- ]?dos|"
-    r"\bo\.?d\b|\bods\b|oded|poison|injur|hurt|punch|strangl|stab|kill|\bhit|\bhang|attempt|tried|tries|trying|"
+    r"\bo\.?d\b|\bods\b|oded|poison|swallow|ingest|took|taken|injur|hurt|punch|strangl|stab|kill|\bhit|\bhang|attempt|tried|tries|trying|"
     r"\bend(?:s|ed|ing)?\s+(?:her|his|their|my|own|it|things|them|him)|(?:take|taking|took)\s+(?:her|his|their|my)|"
     r"\bdie|dead|death|\bexist|\bwake\b|\bnot\s+(?:being|wanting|waking|existing|living)|alive|\bgone\b|disappear|worth living|point (?:in|to)"
 )
