@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -39,6 +40,9 @@ MENTION_COLUMNS = ["patient_id", "note_id", "date", "start", "end", "text", "cat
 # Notes are split at full stops, exclamation marks and line breaks, not at '?': UK notes write '?OD' for
 # 'query overdose', and the query mark must stay in the sentence it qualifies.
 SENTENCE_ENDS = [".", "!", "\n", "\n\n", "\r\n", "\n\n\n"]
+
+# medspaCy keeps a PhraseMatcher for literal rules; ours are all token patterns, so it is empty by design.
+warnings.filterwarnings("ignore", message=r"\[W036\]")
 
 if not Span.has_extension("is_other_experiencer"):
     Span.set_extension("is_other_experiencer", default=False)
