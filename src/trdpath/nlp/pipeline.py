@@ -48,11 +48,12 @@ if not Span.has_extension("is_other_experiencer"):
     Span.set_extension("is_other_experiencer", default=False)
 
 
-def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet | None = None) -> Language:
+def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet | None = None,
+                   compile_rules: bool = True) -> Language:
     """A blank English spaCy pipeline with medspaCy components and the trdpath rules (plus extra files)."""
     import medspacy  # noqa: F401  (registers the medspacy_* factories)
 
-    rules = rules or load_rules(extra_rule_files)
+    rules = rules or load_rules(extra_rule_files, compile_rules=compile_rules)
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer", config={"punct_chars": SENTENCE_ENDS})
     matcher = nlp.add_pipe("medspacy_target_matcher")
@@ -74,35 +75,59 @@ def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet |
     return nlp
 
 
-# A sentence for filtering purposes: text up to a full stop or '!' followed by space, or a line break.
-# These cut at least wherever spaCy's sentencizer would (it also needs '.' as its own token).
-_SENTENCE = re.compile(r"[^\n]*?(?:[.!](?=\s|$)|\n|$)")
+ONCE_DAILY = (r"(?i)\b(?:\d+(?:\.\d+)?\s*(?:mg|mgs|mcg|g|ml|micrograms?|milligrams?|units?)|tablets?|tabs?|"
+              r"caps?|capsules?|puffs?|sachets?|patch|dose|daily|nocte|mane)\s+(?:od|o\.d\.?)\b")
 
 
-class SentenceFilter:
-    """Keeps only the sentences that can hold a mention (plus section headers), remembering offsets.
+def candidate_sentences(texts: list[str], candidate: str, headers: str | None) -> list[tuple[str, list[int], list[int]]]:
+    """For each note: the sentences that can hold a mention (plus section headers) joined by line breaks,
+    with the start of each kept sentence in the shortened text and in the full note.
 
     ConText works within a sentence and the Sectionizer only needs the headers, so the pipeline gives the
-    same mentions on the shortened text; offsets are mapped back to the full note.
+    same mentions on the shortened text; offsets are mapped back to the full note. Sentences are cut at a
+    full stop or '!' followed by white space, and at line breaks: at least wherever spaCy's sentencizer cuts.
+    The splitting and matching run in Arrow (RE2), vectorised over all notes.
     """
+    if not texts:
+        return []
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    def __init__(self, candidate: str, headers: str | None):
-        pattern = f"(?:{candidate})" + (f"|(?:{headers})" if headers else "")
-        self.keep = re.compile(pattern, re.IGNORECASE)
-
-    def shorten(self, text: str) -> tuple[str, list[int], list[int]]:
-        pieces, short_starts, full_starts = [], [], []
-        length = 0
-        for match in _SENTENCE.finditer(text):
-            sentence = match.group()
-            if not sentence.strip() or not self.keep.search(sentence):
-                continue
-            stripped = sentence.strip()
-            short_starts.append(length)
-            full_starts.append(match.start() + (len(sentence) - len(sentence.lstrip())))
-            pieces.append(stripped)
-            length += len(stripped) + 1
-        return "\n".join(pieces), short_starts, full_starts
+    notes = pa.array(texts, type=pa.large_string())
+    # Replace the one white-space character after a sentence end (or a line break) by NUL, then split on NUL:
+    # every piece keeps its length, so offsets can be rebuilt from the lengths alone.
+    marked = pc.replace_substring_regex(notes, pattern=r"([.!])\s", replacement="\\1\x00")
+    marked = pc.replace_substring(marked, pattern="\n", replacement="\x00")
+    pieces = pc.split_pattern(marked, pattern="\x00")
+    flat = pc.list_flatten(pieces)
+    note_of_piece = pc.list_parent_indices(pieces).to_numpy()
+    lengths = pc.utf8_length(flat).to_numpy().astype(np.int64)
+    trimmed = pc.utf8_trim_whitespace(flat)
+    lead = pc.utf8_length(pc.utf8_rtrim_whitespace(flat)).to_numpy() - pc.utf8_length(trimmed).to_numpy()
+    pattern = f"(?:{candidate})" + (f"|(?:{headers})" if headers else "")
+    # A dose followed by OD ('50mg OD') is once-daily dosing: the OD_DOSING rule always wins the overlap
+    # against the overdose rules there, so such an OD alone does not make a sentence a candidate.
+    undosed = pc.replace_substring_regex(flat, pattern=ONCE_DAILY, replacement=" ")
+    keep = pc.match_substring_regex(undosed, pattern=pattern, ignore_case=True).to_numpy(zero_copy_only=False)
+    # start of each piece in its note = running total of (length + 1 separator) since the note's first piece
+    step = lengths + 1
+    running = np.cumsum(step) - step
+    first_of_note = np.r_[0, np.flatnonzero(np.diff(note_of_piece)) + 1]
+    note_base = np.repeat(running[first_of_note], np.diff(np.r_[first_of_note, len(note_of_piece)]))
+    full_start = running - note_base + lead
+    kept = np.flatnonzero(keep & (pc.utf8_length(trimmed).to_numpy() > 0))
+    kept_text = trimmed.take(pa.array(kept)).to_pylist()
+    out: list[tuple[str, list[int], list[int]]] = [("", [], []) for _ in texts]
+    groups: dict[int, tuple[list[str], list[int], list[int]]] = {}
+    for piece_text, note, start in zip(kept_text, note_of_piece[kept].tolist(), full_start[kept].tolist()):
+        parts, short_starts, full_starts = groups.setdefault(note, ([], [], []))
+        short_starts.append(sum(len(p) + 1 for p in parts[-1:]) + (short_starts[-1] if short_starts else 0))
+        full_starts.append(start)
+        parts.append(piece_text)
+    for note, (parts, short_starts, full_starts) in groups.items():
+        out[note] = ("\n".join(parts), short_starts, full_starts)
+    return out
 
 
 def _to_full(rows: list[dict], short_starts: list[int], full_starts: list[int], text: str) -> list[dict]:
@@ -168,41 +193,69 @@ def validate_notes(notes: pd.DataFrame, label: str = "notes") -> pd.DataFrame:
     return out
 
 
+# The pipeline a forked worker uses: set just before the pool forks, inherited copy-on-write.
+_WORKER_NLP: Language | None = None
+
+
+def _mentions_in_chunk(args: tuple[list[tuple[int, str, list[int], list[int], str]], int]) -> tuple[list[dict], int]:
+    """Mentions for a chunk of (position, shortened text, short starts, full starts, full text)."""
+    chunk, batch_size = args
+    nlp = _WORKER_NLP
+    rows: list[dict] = []
+    docs = nlp.pipe((item[1] for item in chunk), batch_size=batch_size)
+    for (position, _, short_starts, full_starts, text), doc in zip(chunk, docs):
+        rows.extend(_tag(_to_full(mentions_in_doc(doc), short_starts, full_starts, text), position))
+    return rows, len(chunk)
+
+
 def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
                      extra_rule_files: Sequence[Path | str] = (), batch_size: int = 256,
                      n_process: int = 1, progress: bool = False, use_prefilter: bool = True) -> pd.DataFrame:
     """Mention-level table: one row per self-harm / suicidal ideation / suicide attempt mention.
 
-    Notes with no candidate term (a regex built from the rules) skip the spaCy pipeline: this cannot lose a
-    match because every target rule needs one of those stems. ``n_process > 1`` forks worker processes.
+    Only sentences with a candidate term (a regex covering every target rule) go through spaCy, so the
+    pre-filter cannot lose a match; use_prefilter=False runs every note whole (slow; for checking).
+    n_process > 1 forks worker processes (POSIX), each running the pipeline on chunks of notes.
     """
+    global _WORKER_NLP
     notes = validate_notes(notes)
     nlp = nlp or build_pipeline(extra_rule_files)
     texts = notes["text"].tolist()
     prefilter = nlp.meta.get("trdpath_prefilter") if use_prefilter else None
     if prefilter:
-        candidate = notes["text"].str.contains(prefilter, case=False, regex=True).to_numpy()
-        positions = [i for i, keep in enumerate(candidate) if keep]
-        sentences = SentenceFilter(prefilter, nlp.meta.get("trdpath_section_headers"))
-        shortened = [sentences.shorten(texts[i]) for i in positions]
+        shortened = candidate_sentences(texts, prefilter, nlp.meta.get("trdpath_section_headers"))
+        work = [(i, short, short_starts, full_starts, texts[i])
+                for i, (short, short_starts, full_starts) in enumerate(shortened) if short_starts]
     else:
-        positions = list(range(len(texts)))
-        shortened = [(texts[i], [0], [0]) for i in positions]
-    docs = nlp.pipe((short for short, _, _ in shortened), batch_size=batch_size, n_process=n_process)
+        work = [(i, text, [0], [0], text) for i, text in enumerate(texts)]
+    chunk_size = max(64, min(2048, len(work) // max(4 * n_process, 1) + 1))
+    chunks = [(work[i:i + chunk_size], batch_size) for i in range(0, len(work), chunk_size)]
     rows: list[dict] = []
-    progress_bar = None
+    progress_bar = task = None
     if progress:
         from rich.progress import Progress
         progress_bar = Progress(transient=False)
         progress_bar.start()
-        task = progress_bar.add_task("Reading notes", total=len(positions))
+        task = progress_bar.add_task("Reading notes", total=len(texts))
+        progress_bar.advance(task, len(texts) - len(work))  # notes without a candidate term are done
+    _WORKER_NLP = nlp
     try:
-        for position, (_, short_starts, full_starts), doc in zip(positions, shortened, docs):
-            found = _to_full(mentions_in_doc(doc), short_starts, full_starts, texts[position])
-            rows.extend(_tag(found, position))
-            if progress_bar is not None:
-                progress_bar.advance(task)
+        if n_process > 1 and len(chunks) > 1:
+            import multiprocessing
+            with multiprocessing.get_context("fork").Pool(n_process) as pool:
+                results = pool.imap(_mentions_in_chunk, chunks)
+                for found, done in results:
+                    rows.extend(found)
+                    if progress_bar is not None:
+                        progress_bar.advance(task, done)
+        else:
+            for chunk in chunks:
+                found, done = _mentions_in_chunk(chunk)
+                rows.extend(found)
+                if progress_bar is not None:
+                    progress_bar.advance(task, done)
     finally:
+        _WORKER_NLP = None
         if progress_bar is not None:
             progress_bar.stop()
     if not rows:
