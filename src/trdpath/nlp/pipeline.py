@@ -37,9 +37,29 @@ CONTEXT_ATTRIBUTES = {
 MENTION_COLUMNS = ["patient_id", "note_id", "date", "start", "end", "text", "category", "negated",
                    "historical", "hypothetical", "experiencer", "certainty", "section"]
 
-# Notes are split at full stops, exclamation marks and line breaks, not at '?': UK notes write '?OD' for
-# 'query overdose', and the query mark must stay in the sentence it qualifies.
-SENTENCE_ENDS = [".", "!", "\n", "\n\n", "\r\n", "\n\n\n"]
+# A sentence ends at '.' or '!' followed by white space, or at a line break; never at '?': UK notes write
+# '?OD' for 'query overdose', and the query mark must stay in the sentence it qualifies. The same rule
+# cuts notes for the pre-filter (candidate_sentences), so both paths see the same sentences.
+SENTENCE_BOUNDARY = re.compile(r"[.!](?=\s)|\n")
+
+
+@Language.component("trdpath_sentences")
+def note_sentences(doc):
+    """Sentence starts from SENTENCE_BOUNDARY character positions (white-space tokens never start one)."""
+    boundaries = [m.end() for m in SENTENCE_BOUNDARY.finditer(doc.text)]
+    next_boundary, previous_end = 0, 0
+    for i, token in enumerate(doc):
+        if i == 0:
+            token.is_sent_start = True
+            continue
+        if token.is_space:
+            token.is_sent_start = False
+            continue
+        while next_boundary < len(boundaries) and boundaries[next_boundary] < previous_end:
+            next_boundary += 1
+        token.is_sent_start = next_boundary < len(boundaries) and boundaries[next_boundary] <= token.idx
+        previous_end = token.idx + len(token)
+    return doc
 
 # medspaCy keeps a PhraseMatcher for literal rules; ours are all token patterns, so it is empty by design.
 warnings.filterwarnings("ignore", message=r"\[W036\]")
@@ -55,7 +75,7 @@ def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet |
 
     rules = rules or load_rules(extra_rule_files, compile_rules=compile_rules)
     nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer", config={"punct_chars": SENTENCE_ENDS})
+    nlp.add_pipe("trdpath_sentences")
     matcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add(rules.target_rules)
     context = nlp.add_pipe("medspacy_context", config={
