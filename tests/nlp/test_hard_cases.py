@@ -49,3 +49,10 @@ def test_family_history_section_sets_family(nlp):
     found = mentions_in_doc(nlp(text))
     assert [(m["text"], m["experiencer"], m["section"]) for m in found] == [
         ("overdose", "family", "family_history")]
+
+
+def test_header_words_inside_a_sentence_do_not_open_a_section(nlp):
+    text = "Seen today. Family history: father died by suicide. Describes passive thoughts of ending her life."
+    found = {m["text"]: (m["experiencer"], m["section"]) for m in mentions_in_doc(nlp(text))}
+    assert found["thoughts of ending her life"] == ("patient", None)
+    assert found["died by suicide"][0] == "family"

@@ -38,7 +38,9 @@ def test_fast_path_equals_plain_whole_note_pipeline_on_gold(nlp, plain_nlp, gold
     # gold sentences glued into multi-sentence notes, with section headers and line breaks
     texts = [" ".join(gold_sentences[i:i + 5]) for i in range(0, len(gold_sentences), 5)]
     texts += ["Family history:\n" + gold_sentences[3] + "\nPlan:\n" + gold_sentences[7],
-              "Past psychiatric history:\n  " + gold_sentences[20] + "\r\nRisk:\n" + gold_sentences[30]]
+              "Past psychiatric history:\n  " + gold_sentences[20] + "\r\nRisk:\n" + gold_sentences[30],
+              "Seen today. Family history: " + gold_sentences[40] + " " + gold_sentences[41],
+              "Plan: review. " + gold_sentences[50] + "\nFamily history: " + gold_sentences[51]]
     notes = _notes(texts)
     fast = extract_mentions(notes, nlp)
     plain = extract_mentions(notes, plain_nlp, use_prefilter=False)
@@ -53,7 +55,7 @@ SENTENCES = [s.format(p="she", P="She", o="her", s="her", S="Her", r="herself")
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(st.sampled_from(SENTENCES), min_size=1, max_size=8),
                 min_size=1, max_size=6),
-       st.sampled_from([" ", "\n", "  ", "\n\n"]))
+       st.sampled_from([" ", "\n", "  ", "\n\n", " Family history: ", "\nFamily history:\n", " Plan: "]))
 def test_fast_path_equals_plain_pipeline_on_random_notes(nlp, plain_nlp, notes_sentences, joiner):
     notes = _notes([joiner.join(sentences) for sentences in notes_sentences])
     fast = extract_mentions(notes, nlp)

@@ -83,8 +83,9 @@ def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet |
         "terminating_types": rules.terminating_types or None})
     context.add(rules.context_rules)
     if rules.section_rules:
+        # Headers count only at the start of a line: "Family history:" inside a sentence is not a section.
         sectionizer = nlp.add_pipe("medspacy_sectionizer", config={
-            "rules": None, "span_attrs": rules.section_attributes or None})
+            "rules": None, "span_attrs": rules.section_attributes or None, "require_start_line": True})
         sectionizer.add(rules.section_rules)
     prefilter = rules.prefilter()
     nlp.meta["trdpath_prefilter"] = prefilter.pattern if prefilter else None
@@ -136,17 +137,41 @@ def candidate_sentences(texts: list[str], candidate: str, headers: str | None) -
     first_of_note = np.r_[0, np.flatnonzero(np.diff(note_of_piece)) + 1]
     note_base = np.repeat(running[first_of_note], np.diff(np.r_[first_of_note, len(note_of_piece)]))
     full_start = running - note_base + lead
-    kept = np.flatnonzero(keep & (pc.utf8_length(trimmed).to_numpy() > 0))
-    kept_text = trimmed.take(pa.array(kept)).to_pylist()
+    piece_start = running - note_base  # before trimming leading white space
+    nonempty = pc.utf8_length(trimmed).to_numpy() > 0
+    kept = np.flatnonzero(keep & nonempty)
+    header_at_start = re.compile(f"(?:{headers})", re.IGNORECASE) if headers else None
     out: list[tuple[str, list[int], list[int]]] = [("", [], []) for _ in texts]
-    groups: dict[int, tuple[list[str], list[int], list[int]]] = {}
-    for piece_text, note, start in zip(kept_text, note_of_piece[kept].tolist(), full_start[kept].tolist()):
-        parts, short_starts, full_starts = groups.setdefault(note, ([], [], []))
-        short_starts.append(sum(len(p) + 1 for p in parts[-1:]) + (short_starts[-1] if short_starts else 0))
-        full_starts.append(start)
+    groups: dict[int, tuple[list[str], list[int], list[int], list[int]]] = {}
+
+    def starts_line(k: int, note: int) -> bool:
+        start = int(piece_start[k])
+        return start == 0 or texts[note][start - 1] in "\n\r"
+
+    def add(k: int, note: int, piece_text: str) -> None:
+        parts, short_starts, full_starts, indices = groups.setdefault(note, ([], [], [], []))
+        # Adjacent pieces cut at '. ' are re-joined with a space (still a sentence end, not a line start);
+        # anything else with a line break, so section headers are at a line start exactly when they were.
+        joiner = " " if indices and indices[-1] == k - 1 and not starts_line(k, note) else "\n"
+        short_starts.append(short_starts[-1] + len(parts[-1]) + len(joiner) if parts else 0)
+        if parts:
+            parts.append(joiner)
         parts.append(piece_text)
-    for note, (parts, short_starts, full_starts) in groups.items():
-        out[note] = ("\n".join(parts), short_starts, full_starts)
+        full_starts.append(int(full_start[k]))
+        indices.append(k)
+
+    kept_text = trimmed.take(pa.array(kept, type=pa.int64())).to_pylist()
+    for k, piece_text in zip(kept.tolist(), kept_text):
+        note = int(note_of_piece[k])
+        indices = groups.get(note, (None, None, None, []))[3]
+        if (header_at_start is not None and not starts_line(k, note) and header_at_start.match(piece_text)
+                and nonempty[k - 1] and not (indices and indices[-1] == k - 1)):
+            # A header-like phrase mid-line is not a section header: keep the sentence before it so the
+            # shortened text does not put it at a line start either.
+            add(k - 1, note, trimmed[k - 1].as_py())
+        add(k, note, piece_text)
+    for note, (parts, short_starts, full_starts, _) in groups.items():
+        out[note] = ("".join(parts), short_starts, full_starts)
     return out
 
 
