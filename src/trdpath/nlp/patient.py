@@ -91,8 +91,8 @@ def self_harm_sensitivity_inputs(patients: pd.DataFrame, flags: pd.DataFrame,
     out["patient_id"] = out["patient_id"].astype(str)
     flags = flags.assign(patient_id=flags["patient_id"].astype(str))
     out = out.merge(flags[["patient_id", *FLAG_COLUMNS]], on="patient_id", how="left")
-    out[FLAG_COLUMNS] = out[FLAG_COLUMNS].fillna(False).astype(bool)
-    out["self_harm_codes"] = out[structured_column].fillna(False).astype(bool)
+    out[FLAG_COLUMNS] = out[FLAG_COLUMNS].astype("boolean").fillna(False).astype(bool)
+    out["self_harm_codes"] = out[structured_column].astype("boolean").fillna(False).astype(bool)
     out["self_harm_any"] = out["self_harm_codes"] | out["self_harm_nlp"]
     return out
 
