@@ -314,6 +314,8 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
         supply = np.where(su < 0.75, 28, np.where(su < 0.9, 56, 30))
         supply = np.where(kind == KIND_ADEQUATE, supply, np.where(su < 0.9, 28, 30))
         n_rx = np.where(kind == KIND_SHORT, 1, np.maximum((planned - tit) // supply, 1))
+        # The host must outlast the augmenting agent's start: round its course up, not down.
+        n_rx = np.where(is_host, np.maximum(-(-(planned - tit) // supply), 1), n_rx)
         n_rx = np.where(kind == KIND_ADEQUATE, np.maximum(n_rx, 2), n_rx) + (tit > 0)
         short_supply = np.where(kind == KIND_SHORT, planned, 0)
         level_adq = np.array(ADEQUATE_LEVELS)[_choice(rng, na, ADEQUATE_LEVEL_WEIGHTS)]
