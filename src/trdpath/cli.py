@@ -153,6 +153,15 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _mount_subcommands() -> None:
+    from trdpath.synth.cli import app as synth_app
+
+    app.add_typer(synth_app, name="synth")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     try:
         result = app(standalone_mode=False)
