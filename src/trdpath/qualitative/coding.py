@@ -283,3 +283,31 @@ def add_memo(project: QualProject, text: str, *, who: str | None = None, title: 
         if code:
             memo.code = find_code_by_name(s, code)
         s.add(memo)
+
+
+def import_memos(project: QualProject, path: str | Path, *, who: str | None = None) -> int:
+    """Memos from a CSV: ``target_type`` (project, document, code), ``target`` (document name or code path),
+    ``coder``, optional ``title``, and ``text``."""
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    with project.transaction(who) as s:
+        for i, row in enumerate(rows, start=2):
+            kind = (row.get("target_type") or "project").strip().lower()
+            memo = m.Memo(text=row["text"], title=(row.get("title") or "").strip() or None,
+                          coder=get_coder(s, (row.get("coder") or "").strip() or who))
+            target = (row.get("target") or "").strip()
+            if kind == "document":
+                memo.document = s.scalar(select(m.Document).where(m.Document.name == target))
+                if memo.document is None:
+                    raise InputError("no such document", file=str(path), row=i, column="target", value=target)
+            elif kind == "code":
+                try:
+                    memo.code = find_code_by_name(s, target)
+                except UserError as exc:
+                    raise InputError(str(exc), file=str(path), row=i, column="target") from exc
+            elif kind != "project":
+                raise InputError("target_type must be project, document or code", file=str(path), row=i,
+                                 column="target_type", value=kind)
+            s.add(memo)
+    return len(rows)
