@@ -190,8 +190,12 @@ def disagreements(segments: pd.DataFrame, document_texts: dict[str, str], coders
                                  characters=int(end - start), coded_by=", ".join(coded_by),
                                  not_coded_by=", ".join(c for c in coders if c not in coded_by),
                                  text=document_texts[document][start:end]))
-    return pd.DataFrame(rows, columns=["document", "code", "start", "end", "characters", "coded_by",
-                                       "not_coded_by", "text"])
+    out = pd.DataFrame(rows, columns=["document", "code", "start", "end", "characters", "coded_by",
+                                      "not_coded_by", "text"])
+    # In reading order (documents as compared, then position), as the team will go through them.
+    position = {d: i for i, d in enumerate(docs["document"])}
+    return (out.assign(_doc=out["document"].map(position)).sort_values(["_doc", "start", "code"], kind="stable")
+            .drop(columns="_doc").reset_index(drop=True))
 
 
 def document_texts(project: QualProject) -> dict[str, str]:

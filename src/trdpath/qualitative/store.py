@@ -175,8 +175,7 @@ class QualProject:
         try:
             yield session
         finally:
-            session.rollback()
-            session.close()
+            session.close()  # releases the read transaction; loaded objects stay readable (not expired)
 
     @property
     def name(self) -> str:
