@@ -17,7 +17,6 @@ optional ``definition`` and ``color``.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from sqlalchemy import select
 
 from trdpath.errors import InputError
 from trdpath.qualitative import models as m
-from trdpath.qualitative.coding import get_code, split_code_path
+from trdpath.qualitative.coding import get_code, read_csv_rows, split_code_path
 from trdpath.qualitative.store import QualProject
 
 LEVEL_COLUMNS = ("theme", "subtheme", "code")
@@ -65,6 +64,8 @@ def import_codebook(project: QualProject, path: str | Path, *, who: str | None =
     """Merge a codebook file into the project (codes matched by path; definitions and colours updated)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if not path.is_file():
+        raise InputError("codebook file not found", file=str(path))
     if suffix == ".qdc":
         from trdpath.qualitative.refi import import_qdc
 
@@ -79,8 +80,7 @@ def import_codebook(project: QualProject, path: str | Path, *, who: str | None =
         with project.transaction(who) as s:
             return _yaml_nodes(s, data["codes"], [], str(path))
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = read_csv_rows(path)
         if not rows:
             return 0
         columns = set(rows[0])

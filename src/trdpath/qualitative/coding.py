@@ -28,6 +28,20 @@ _ROLE_WORDS = {
 }
 
 
+def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
+    """Rows of a UTF-8 CSV file with a header; a missing or unreadable file is the user's error, not a crash."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", file=str(path))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return list(csv.DictReader(fh))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from exc
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV file: {exc}", file=str(path)) from exc
+
+
 def normalise_role(value: str | None, *, file: str | None = None, row: int | None = None) -> str | None:
     if value is None or not str(value).strip():
         return None
@@ -91,8 +105,7 @@ def import_participants(project: QualProject, path: str | Path, *, who: str | No
     """Participants from a CSV: a ``participant`` column (P1, C5...), optional ``role``, any other column is an
     attribute (age, gender, profession...). Integer-looking columns are stored as Integer variables."""
     path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(path)
     if not rows or "participant" not in rows[0]:
         raise InputError("needs a 'participant' column (P1, C5, ...)", file=str(path))
     attribute_names = [c for c in rows[0] if c not in ("participant", "role")]
@@ -233,8 +246,7 @@ def code_from_table(project: QualProject, path: str | Path, *, who: str | None =
     either ``start``/``end`` (code points, end-exclusive) or ``quote`` (+ optional ``occurrence``, default 1).
     Optional ``memo`` attaches a memo to the segment. Missing codes are created."""
     path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(path)
     if not rows:
         return 0
     columns = set(rows[0])
@@ -289,8 +301,7 @@ def import_memos(project: QualProject, path: str | Path, *, who: str | None = No
     """Memos from a CSV: ``target_type`` (project, document, code), ``target`` (document name or code path),
     ``coder``, optional ``title``, and ``text``."""
     path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(path)
     with project.transaction(who) as s:
         for i, row in enumerate(rows, start=2):
             kind = (row.get("target_type") or "project").strip().lower()

@@ -281,6 +281,8 @@ def _import_codes(s, parent_element: etree._Element, parent: m.Code | None,  # n
 
 def import_qdc(project: QualProject, path: str | Path, *, who: str | None = None) -> int:
     """Merge a REFI-QDA codebook into the project's codebook (codes matched by path); returns codes read."""
+    if not Path(path).is_file():
+        raise InputError("codebook file not found", file=str(path))
     root = _parse_xml(Path(path).read_bytes(), str(path))
     codes = _child(root, "Codes")
     if codes is None:
@@ -341,6 +343,8 @@ def _parse_time(value: str | None) -> datetime | None:
 def import_qdpx_into(project: QualProject, path: str | Path, *, who: str | None = None) -> dict[str, int]:
     """Read a .qdpx (or a bare .qde) into an existing project in one transaction; returns counts read."""
     path = Path(path)
+    if not path.is_file():
+        raise InputError("REFI-QDA project file not found", file=str(path))
     archive = None
     try:
         if zipfile.is_zipfile(path):
@@ -490,6 +494,8 @@ def import_qdpx_into(project: QualProject, path: str | Path, *, who: str | None 
 
 def import_qdpx(path: str | Path, project_location: str | Path, *, who: str | None = None) -> QualProject:
     """Create a new project from a .qdpx file."""
+    if not Path(path).is_file():
+        raise InputError("REFI-QDA project file not found", file=str(path))
     root = _parse_xml(qdpx_project_xml(path) if zipfile.is_zipfile(path) else Path(path).read_bytes(), str(path))
     project = create_project(project_location, root.get("name") or "imported",
                              description=_text_of(root, "Description"))
