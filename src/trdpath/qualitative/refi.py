@@ -503,5 +503,9 @@ def import_qdpx(path: str | Path, project_location: str | Path, *, who: str | No
         import_qdpx_into(project, path, who=who)
     except BaseException:
         project.close()
+        # We created this project for the import: remove it so a failed import leaves nothing behind.
+        if "://" not in str(project_location):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{Path(project_location).resolve()}{suffix}").unlink(missing_ok=True)
         raise
     return project
