@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import zipfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from trdpath.errors import InputError
 from trdpath.qualitative import models as m
 from trdpath.qualitative.codebook import codebook_table
 from trdpath.qualitative.refi import (CODEBOOK_XSD, PROJECT_XSD, codebook_xml, export_qdc, export_qdpx, import_qdc,
-                                      import_qdpx, qdpx_project_xml, validate_xml)
+                                      import_qdpx, import_qdpx_into, qdpx_project_xml, validate_xml)
 from trdpath.qualitative.store import create_project
 
 
@@ -111,6 +114,7 @@ NVIVO_STYLE = """<?xml version="1.0" encoding="utf-8"?>
         <Coding guid="{99999999-0000-0000-0000-000000000004}"><CodeRef targetGUID="{BBBBBBBB-0000-0000-0000-000000000002}"/></Coding>
       </PlainTextSelection>
     </TextSource>
+    <PDFSource guid="{CCCCCCCC-0000-0000-0000-000000000003}" name="Scanned consent form" path="internal://x.pdf"/>
   </Sources>
   <Notes><Note guid="{DDDDDDDD-0000-0000-0000-000000000001}" name="Scope"><PlainTextContent>Only psychology waits</PlainTextContent></Note></Notes>
 </Project>
@@ -134,6 +138,11 @@ def test_reads_an_nvivo_style_qdpx_with_braced_guids_and_internal_files(tmp_path
     with project.reading() as s:
         texts = [x.text for x in s.scalars(select(m.Segment).order_by(m.Segment.start))]
     assert sorted(texts) == ["waiting", "waiting "]  # code points: the emoji is one character
+    # the counts the import reports, including the PDF it could not analyse
+    fresh = create_project(tmp_path / "fresh.qual", "t")
+    assert import_qdpx_into(fresh, path) == dict(codes=2, sources=2, segments=2, memos=1, cases=1, users=1,
+                                                 skipped_non_text_sources=1)
+    fresh.close()
     # and what we write back validates
     export_qdpx(project, tmp_path / "back.qdpx")
     assert validate_xml(qdpx_project_xml(tmp_path / "back.qdpx"), PROJECT_XSD) == []
@@ -163,3 +172,34 @@ def test_a_coding_of_an_unknown_code_is_an_input_error_and_no_project_is_half_fi
     with pytest.raises(InputError, match="not in the codebook"):
         import_qdpx(path, tmp_path / "p.qual")
     assert not (tmp_path / "p.qual").exists()
+
+
+_counter = itertools.count()
+# Text with accents, astral emoji, CJK, tabs and Windows line endings: offsets must stay code points.
+TEXT = st.text(alphabet=st.sampled_from(list("ab éü😊中\t\r\n")), min_size=1, max_size=60)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_round_trip_of_random_texts_and_segments_keeps_offsets(tmp_path, data):
+    from trdpath.qualitative import models as mm
+
+    run = next(_counter)
+    text = data.draw(TEXT)
+    spans = data.draw(st.lists(st.tuples(st.integers(0, len(text) - 1), st.integers(1, len(text))), max_size=5))
+    spans = [(s, max(s + 1, min(e, len(text)))) for s, e in spans]
+    project = create_project(tmp_path / f"r{run}.qual", "random")
+    with project.transaction("Alex") as s:
+        document = mm.Document(name="doc", text=text)
+        code = mm.Code(name="c\u00e9 & <code>")
+        coder = mm.Coder(name="Alex")
+        s.add_all([document, code, coder])
+        for start, end in spans:
+            s.add(mm.Segment(document=document, code=code, coder=coder, start=start, end=end))
+    export_qdpx(project, tmp_path / f"r{run}.qdpx")
+    again = import_qdpx(tmp_path / f"r{run}.qdpx", tmp_path / f"r{run}b.qual")
+    got = snapshot(again)
+    assert got["documents"] == {("doc", text)}
+    assert got["segments"] == sorted(("doc", "c\u00e9 & <code>", "Alex", s0, e0) for s0, e0 in spans)
+    project.close()
+    again.close()

@@ -112,7 +112,8 @@ def test_cli_end_to_end(tmp_path):
              ["codebook", project, "--history"],
              ["export", project, str(tmp_path / "s.qdpx")],
              ["export", project, str(tmp_path / "s.xlsx")],
-             ["report", project, str(tmp_path / "rep"), "--format", "html,md", "--bootstrap", "0"]]
+             ["report", project, str(tmp_path / "rep"), "--format", "html,md", "--bootstrap", "0"],
+             ["tables", project, str(tmp_path / "tables"), "--coder", "Alex"]]
     for args in steps[:3]:
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
@@ -134,5 +135,8 @@ def test_cli_end_to_end(tmp_path):
     assert agreement and all(float(r["kappa"]) == 1.0 for r in agreement)  # identical coding
     assert "Saturation was" in runner.invoke(app, steps[5]).output
     assert (tmp_path / "rep" / "report.html").exists() and not (tmp_path / "rep" / "report.docx").exists()
+    with open(tmp_path / "tables" / "code_frequencies.csv") as fh:
+        frequencies = {r["code"]: int(r["segments"]) for r in csv.DictReader(fh)}
+    assert sum(v for k, v in frequencies.items() if " / " not in k) == len(rows) - 1  # themes sum all segments
     result = runner.invoke(app, ["code", project, str(tmp_path / "missing.csv")])
     assert isinstance(result.exception, InputError) and "file not found" in str(result.exception)

@@ -22,7 +22,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from trdpath.errors import UserError
 from trdpath.qualitative import models as m
@@ -36,7 +36,9 @@ def segments_frame(project: QualProject) -> pd.DataFrame:
     """All coded segments as one table (one row per segment), the input of every analysis."""
     with project.reading() as s:
         rows = s.execute(
-            select(m.Segment.id, m.Document.name, m.Document.text, m.Participant.label, m.Participant.role,
+            # length() counts characters (code points) in SQLite and PostgreSQL, so texts are not loaded here.
+            select(m.Segment.id, m.Document.name, func.length(m.Document.text), m.Participant.label,
+                   m.Participant.role,
                    m.Document.interview_order, m.Segment.code_id, m.Coder.name, m.Segment.start, m.Segment.end)
             .join(m.Document, m.Segment.document_id == m.Document.id)
             .outerjoin(m.Participant, m.Document.participant_id == m.Participant.id)
@@ -44,7 +46,7 @@ def segments_frame(project: QualProject) -> pd.DataFrame:
             .order_by(m.Document.interview_order, m.Segment.start, m.Segment.id)).all()
         paths = {c.id: c.path() for c in s.scalars(select(m.Code))}
     frame = pd.DataFrame(
-        [(r[0], r[1], len(r[2]), r[3], r[4], r[5], r[6], paths[r[6]], r[7], r[8], r[9]) for r in rows],
+        [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], paths[r[6]], r[7], r[8], r[9]) for r in rows],
         columns=SEGMENT_COLUMNS)
     return frame
 
@@ -87,15 +89,17 @@ def _compared_documents(segments: pd.DataFrame, coders: list[str], documents: li
 
 def _masks(segments: pd.DataFrame, coders: list[str], docs: pd.DataFrame, code: str) -> dict[str, np.ndarray]:
     """Per coder, the concatenated character mask of one code over the compared documents (in docs order)."""
+    subset = segments[(segments["code"] == code) & segments["coder"].isin(coders)
+                      & segments["document"].isin(docs["document"])]
+    # Offsets of each document's first character in the concatenation; one vectorised pass per coder.
+    starts_at = dict(zip(docs["document"], np.concatenate([[0], np.cumsum(docs["document_length"])[:-1]])))
+    total = int(docs["document_length"].sum())
+    shift = subset["document"].map(starts_at).to_numpy(dtype=np.int64)
     out = {}
-    subset = segments[segments["code"] == code]
     for coder in coders:
-        parts = []
-        mine = subset[subset["coder"] == coder]
-        for document, length in docs.itertuples(index=False):
-            spans = mine[mine["document"] == document]
-            parts.append(coded_mask(int(length), spans["start"], spans["end"]))
-        out[coder] = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        mine = (subset["coder"] == coder).to_numpy()
+        out[coder] = coded_mask(total, subset["start"].to_numpy()[mine] + shift[mine],
+                                subset["end"].to_numpy()[mine] + shift[mine])
     return out
 
 

@@ -176,6 +176,24 @@ def saturation(project: ProjectArg, coder: CoderOption = None,
 
 
 @app.command()
+def tables(project: ProjectArg, out: Annotated[Path, typer.Argument(help="Folder for the CSV tables.")],
+           coder: CoderOption = None) -> None:
+    """Code frequencies by participant group, code co-occurrence and the code x participant matrix (CSV)."""
+    from trdpath.qualitative.agreement import segments_frame
+    from trdpath.qualitative.analysis import co_occurrence, code_by_participant, code_frequencies
+    from trdpath.qualitative.store import atomic_write_text, open_project
+
+    with open_project(project) as qp:
+        segments = segments_frame(qp)
+    frames = {"code_frequencies": code_frequencies(segments, coders=coder),
+              "co_occurrence": co_occurrence(segments, coders=coder).reset_index(),
+              "code_by_participant": code_by_participant(segments, coders=coder).reset_index()}
+    for name, frame in frames.items():
+        atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+        console.print(f"Wrote {out / name}.csv")
+
+
+@app.command()
 def report(project: ProjectArg, out: Annotated[Path, typer.Argument(help="Folder to write the report into.")],
            theme_coder: Annotated[Optional[list[str]], typer.Option(
                help="Coder(s) whose coding the themes table and saturation use (default: all).")] = None,

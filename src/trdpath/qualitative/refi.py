@@ -355,7 +355,7 @@ def import_qdpx_into(project: QualProject, path: str | Path, *, who: str | None 
         root = _parse_xml(xml, str(path))
         if _local(root) != "Project":
             raise InputError(f"root element is <{_local(root)}>, expected <Project>", file=str(path))
-        counts = dict(codes=0, sources=0, segments=0, memos=0, cases=0, users=0)
+        counts = dict(codes=0, sources=0, segments=0, memos=0, cases=0, users=0, skipped_non_text_sources=0)
         with project.transaction(who) as s:
             info = s.scalar(select(m.ProjectInfo))
             if info is not None and root.get("name") and info.name in ("", "imported"):
@@ -402,6 +402,10 @@ def import_qdpx_into(project: QualProject, path: str | Path, *, who: str | None 
                     variables[_guid(variable.get("guid"))] = variable.get("name")
             documents: dict[str, m.Document] = {}
             sources = _child(root, "Sources")
+            if sources is not None:
+                # PDF, picture, audio and video sources are not analysed here; say how many were left out.
+                counts["skipped_non_text_sources"] = sum(
+                    1 for c in sources if isinstance(c.tag, str) and _local(c) != "TextSource")
             for order, source in enumerate(_children(sources, "TextSource") if sources is not None else [],
                                            start=1):
                 text = _read_source_text(source, archive, root.get("basePath"), str(path))

@@ -194,10 +194,14 @@ def build_report_data(project: QualProject, *, coders_for_themes: list[str] | No
         differences = disagreements(segments, document_texts(project), agreement_coders)
     else:
         by_code, differences = pd.DataFrame(), pd.DataFrame()
-    theme_matrix = code_by_participant(analysed.assign(code=analysed["code"].str.split(" / ").str[0])) \
-        if not analysed.empty else pd.DataFrame()
+    themes = themes_table(project, segments, coders_for_themes)
+    theme_matrix = pd.DataFrame()
+    if not analysed.empty:
+        theme_matrix = code_by_participant(analysed.assign(code=analysed["code"].str.split(" / ").str[0]))
+        theme_matrix = theme_matrix.reindex([t for t in themes.loc[themes["depth"] == 0, "name"]
+                                             if t in theme_matrix.index])
     return ReportData(title=info.name if info else "Qualitative report", description=info.description if info else None,
-                      themes=themes_table(project, segments, coders_for_themes),
+                      themes=themes,
                       participants=participant_characteristics(project), discovery=curve, saturation=result,
                       saturation_png=png, agreement=by_code, agreement_overall=agreement_summary(by_code),
                       disagreements=differences, theme_matrix=theme_matrix,
@@ -273,6 +277,10 @@ def render_markdown(data: ReportData, image_name: str | None = "saturation.png")
                      quotes])
     out += [_md_table(["Theme / subtheme / code", "Level", "Definition", "Segments",
                        "Participants (TRD / clinicians)", "Exemplar quotes"], rows), ""]
+    if not data.theme_matrix.empty:
+        out += ["### Themes by participant (coded segments)", "",
+                _md_table(["Theme", *data.theme_matrix.columns],
+                          [[theme, *row.tolist()] for theme, row in data.theme_matrix.iterrows()]), ""]
     out += ["## Saturation", "", saturation_text(data), ""]
     if image_name and data.saturation_png:
         out += [f"![Code discovery and saturation]({image_name})", ""]
