@@ -62,3 +62,23 @@ def test_kill_during_import_leaves_the_project_as_it_was(tmp_path):
     after = state(reopened)
     assert after["documents"][:1] == ["C100"] and "P1" in after["documents"] and len(after["documents"]) == 21
     reopened.close()
+
+
+def test_a_failing_import_command_keeps_none_of_its_parts(tmp_path):
+    from typer.testing import CliRunner
+
+    from trdpath.errors import InputError
+    from trdpath.qualitative.cli import app
+
+    path = tmp_path / "study.qual"
+    create_project(path, "t").close()
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4")
+    result = CliRunner().invoke(app, ["import", str(path), str(DEMO_DIR / "transcripts" / "P1.txt"),
+                                      str(tmp_path / "scan.pdf"), "--participants",
+                                      str(DEMO_DIR / "participants.csv")])
+    assert isinstance(result.exception, InputError) and "unsupported transcript type" in str(result.exception)
+    project = open_project(path)
+    with project.reading() as s:
+        assert s.scalar(select(func.count(m.Participant.id))) == 0  # the participants read first were not kept
+        assert s.scalar(select(func.count(m.Document.id))) == 0
+    project.close()

@@ -179,7 +179,7 @@ _counter = itertools.count()
 TEXT = st.text(alphabet=st.sampled_from(list("ab éü😊中\t\r\n")), min_size=1, max_size=60)
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_round_trip_of_random_texts_and_segments_keeps_offsets(tmp_path, data):
     from trdpath.qualitative import models as mm

@@ -61,7 +61,7 @@ def import_(project: ProjectArg,
     from trdpath.qualitative.store import open_project
 
     files = files or []
-    with open_project(project) as qp:
+    with open_project(project) as qp, qp.transaction(who):  # everything below commits together or not at all
         if participants:
             console.print(f"Participants: {import_participants(qp, participants, who=who)} rows")
         qdpx = [f for f in files if f.suffix.lower() in (".qdpx", ".qde")]

@@ -7,6 +7,7 @@ SQLite (one file, WAL journal, foreign keys on, synchronous=FULL) is the default
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sqlite3
@@ -107,6 +108,14 @@ def migrate(engine: Engine) -> Path | None:
     return backup
 
 
+def _current_user() -> str | None:
+    """The operating-system user, so the change log always says who when no name was given."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (some containers)
+        return None
+
+
 def _jsonable(value):  # noqa: ANN001
     if isinstance(value, (datetime, date)):
         return value.isoformat()
@@ -154,12 +163,19 @@ class QualProject:
 
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._open: Session | None = None
 
     @contextmanager
     def transaction(self, who: str | None = None) -> Iterator[Session]:
+        """One all-or-nothing unit of work. Nested calls join the outer transaction, so a command that does
+        several imports (participants, transcripts, memos) commits them together or not at all."""
+        if self._open is not None:
+            yield self._open
+            return
         session = self._sessions()
-        session.info["who"] = who
+        session.info["who"] = who or _current_user()
         event.listen(session, "after_flush", _record_changes)
+        self._open = session
         try:
             yield session
             session.commit()
@@ -167,6 +183,7 @@ class QualProject:
             session.rollback()
             raise
         finally:
+            self._open = None
             session.close()
 
     @contextmanager
