@@ -165,3 +165,26 @@ def test_unknown_coder_is_a_user_error():
     with pytest.raises(UserError, match="no segments by coder"):
         agreement_by_code(segs, coders=["A", "Z"])
     assert math.isnan(krippendorff_alpha_nominal([[1, 1], [1, 1]]))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(2, 5), st.integers(2, 40), st.data())
+def test_closed_form_binary_alpha_equals_the_krippendorff_package(coders, units, data):
+    from trdpath.qualitative.agreement import binary_alpha
+
+    rows = [np.array(data.draw(st.lists(st.booleans(), min_size=units, max_size=units))) for _ in range(coders)]
+    expected = krippendorff_alpha_nominal(np.vstack([r.astype(float) for r in rows]))
+    got = binary_alpha(rows)
+    assert (math.isnan(got) and math.isnan(expected)) or got == pytest.approx(expected, abs=1e-12)
+
+
+def test_large_projects_use_the_closed_form_with_the_same_result(monkeypatch):
+    import trdpath.qualitative.agreement as agreement
+
+    segs = frame([("d1", "Hope", "A", 0, 150), ("d1", "Hope", "B", 100, 200), ("d1", "Hope", "C", 120, 180),
+                  ("d2", "Hope", "A", 5, 9), ("d2", "Hope", "C", 0, 9)], {"d1": 1000, "d2": 50})
+    with_package = agreement_by_code(segs)
+    monkeypatch.setattr(agreement, "PACKAGE_VALUE_LIMIT", 0)
+    closed_form = agreement_by_code(segs)
+    assert closed_form["krippendorff_alpha"].tolist() == pytest.approx(with_package["krippendorff_alpha"].tolist(),
+                                                                       abs=1e-12)

@@ -103,6 +103,21 @@ def _masks(segments: pd.DataFrame, coders: list[str], docs: pd.DataFrame, code: 
     return out
 
 
+def _weighted_document_kappa(coded_a: np.ndarray, coded_b: np.ndarray, lengths: np.ndarray) -> float:
+    """NVivo's average over documents of the per-document kappa, weighted by document length (vectorised:
+    per-document counts by np.add.reduceat over the concatenated masks)."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    n = lengths.astype(float)
+    a = np.add.reduceat(coded_a.astype(np.int64), starts).astype(float)
+    b = np.add.reduceat(coded_b.astype(np.int64), starts).astype(float)
+    both = np.add.reduceat((coded_a & coded_b).astype(np.int64), starts).astype(float)
+    observed = n - a - b + 2 * both  # coded by both + coded by neither
+    expected = (a * b + (n - a) * (n - b)) / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(np.isclose(expected, n), 1.0, (observed - expected) / (n - expected))
+    return float((n * kappa).sum() / n.sum())
+
+
 def _check_coders(segments: pd.DataFrame, coders: list[str] | None) -> list[str]:
     known = sorted(segments["coder"].dropna().unique())
     coders = coders or known
@@ -125,6 +140,33 @@ def krippendorff_alpha_nominal(reliability_data) -> float:  # noqa: ANN001
     return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
 
 
+# Above this many coder x unit values the krippendorff package (which builds a units x values x values array)
+# takes seconds per code; there we use the closed form below, which tests check equals the package.
+PACKAGE_VALUE_LIMIT = 1_000_000
+
+
+def binary_alpha(masks: list[np.ndarray]) -> float:
+    """Krippendorff's alpha (nominal) for binary units every coder rated, from the coincidence matrix in closed
+    form (Krippendorff 2011): with j of m coders coding a unit, it adds j(m-j)/(m-1) to o_01; then
+    alpha = 1 - (n - 1) o_01 / (n_0 n_1). O(units) with one bincount."""
+    m = len(masks)
+    ones = np.sum(np.vstack(masks), axis=0)
+    units_with = np.bincount(ones, minlength=m + 1).astype(float)
+    j = np.arange(m + 1, dtype=float)
+    o_01 = float((units_with * j * (m - j)).sum() / (m - 1))
+    n_1 = float((units_with * j).sum())
+    n_0 = float((units_with * (m - j)).sum())
+    if n_0 == 0 or n_1 == 0:
+        return math.nan
+    return 1.0 - (n_0 + n_1 - 1) * o_01 / (n_0 * n_1)
+
+
+def _alpha_for_masks(masks: list[np.ndarray]) -> float:
+    if len(masks) * masks[0].size <= PACKAGE_VALUE_LIMIT:
+        return krippendorff_alpha_nominal(np.vstack([mk.astype(float) for mk in masks]))
+    return binary_alpha(masks)
+
+
 def agreement_by_code(segments: pd.DataFrame, coders: list[str] | None = None,
                       documents: list[str] | None = None) -> pd.DataFrame:
     """Per code and pair of coders: pooled % agreement and kappa, NVivo's length-weighted mean kappa, and
@@ -135,16 +177,10 @@ def agreement_by_code(segments: pd.DataFrame, coders: list[str] | None = None,
     rows = []
     for code in sorted(segments["code"].unique()):
         masks = _masks(segments, coders, docs, code)
-        alpha = krippendorff_alpha_nominal(np.vstack([masks[c].astype(float) for c in coders]))
+        alpha = _alpha_for_masks([masks[c] for c in coders])
         for a, b in combinations(coders, 2):
             pooled = nvivo_agreement(masks[a], masks[b])
-            per_doc, offset = [], 0
-            for _document, length in docs.itertuples(index=False):
-                length = int(length)
-                per_doc.append((length, nvivo_agreement(masks[a][offset:offset + length],
-                                                        masks[b][offset:offset + length])["kappa"]))
-                offset += length
-            weighted = sum(n * k for n, k in per_doc) / sum(n for n, _ in per_doc)
+            weighted = _weighted_document_kappa(masks[a], masks[b], docs["document_length"].to_numpy())
             rows.append(dict(code=code, coder_a=a, coder_b=b, documents=len(docs), **pooled,
                              kappa_nvivo_weighted=weighted, krippendorff_alpha=alpha))
     return pd.DataFrame(rows)
@@ -161,7 +197,7 @@ def agreement_by_document(segments: pd.DataFrame, coders: list[str] | None = Non
         one = docs[docs["document"] == document]
         masks_by_code = [_masks(segments, coders, one, code) for code in codes]
         stacked = {c: np.concatenate([mk[c] for mk in masks_by_code]) for c in coders}
-        alpha = krippendorff_alpha_nominal(np.vstack([stacked[c].astype(float) for c in coders]))
+        alpha = _alpha_for_masks([stacked[c] for c in coders])
         for a, b in combinations(coders, 2):
             rows.append(dict(document=document, characters=int(length), coder_a=a, coder_b=b,
                              **nvivo_agreement(stacked[a], stacked[b]), krippendorff_alpha=alpha))
