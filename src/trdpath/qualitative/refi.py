@@ -399,7 +399,8 @@ def import_qdpx_into(project: QualProject, path: str | Path, *, who: str | None 
             variables = {}
             if _child(root, "Variables") is not None:
                 for variable in _children(_child(root, "Variables"), "Variable"):
-                    variables[_guid(variable.get("guid"))] = variable.get("name")
+                    variables[_guid(variable.get("guid"))] = (variable.get("name"),
+                                                              variable.get("typeOfVariable") or "Text")
             documents: dict[str, m.Document] = {}
             sources = _child(root, "Sources")
             if sources is not None:
@@ -473,10 +474,13 @@ def import_qdpx_into(project: QualProject, path: str | Path, *, who: str | None 
                 participant.guid = _guid(case.get("guid"))
                 for value_element in _children(case, "VariableValue"):
                     ref = _child(value_element, "VariableRef")
-                    variable_name = variables.get(_guid(ref.get("targetGUID"))) if ref is not None else None
+                    variable_name, declared_type = variables.get(_guid(ref.get("targetGUID")), (None, "Text")) \
+                        if ref is not None else (None, "Text")
                     if not variable_name:
                         continue
                     value, value_type = _typed_value(value_element)
+                    if value is None:  # an empty value keeps the variable's declared type
+                        value_type = declared_type
                     if variable_name == "role":
                         participant.role = value
                     else:
