@@ -13,6 +13,7 @@ from sqlalchemy import select
 from trdpath.errors import InputError
 from trdpath.qualitative import models as m
 from trdpath.qualitative.codebook import codebook_table
+from trdpath.qualitative.demo import DEMO_DIR
 from trdpath.qualitative.refi import (CODEBOOK_XSD, PROJECT_XSD, codebook_xml, export_qdc, export_qdpx, import_qdc,
                                       import_qdpx, import_qdpx_into, qdpx_project_xml, validate_xml)
 from trdpath.qualitative.store import create_project
@@ -42,9 +43,11 @@ def test_round_trip_keeps_every_code_source_offset_and_memo(demo_project, tmp_pa
     assert validate_xml(qdpx_project_xml(first), PROJECT_XSD) == []
     imported = import_qdpx(first, tmp_path / "imported.qual")
     before, after = snapshot(demo_project), snapshot(imported)
-    # The demo has 10 transcripts, 44 codes, 200 segments by two coders and memos on project, codes,
-    # documents and segments: check the sizes so an empty project cannot pass.
-    assert (len(before["documents"]), len(before["codes"]), len(before["segments"])) == (10, 44, 200)
+    # The demo has 10 transcripts, 44 codes (6 themes, 12 subthemes, 26 codes), one segment per row of the two
+    # coders' files, and memos on project, codes, documents and segments: so an empty project cannot pass.
+    coded_rows = sum(len((DEMO_DIR / f"coding_{c}.csv").read_text().strip().splitlines()) - 1
+                     for c in ("alex", "sam"))
+    assert (len(before["documents"]), len(before["codes"]), len(before["segments"])) == (10, 44, coded_rows)
     assert {t[3][0] for t in before["memos"]} == {"project", "code", "document", "segment"}
     for key in before:
         assert after[key] == before[key], key
