@@ -77,10 +77,12 @@ def nvivo_agreement(coded_a: np.ndarray, coded_b: np.ndarray) -> dict[str, float
 
 def _compared_documents(segments: pd.DataFrame, coders: list[str], documents: list[str] | None) -> pd.DataFrame:
     """Documents to compare: given, or those every coder coded at least once (others were not double-coded)."""
-    lengths = segments.drop_duplicates("document").set_index("document")["document_length"]
+    firsts = segments.sort_values(["interview_order", "document"], na_position="last").drop_duplicates("document")
+    lengths = firsts.set_index("document")["document_length"]
     if documents is None:
         by_doc = segments.groupby("document")["coder"].agg(lambda c: set(c))
-        documents = [d for d, who in by_doc.items() if set(coders) <= who]
+        # In interview order, so tables and the disagreement list read in the order the interviews were done.
+        documents = [d for d in lengths.index if set(coders) <= by_doc[d]]
     missing = [d for d in documents if d not in lengths.index]
     if missing:
         raise UserError(f"no coding at all in document(s) {', '.join(missing)}")
