@@ -206,3 +206,19 @@ def test_round_trip_of_random_texts_and_segments_keeps_offsets(tmp_path, data):
     assert got["segments"] == sorted(("doc", "c\u00e9 & <code>", "Alex", s0, e0) for s0, e0 in spans)
     project.close()
     again.close()
+
+
+@pytest.mark.parametrize("namespace", ["urn:QDA-XML:project:1:0", ""])
+def test_project_files_with_other_namespaces_read_the_same(tmp_path, namespace):
+    # Some exporters write a colon-separated version or no namespace at all; the content is what matters.
+    xml = NVIVO_STYLE.replace('xmlns="urn:QDA-XML:project:1.0"', f'xmlns="{namespace}"' if namespace else "")
+    path = tmp_path / "other.qdpx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("project.qde", xml)
+        archive.writestr("Sources/{CCCCCCCC-0000-0000-0000-000000000001}.txt", "P9: waiting forever.")
+    project = import_qdpx(path, tmp_path / "p.qual")
+    got = snapshot(project)
+    assert got["segments"] == [("Inline note", "Barriers / Waiting", None, 7, 14),
+                               ("Interview P9", "Barriers / Waiting", "Ruth", 4, 12)]
+    assert got["memos"] == {("Scope", "Only psychology waits", None, ("code", "Barriers / Waiting"))}
+    project.close()
