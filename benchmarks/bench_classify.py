@@ -23,6 +23,7 @@ import psutil
 BARE_ERAS = """
 import duckdb, sys, time
 con = duckdb.connect()
+con.execute('SET enable_progress_bar = false')
 src = sys.argv[1]
 t = time.perf_counter()
 n = con.execute(f'''
@@ -86,7 +87,7 @@ def main() -> None:
             "patients": args.patients if args.data is None else None,
             "prescriptions": n_rx,
             "bare_era_query_s": round(bare_wall, 1),
-            "bare_eras": int(eras.strip()),
+            "bare_eras": int(eras.strip().splitlines()[-1]),
             "classify_s": round(wall, 1),
             "classify_peak_gb": round(peak, 2),
             "ratio": round(wall / bare_wall, 2),

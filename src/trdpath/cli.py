@@ -154,9 +154,11 @@ def version() -> None:
 
 
 def _mount_subcommands() -> None:
+    from trdpath.qualitative.cli import app as qual_app
     from trdpath.synth.cli import app as synth_app
 
     app.add_typer(synth_app, name="synth")
+    app.add_typer(qual_app, name="qual", help="Qualitative analysis: transcripts, codebooks, coding, agreement, saturation, REFI-QDA.")
 
 
 _mount_subcommands()
