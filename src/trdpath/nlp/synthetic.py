@@ -80,7 +80,7 @@ DISTRACTORS = [
     "Risk of self-harm assessed as low.",
     "Advised to contact the crisis line if {p} feels suicidal.",
     "{S} mother self-harmed as a teenager.",
-    "Family history: father died by suicide, sister has a history of overdose.",
+    "{S} father died by suicide and {s} sister has a history of overdose.",
     "{S} friend self-harms and this worries {o}.",
     "Self-harm in {s} mother when {p} was a child.",
     "Sertraline 50mg OD.",
