@@ -79,8 +79,11 @@ def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet |
     matcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add(rules.target_rules)
     context = nlp.add_pipe("medspacy_context", config={
-        "rules": None, "span_attrs": CONTEXT_ATTRIBUTES, "prune_on_target_overlap": True,
-        "terminating_types": rules.terminating_types or None})
+        "rules": None, "span_attrs": CONTEXT_ATTRIBUTES, "prune_on_target_overlap": True})
+    # Set terminations on each rule ourselves: ConText's own terminating_types reaches only the first rule
+    # of each category (medspaCy 1.3.1 receives the lists as one-shot iterators through spaCy's config).
+    for rule in rules.context_rules:
+        rule.terminated_by |= set(rules.terminating_types.get(rule.category.upper(), ()))
     context.add(rules.context_rules)
     if rules.section_rules:
         # Headers count only at the start of a line: "Family history:" inside a sentence is not a section.

@@ -57,7 +57,7 @@ class RuleSet:
 # spaCy's token Matcher evaluates every first-token predicate on every token (regexes in Python), while the
 # PhraseMatcher is a hash lookup. So (1) a regex over a finite set of words becomes an IN list and (2) a
 # pattern made only of fixed words (LOWER equal / IN, optional '?') becomes literal phrases.
-MAX_EXPANSION = 400
+MAX_EXPANSION = 1500
 
 
 def finite_strings(regex: str, limit: int = MAX_EXPANSION) -> list[str] | None:
@@ -140,7 +140,11 @@ def _phrases(pattern: list[dict], single_token) -> list[str] | None:
             return None
         value = token["LOWER"]
         words = [value] if isinstance(value, str) else value.get("IN") if set(value) == {"IN"} else None
-        if not words or not all(isinstance(w, str) and w == w.lower() and single_token(w) for w in words):
+        if not words or not all(isinstance(w, str) and w == w.lower() for w in words):
+            return None
+        # A word the tokenizer splits ("aunt's", "can't") can never equal one token: dropping it changes nothing.
+        words = [w for w in words if single_token(w)]
+        if not words:
             return None
         choices.append(words + ([None] if token.get("OP") == "?" else []))
     phrases = set()

@@ -118,7 +118,10 @@ def make_notes(patients: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Data
     rng = np.random.default_rng(seed)
     n = len(patients)
     ids = patients["patient_id"].astype(str).to_numpy()
-    index_dates = pd.to_datetime(patients["index_date"]).to_numpy("datetime64[D]")
+    index_dates = pd.to_datetime(patients["index_date"])
+    if index_dates.isna().any():
+        raise ValueError("make_notes needs an index_date for every patient (notes are dated before it)")
+    index_dates = index_dates.to_numpy("datetime64[D]")
     truth = {k: patients[k].fillna(False).astype(bool).to_numpy() for k in TRUTH}
     positive = truth["self_harm"] | truth["suicidal_ideation"] | truth["suicide_attempt"]
     n_notes = rng.integers(0, 6, size=n)
