@@ -1,8 +1,10 @@
 """The medspaCy pipeline and mention-level extraction from the `notes` table.
 
-blank English tokenizer -> sentencizer -> TargetMatcher (self-harm, suicidal ideation, suicide attempt)
+blank English tokenizer -> trdpath_sentences -> TargetMatcher (self-harm, suicidal ideation, suicide attempt)
 -> ConText (negated, historical, hypothetical, experiencer, uncertain) -> Sectionizer (family history,
-past psychiatric history, crisis plan). Runs offline: no statistical model is downloaded.
+past psychiatric history, crisis plan; headers only at a line start). Runs offline: no statistical
+model is downloaded. extract_mentions sends only candidate sentences through spaCy (see
+candidate_sentences); tests check that this gives exactly the mentions of the whole-note pipeline.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def note_sentences(doc):
         previous_end = token.idx + len(token)
     return doc
 
-# medspaCy keeps a PhraseMatcher for literal rules; ours are all token patterns, so it is empty by design.
+# Each medspaCy component keeps a token Matcher, a PhraseMatcher and a regex matcher; an empty one warns
+# (spaCy W036) on every document, which says nothing about our rules.
 warnings.filterwarnings("ignore", message=r"\[W036\]")
 
 if not Span.has_extension("is_other_experiencer"):
