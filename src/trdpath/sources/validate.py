@@ -1,0 +1,188 @@
+"""Validate raw tables into the typed :class:`~trdpath.sources.Extract`.
+
+Every check names the file, the row and the value, and stops at the first problem in a column:
+a user fixes the extract and runs again, and nothing has been written yet. Problems that need
+not stop a study (unmapped drug names, odd ethnicity labels) are counted in data_quality.csv
+by later stages instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.datatypes as dt
+
+from trdpath.errors import InputError
+from trdpath.schema import REQUIRED_TABLES, TABLES
+from trdpath.sources import Extract
+
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T].*)?$"
+
+
+def _text(col: ibis.Value) -> ibis.Value:
+    """A column as trimmed text, with empty strings as NULL."""
+    s = col.cast("string").strip()
+    return ibis.ifelse(s == "", ibis.null("string"), s)
+
+
+def _nonempty(col: ibis.Value) -> ibis.Value:
+    s = col.cast("string")
+    return ibis.ifelse(s == "", ibis.null("string"), s)
+
+
+def _parse_date(col: ibis.Value) -> tuple[ibis.Value, ibis.Value]:
+    """(parsed date, raw text) for a column that may already be a date, a timestamp or text."""
+    dtype = col.type()
+    if dtype.is_date():
+        return col, col.cast("string")
+    if dtype.is_timestamp():
+        return col.date(), col.cast("string")
+    raw = _text(col)
+    parsed = ibis.ifelse(raw.re_search(_ISO_DATE), raw.substr(0, 10).try_cast("date"), ibis.null("date"))
+    return parsed, raw
+
+
+def _parse_number(col: ibis.Value, to: str) -> tuple[ibis.Value, ibis.Value]:
+    dtype = col.type()
+    if dtype.is_numeric():
+        return col.cast(to), col.cast("string")
+    raw = _text(col)
+    return raw.try_cast("float64").cast(to), raw
+
+
+def _locate(con, raw: ibis.Table, bad: Callable[[ibis.Table], ibis.Value], column: str):
+    """(row number, value) of the first row where `bad` holds. Only runs when a check failed."""
+    numbered = raw if "_row" in raw.columns else raw.mutate(_row=ibis.row_number() + 1)
+    rows = con.execute(numbered.filter(bad(numbered)).order_by("_row").select("_row", column).limit(1))
+    if len(rows):
+        return int(rows["_row"].iloc[0]), rows[column].iloc[0]
+    return None, None
+
+
+def validate_table(con, name: str, raw: ibis.Table, file: str) -> ibis.Table:
+    """Check one raw table and return it typed.
+
+    Text sources (CSV) are parsed once into a table in the backend; typed sources (Parquet,
+    database tables) stay where they are. A failed check is located (row number, value) by a
+    second, slower query that only runs on the way to the error message.
+    """
+    spec = TABLES[name]
+    present = set(raw.columns) - {"_row"}
+    missing = [c for c in spec["required"] if c not in present]
+    if name == "patients" and not ({"birth_date", "year_of_birth"} & present):
+        missing.append("birth_date (or year_of_birth)")
+    if missing:
+        raise InputError(
+            f"missing required column(s) {', '.join(missing)} (found: {', '.join(sorted(present))})",
+            file=file,
+        )
+
+    columns: dict[str, ibis.Value] = {}
+    parsers: dict[str, Callable[[ibis.Table], tuple[ibis.Value, ibis.Value]]] = {}
+    for col in spec["required"] + spec["optional"]:
+        if col not in present:
+            continue
+        if col in spec["dates"]:
+            parsers[col] = lambda t, c=col: _parse_date(t[c])
+        elif col in spec["numbers"]:
+            to = "int64" if col in ("days_supply", "year_of_birth") else "float64"
+            parsers[col] = lambda t, c=col, to=to: _parse_number(t[c], to)
+    needs_parsing = any(not raw[c].type().is_date() and not raw[c].type().is_numeric() for c in parsers)
+    for col in spec["required"] + spec["optional"]:
+        if col in present and col not in parsers:
+            # Text sources (CSV) are trimmed once while parsing; typed sources keep their strings
+            # (trimming on every scan of a Parquet file costs more than the rest of the scan).
+            columns[col] = _text(raw[col]) if needs_parsing else _nonempty(raw[col])
+    for col, parse in parsers.items():
+        parsed, text = parse(raw)
+        columns[col] = parsed
+        columns[f"_bad_{col}"] = text.notnull() & parsed.isnull()
+    staged = raw.select(**columns)
+    if needs_parsing:
+        staged = con.create_table(f"staged_{name}", staged, temp=True, overwrite=True)
+
+    summary = con.execute(staged.aggregate(
+        n_rows=staged.count(), empty_ids=staged.patient_id.isnull().cast("int64").sum(),
+        **{f"bad_{col}": staged[f"_bad_{col}"].any() for col in parsers},
+    )).iloc[0]
+    if summary["n_rows"] == 0 and name in REQUIRED_TABLES:
+        raise InputError("has a header but no data rows", file=file)
+    for col, parse in parsers.items():
+        if summary[f"bad_{col}"]:
+            row, value = _locate(con, raw, lambda t, p=parse: p(t)[1].notnull() & p(t)[0].isnull(), col)
+            kind = "a date (YYYY-MM-DD)" if col in spec["dates"] else "a number"
+            raise InputError(f"is not {kind}", file=file, row=row, column=col, value=value)
+    if summary["empty_ids"]:
+        row, _ = _locate(con, raw, lambda t: _text(t.patient_id).isnull(), "patient_id")
+        raise InputError("patient_id is empty", file=file, row=row, column="patient_id")
+
+    if name == "patients":
+        _check_unique_patients(con, raw, staged, file)
+        if "year_of_birth" in staged.columns:
+            implausible = lambda t: (t.year_of_birth < 1850) | (t.year_of_birth > 2200)  # noqa: E731
+            if con.execute(implausible(staged).any()):
+                parsed = raw.mutate(year_of_birth=_parse_number(raw.year_of_birth, "int64")[0])
+                row, value = _locate(con, parsed, implausible, "year_of_birth")
+                raise InputError("is not a plausible year of birth", file=file, row=row, column="year_of_birth", value=value)
+    return _typed(name, staged)
+
+
+def _check_unique_patients(con, raw: ibis.Table, staged: ibis.Table, file: str) -> None:
+    counts = staged.group_by("patient_id").agg(n=staged.count())
+    if con.execute(counts.n.max()) > 1:
+        numbered = raw if "_row" in raw.columns else raw.mutate(_row=ibis.row_number() + 1)
+        numbered = numbered.mutate(patient_id=_text(numbered.patient_id))
+        dup = (
+            numbered.group_by("patient_id")
+            .agg(n=numbered.count(), first_row=numbered._row.min(), second_row=numbered._row.max())
+            .filter(lambda t: t.n > 1)
+            .order_by("first_row")
+            .limit(1)
+        )
+        r = con.execute(dup).iloc[0]
+        raise InputError(
+            f"patient_id must be unique, but {r['patient_id']!r} appears {int(r['n'])} times "
+            f"(rows {int(r['first_row'])} and {int(r['second_row'])})",
+            file=file,
+            row=int(r["first_row"]),
+            column="patient_id",
+        )
+
+
+_TYPES = {
+    "patients": {"patient_id": dt.string, "birth_date": dt.date, "sex": dt.string, "ethnicity": dt.string,
+                 "employment_status": dt.string, "death_date": dt.date},
+    "diagnoses": {"patient_id": dt.string, "code": dt.string, "date": dt.date},
+    "prescriptions": {"patient_id": dt.string, "drug": dt.string, "start_date": dt.date, "end_date": dt.date,
+                      "days_supply": dt.int64, "daily_dose_mg": dt.float64, "atc_code": dt.string},
+    "referrals": {"patient_id": dt.string, "service": dt.string, "date": dt.date, "service_category": dt.string},
+    "notes": {"patient_id": dt.string, "note_id": dt.string, "date": dt.date, "text": dt.string},
+}
+
+
+def _typed(name: str, staged: ibis.Table) -> ibis.Table:
+    out = {}
+    for col, dtype in _TYPES[name].items():
+        if name == "patients" and col == "birth_date" and "birth_date" not in staged.columns:
+            # Only the year is known: 1 July is the mid-year convention (ages err by at most half a year).
+            out[col] = ibis.date(staged.year_of_birth.cast("int32"), 7, 1)
+        elif name == "patients" and col == "birth_date" and "year_of_birth" in staged.columns:
+            out[col] = staged.birth_date.coalesce(ibis.date(staged.year_of_birth.cast("int32"), 7, 1))
+        elif col in staged.columns:
+            out[col] = staged[col].cast(dtype)
+        else:
+            out[col] = ibis.null(dtype)
+    return staged.select(**out)
+
+
+def validate_extract(con, raw_tables: dict[str, ibis.Table], files: dict[str, str], source: str) -> Extract:
+    typed = {name: validate_table(con, name, table, files[name]) for name, table in raw_tables.items()}
+    return Extract(
+        patients=typed["patients"],
+        diagnoses=typed["diagnoses"],
+        prescriptions=typed["prescriptions"],
+        referrals=typed.get("referrals"),
+        notes=typed.get("notes"),
+        source=source,
+    )
