@@ -27,10 +27,10 @@ BUILTIN_RULE_FILES = ("targets.json", "context.json", "sections.json")
 # so it skips the spaCy pipeline. Kept in step with rules/targets.json (tests check it on the gold set).
 BUILTIN_PREFILTER = (
     r"self|harm|\bdsh\b|\bsh\b|nssi|nssh|\bsi\b|\bsis\b|\bsih\b|tosh|tosi|\bsa\b|\bsas\b|suicid|"
-    r"\bcut|slash|slit|scratch|burn|laceration|scar|superficial|ligatur|bang|overdos|over[- ]?dos|"
+    r"\bcut|slash|slit|scratch|burn|lacerat|scar|superficial|ligatur|bang|overdos|over[- ]?dos|"
     r"\bo\.?d\b|\bods\b|oded|poison|swallow|ingest|took|taken|injur|hurt|punch|strangl|stab|kill|\bhit|\bhang|attempt|tried|tries|trying|"
-    r"\bend(?:s|ed|ing)?\s+(?:her|his|their|my|own|it|things|them|him)|(?:take|taking|took)\s+(?:her|his|their|my)|"
-    r"\bdie|dead|death|\bexist|\bwake\b|\bnot\s+(?:being|wanting|waking|existing|living)|alive|\bgone\b|disappear|worth living|point (?:in|to)"
+    r"\bend(?:s|ed|ing)?\s+(?:her|his|their|my|own|it|things|them|him)|(?:take|taking|took)\s+(?:her|his|their|my|own|themsel|himself|herself|myself)|"
+    r"\bdie|dying|jump|drown|gassed|\bhung\b|\bshot\b|suffocat|dead|death|\bexist|\bwake\b|\bnot\s+(?:being|wanting|waking|existing|living)|alive|\bgone\b|disappear|worth living|point (?:in|to)"
 )
 
 @dataclass
