@@ -291,8 +291,9 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
         progress_bar.advance(task, len(texts) - len(work))  # notes without a candidate term are done
     _WORKER_NLP = nlp
     try:
-        if n_process > 1 and len(chunks) > 1:
-            import multiprocessing
+        import multiprocessing
+        # Workers inherit the built pipeline by fork; where fork is unavailable (Windows) run in-process.
+        if n_process > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(n_process) as pool:
                 results = pool.imap(_mentions_in_chunk, chunks)
                 for found, done in results:
