@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
@@ -24,29 +23,9 @@ from scipy import stats as scipy_stats
 from trdpath.config import StudyConfig
 from trdpath.stats import analyse
 from trdpath.stats.disclosure import SUPPRESSED, protect
-from trdpath.stats.synthetic import cohort_with_counts, synthetic_patients
+from trdpath.stats.synthetic import self_harm_sources_cohort as hand_made_cohort, synthetic_patients
 
 SMALL = "<8"
-
-
-def _positions(n: int, start: int, stop: int) -> np.ndarray:
-    return (np.arange(n) >= start) & (np.arange(n) < stop)
-
-
-def hand_made_cohort() -> pd.DataFrame:
-    """MDD 100, TRD 80 with the self-harm sources laid out by position within each group.
-
-    MDD: codes at positions 0-4 (5), notes at 3-14 (12): codes only 3, both 2, notes only 10, either 15.
-    TRD: codes at 0-9 (10), notes at 5-34 (30): codes only 5, both 5, notes only 25, either 35.
-    Suicidal ideation (notes): MDD 8, TRD 20. Suicide attempt (notes): MDD 1, TRD 6.
-    """
-    patients = cohort_with_counts(100, 80, {"suicidal_ideation_nlp": (8, 20), "suicide_attempt_nlp": (1, 6)})
-    mdd, trd = _positions(100, 0, 5), _positions(80, 0, 10)
-    patients["self_harm"] = np.r_[mdd, trd]
-    patients["self_harm_nlp"] = pd.array(np.r_[_positions(100, 3, 15), _positions(80, 5, 35)], dtype="boolean")
-    # Deliberately stale: the analysis must use codes OR notes, whatever this column says.
-    patients["self_harm_any"] = pd.array(np.zeros(180, bool), dtype="boolean")
-    return patients
 
 
 def chi_squared_by_hand(a: int, b: int, c: int, d: int) -> tuple[float, float]:
@@ -67,7 +46,7 @@ def hand_analysis():
 def test_counts_and_percentages_by_source(hand_analysis):
     table = hand_analysis.sensitivity.self_harm.set_index("variable")
     expected = {  # variable: (MDD yes, TRD yes)
-        "self_harm": (5, 10), "self_harm_any": (15, 35), "self_harm_nlp": (12, 30),
+        "self_harm": (5, 10), "self_harm_any": (15, 35),
         "suicidal_ideation_nlp": (8, 20), "suicide_attempt_nlp": (1, 6),
         "codes_only": (3, 5), "notes_only": (10, 25), "both": (2, 5), "either": (15, 35),
     }
@@ -89,8 +68,8 @@ def test_tests_match_hand_computation(hand_analysis):
     assert row["test"] == "pearson_chi2" and row["df"] == 1
     assert row["statistic"] == pytest.approx(statistic, rel=1e-12)
     assert row["p_value"] == pytest.approx(p, rel=1e-9)
-    # Notes alone: [[12, 30], [88, 50]]; suicidal ideation [[8, 20], [92, 60]].
-    for variable, cells in (("self_harm_nlp", (12, 30, 88, 50)), ("suicidal_ideation_nlp", (8, 20, 92, 60))):
+    # Suicidal ideation: [[8, 20], [92, 60]].
+    for variable, cells in (("suicidal_ideation_nlp", (8, 20, 92, 60)),):
         statistic, p = chi_squared_by_hand(*cells)
         assert table.loc[variable, "statistic"] == pytest.approx(statistic, rel=1e-12)
         assert table.loc[variable, "p_value"] == pytest.approx(p, rel=1e-9)
@@ -190,10 +169,19 @@ def test_disclosure_of_small_overlap_cells(hand_analysis):
     for variable in ("codes_only", "both"):
         for g in ("mdd", "trd"):
             assert protected.at[variable, f"{g}_n"] in (SMALL, SUPPRESSED)
+    # Worked through the rules by hand. MDD: codes only 3 + both 2 hidden sum to 5 < 8, so the smallest other
+    # cell of "codes only + notes only + both = codes + notes" is hidden too: notes only (10 < 15). Its row
+    # (MDD + TRD = all) then hides TRD 25 (< all 35); TRD codes (10) is published, so codes + notes TRD
+    # (= codes + notes only) follows, and with it codes + notes MDD (its row). Overall (50) stays.
+    assert protected.at["notes_only", "mdd_n"] == SUPPRESSED and protected.at["notes_only", "trd_n"] == SUPPRESSED
+    assert protected.at["notes_only", "all_n"] == 35
+    assert protected.at["self_harm_any", "mdd_n"] == SUPPRESSED and protected.at["self_harm_any", "trd_n"] == SUPPRESSED
+    assert protected.at["self_harm_any", "all_n"] == 50
+    assert protected.at["self_harm_any", "statistic"] == SUPPRESSED
     # Either repeats codes + notes exactly as published.
     for g in ("mdd", "trd", "all"):
         assert protected.at["either", f"{g}_n"] == protected.at["self_harm_any", f"{g}_n"]
-    # Large counts are rounded to 5: suicidal ideation TRD 20 stays 20, MDD 8 stays 10 (nearest 5).
+    # Large counts are rounded to 5: suicidal ideation TRD 20 stays 20, MDD 8 becomes 10 (nearest 5).
     assert protected.at["suicidal_ideation_nlp", "trd_n"] == 20
     assert protected.at["suicidal_ideation_nlp", "mdd_n"] == 10
 
@@ -213,11 +201,21 @@ def test_protected_sensitivity_tables_are_safe_for_any_cohort(n, seed):
             assert value == 0 or (value % 5 == 0 and value >= 8), value
     true = analysis.sensitivity.self_harm.set_index("variable")
     for g in ("mdd", "trd", "all"):
-        for group in (["codes_only", "both"], ["notes_only", "both", "self_harm_nlp"],
-                      ["codes_only", "notes_only", "both", "self_harm_any"]):
+        for group in (["codes_only", "both"], ["codes_only", "notes_only", "both", "self_harm_any"]):
             hidden = [v for v in group if isinstance(table.at[v, f"{g}_n"], str)]
             visible_nonzero = [v for v in group if not isinstance(table.at[v, f"{g}_n"], str)
                                and true.at[v, f"{g}_n"] > 0]
             assert len(hidden) != 1 or not visible_nonzero, (g, group, hidden)
     for value in protected.regression.filter(like="odds_ratio").to_numpy().ravel():
         assert value == SUPPRESSED or not isinstance(value, str)
+
+
+def test_headline_counts_of_a_realistic_cohort_are_published(synthetic_cohort):
+    """No small cell, no suppression: codes + notes counts published as the true counts rounded to 5."""
+    analysis = analyse(synthetic_cohort, StudyConfig())
+    true = analysis.sensitivity.self_harm.set_index("variable")
+    protected = protect(analysis, StudyConfig().disclosure).sensitivity.self_harm.set_index("variable")
+    assert (true[["mdd_n", "trd_n"]].loc[["self_harm", "codes_only", "notes_only", "both"]] >= 8).all().all()
+    for variable in ("self_harm", "self_harm_any", "notes_only", "both", "codes_only"):
+        for g in ("mdd", "trd", "all"):
+            assert protected.at[variable, f"{g}_n"] == 5 * math.floor(true.at[variable, f"{g}_n"] / 5 + 0.5)

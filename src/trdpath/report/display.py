@@ -408,7 +408,6 @@ def all_tables(protected, attrition_protected, sizes, settings) -> list[DisplayT
 SENSITIVITY_LABELS = {
     "self_harm": "Self-harm, codes alone (ICD-10 X60-X84, Z91.5)",
     "self_harm_any": "Self-harm, codes + notes",
-    "self_harm_nlp": "Self-harm, notes alone",
     "suicidal_ideation_nlp": "Suicidal ideation, notes",
     "suicide_attempt_nlp": "Suicide attempt, notes",
     "codes_only": "Codes only",
@@ -528,10 +527,12 @@ def sensitivity_summary(protected) -> list[str]:
         g = gain[group]
         times = ratio(g["any"], g["codes"])
         times_text = f" ({times:.1f} times as many)" if math.isfinite(times) else ""
+        gained = (f"the notes found {fmt_count(g['notes_only'])} more patients with self-harm than the codes"
+                  if not isinstance(g["notes_only"], str) or g["notes_only"] != SUPPRESSED else
+                  "how many more the notes found is hidden by disclosure control")
         sentences.append(
             f"{name}, codes alone found self-harm in {fmt_count(g['codes'])} patients and codes + notes in "
-            f"{fmt_count(g['any'])}{times_text}: the notes found {fmt_count(g['notes_only'])} more patients with "
-            "self-harm than the codes.")
+            f"{fmt_count(g['any'])}{times_text}: {gained}.")
     return [" ".join(sentences)]
 
 

@@ -307,7 +307,7 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
     """sensitivity_self_harm.csv: the rules of Table 2, plus the sums that link its rows.
 
     Linked counts: MDD + TRD = all in every row; codes only + both = codes (published in Table 2 too);
-    notes only + both = notes; codes only + notes only + both = either = codes + notes. The coded row is
+    codes only + notes only + both = either = codes + notes only (codes + notes). The coded row is
     protected exactly as Table 2's self-harm row (primary suppression only, so the two never disagree) and is
     treated as a published total; its 'all' cell is hidden when MDD or TRD is. 'either' repeats codes + notes.
     """
@@ -319,21 +319,21 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
     sizes = {**sizes, "all": sizes["mdd"] + sizes["trd"]}
     row = {v: i for i, v in table["variable"].items()}
     fixed = {row[CODED]}, {row.get("either")}
+    # The coded row first, exactly as Table 2: primary suppression only; its 'all' cell hidden with MDD or TRD.
+    coded = {g: int(table.at[row[CODED], f"{g}_n"]) for g in groups}
+    coded_pattern = {(row[CODED], g): PRIMARY for g in ("mdd", "trd") if 0 < coded[g] < settings.min_count}
+    if coded_pattern and coded["all"] > 0:
+        coded_pattern[(row[CODED], "all")] = SECONDARY if coded["all"] >= settings.min_count else PRIMARY
     values = {(i, g): int(table.at[i, f"{g}_n"]) for i in table.index if i not in fixed[0] | fixed[1]
               for g in groups}
     cell_groups = [[(i, g) for g in groups] for i in table.index if i not in fixed[0] | fixed[1]]
     for g in groups:
         cell_groups += [[(row["codes_only"], g), (row["both"], g)],
-                        [(row["notes_only"], g), (row["both"], g), (row["self_harm_nlp"], g)],
-                        [(row["codes_only"], g), (row["notes_only"], g), (row["both"], g), (row[ANY], g)],
-                        [(row["notes_only"], g), (row[ANY], g)]]
-    pattern = suppression_pattern(values, cell_groups, settings.min_count)
-    coded = {g: int(table.at[row[CODED], f"{g}_n"]) for g in groups}
-    for g in ("mdd", "trd"):
-        if 0 < coded[g] < settings.min_count:
-            pattern[(row[CODED], g)] = PRIMARY
-    if any((row[CODED], g) in pattern for g in ("mdd", "trd")) and coded["all"] > 0:
-        pattern[(row[CODED], "all")] = SECONDARY if coded["all"] >= settings.min_count else PRIMARY
+                        [(row["codes_only"], g), (row["notes_only"], g), (row["both"], g), (row[ANY], g)]]
+        if (row[CODED], g) not in coded_pattern:
+            # codes + notes only = codes + notes: with codes published, one of the two gives the other.
+            cell_groups.append([(row["notes_only"], g), (row[ANY], g)])
+    pattern = {**suppression_pattern(values, cell_groups, settings.min_count), **coded_pattern}
     protector = _Protector(settings)
     out = table.astype(object).copy()
     for i in table.index:

@@ -157,3 +157,23 @@ def cohort_with_counts(n_mdd: int, n_trd: int, flag_counts: dict[str, tuple[int,
     frame["self_harm_any"] = pd.array(frame["self_harm"] | (frame["self_harm_nlp"].fillna(False).to_numpy(bool)
                                                             if given else False), dtype="boolean")
     return pd.DataFrame(frame)[list(PATIENT_COLUMNS)]
+
+
+def self_harm_sources_cohort() -> pd.DataFrame:
+    """A small cohort (MDD 100, TRD 80) with self-harm from codes and notes laid out patient by patient.
+
+    By position within each group: MDD codes at 0-4 (5), notes at 3-14 (12): codes only 3, both 2, notes only
+    10, either 15. TRD codes at 0-9 (10), notes at 5-34 (30): codes only 5, both 5, notes only 25, either 35.
+    Suicidal ideation (notes): MDD 8, TRD 20; suicide attempt (notes): MDD 1, TRD 6. ``self_harm_any`` is left
+    deliberately stale (all False): the analysis must recompute codes OR notes. Every other predictor is
+    constant, so the regression on it reduces to the 2x2 table of self-harm by group.
+    """
+    patients = cohort_with_counts(100, 80, {"suicidal_ideation_nlp": (8, 20), "suicide_attempt_nlp": (1, 6)})
+
+    def positions(n: int, start: int, stop: int) -> np.ndarray:
+        return (np.arange(n) >= start) & (np.arange(n) < stop)
+
+    patients["self_harm"] = np.r_[positions(100, 0, 5), positions(80, 0, 10)]
+    patients["self_harm_nlp"] = pd.array(np.r_[positions(100, 3, 15), positions(80, 5, 35)], dtype="boolean")
+    patients["self_harm_any"] = pd.array(np.zeros(180, bool), dtype="boolean")
+    return patients
