@@ -31,6 +31,7 @@ from trdpath.stats.disclosure import protect, protect_attrition, published_group
 __all__ = ["write_report", "read_classification", "render_report"]
 
 REPORT_FILES = ("tables", "report.html", "report.docx")
+SENSITIVITY_TITLE = "Sensitivity analysis: self-harm from codes and notes"
 # Figures shown after a table in the HTML (the rest go at the end).
 FIGURES_AFTER = {"table2": ["comorbidities"], "table3": ["forest"], "resistance": ["resistance_levels"],
                  "service_use": ["service_use"], "attrition": ["cohort_flow"]}
@@ -89,6 +90,8 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
             table.to_excel(writer, sheet_name=stem[:31], index=False)
 
     display_tables = display.all_tables(protected, attrition_protected, sizes, settings)
+    sensitivity = {"title": SENSITIVITY_TITLE, "summary": display.sensitivity_summary(protected),
+                   "tables": display.sensitivity_tables(protected, sizes, settings)}
     static_figures = figures.all_figures(protected, attrition_protected)
     disclosure_note = display.disclosure_footnote(settings, protected.disclosure_applied)
     trd_pct = mdd_pct = ""
@@ -105,7 +108,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
         disclosure=settings, disclosure_note=disclosure_note,
         figures={k: (caption, base64.b64encode(png).decode("ascii")) for k, (caption, png) in static_figures.items()},
         figures_after=FIGURES_AFTER, sankey=figures.sankey_html(protected),
-        warnings=analysis.warnings, config_toml=config.to_toml(),
+        warnings=analysis.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
     )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
 
@@ -118,7 +121,8 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
     about_lines += [f"Warning: {w}" for w in analysis.warnings]
     about_lines += ["Configuration:"] + config.to_toml().splitlines()
-    write_docx(out_dir / "report.docx", title, intro, display_tables, static_figures, about_lines)
+    write_docx(out_dir / "report.docx", title, intro, display_tables, static_figures, about_lines,
+               sensitivity=sensitivity)
 
 
 def write_report(out_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame, config: StudyConfig,

@@ -403,3 +403,147 @@ def all_tables(protected, attrition_protected, sizes, settings) -> list[DisplayT
     for table in tables:
         table.footnotes.append(note)
     return tables
+
+
+SENSITIVITY_LABELS = {
+    "self_harm": "Self-harm, codes alone (ICD-10 X60-X84, Z91.5)",
+    "self_harm_any": "Self-harm, codes + notes",
+    "suicidal_ideation_nlp": "Suicidal ideation, notes",
+    "suicide_attempt_nlp": "Suicide attempt, notes",
+    "codes_only": "Codes only",
+    "notes_only": "Notes only (found by the notes, not by the codes)",
+    "both": "Both codes and notes",
+    "either": "Either (codes + notes)",
+}
+SENSITIVITY_SOURCE_LABELS = {"codes": "self-harm from codes", "codes_notes": "self-harm from codes + notes"}
+
+
+def _chi_cell(row) -> str:
+    if row["test"] == FISHER_EXACT:
+        return "Fisher's exact ‡"
+    return fmt_statistic(row["test"], row["statistic"], row["df"])
+
+
+def sensitivity_self_harm_table(protected, sizes) -> DisplayTable:
+    """Self-harm and suicidality by source, TRD v. MDD, and who is found by which source."""
+    total = sizes["cohort"]
+    table = DisplayTable(
+        "sensitivity_self_harm", "Table S1 Self-harm and suicidality from codes and from notes by depression status",
+        header=[[("Source", 1), (f"MDD (N = {sizes['mdd']})", 1), (f"TRD (N = {sizes['trd']})", 1),
+                 (f"All (N = {total})", 1), ("Test", 1), ("P-value", 1)],
+                [("", 1), ("N (%)", 1), ("N (%)", 1), ("N (%)", 1), ("", 1), ("", 1)]],
+    )
+    frame = protected.sensitivity.self_harm
+    fisher = False
+    for section, title in (("comparison", "TRD versus MDD"),
+                           ("overlap", "Patients with self-harm by the source that found them")):
+        table.add([title, "", "", "", "", ""], "section")
+        for _, row in frame[frame["section"] == section].iterrows():
+            cells = [SENSITIVITY_LABELS.get(row["variable"], row["variable"])] + [
+                fmt_n_pct(row[f"{g}_n"], row[f"{g}_pct"]) for g in ("mdd", "trd", "all")]
+            if section == "comparison":
+                fisher |= row["test"] == FISHER_EXACT
+                cells += [_chi_cell(row), fmt_p(row["p_value"])]
+            else:
+                cells += [DASH, DASH]
+            table.add(cells, "sub" if section == "overlap" else "")
+    table.footnotes.append(
+        "Codes: ICD-10 X60-X84 or Z91.5 in structured diagnoses (as Table 2). Notes: an affirmed mention about the "
+        "patient (not negated, not hypothetical, not about someone else; current or historical) in a clinical note "
+        "dated on or before the index date. A suicide attempt counts as self-harm (NICE NG225). Codes only + notes "
+        "only + both = either. Pearson chi-squared without continuity correction, 1 degree of freedom.")
+    if fisher:
+        table.footnotes.append("‡ Fisher's exact test (two-sided): a 2x2 table with an expected count below 5.")
+    return table
+
+
+def sensitivity_regression_table(protected) -> DisplayTable:
+    """Models from the self-harm block on, with self-harm from codes and from codes + notes side by side."""
+    from trdpath.stats.regression import INTERCEPT
+    from trdpath.stats.sensitivity import SOURCES
+
+    frame = protected.sensitivity.regression
+    models = list(dict.fromkeys(frame["model"]))
+    columns = [(m, s) for m in models for s in SOURCES]
+    header = [[("Independent variable", 1)] + [(m, 6) for m in models],
+              [("", 1)] + [(f"Self-harm from {'codes' if s == 'codes' else 'codes + notes'}", 3) for _, s in columns],
+              [("", 1)] + [(text, 1) for _ in columns for text in ("OR", "95% CI", "P-value")]]
+    table = DisplayTable("sensitivity_regression",
+                         "Table S2 Logistic regression of TRD with self-harm from codes and from codes + notes", header)
+    by_key = {(r["model"], r["term"]): r for _, r in frame.iterrows()}
+    not_estimable = False
+    for term in [t for t in dict.fromkeys(frame["term"]) if t != INTERCEPT]:
+        cells = [term_label(term) if term != "self_harm" else "Self-harm (yes versus no)"]
+        for model, source in columns:
+            row = by_key.get((model, term))
+            values = None if row is None else {c: row[f"{source}_{c}"] for c in ("odds_ratio", "ci_lower",
+                                                                                   "ci_upper", "p_value")}
+            if values is None or is_missing(values["odds_ratio"]) and not isinstance(values["odds_ratio"], str):
+                cells += [DASH] * 3
+            elif values["odds_ratio"] == SUPPRESSED:
+                cells += [SECONDARY_MARK] * 3
+            elif not _estimable(values):
+                cells += ["n/e"] * 3
+                not_estimable = True
+            else:
+                cells += [fmt_number(values["odds_ratio"]),
+                          f"{fmt_number(values['ci_lower'])}–{fmt_number(values['ci_upper'])}",
+                          fmt_p(values["p_value"])]
+        table.add(cells, "header" if term == "self_harm" else "")
+    codes_fit = protected.model_fit.set_index("model")
+    notes_fit = protected.sensitivity.model_fit.set_index("model") if len(protected.sensitivity.model_fit) else None
+    for name, column in (("n", "n"), ("-2 log likelihood", "minus2ll"), ("Nagelkerke R²", "nagelkerke_r2")):
+        cells = [name]
+        for model, source in columns:
+            fit = codes_fit if source == "codes" else notes_fit
+            value = fit.at[model, column] if fit is not None and model in fit.index else None
+            if column == "n":
+                cells.append(fmt_count(value))
+            elif column == "nagelkerke_r2":
+                cells.append(DASH if is_missing(value) else f"{100 * float(value):.1f}%")
+            else:
+                cells.append(fmt_number(value))
+        table.add(cells, "fit", [1] + [3] * len(columns))
+    table.footnotes.append(
+        "The configured blocks of Table 3 from the block that enters self-harm onwards, refitted with self-harm from "
+        "codes + notes (self_harm_any) in place of self-harm from codes; all other predictors unchanged, same "
+        "patients. OR, odds ratio with 95% Wald confidence interval (statsmodels Logit).")
+    if not_estimable:
+        table.footnotes.append("n/e, not estimable (separation); the CSV keeps the raw estimates.")
+    return table
+
+
+def sensitivity_summary(protected) -> list[str]:
+    """Sentences for the section's opening: how many more patients with self-harm the notes find than the codes."""
+    from trdpath.stats.sensitivity import gain_summary, ratio
+
+    if not protected.sensitivity.notes_available:
+        return ["No notes in this extract: self-harm, suicidal ideation and suicide attempt could not be read from "
+                "clinical notes, so the sensitivity analysis was not run. Self-harm in Tables 2 and 3 is from codes "
+                "alone."]
+    gain = gain_summary(protected.sensitivity.self_harm)
+    sentences = []
+    for group, name in (("all", "In the cohort"), ("mdd", "In MDD"), ("trd", "In TRD")):
+        g = gain[group]
+        times = ratio(g["any"], g["codes"])
+        times_text = f" ({times:.1f} times as many)" if math.isfinite(times) else ""
+        gained = (f"the notes found {fmt_count(g['notes_only'])} more patients with self-harm than the codes"
+                  if not isinstance(g["notes_only"], str) or g["notes_only"] != SUPPRESSED else
+                  "how many more the notes found is hidden by disclosure control")
+        sentences.append(
+            f"{name}, codes alone found self-harm in {fmt_count(g['codes'])} patients and codes + notes in "
+            f"{fmt_count(g['any'])}{times_text}: {gained}.")
+    return [" ".join(sentences)]
+
+
+def sensitivity_tables(protected, sizes, settings) -> list[DisplayTable]:
+    """The section's tables (none when the extract had no notes)."""
+    if not protected.sensitivity.notes_available:
+        return []
+    tables = [sensitivity_self_harm_table(protected, sizes)]
+    if len(protected.sensitivity.regression):
+        tables.append(sensitivity_regression_table(protected))
+    note = disclosure_footnote(settings, protected.disclosure_applied)
+    for table in tables:
+        table.footnotes.append(note)
+    return tables

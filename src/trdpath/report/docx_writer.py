@@ -88,7 +88,7 @@ def _write_table(document, table: DisplayTable) -> None:
 
 
 def write_docx(path: Path, title: str, intro: list[str], tables: list[DisplayTable],
-               figures: dict[str, tuple[str, bytes]], about: list[str]) -> None:
+               figures: dict[str, tuple[str, bytes]], about: list[str], sensitivity: dict | None = None) -> None:
     document = Document()
     section = document.sections[0]
     # Landscape: Table 3 has four models side by side.
@@ -103,6 +103,12 @@ def write_docx(path: Path, title: str, intro: list[str], tables: list[DisplayTab
         document.add_paragraph(text)
     for table in tables:
         _write_table(document, table)
+    if sensitivity is not None:
+        document.add_heading(sensitivity["title"], level=2)
+        for text in sensitivity["summary"]:
+            document.add_paragraph(text)
+        for table in sensitivity["tables"]:
+            _write_table(document, table)
     document.add_heading("Figures", level=2)
     for caption, png in figures.values():
         document.add_picture(io.BytesIO(png), width=Cm(16))

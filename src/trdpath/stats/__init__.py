@@ -13,6 +13,7 @@ import pandas as pd
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.stats.regression import stepwise_logistic
+from trdpath.stats.sensitivity import SelfHarmSensitivity, empty_sensitivity, self_harm_sensitivity
 from trdpath.stats.tables import (
     TABLE1_VARIABLES, TABLE2_VARIABLES, compare_groups, journey_links, resistance_level_table, service_use_table,
 )
@@ -39,6 +40,8 @@ class Analysis:
     term_cells: pd.DataFrame  # 2x2 counts behind each regression term (for disclosure control; not published)
     warnings: list[str] = field(default_factory=list)
     disclosure_applied: bool = False
+    # Self-harm from codes alone v. codes + notes (issue 6); empty when the extract had no notes.
+    sensitivity: SelfHarmSensitivity = field(default_factory=empty_sensitivity)
 
     @property
     def n_cohort(self) -> int:
@@ -55,6 +58,8 @@ class Analysis:
             "resistance_posthoc": self.resistance_posthoc,
             "service_use": self.service_use,
             "journeys": self.journeys,
+            "sensitivity_self_harm": self.sensitivity.self_harm,
+            "sensitivity_regression": self.sensitivity.regression,
         }
 
 
@@ -87,7 +92,9 @@ def analyse(patients: pd.DataFrame, config: StudyConfig) -> Analysis:
     n_mdd = len(cohort) - n_trd
     if n_trd == 0 or n_mdd == 0:
         notes.append("Only one group (MDD or TRD) is present: comparisons between groups are not possible.")
-    regression = stepwise_logistic(cohort, [list(b) for b in config.analysis.regression_blocks])
+    blocks = [list(b) for b in config.analysis.regression_blocks]
+    regression = stepwise_logistic(cohort, blocks)
+    sensitivity = self_harm_sensitivity(cohort, blocks, regression)
     resistance, posthoc = resistance_level_table(cohort)
     table1 = compare_groups(cohort, TABLE1_VARIABLES)
     table2 = compare_groups(cohort, TABLE2_VARIABLES)
@@ -99,10 +106,12 @@ def analyse(patients: pd.DataFrame, config: StudyConfig) -> Analysis:
             notes.append(f"{name}, {row.get('variable', row.get('measure'))}"
                          f"{' ' + str(where) if where else ''}: {row['warning']}")
     notes.extend(f"Table 3, {w}" for w in regression.warnings)
+    notes.extend(w for w in sensitivity.warnings if sensitivity.notes_available)
     table1, table2, resistance, service = (_integer_counts(t) for t in (table1, table2, resistance, service))
     return Analysis(
         n_mdd=n_mdd, n_trd=n_trd, table1=table1, table2=table2,
         table3=regression.coefficients, model_fit=regression.model_fit,
         resistance_levels=resistance, resistance_posthoc=posthoc, service_use=service,
         journeys=journey_links(cohort), term_cells=regression.term_cells, warnings=notes,
+        sensitivity=sensitivity,
     )

@@ -302,6 +302,86 @@ def protect_attrition(attrition: pd.DataFrame, settings: DisclosureSection) -> p
     return out
 
 
+def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
+                                   settings: DisclosureSection) -> pd.DataFrame:
+    """sensitivity_self_harm.csv: the rules of Table 2, plus the sums that link its rows.
+
+    Linked counts: MDD + TRD = all in every row; codes only + both = codes (published in Table 2 too);
+    codes only + notes only + both = either = codes + notes only (codes + notes). The coded row is
+    protected exactly as Table 2's self-harm row (primary suppression only, so the two never disagree) and is
+    treated as a published total; its 'all' cell is hidden when MDD or TRD is. 'either' repeats codes + notes.
+    """
+    from trdpath.stats.sensitivity import ANY, CODED
+
+    if table.empty:
+        return table.copy()
+    groups = ("mdd", "trd", "all")
+    sizes = {**sizes, "all": sizes["mdd"] + sizes["trd"]}
+    row = {v: i for i, v in table["variable"].items()}
+    fixed = {row[CODED]}, {row.get("either")}
+    # The coded row first, exactly as Table 2: primary suppression only; its 'all' cell hidden with MDD or TRD.
+    coded = {g: int(table.at[row[CODED], f"{g}_n"]) for g in groups}
+    coded_pattern = {(row[CODED], g): PRIMARY for g in ("mdd", "trd") if 0 < coded[g] < settings.min_count}
+    if coded_pattern and coded["all"] > 0:
+        coded_pattern[(row[CODED], "all")] = SECONDARY if coded["all"] >= settings.min_count else PRIMARY
+    values = {(i, g): int(table.at[i, f"{g}_n"]) for i in table.index if i not in fixed[0] | fixed[1]
+              for g in groups}
+    cell_groups = [[(i, g) for g in groups] for i in table.index if i not in fixed[0] | fixed[1]]
+    for g in groups:
+        cell_groups += [[(row["codes_only"], g), (row["both"], g)],
+                        [(row["codes_only"], g), (row["notes_only"], g), (row["both"], g), (row[ANY], g)]]
+        if (row[CODED], g) not in coded_pattern:
+            # codes + notes only = codes + notes: with codes published, one of the two gives the other.
+            cell_groups.append([(row["notes_only"], g), (row[ANY], g)])
+    pattern = {**suppression_pattern(values, cell_groups, settings.min_count), **coded_pattern}
+    protector = _Protector(settings)
+    out = table.astype(object).copy()
+    for i in table.index:
+        if i in fixed[1]:
+            continue
+        for g in groups:
+            value, state = int(table.at[i, f"{g}_n"]), pattern.get((i, g))
+            out.at[i, f"{g}_n"] = protector.count(value, state)
+            out.at[i, f"{g}_pct"] = protector.pct(value, state, sizes[g])
+        if isinstance(table.at[i, "test"], str) and table.at[i, "test"] and \
+                any((i, g) in pattern for g in groups):
+            _hide_statistics(out, i)
+    for g in groups:
+        for column in (f"{g}_n", f"{g}_pct"):
+            out.at[row["either"], column] = out.at[row[ANY], column]
+    return out
+
+
+def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Codes-only and codes + notes estimates side by side, each hidden as in Table 3 (a 2x2 cell of 1-7)."""
+    from trdpath.stats.sensitivity import ANY, CODED, ESTIMATE_COLUMNS, SOURCES
+
+    sensitivity = analysis.sensitivity
+    table = sensitivity.regression.astype(object).copy()
+    cells = {
+        SOURCES[0]: analysis.term_cells.set_index("term") if len(analysis.term_cells) else pd.DataFrame(),
+        SOURCES[1]: sensitivity.term_cells.set_index("term") if len(sensitivity.term_cells) else pd.DataFrame(),
+    }
+    for i, term in table["term"].items():
+        for source in SOURCES:
+            key = ANY if (source == SOURCES[1] and term == CODED) else term
+            if key not in cells[source].index:
+                continue
+            counts = cells[source].loc[key]
+            if any(0 < int(counts[c]) < settings.min_count for c in ("mdd_yes", "trd_yes", "mdd_no", "trd_no")):
+                for column in ESTIMATE_COLUMNS:
+                    table.at[i, f"{source}_{column}"] = SUPPRESSED
+                previous = table.at[i, f"{source}_warning"]
+                table.at[i, f"{source}_warning"] = "; ".join(
+                    w for w in (previous if isinstance(previous, str) else "",
+                                f"odds ratio suppressed: fewer than {settings.min_count} patients in a cell") if w)
+    model_fit = sensitivity.model_fit.astype(object).copy()
+    if "n" in model_fit.columns:
+        model_fit["n"] = [_Protector(settings).total(int(n)) if pd.notna(n) else np.nan
+                          for n in sensitivity.model_fit["n"]]
+    return table, model_fit
+
+
 def protect(analysis, settings: DisclosureSection):
     """The publishable version of an Analysis (unchanged, marked as such, when disclosure is disabled)."""
     if not settings.enabled:
@@ -320,8 +400,18 @@ def protect(analysis, settings: DisclosureSection):
         resistance_posthoc=posthoc,
         service_use=_protect_service_use(analysis.service_use, sizes, settings),
         journeys=_protect_journeys(analysis.journeys, settings),
+        sensitivity=_protect_sensitivity(analysis, sizes, settings),
         disclosure_applied=True,
     )
+
+
+def _protect_sensitivity(analysis, sizes: dict[str, int], settings: DisclosureSection):
+    if not analysis.sensitivity.notes_available:
+        return analysis.sensitivity
+    regression, model_fit = _protect_sensitivity_regression(analysis, settings)
+    return dataclasses.replace(
+        analysis.sensitivity, self_harm=_protect_sensitivity_self_harm(analysis.sensitivity.self_harm, sizes, settings),
+        regression=regression, model_fit=model_fit)
 
 
 def published_group_sizes(analysis, settings: DisclosureSection) -> dict[str, int | str]:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from trdpath.reference import COMORBIDITY_FLAGS, EMPLOYMENT_GROUPS, ETHNICITY_GROUPS, SERVICE_CATEGORIES
-from trdpath.schema import PATIENT_COLUMNS
+from trdpath.schema import NLP_COLUMNS, PATIENT_COLUMNS
 
 # (baseline prevalence in MDD, odds ratio for TRD), loosely after the paper's Table 2.
 _FLAG_PREVALENCE = {
@@ -26,8 +26,12 @@ _DRUGS = ("sertraline", "citalopram", "fluoxetine", "mirtazapine", "venlafaxine"
 _AUGMENTERS = ("+lithium", "+aripiprazole", "+quetiapine")
 
 
-def synthetic_patients(n: int, seed: int = 0, trd_share: float = 0.48, excluded_share: float = 0.1) -> pd.DataFrame:
-    """A seeded, fully vectorised patients table of ``n`` rows with the data contract's columns."""
+def synthetic_patients(n: int, seed: int = 0, trd_share: float = 0.48, excluded_share: float = 0.1,
+                       notes: bool = True) -> pd.DataFrame:
+    """A seeded, fully vectorised patients table of ``n`` rows with the data contract's columns.
+
+    ``notes=False`` leaves the NLP flags missing (NA), as for an extract without a notes table.
+    """
     rng = np.random.default_rng(seed)
     in_cohort = rng.random(n) >= excluded_share
     trd = in_cohort & (rng.random(n) < trd_share)
@@ -73,6 +77,19 @@ def synthetic_patients(n: int, seed: int = 0, trd_share: float = 0.48, excluded_
         rate = [1.6, 0.5, 0.6, 0.2, 0.1, 0.2][i] * np.where(trd, [0.9, 1.0, 1.4, 1.6, 0.6, 1.0][i], 1.0)
         frame[f"referrals_{category}"] = rng.poisson(rate, n)
     frame["treatment_sequence"] = _sequences(rng, n_antidepressants, augmented | (trd & (rng.random(n) < 0.2)))
+    # NLP flags last, so the draws above do not depend on them. Notes find self-harm in several times as many
+    # patients as codes (the CRIS experience the paper cites), and mostly the coded ones too.
+    if notes:
+        self_harm_nlp = np.where(frame["self_harm"], rng.random(n) < 0.7, rng.random(n) < np.where(trd, 0.06, 0.03))
+        attempt = self_harm_nlp & (rng.random(n) < 0.3)
+        ideation = rng.random(n) < np.where(trd, 0.14, 0.09)
+        for column, values in (("self_harm_nlp", self_harm_nlp), ("suicidal_ideation_nlp", ideation),
+                               ("suicide_attempt_nlp", attempt), ("self_harm_any", frame["self_harm"] | self_harm_nlp)):
+            frame[column] = pd.array(values, dtype="boolean")
+    else:
+        for column in NLP_COLUMNS[:3]:
+            frame[column] = pd.array([pd.NA] * n, dtype="boolean")
+        frame["self_harm_any"] = pd.array(frame["self_harm"], dtype="boolean")
     patients = pd.DataFrame(frame)
     patients.loc[~in_cohort, "resistance_level"] = ""
     return patients[list(PATIENT_COLUMNS)]
@@ -97,7 +114,7 @@ def cohort_with_counts(n_mdd: int, n_trd: int, flag_counts: dict[str, tuple[int,
                        level_counts: dict[str, dict[str, tuple[int, int]]] | None = None) -> pd.DataFrame:
     """A cohort whose counts are exactly those given, e.g. a paper's published table.
 
-    ``flag_counts[flag] = (mdd_yes, trd_yes)``; ``level_counts[variable][level] = (mdd_n, trd_n)`` (levels of one
+    ``flag_counts[flag] = (mdd_yes, trd_yes)`` (NLP flags such as ``self_harm_nlp`` too); ``level_counts[variable][level] = (mdd_n, trd_n)`` (levels of one
     variable must add up to the group sizes). Other columns get neutral values (flags False, F32, ...). The
     first ``mdd_yes`` MDD patients carry a flag, so flags overlap; only marginal counts are controlled.
     """
@@ -132,4 +149,31 @@ def cohort_with_counts(n_mdd: int, n_trd: int, flag_counts: dict[str, tuple[int,
         if start[False] != n_mdd or start[True] != n_trd:
             raise ValueError(f"levels of {variable} do not add up to the group sizes")
         frame[variable] = values
+    # NLP flags: missing (no notes) unless one of them is given, then the others are False.
+    given = [c for c in NLP_COLUMNS[:3] if c in (flag_counts or {})]
+    for column in NLP_COLUMNS[:3]:
+        frame[column] = pd.array(frame[column] if column in given else
+                                 (np.zeros(n, bool) if given else [pd.NA] * n), dtype="boolean")
+    frame["self_harm_any"] = pd.array(frame["self_harm"] | (frame["self_harm_nlp"].fillna(False).to_numpy(bool)
+                                                            if given else False), dtype="boolean")
     return pd.DataFrame(frame)[list(PATIENT_COLUMNS)]
+
+
+def self_harm_sources_cohort() -> pd.DataFrame:
+    """A small cohort (MDD 100, TRD 80) with self-harm from codes and notes laid out patient by patient.
+
+    By position within each group: MDD codes at 0-4 (5), notes at 3-14 (12): codes only 3, both 2, notes only
+    10, either 15. TRD codes at 0-9 (10), notes at 5-34 (30): codes only 5, both 5, notes only 25, either 35.
+    Suicidal ideation (notes): MDD 8, TRD 20; suicide attempt (notes): MDD 1, TRD 6. ``self_harm_any`` is left
+    deliberately stale (all False): the analysis must recompute codes OR notes. Every other predictor is
+    constant, so the regression on it reduces to the 2x2 table of self-harm by group.
+    """
+    patients = cohort_with_counts(100, 80, {"suicidal_ideation_nlp": (8, 20), "suicide_attempt_nlp": (1, 6)})
+
+    def positions(n: int, start: int, stop: int) -> np.ndarray:
+        return (np.arange(n) >= start) & (np.arange(n) < stop)
+
+    patients["self_harm"] = np.r_[positions(100, 0, 5), positions(80, 0, 10)]
+    patients["self_harm_nlp"] = pd.array(np.r_[positions(100, 3, 15), positions(80, 5, 35)], dtype="boolean")
+    patients["self_harm_any"] = pd.array(np.zeros(180, bool), dtype="boolean")
+    return patients
