@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synth_rules_check import classify as rules_check
+from .synth_rules_check import classify as rules_check
 from trdpath.schema import EXCLUSION_REASONS
 from trdpath.synth import generate
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CALIBRATION_PATIENTS, read_csv
+from .conftest import CALIBRATION_PATIENTS, read_csv
 from trdpath.config import StudyConfig
 from trdpath.reference import ReferenceData
 from trdpath.schema import TABLES
