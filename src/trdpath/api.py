@@ -1,18 +1,71 @@
-"""The public Python API. The CLI (cli.py) is a thin layer over these functions.
+"""The public Python API. The CLI (cli.py) is a thin layer over these functions."""
 
-Planned signatures (being implemented on main):
+from __future__ import annotations
 
-    classify_tables(tables: Mapping[str, pandas.DataFrame], config: StudyConfig | None = None,
-                    index_date: date | None = None, backend: str = "duckdb") -> Classification
-        Classify in-memory tables (the data contract's raw columns, values as strings or typed);
-        used by spec tests on every backend.
+import datetime as dt
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 
-    classify(data: str | Path, out: Path, config: StudyConfig | None = None,
-             index_date: date | None = None) -> Classification
-        Read an extract folder, classify, write patients.csv/.parquet, attrition.csv,
-        data_quality.csv and config.toml atomically into `out`.
+import pandas as pd
 
-    Classification: dataclass with .patients (pandas DataFrame, schema.PATIENT_COLUMNS),
-        .attrition (rule, remaining, excluded), .data_quality (table, column, issue, value, count),
-        .index_date (date), .config (StudyConfig)
-"""
+from trdpath import backends
+from trdpath.config import StudyConfig
+from trdpath.output import staging_folder, write_classification
+from trdpath.pipeline import Classification, Progress, classify_extract
+from trdpath.sources.flat import read_flat_folder
+from trdpath.sources.validate import validate_extract
+
+__all__ = ["Classification", "classify", "classify_tables"]
+
+
+def _with_row_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    frame["_row"] = range(1, len(frame) + 1)
+    return frame
+
+
+def classify_tables(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
+                    index_date: dt.date | None = None, backend: str = "duckdb",
+                    progress: Progress | None = None) -> Classification:
+    """Classify in-memory tables (the data contract's raw columns). Used by tests on every backend.
+
+    Tables are validated on DuckDB, then the pipeline runs on `backend`.
+    """
+    config = config or StudyConfig()
+    duck = backends.connect("duckdb", engine=config.engine)
+    raw = {name: duck.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True)
+           for name, frame in tables.items()}
+    extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
+    if backend == "duckdb":
+        return classify_extract(duck, extract, config, index_date, progress)
+    con = backends.connect(backend, engine=config.engine)
+    typed = {name: duck.execute(getattr(extract, name)) for name in tables}
+    loaded = backends.load_tables(con, typed)
+    moved = type(extract)(**{name: loaded.get(name) for name in ("patients", "diagnoses", "prescriptions", "referrals", "notes")},
+                          source=extract.source)
+    return classify_extract(con, moved, config, index_date, progress)
+
+
+def classify(data: str | Path, out: str | Path, config: StudyConfig | None = None,
+             index_date: dt.date | None = None, progress: Progress | None = None) -> Classification:
+    """Read an extract folder, classify, and write the results into `out` atomically."""
+    config = config or StudyConfig()
+    data = Path(data)
+    work = Path(tempfile.mkdtemp(prefix="trdpath-engine-"))
+    try:
+        # A database file (not memory) so DuckDB can spill to disk on national-scale extracts.
+        con = backends.connect("duckdb", url=str(work / "engine.duckdb"), engine=config.engine)
+        if not config.engine.temp_directory:
+            con.raw_sql(f"SET temp_directory = '{work / 'spill'}'")
+        raw, files = read_flat_folder(con, data)
+        extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{data}")
+        result = classify_extract(con, extract, config, index_date, progress)
+        with staging_folder(Path(out)) as folder:
+            write_classification(result, folder)
+        con.disconnect()
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

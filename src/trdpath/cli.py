@@ -1,0 +1,137 @@
+"""The `trdpath` command line: a thin Typer layer over trdpath.api.
+
+User mistakes (bad files, bad settings) print one clear message and exit with status 2;
+nothing half-written is left in the output folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from trdpath import __version__
+from trdpath.config import DEFAULT_CONFIG_TOML, StudyConfig, load_config
+from trdpath.errors import UserError
+
+app = typer.Typer(
+    name="trdpath",
+    help="Find, classify and study treatment-resistant depression (TRD) in health records.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True, soft_wrap=True)
+
+DataOption = Annotated[Path, typer.Option("--data", help="Folder with patients, diagnoses, prescriptions (+ referrals, notes) as CSV or Parquet.")]
+OutOption = Annotated[Path, typer.Option("--out", help="Folder to write the results into (created if missing).")]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Study configuration TOML (see `trdpath default-config`).")]
+IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest date in the extract).")]
+
+_STAGES = 9
+
+
+def _parse_index_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--index-date must be a date as YYYY-MM-DD (got {value!r}).") from None
+
+
+@contextmanager
+def stage_progress(title: str, total: int = _STAGES, enabled: bool = True):
+    """A Rich progress display whose callback names each pipeline stage as it starts."""
+    if not enabled:
+        yield lambda _stage: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(title, total=total)
+
+        def advance(stage: str) -> None:
+            progress.update(task, description=f"{title}: {stage}", advance=1)
+
+        yield advance
+
+
+def _summary(result) -> Table:
+    cohort = result.patients[result.patients["in_cohort"]]
+    n_trd = int(cohort["trd"].sum())
+    table = Table(title=f"Classification (index date {result.index_date})", show_header=True)
+    table.add_column("")
+    table.add_column("patients", justify="right")
+    table.add_row("in the extract", f"{len(result.patients):,}")
+    table.add_row("in the cohort", f"{len(cohort):,}")
+    if len(cohort):
+        table.add_row("TRD", f"{n_trd:,} ({100 * n_trd / len(cohort):.1f}%)")
+        for level in ("2", "3", "4+"):
+            n = int((cohort["resistance_level"] == level).sum())
+            share = f" ({100 * n / n_trd:.1f}% of TRD)" if n_trd else ""
+            table.add_row(f"  {level} antidepressants", f"{n:,}{share}")
+    return table
+
+
+def run_classify(data: Path, out: Path, config: StudyConfig, index_date: dt.date | None, quiet: bool = False):
+    from trdpath.api import classify
+
+    with stage_progress("Classifying", enabled=not quiet) as progress:
+        result = classify(data, out, config=config, index_date=index_date, progress=progress)
+    if not quiet:
+        console.print(_summary(result))
+        console.print(Text(f"Wrote patients.csv, patients.parquet, attrition.csv, data_quality.csv, config.toml to {out}"))
+    return result
+
+
+@app.command()
+def classify(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
+             quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False) -> None:
+    """Classify every patient of an extract: cohort, treatment lines, TRD and resistance level."""
+    run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet)
+
+
+@app.command("default-config")
+def default_config() -> None:
+    """Print a commented study configuration with every default (trd-rules.md)."""
+    typer.echo(DEFAULT_CONFIG_TOML, nl=False)
+
+
+@app.command()
+def demo(out: Annotated[Path, typer.Option("--out", help="Where to write the demo.")] = Path("trdpath-demo"),
+         patients: Annotated[int, typer.Option("--patients", help="Size of the synthetic extract.")] = 5000,
+         seed: Annotated[int, typer.Option("--seed")] = 2025) -> None:
+    """Generate a synthetic extract and run everything on it into ./trdpath-demo/."""
+    from trdpath.demo import run_demo
+
+    run_demo(out, patients, seed, console)
+
+
+@app.command()
+def version() -> None:
+    """Print the trdpath version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        result = app(standalone_mode=False)
+    except UserError as exc:
+        console.print(Text("Error: ", style="bold red") + Text(str(exc)))
+        sys.exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        console.print("Aborted.")
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

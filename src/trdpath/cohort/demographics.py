@@ -1,0 +1,99 @@
+"""Demographic groups (trd-rules.md 8) and ages at the index date.
+
+Free-text labels are mapped in Python over the distinct values of the extract (a handful to a
+few hundred), then joined in the engine.
+"""
+
+from __future__ import annotations
+
+import re
+
+import ibis
+import pandas as pd
+
+from trdpath.reference import ReferenceData
+
+_SPACES = re.compile(r"[^a-z0-9]+")
+
+
+def _key(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return _SPACES.sub(" ", str(value).lower()).strip()
+
+
+def sex_group(value) -> tuple[str, bool]:
+    """(group, recognised): female / male / other / unknown (NHS codes 1, 2, 9, 0 included)."""
+    key = _key(value)
+    if key in {"f", "female", "woman", "w", "2", "girl"}:
+        return "female", True
+    if key in {"m", "male", "man", "1", "boy"}:
+        return "male", True
+    if key in {"", "unknown", "not known", "not stated", "u", "0", "9", "not specified"}:
+        return "unknown", True
+    if key in {"other", "x", "non binary", "nonbinary", "intersex", "indeterminate", "i", "another"}:
+        return "other", True
+    return "other", False
+
+
+def ethnicity_group(value, reference: ReferenceData) -> tuple[str, bool]:
+    """(group, recognised). NHS letter codes, 'A - White British' style, ONS labels, then keywords."""
+    key = _key(value)
+    table = dict(zip(reference.ethnicity["value"].str.lower(), reference.ethnicity["ethnicity_group"]))
+    if key == "":
+        return "Unknown", True
+    if key in table:
+        return table[key], True
+    letter = re.match(r"^([a-z])\s", key + " ")
+    if letter and len(key.split(" ")[0]) == 1 and letter.group(1) in table:
+        return table[letter.group(1)], True
+    if "mixed" in key or ("white" in key and ("black" in key or "asian" in key)):
+        return "Mixed", True
+    if "white" in key or "british" in key or "irish" in key:
+        return "White", True
+    if "black" in key or "african" in key or "caribbean" in key:
+        return "Black", True
+    if any(w in key for w in ("indian", "pakistani", "bangladeshi", "south asian")):
+        return "South Asian", True
+    if any(w in key for w in ("chinese", "asian", "arab", "other")):
+        return "Other", True
+    if any(w in key for w in ("not stated", "not known", "unknown", "refused", "declined")):
+        return "Unknown", True
+    return "Unknown", False
+
+
+def employment_group(value, reference: ReferenceData) -> tuple[str, bool]:
+    key = _key(value)
+    table = dict(zip(reference.employment["value"].str.lower().map(_key), reference.employment["employment_group"]))
+    if key == "":
+        return "Unknown", True
+    if key in table:
+        return table[key], True
+    if "not seeking" in key or "not actively" in key:
+        return "Economically inactive", True
+    if "unemployed" in key or "seeking work" in key or "job seeker" in key:
+        return "Unemployed (seeking)", True
+    if any(w in key for w in ("retired", "sick", "disab", "student", "homemaker", "looking after", "carer", "inactive")):
+        return "Economically inactive", True
+    if any(w in key for w in ("employ", "full time", "part time", "in work", "working")):
+        return "Employed", True
+    if any(w in key for w in ("not stated", "not known", "unknown", "refused")):
+        return "Unknown", True
+    return "Unknown", False
+
+
+def label_map(con, column: ibis.Value, mapper, name: str) -> pd.DataFrame:
+    """Distinct values of a column mapped by `mapper` -> DataFrame(value, group, recognised, n)."""
+    table = column.name("value").as_table()
+    counts = con.execute(table.group_by("value").agg(n=ibis._.count()))
+    mapped = [mapper(v) for v in counts["value"]]
+    counts[name] = [m[0] for m in mapped]
+    counts["recognised"] = [m[1] for m in mapped]
+    return counts
+
+
+def completed_years(born: ibis.Value, on) -> ibis.Value:
+    """Age in completed years on date `on` (an Ibis date or literal)."""
+    on = ibis.literal(on) if not isinstance(on, ibis.Expr) else on
+    before_birthday = (on.month() * 100 + on.day()) < (born.month() * 100 + born.day())
+    return (on.year() - born.year() - before_birthday.cast("int64")).cast("int64")

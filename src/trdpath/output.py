@@ -1,0 +1,48 @@
+"""Write a classification atomically: everything goes to a temporary folder first, then moves in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trdpath.pipeline import Classification
+
+OUTPUT_FILES = ("patients.csv", "patients.parquet", "attrition.csv", "data_quality.csv", "config.toml")
+
+
+@contextmanager
+def staging_folder(out_dir: Path):
+    """Yield a temporary folder beside `out_dir`; on success its files replace those in `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        yield staging
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for item in staging.iterdir():
+            target = out_dir / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_classification(result: Classification, folder: Path) -> None:
+    folder = Path(folder)
+    patients = result.patients
+    patients.to_csv(folder / "patients.csv", index=False, date_format="%Y-%m-%d")
+    pq.write_table(pa.Table.from_pandas(patients, preserve_index=False), folder / "patients.parquet")
+    result.attrition.to_csv(folder / "attrition.csv", index=False)
+    result.data_quality.to_csv(folder / "data_quality.csv", index=False)
+    config_text = (
+        f"# Configuration used for this classification (index date {result.index_date}).\n"
+        + result.config.model_copy(update={"study": result.config.study.model_copy(update={"index_date": result.index_date})}).to_toml()
+    )
+    (folder / "config.toml").write_text(config_text, encoding="utf-8")

@@ -1,0 +1,127 @@
+"""Read a flat extract: a folder with one CSV or Parquet file (or folder of Parquet parts) per table.
+
+Files are read in place by DuckDB; CSV columns are read as text so that identifiers such as
+``007`` stay as written and every value can be checked with a message naming file, row and value.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import ibis
+
+from trdpath.errors import InputError, UserError
+from trdpath.schema import OPTIONAL_TABLES, REQUIRED_TABLES, TABLES
+
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def find_table_files(data_dir: Path) -> dict[str, Path]:
+    """Locate NAME.csv, NAME.parquet or a NAME/ folder of Parquet parts for each contract table."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"Data folder {data_dir} does not exist or is not a folder.")
+    found: dict[str, Path] = {}
+    for name in REQUIRED_TABLES + OPTIONAL_TABLES:
+        candidates = [data_dir / f"{name}.csv", data_dir / f"{name}.parquet", data_dir / name]
+        present = [p for p in candidates if p.exists() and (p.is_file() or any(p.glob("*.parquet")))]
+        if len(present) > 1:
+            raise InputError(
+                f"more than one file for table '{name}' ({', '.join(p.name for p in present)}); keep one",
+                file=str(data_dir),
+            )
+        if present:
+            found[name] = present[0]
+    missing = [n for n in REQUIRED_TABLES if n not in found]
+    if missing:
+        listing = ", ".join(sorted(p.name for p in data_dir.iterdir())) or "nothing"
+        raise UserError(
+            f"Data folder {data_dir} lacks the required table(s) {', '.join(missing)} "
+            f"(expected e.g. {missing[0]}.csv or {missing[0]}.parquet; found: {listing})."
+        )
+    return found
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def read_table(con: ibis.BaseBackend, name: str, path: Path) -> ibis.Table:
+    """Register one file as a DuckDB view with a row number; CSV as all-text columns."""
+    raw = con.con  # the duckdb connection behind Ibis
+    view = f"src_{name}"
+    if path.is_dir():
+        source = f"read_parquet('{_sql_path(path)}/*.parquet')"
+    elif path.suffix == ".parquet":
+        source = f"read_parquet('{_sql_path(path)}')"
+    else:
+        _check_csv_header(path, name)
+        source = (
+            f"read_csv('{_sql_path(path)}', header=true, delim=',', quote='\"', escape='\"', "
+            f"all_varchar=true, encoding='utf-8', strict_mode=false, null_padding=true)"
+        )
+    try:
+        raw.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS "
+            f"SELECT *, row_number() OVER () AS _row FROM {source}"
+        )
+        # Force a schema read now so that a broken file fails here, with its name.
+        columns = [c[0] for c in raw.execute(f"DESCRIBE {view}").fetchall()]
+    except duckdb.Error as exc:
+        raise _explain_duckdb_error(exc, path) from None
+    normalised = {c: c.strip().lower() for c in columns}
+    if len(set(normalised.values())) != len(normalised):
+        raise InputError("two columns have the same name (ignoring case)", file=str(path))
+    table = con.table(view)
+    return table.rename({new: old for old, new in normalised.items() if old != new})
+
+
+def _check_csv_header(path: Path, name: str) -> None:
+    with path.open("rb") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise InputError("the file is empty (no header row)", file=str(path))
+    try:
+        header = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(
+            "line 1 is not UTF-8 text; save the file as UTF-8 CSV", file=str(path)
+        ) from None
+    if "," not in header:
+        for delim, label in _OTHER_DELIMITERS.items():
+            if delim in header:
+                raise InputError(
+                    f"the header looks {label}-separated; trdpath reads comma-separated CSV "
+                    f"(re-export with commas, or save as Parquet)",
+                    file=str(path),
+                )
+        required = TABLES[name]["required"]
+        if len(required) > 1:
+            raise InputError(
+                f"the header has a single column ({header.strip()!r}); expected comma-separated "
+                f"columns including {', '.join(required)}",
+                file=str(path),
+            )
+
+
+def _explain_duckdb_error(exc: duckdb.Error, path: Path) -> UserError:
+    text = str(exc)
+    line = re.search(r"Line: (\d+)", text)
+    where = f"line {line.group(1)}" if line else "somewhere"
+    if "unicode" in text.lower() or "utf-8" in text.lower():
+        return InputError(
+            f"{where} is not UTF-8 text (perhaps saved as Windows-1252/Latin-1); save the file as UTF-8 CSV",
+            file=str(path),
+        )
+    if "parquet" in text.lower() and "magic" in text.lower():
+        return InputError("is not a valid Parquet file", file=str(path))
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return InputError(f"could not be read ({where}): {first_line}", file=str(path))
+
+
+def read_flat_folder(con: ibis.BaseBackend, data_dir: Path) -> tuple[dict[str, ibis.Table], dict[str, Path]]:
+    """All tables of a flat extract as raw Ibis tables (on DuckDB), with the file each came from."""
+    files = find_table_files(Path(data_dir))
+    return {name: read_table(con, name, path) for name, path in files.items()}, files
