@@ -228,9 +228,23 @@ def _connect_pyspark(url: str | None, engine: EngineSection, session):
                 raise BackendError(f"Cannot start Spark (master {master}): {_first_line(exc)}") from None
             session.sparkContext.setLogLevel("ERROR")
     try:
-        return ibis.pyspark.connect(session)
+        con = ibis.pyspark.connect(session)
     except Exception as exc:
         raise BackendError(f"Cannot use the Spark session: {_first_line(exc)}") from None
+    _register_memtables_before_cache(con)
+    return con
+
+
+def _register_memtables_before_cache(con) -> None:
+    """ibis 12's PySpark `.cache()` compiles the query without registering in-memory tables it uses
+    (reference lists, drug maps), so Spark cannot find them; register them first."""
+    create_cached = con._create_cached_table
+
+    def create_cached_with_memtables(name, expr):
+        con._run_pre_execute_hooks(expr)
+        return create_cached(name, expr)
+
+    con._create_cached_table = create_cached_with_memtables
 
 
 def backend_name(con) -> str:
@@ -454,3 +468,33 @@ def _read_file(con, path: Path, name: str) -> ibis.Table:
         return con.read_csv(str(path), table_name=table_name, header=True, inferSchema=False)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     return load_tables(con, {name: frame}, prefix="file_")[name]
+
+
+# --------------------------------------------------------------------------------------------
+# Expressions that differ between engines
+# --------------------------------------------------------------------------------------------
+def ordered_group_concat(con, value: ibis.Value, order_by: list[ibis.Value], sep: str = ";") -> ibis.Value:
+    """An aggregate joining `value` with `sep` in the order of `order_by` (ties broken by later keys).
+
+    ibis 12 cannot order group_concat on PySpark, so there the values are collected as structs of
+    (order keys..., value), sorted (structs compare field by field) and joined.
+    """
+    if con.name != "pyspark":
+        return value.group_concat(sep, order_by=order_by)
+    fields = {f"k{i}": key for i, key in enumerate(order_by)}
+    fields["value"] = value
+    collected = ibis.struct(fields).collect()
+    return collected.sort().map(lambda item: item["value"]).join(sep)
+
+
+# Leading/trailing whitespace as a regex every engine reads the same way.
+_EDGE_WHITESPACE = r"^[ \t\r\n]+|[ \t\r\n]+$"
+
+
+def strip_text(value: ibis.Value) -> ibis.Value:
+    """`value.strip()` that is safe on every backend.
+
+    ibis 12 compiles `.strip()` on PySpark to TRIM(... ' \\t\\n\\rvf'): it removes the letters v and f
+    ("fluoxetine" -> "luoxetine", "F32" -> "32"). A regex replacement is the same everywhere.
+    """
+    return value.re_replace(_EDGE_WHITESPACE, "")

@@ -148,7 +148,7 @@ def _text(table: ibis.Table, name: str) -> ibis.Value:
     value = table[name]
     if not value.type().is_string():
         value = value.cast(dt.string)
-    value = value.strip()
+    value = backends.strip_text(value)  # not .strip(): on PySpark it also strips the letters v and f
     return ibis.ifelse(value == "", ibis.null().cast(dt.string), value)
 
 
@@ -381,8 +381,9 @@ class _OmopMapping:
                 rows = rows.drop("strength_drug_concept_id", "strength_ingredient_id")
             else:
                 rows = rows.mutate(strength_mg=ibis.null().cast(dt.float64))
-            # Without drug_strength, "sertraline 50 mg tablets" in drug_source_value still gives the strength.
-            written = rows.source_value.re_extract(r"(?i)(\d+(?:\.\d+)?)\s*mg", 1)
+            # Without drug_strength, "sertraline 50 mg tablets" in drug_source_value still gives the strength
+            # (a pattern without inline flags or \\d, which PostgreSQL, Spark and DuckDB all read the same).
+            written = rows.source_value.re_extract(r"([0-9]+(?:\.[0-9]+)?) *[mM][gG]", 1)
             written_mg = ibis.ifelse(written == "", ibis.null().cast(dt.string), written).cast(dt.float64)
             strength = ibis.coalesce(rows.strength_mg, written_mg)
             daily = ibis.ifelse((rows.quantity > 0) & (rows.days_supply > 0),
