@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlglot as sg
-import sqlglot.expressions as sge
 
 from trdpath.config import EngineSection
 from trdpath.errors import BackendError
@@ -39,7 +38,7 @@ FORMATS = ("flat", "omop")
 SPARK_LOCAL_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",  # dates must not shift with the machine's time zone
     "spark.driver.memory": "2g",
-    "spark.sql.shuffle.partitions": "8",  # the default 200 makes small local jobs slow
+    "spark.sql.shuffle.partitions": "2",  # one per local core; the default 200 makes small jobs slow
     "spark.default.parallelism": "2",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -280,8 +279,8 @@ def load_tables(con, tables: Mapping[str, pd.DataFrame], prefix: str = "raw_") -
             spark_frame.createOrReplaceTempView(table_name)
             loaded[name] = con.table(table_name)
         elif backend == "duckdb":
-            # Not con.create_table: ibis 12 with the pinned sqlglot 30 renders its DROP statements without
-            # a table name, so create_table(<in-memory data>) fails on DuckDB. DuckDB reads Arrow directly.
+            # DuckDB reads Arrow directly (and this does not depend on ibis' sqlglot-built DROP statements,
+            # which sqlglot 30 renders without a table name).
             view = f"__trdpath_arrow_{table_name}"
             con.con.register(view, arrow)
             try:
@@ -301,11 +300,11 @@ def _quote(identifier: str) -> str:
 
 
 def _drop_table(con, name: str) -> None:
-    quoted = sg.table(name, quoted=True)
+    # Written out rather than built with sqlglot's Drop, whose arguments changed between versions.
+    quoted = sg.table(name, quoted=True).sql(con.dialect)
     for kind in ("TABLE", "VIEW"):
-        statement = sge.Drop(kind=kind, tables=[quoted], exists=True).sql(con.dialect)
         try:
-            result = con.raw_sql(statement)
+            result = con.raw_sql(f"DROP {kind} IF EXISTS {quoted}")
         except Exception:
             # DuckDB refuses DROP VIEW on a table (and vice versa); the other kind is the right one.
             continue
@@ -392,7 +391,7 @@ def require_tables(con, names: Iterable[str], schema: str | None = None, *, opti
     place = where or _place(con, schema)
     if schema is not None:
         try:
-            schemas = con.list_databases()
+            schemas = _list_schemas(con)
         except Exception as exc:
             raise BackendError(f"Cannot list the schemas of {place}: {_first_line(exc)}") from None
         if schema not in schemas and schema.lower() not in {s.lower() for s in schemas}:
@@ -400,7 +399,7 @@ def require_tables(con, names: Iterable[str], schema: str | None = None, *, opti
                 f"Schema '{schema}' does not exist on {place}; schemas there: {', '.join(sorted(schemas)) or '(none)'}."
             )
     try:
-        present = con.list_tables(database=schema) if schema is not None else con.list_tables()
+        present = _list_tables(con, schema)
     except Exception as exc:
         raise BackendError(f"Cannot list the tables of {place}: {_first_line(exc)}") from None
     by_lower = {t.lower(): t for t in present}
@@ -418,6 +417,25 @@ def require_tables(con, names: Iterable[str], schema: str | None = None, *, opti
             continue
         opened[name] = con.table(actual, database=schema) if schema is not None else con.table(actual)
     return opened
+
+
+def _list_schemas(con) -> list[str]:
+    if con.name == "duckdb":
+        # ibis 12's DuckDB listing calls an API that duckdb 2 removed; ask the catalog directly.
+        return [r[0] for r in con.con.execute(
+            "SELECT DISTINCT schema_name FROM information_schema.schemata").fetchall()]
+    return list(con.list_databases())
+
+
+def _list_tables(con, schema: str | None) -> list[str]:
+    if con.name == "duckdb":
+        query = "SELECT table_name FROM information_schema.tables WHERE table_schema = ?"
+        if schema is None:
+            return [r[0] for r in con.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                "OR table_catalog = 'temp'").fetchall()]
+        return [r[0] for r in con.con.execute(query, [schema]).fetchall()]
+    return list(con.list_tables(database=schema) if schema is not None else con.list_tables())
 
 
 def _place(con, schema: str | None) -> str:
