@@ -289,7 +289,7 @@ def load_tables(con, tables: Mapping[str, pd.DataFrame], prefix: str = "raw_") -
                 con.con.unregister(view)
             loaded[name] = con.table(table_name)
         else:
-            # Same sqlglot problem with overwrite=True: drop with our own statement first.
+            # Drop with our own statement first (see above), then create a private temporary table.
             _drop_table(con, table_name)
             loaded[name] = con.create_table(table_name, arrow, temp=True)
     return loaded
