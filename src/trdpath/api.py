@@ -23,6 +23,10 @@ __all__ = ["Classification", "classify", "classify_tables"]
 def _with_row_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     frame.columns = [str(c).strip().lower() for c in frame.columns]
+    for col in frame.columns:
+        # Text (and all-empty) columns as strings: a column of only None has no type otherwise.
+        if frame[col].dtype == object or frame[col].isna().all():
+            frame[col] = frame[col].astype("string")
     frame["_row"] = range(1, len(frame) + 1)
     return frame
 

@@ -100,6 +100,37 @@ def classify(data: DataOption, out: OutOption, config: ConfigOption = None, inde
     run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet)
 
 
+def run_report(out: Path, result, quiet: bool = False) -> None:
+    from trdpath.output import run_metadata
+    from trdpath.report import write_report
+
+    with console.status("Analysing and writing the report ...") if not quiet else _nothing():
+        write_report(out, result.patients, result.attrition, result.config, run_metadata(result))
+    if not quiet:
+        console.print(Text(f"Report: {out / 'report.html'}, {out / 'report.docx'}, tables in {out / 'tables'}/"))
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+@app.command()
+def run(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
+        quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False) -> None:
+    """Classify, then analyse and report (Tables 1-3, resistance levels, service use, figures)."""
+    result = run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet)
+    run_report(out, result, quiet)
+
+
+@app.command()
+def report(out: Annotated[Path, typer.Option("--out", help="A classification folder (from `trdpath classify` or `run`).")]) -> None:
+    """Re-run the analysis and report on an existing classification folder."""
+    from trdpath.report.cli import report_folder
+
+    report_folder(out, console)
+
+
 @app.command("default-config")
 def default_config() -> None:
     """Print a commented study configuration with every default (trd-rules.md)."""

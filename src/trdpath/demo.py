@@ -10,7 +10,7 @@ from trdpath.config import StudyConfig
 
 
 def run_demo(out: Path, n_patients: int, seed: int, console: Console) -> None:
-    from trdpath.cli import run_classify
+    from trdpath.cli import run_classify, run_report
     from trdpath.synth import generate
 
     out = Path(out)
@@ -18,7 +18,9 @@ def run_demo(out: Path, n_patients: int, seed: int, console: Console) -> None:
     console.print(f"Generating a synthetic extract of {n_patients:,} patients (seed {seed}) in {data} ...")
     generate(data, n_patients=n_patients, seed=seed, fmt="csv")
     results = out / "results"
-    run_classify(data, results, StudyConfig(), None)
+    result = run_classify(data, results, StudyConfig(), None)
+    run_report(results, result)
     console.print(f"\nDemo written to {out.resolve()}:")
     console.print(f"  {data}/        the synthetic extract (CSV)")
     console.print(f"  {results}/     patients.csv, attrition.csv, data_quality.csv, config.toml")
+    console.print(f"  {results / 'report.html'}  the study report (open in a browser); report.docx; tables/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -9,11 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
+import duckdb
 import pyarrow.parquet as pq
 
+from trdpath import __version__
 from trdpath.pipeline import Classification
 
-OUTPUT_FILES = ("patients.csv", "patients.parquet", "attrition.csv", "data_quality.csv", "config.toml")
+OUTPUT_FILES = ("patients.csv", "patients.parquet", "attrition.csv", "data_quality.csv", "config.toml", "metadata.json")
 
 
 @contextmanager
@@ -37,8 +40,9 @@ def staging_folder(out_dir: Path):
 def write_classification(result: Classification, folder: Path) -> None:
     folder = Path(folder)
     patients = result.patients
-    patients.to_csv(folder / "patients.csv", index=False, date_format="%Y-%m-%d")
-    pq.write_table(pa.Table.from_pandas(patients, preserve_index=False), folder / "patients.parquet")
+    table = pa.Table.from_pandas(patients, preserve_index=False)
+    _write_csv(table, folder / "patients.csv")
+    pq.write_table(table, folder / "patients.parquet")
     result.attrition.to_csv(folder / "attrition.csv", index=False)
     result.data_quality.to_csv(folder / "data_quality.csv", index=False)
     config_text = (
@@ -46,3 +50,24 @@ def write_classification(result: Classification, folder: Path) -> None:
         + result.config.model_copy(update={"study": result.config.study.model_copy(update={"index_date": result.index_date})}).to_toml()
     )
     (folder / "config.toml").write_text(config_text, encoding="utf-8")
+    (folder / "metadata.json").write_text(json.dumps(run_metadata(result), indent=2, default=str), encoding="utf-8")
+
+
+def _write_csv(table: pa.Table, path: Path) -> None:
+    """Fast CSV with quotes only where a value needs them (DuckDB's writer; pandas' is ~20x slower)."""
+    con = duckdb.connect()
+    try:
+        con.register("patients_out", table)
+        con.execute(f"COPY patients_out TO '{str(path).replace(chr(39), chr(39) * 2)}' (HEADER, DELIMITER ',')")
+    finally:
+        con.close()
+
+
+def run_metadata(result: Classification) -> dict:
+    """What the report states about the run: software version, index date, the data's date range, source."""
+    return {
+        "software_version": __version__,
+        "index_date": result.index_date,
+        "data_date_range": list(result.date_range),
+        "source": result.source,
+    }

@@ -24,10 +24,9 @@ from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, SERVICE_CATEGO
 from trdpath.schema import EXCLUSION_REASONS, PATIENT_COLUMNS, REFERRAL_COLUMNS, TABLES
 from trdpath.service_use import ServiceCategories, referral_counts, service_map
 from trdpath.sources import Extract
-from trdpath.treatment.adequate_trials import adequate_trials
+from trdpath.treatment.adequate_trials import adequate_trials, era_segments, eras_from_segments
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, AUGMENTING, DrugDictionary
 from trdpath.treatment.episodes import current_episodes
-from trdpath.treatment.eras import merge_into_eras
 from trdpath.treatment.exposures import build_exposures, drug_map
 
 EPOCH = dt.date(1970, 1, 1)
@@ -112,47 +111,58 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     for row in mapping[mapping["ingredient"].isna()].sort_values("n", ascending=False).itertuples(index=False):
         quality.append(("prescriptions", "drug", "drug name not an antidepressant or augmenting agent in the reference lists (ignored)",
                         row.drug_key + (f" [{row.atc_key}]" if row.atc_key else ""), int(row.n)))
-    mapping_t = ibis.memtable(mapping[["drug_key", "atc_key", "ingredient"]])
-    ingredients_t = ibis.memtable(drugs.ingredient_table())
+    ingredient_table = drugs.ingredient_table()
+    mapped = mapping.dropna(subset=["ingredient"]).merge(ingredient_table[["ingredient", "ingredient_id"]], on="ingredient")
+    mapping_t = ibis.memtable(mapped[["drug_key", "atc_key", "ingredient_id"]])
+    ingredients_t = ibis.memtable(ingredient_table)
 
     step("Building exposures and eras")
-    exposures = build_exposures(extract.prescriptions, mapping_t, ingredients_t, index_day, config.treatment).cache()
-    eras = merge_into_eras(exposures, ["patient_id", "ingredient", "role"], config.treatment.era_gap_days).cache()
+    # An integer surrogate key per patient for the treatment stages (faster windows and joins).
+    keyed = extract.patients.mutate(pkey=ibis.row_number().cast("int64")).cache()
+    patient_keys = keyed.select("patient_id", "pkey")
+    exposures = build_exposures(extract.prescriptions, patient_keys, mapping_t, ingredients_t, index_day, config.treatment)
+    segments = era_segments(exposures, config.treatment).cache()
+    eras = eras_from_segments(segments).cache()
     ad_eras = eras.filter(eras.role == ANTIDEPRESSANT)
     aug_eras = eras.filter(eras.role == AUGMENTING)
 
     step("Finding adequate trials and episodes")
-    trials = adequate_trials(exposures, config.treatment)
+    trials = adequate_trials(segments, config.treatment)
     episodes = current_episodes(ad_eras, config.treatment).cache()
 
     step("Classifying TRD")
     steps = trd_steps(ad_eras, aug_eras, trials, episodes, config.trd)
     eras_now = in_current_episode(eras, episodes, "era_start")
-    per_drug = eras_now.group_by(["patient_id", "ingredient", "role"]).agg(first_start=eras_now.era_start.min())
+    per_drug = eras_now.group_by(["pkey", "ingredient_id", "role"]).agg(first_start=eras_now.era_start.min())
+    per_drug = per_drug.join(ingredients_t.select("ingredient_id", "ingredient"), "ingredient_id")
     label = ibis.ifelse(per_drug.role == AUGMENTING, "+" + per_drug.ingredient, per_drug.ingredient)
-    per_drug = per_drug.mutate(label=label)
-    lines = per_drug.group_by("patient_id").agg(
+    # Sort key: first start (offset to stay positive and fixed-width), then name; stripped after sorting.
+    sort_key = (per_drug.first_start + 10_000_000).cast("string").lpad(9, "0") + label
+    per_drug = per_drug.mutate(sort_key=sort_key)
+    lines = per_drug.group_by("pkey").agg(
         n_antidepressants=(per_drug.role == ANTIDEPRESSANT).cast("int64").sum(),
-        treatment_sequence=per_drug.label.group_concat(";", order_by=[per_drug.first_start, per_drug.ingredient]),
+        sequence_keys=per_drug.sort_key.collect(),
     )
-    has_antidepressant = (
-        exposures.filter(exposures.role == ANTIDEPRESSANT).select("patient_id").distinct().mutate(has_antidepressant=True)
-    )
+    lines = lines.mutate(
+        # Ingredient names hold no digits, so removing the 9-digit keys leaves the names in order.
+        treatment_sequence=lines.sequence_keys.sort().join(";").re_replace("[0-9]{9}", "")
+    ).drop("sequence_keys")
+    has_antidepressant = ad_eras.select("pkey").distinct().mutate(has_antidepressant=True)
 
     step("Applying cohort rules")
     lists = ["recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS, *COMORBIDITY_FLAGS]
     dx = diagnosis_flags(extract.diagnoses, reference, ["depression", *dict.fromkeys(lists)], index_lit)
 
-    p = extract.patients
+    p = keyed
     p = _label_join(con, p, "sex", sex_group, "sex_group", quality, "patients")
     p = _label_join(con, p, "ethnicity", lambda v: ethnicity_group(v, reference), "ethnicity_group", quality, "patients")
     p = _label_join(con, p, "employment_status", lambda v: employment_group(v, reference), "employment_group", quality, "patients")
 
     t = p.left_join(dx, "patient_id").drop("patient_id_right")
-    t = t.left_join(has_antidepressant, "patient_id").drop("patient_id_right")
-    t = t.left_join(episodes, "patient_id").drop("patient_id_right")
-    t = t.left_join(lines, "patient_id").drop("patient_id_right")
-    t = t.left_join(steps, "patient_id").drop("patient_id_right")
+    t = t.left_join(has_antidepressant, "pkey").drop("pkey_right")
+    t = t.left_join(episodes, "pkey").drop("pkey_right")
+    t = t.left_join(lines, "pkey").drop("pkey_right")
+    t = t.left_join(steps, "pkey").drop("pkey_right")
     if extract.referrals is not None:
         categories = ServiceCategories(reference)
         smap = service_map(con, extract.referrals, categories)
@@ -217,9 +227,12 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
 
 
 def _days_to_dates(days: pd.Series) -> pd.Series:
+    """Days since 1970-01-01 -> datetime.date objects (None where missing)."""
     values = pd.to_numeric(days, errors="coerce")
-    out = pd.to_datetime(values, unit="D", origin="unix").dt.date
-    return out.where(values.notna(), None)
+    present = values.notna().to_numpy()
+    out = np.full(len(values), None, dtype=object)
+    out[present] = (np.datetime64("1970-01-01", "D") + values[present].to_numpy("int64").astype("timedelta64[D]")).astype(object)
+    return pd.Series(out, index=days.index)
 
 
 def _finish_patients(frame: pd.DataFrame) -> pd.DataFrame:

@@ -49,7 +49,7 @@ def _sql_path(path: Path) -> str:
 
 
 def read_table(con: ibis.BaseBackend, name: str, path: Path) -> ibis.Table:
-    """Register one file as a DuckDB view with a row number; CSV as all-text columns."""
+    """Register one file as a DuckDB view; CSV as all-text columns."""
     raw = con.con  # the duckdb connection behind Ibis
     view = f"src_{name}"
     if path.is_dir():
@@ -65,7 +65,7 @@ def read_table(con: ibis.BaseBackend, name: str, path: Path) -> ibis.Table:
     try:
         raw.execute(
             f"CREATE OR REPLACE TEMP VIEW {view} AS "
-            f"SELECT *, row_number() OVER () AS _row FROM {source}"
+            f"SELECT * FROM {source}"
         )
         # Force a schema read now so that a broken file fails here, with its name.
         columns = [c[0] for c in raw.execute(f"DESCRIBE {view}").fetchall()]

@@ -8,6 +8,8 @@ by later stages instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ibis
 import ibis.expr.datatypes as dt
 
@@ -21,6 +23,11 @@ _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T].*)?$"
 def _text(col: ibis.Value) -> ibis.Value:
     """A column as trimmed text, with empty strings as NULL."""
     s = col.cast("string").strip()
+    return ibis.ifelse(s == "", ibis.null("string"), s)
+
+
+def _nonempty(col: ibis.Value) -> ibis.Value:
+    s = col.cast("string")
     return ibis.ifelse(s == "", ibis.null("string"), s)
 
 
@@ -44,84 +51,96 @@ def _parse_number(col: ibis.Value, to: str) -> tuple[ibis.Value, ibis.Value]:
     return raw.try_cast("float64").cast(to), raw
 
 
-def _first_bad(con, staged: ibis.Table, raw_col: str, parsed_col: str):
-    bad = staged.filter(staged[raw_col].notnull() & staged[parsed_col].isnull())
-    rows = con.execute(bad.order_by("_row").select("_row", raw_col).limit(1))
+def _locate(con, raw: ibis.Table, bad: Callable[[ibis.Table], ibis.Value], column: str):
+    """(row number, value) of the first row where `bad` holds. Only runs when a check failed."""
+    numbered = raw if "_row" in raw.columns else raw.mutate(_row=ibis.row_number() + 1)
+    rows = con.execute(numbered.filter(bad(numbered)).order_by("_row").select("_row", column).limit(1))
     if len(rows):
-        return int(rows["_row"].iloc[0]), rows[raw_col].iloc[0]
-    return None
+        return int(rows["_row"].iloc[0]), rows[column].iloc[0]
+    return None, None
 
 
 def validate_table(con, name: str, raw: ibis.Table, file: str) -> ibis.Table:
-    """Check one raw table and return it typed (materialised once in the backend)."""
+    """Check one raw table and return it typed.
+
+    Text sources (CSV) are parsed once into a table in the backend; typed sources (Parquet,
+    database tables) stay where they are. A failed check is located (row number, value) by a
+    second, slower query that only runs on the way to the error message.
+    """
     spec = TABLES[name]
-    present = set(raw.columns)
+    present = set(raw.columns) - {"_row"}
     missing = [c for c in spec["required"] if c not in present]
     if name == "patients" and not ({"birth_date", "year_of_birth"} & present):
         missing.append("birth_date (or year_of_birth)")
     if missing:
         raise InputError(
-            f"missing required column(s) {', '.join(missing)} (found: {', '.join(c for c in raw.columns if c != '_row')})",
+            f"missing required column(s) {', '.join(missing)} (found: {', '.join(sorted(present))})",
             file=file,
         )
 
-    columns: dict[str, ibis.Value] = {"_row": raw["_row"]}
-    checks: list[tuple[str, str, str]] = []  # (column, raw column, parsed column)
+    columns: dict[str, ibis.Value] = {}
+    parsers: dict[str, Callable[[ibis.Table], tuple[ibis.Value, ibis.Value]]] = {}
     for col in spec["required"] + spec["optional"]:
         if col not in present:
             continue
         if col in spec["dates"]:
-            parsed, text = _parse_date(raw[col])
-            columns[col], columns[f"_raw_{col}"] = parsed, text
-            checks.append((col, f"_raw_{col}", col))
+            parsers[col] = lambda t, c=col: _parse_date(t[c])
         elif col in spec["numbers"]:
-            parsed, text = _parse_number(raw[col], "int64" if col in ("days_supply", "year_of_birth") else "float64")
-            columns[col], columns[f"_raw_{col}"] = parsed, text
-            checks.append((col, f"_raw_{col}", col))
-        else:
-            columns[col] = _text(raw[col])
-    staged = con.create_table(f"staged_{name}", raw.select(**columns), temp=True, overwrite=True)
+            to = "int64" if col in ("days_supply", "year_of_birth") else "float64"
+            parsers[col] = lambda t, c=col, to=to: _parse_number(t[c], to)
+    needs_parsing = any(not raw[c].type().is_date() and not raw[c].type().is_numeric() for c in parsers)
+    for col in spec["required"] + spec["optional"]:
+        if col in present and col not in parsers:
+            # Text sources (CSV) are trimmed once while parsing; typed sources keep their strings
+            # (trimming on every scan of a Parquet file costs more than the rest of the scan).
+            columns[col] = _text(raw[col]) if needs_parsing else _nonempty(raw[col])
+    for col, parse in parsers.items():
+        parsed, text = parse(raw)
+        columns[col] = parsed
+        columns[f"_bad_{col}"] = text.notnull() & parsed.isnull()
+    staged = raw.select(**columns)
+    if needs_parsing:
+        staged = con.create_table(f"staged_{name}", staged, temp=True, overwrite=True)
 
-    n_rows = con.execute(staged.count())
-    if n_rows == 0 and name in REQUIRED_TABLES:
+    summary = con.execute(staged.aggregate(
+        n_rows=staged.count(), empty_ids=staged.patient_id.isnull().cast("int64").sum(),
+        **{f"bad_{col}": staged[f"_bad_{col}"].any() for col in parsers},
+    )).iloc[0]
+    if summary["n_rows"] == 0 and name in REQUIRED_TABLES:
         raise InputError("has a header but no data rows", file=file)
-
-    for col, raw_col, parsed_col in checks:
-        bad = _first_bad(con, staged, raw_col, parsed_col)
-        if bad:
+    for col, parse in parsers.items():
+        if summary[f"bad_{col}"]:
+            row, value = _locate(con, raw, lambda t, p=parse: p(t)[1].notnull() & p(t)[0].isnull(), col)
             kind = "a date (YYYY-MM-DD)" if col in spec["dates"] else "a number"
-            raise InputError(f"is not {kind}", file=file, row=bad[0], column=col, value=bad[1])
-
-    empty_id = con.execute(staged.filter(staged.patient_id.isnull()).select("_row").order_by("_row").limit(1))
-    if len(empty_id):
-        raise InputError("patient_id is empty", file=file, row=int(empty_id["_row"].iloc[0]), column="patient_id")
+            raise InputError(f"is not {kind}", file=file, row=row, column=col, value=value)
+    if summary["empty_ids"]:
+        row, _ = _locate(con, raw, lambda t: _text(t.patient_id).isnull(), "patient_id")
+        raise InputError("patient_id is empty", file=file, row=row, column="patient_id")
 
     if name == "patients":
-        _check_unique_patients(con, staged, file)
+        _check_unique_patients(con, raw, staged, file)
         if "year_of_birth" in staged.columns:
-            bad_year = con.execute(
-                staged.filter((staged.year_of_birth < 1850) | (staged.year_of_birth > 2200))
-                .order_by("_row").select("_row", "year_of_birth").limit(1)
-            )
-            if len(bad_year):
-                raise InputError("is not a plausible year of birth", file=file, row=int(bad_year["_row"].iloc[0]),
-                                 column="year_of_birth", value=int(bad_year["year_of_birth"].iloc[0]))
-    if name == "notes" and "note_id" in staged.columns:
-        pass  # note_id uniqueness is not required by the contract
+            implausible = lambda t: (t.year_of_birth < 1850) | (t.year_of_birth > 2200)  # noqa: E731
+            if con.execute(implausible(staged).any()):
+                parsed = raw.mutate(year_of_birth=_parse_number(raw.year_of_birth, "int64")[0])
+                row, value = _locate(con, parsed, implausible, "year_of_birth")
+                raise InputError("is not a plausible year of birth", file=file, row=row, column="year_of_birth", value=value)
     return _typed(name, staged)
 
 
-def _check_unique_patients(con, staged: ibis.Table, file: str) -> None:
-    dup = (
-        staged.group_by("patient_id")
-        .agg(n=staged.count(), first_row=staged._row.min(), second_row=staged._row.max())
-        .filter(lambda t: t.n > 1)
-        .order_by("first_row")
-        .limit(1)
-    )
-    found = con.execute(dup)
-    if len(found):
-        r = found.iloc[0]
+def _check_unique_patients(con, raw: ibis.Table, staged: ibis.Table, file: str) -> None:
+    counts = staged.group_by("patient_id").agg(n=staged.count())
+    if con.execute(counts.n.max()) > 1:
+        numbered = raw if "_row" in raw.columns else raw.mutate(_row=ibis.row_number() + 1)
+        numbered = numbered.mutate(patient_id=_text(numbered.patient_id))
+        dup = (
+            numbered.group_by("patient_id")
+            .agg(n=numbered.count(), first_row=numbered._row.min(), second_row=numbered._row.max())
+            .filter(lambda t: t.n > 1)
+            .order_by("first_row")
+            .limit(1)
+        )
+        r = con.execute(dup).iloc[0]
         raise InputError(
             f"patient_id must be unique, but {r['patient_id']!r} appears {int(r['n'])} times "
             f"(rows {int(r['first_row'])} and {int(r['second_row'])})",

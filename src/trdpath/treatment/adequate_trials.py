@@ -1,19 +1,40 @@
-"""Adequate trials (trd-rules.md 3.4): adequate-dose eras lasting at least `min_trial_days`."""
+"""Eras and adequate trials (trd-rules.md 3.3-3.4) from one pass over the exposures.
+
+An adequate trial is an era built only from adequate-dose exposures that lasts at least
+`min_trial_days`; its adequacy date is the era's start + `min_trial_days`. Such an era always
+lies inside one any-dose era of the same ingredient, so both numberings share one sort and one
+aggregation into *segments* (exposures with the same era and adequate-era number).
+"""
 
 from __future__ import annotations
 
 import ibis
 
 from trdpath.config import TreatmentSection
-from trdpath.treatment.eras import merge_into_eras
+from trdpath.treatment.eras import number_eras
+
+KEYS = ["pkey", "ingredient_id", "role"]
+WINDOW_KEYS = ["pkey", "ingredient_id"]  # role follows from the ingredient
 
 
-def adequate_trials(exposures: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
-    """patient_id, ingredient, trial_start, adequacy_day for every adequate trial of an antidepressant."""
-    adequate = exposures.filter(exposures.adequate_dose)
-    eras = merge_into_eras(adequate, ["patient_id", "ingredient"], treatment.era_gap_days)
+def era_segments(exposures: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
+    """pkey, ingredient_id, role, era, adequate_era (NULL for inadequate-dose rows), start, end."""
+    gap = treatment.era_gap_days
+    numbered = number_eras(exposures, WINDOW_KEYS, gap, {"era": None, "adequate_era": "adequate_dose"})
+    return numbered.group_by([*KEYS, "era", "adequate_era"]).agg(start=numbered.start.min(), end=numbered.end.max())
+
+
+def eras_from_segments(segments: ibis.Table) -> ibis.Table:
+    """pkey, ingredient_id, role, era_start, era_end."""
+    return segments.group_by([*KEYS, "era"]).agg(era_start=segments.start.min(), era_end=segments.end.max()).drop("era")
+
+
+def adequate_trials(segments: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
+    """pkey, ingredient_id, trial_start, adequacy_day for every adequate trial."""
+    adequate = segments.filter(segments.adequate_era.notnull())
+    eras = adequate.group_by([*KEYS, "adequate_era"]).agg(era_start=adequate.start.min(), era_end=adequate.end.max())
     trials = eras.filter((eras.era_end - eras.era_start) >= treatment.min_trial_days)
     return trials.select(
-        "patient_id", "ingredient", trial_start=trials.era_start,
+        "pkey", "ingredient_id", trial_start=trials.era_start,
         adequacy_day=trials.era_start + treatment.min_trial_days,
     )

@@ -75,10 +75,13 @@ class DrugDictionary:
         return self.by_atc(atc_code) or self.by_name(drug)
 
     def ingredient_table(self) -> pd.DataFrame:
+        """ingredient_id (1.. in alphabetical order, so ordering by id is ordering by name), ingredient, role, dose."""
+        names = sorted(self.ingredients)
         return pd.DataFrame(
             {
-                "ingredient": list(self.ingredients),
-                "role": [i.role for i in self.ingredients.values()],
-                "min_daily_dose_mg": [i.min_daily_dose_mg for i in self.ingredients.values()],
+                "ingredient_id": range(1, len(names) + 1),
+                "ingredient": names,
+                "role": [self.ingredients[n].role for n in names],
+                "min_daily_dose_mg": [self.ingredients[n].min_daily_dose_mg for n in names],
             }
         )

@@ -9,8 +9,8 @@ from trdpath.treatment.eras import merge_into_eras
 
 
 def current_episodes(antidepressant_eras: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
-    """patient_id, episode_start: the start of each patient's last episode up to the index date."""
+    """pkey, episode_start: the start of each patient's last episode up to the index date."""
     episodes = merge_into_eras(
-        antidepressant_eras, ["patient_id"], treatment.episode_gap_days, start="era_start", end="era_end"
+        antidepressant_eras, ["pkey"], treatment.episode_gap_days, start="era_start", end="era_end"
     )
-    return episodes.group_by("patient_id").agg(episode_start=episodes.era_start.max())
+    return episodes.group_by("pkey").agg(episode_start=episodes.era_start.max())

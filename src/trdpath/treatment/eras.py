@@ -10,17 +10,35 @@ from __future__ import annotations
 import ibis
 
 
-def merge_into_eras(intervals: ibis.Table, keys: list[str], gap: int, start: str = "start", end: str = "end") -> ibis.Table:
-    """One row per era: `keys`, `era_start`, `era_end`.
+def number_eras(intervals: ibis.Table, keys: list[str], gap: int, systems: dict[str, str | None],
+                start: str = "start", end: str = "end") -> ibis.Table:
+    """Add one running era number per system: {column name: None (all rows) or a boolean column}.
 
-    An interval starts a new era when it starts more than `gap` days after the latest end of
-    every interval before it (in start order) within the same keys.
+    Within `keys` and in (start, end) order, an interval opens a new era when it starts more
+    than `gap` days after the latest end of every earlier interval of the same system. A system
+    restricted to a boolean column (adequate-dose exposures) numbers only those rows; the others
+    get NULL. All systems share the same two window passes, so one sort serves them all.
     """
     order = [intervals[start], intervals[end]]
     earlier = ibis.window(group_by=keys, order_by=order, rows=(None, -1))
     running = ibis.window(group_by=keys, order_by=order, rows=(None, 0))
-    latest_end_before = intervals[end].max().over(earlier)
-    starts_new_era = (latest_end_before.isnull() | (intervals[start] > latest_end_before + gap)).cast("int64")
-    numbered = intervals.select(*keys, start, end, _new=starts_new_era)
-    numbered = numbered.mutate(_era=numbered._new.sum().over(running))
+    opens = {}
+    for name, only in systems.items():
+        counted_end = intervals[end] if only is None else ibis.ifelse(intervals[only], intervals[end], ibis.null("int64"))
+        latest_end_before = counted_end.max().over(earlier)
+        opens_era = latest_end_before.isnull() | (intervals[start] > latest_end_before + gap)
+        if only is not None:
+            opens_era = opens_era & intervals[only]
+        opens[f"_opens_{name}"] = opens_era.cast("int64")
+    flagged = intervals.mutate(**opens)
+    numbered = flagged.mutate(**{name: flagged[f"_opens_{name}"].sum().over(running) for name in systems})
+    numbered = numbered.drop(*opens)
+    restricted = {name: ibis.ifelse(numbered[only], numbered[name], ibis.null("int64"))
+                  for name, only in systems.items() if only is not None}
+    return numbered.mutate(**restricted) if restricted else numbered
+
+
+def merge_into_eras(intervals: ibis.Table, keys: list[str], gap: int, start: str = "start", end: str = "end") -> ibis.Table:
+    """One row per era: `keys`, `era_start`, `era_end`."""
+    numbered = number_eras(intervals.select(*keys, start, end), keys, gap, {"_era": None}, start, end)
     return numbered.group_by([*keys, "_era"]).agg(era_start=numbered[start].min(), era_end=numbered[end].max()).drop("_era")

@@ -1,0 +1,117 @@
+"""`trdpath nlp`: evaluate the rules on a gold set, extract mentions from a notes table."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trdpath.errors import InputError, UserError
+
+app = typer.Typer(help="Find self-harm, suicidal ideation and suicide attempt in free-text notes (medspaCy).",
+                  no_args_is_help=True)
+console = Console()
+
+RULES_OPTION = typer.Option(None, "--rules", help="Extra rule file (JSON, medspaCy format); repeatable.")
+
+
+def _fail(error: UserError) -> None:
+    console.print(f"[red]Error:[/red] {error}")
+    raise typer.Exit(code=error.exit_code)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    raise InputError("expected a .csv or .parquet file", file=str(path))
+
+
+def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write to a temporary file beside the target and rename, so a failure leaves nothing half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    os.close(handle)
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame.to_parquet(temporary, index=False)
+        else:
+            frame.to_csv(temporary, index=False)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _fmt(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"
+
+
+def score_table(scores: dict, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("", "TP", "FP", "FN", "precision", "recall", "F1"):
+        table.add_column(column, justify="right" if column else "left")
+    for key, result in scores.items():
+        table.add_row(key.replace("category:", "category ").replace("attribute:", "attribute "),
+                      str(result.tp), str(result.fp), str(result.fn),
+                      _fmt(result.precision), _fmt(result.recall), _fmt(result.f1))
+    return table
+
+
+@app.command()
+def evaluate(gold: Path = typer.Argument(..., help="Gold CSV (see docs/nlp.md), e.g. the shipped test split."),
+             rules: Optional[List[Path]] = RULES_OPTION,
+             show_errors: bool = typer.Option(False, "--errors", help="List false positives and negatives.")):
+    """Precision, recall and F1 per category and per context attribute on a gold set."""
+    from trdpath.nlp.evaluate import evaluate as run_evaluation
+    from trdpath.nlp.pipeline import build_pipeline
+
+    try:
+        nlp = build_pipeline(rules or ())
+        scores, predicted, false_pos, false_neg = run_evaluation(gold, nlp)
+    except UserError as error:
+        _fail(error)
+    console.print(score_table(scores, f"Mention-level scores on {gold.name}"))
+    console.print("Match: same sentence, same category, overlapping span. Attributes are scored on matched "
+                  "mentions (positive class: negated, historical, hypothetical, not the patient, uncertain).")
+    if show_errors:
+        for label, rows in (("False positive", false_pos), ("False negative", false_neg)):
+            for row in rows:
+                console.print(f"{label} [{row['category']}] {row['sentence_id']}: {row.get('text', '')!r}",
+                              markup=False)
+        from trdpath.nlp.evaluate import ATTRIBUTES, match_mentions, read_gold
+        pairs, _, _ = match_mentions(read_gold(gold), predicted)
+        for gold_row, predicted_row in pairs:
+            wrong = [f"{a}: gold {gold_row[a]} predicted {predicted_row[a]}" for a in ATTRIBUTES
+                     if gold_row[a] != predicted_row[a]]
+            if wrong:
+                console.print(f"Attribute {gold_row['sentence_id']} {gold_row['text']!r} "
+                              f"[{gold_row['span']}]: {'; '.join(wrong)}", markup=False)
+
+
+@app.command()
+def extract(notes: Path = typer.Option(..., "--notes", help="Notes table (CSV or Parquet): patient_id, note_id, date, text."),
+            out: Path = typer.Option(..., "--out", help="Mention table to write (.csv or .parquet)."),
+            rules: Optional[List[Path]] = RULES_OPTION,
+            processes: int = typer.Option(1, "--processes", min=1, help="Worker processes for spaCy."),
+            batch_size: int = typer.Option(256, "--batch-size", min=1)):
+    """Mention-level table: one row per mention with its category and context."""
+    from trdpath.nlp.pipeline import build_pipeline, extract_mentions
+
+    try:
+        table = _read_table(notes)
+        nlp = build_pipeline(rules or ())
+        mentions = extract_mentions(table, nlp, batch_size=batch_size, n_process=processes, progress=True)
+        _write_atomic(mentions, out)
+    except UserError as error:
+        _fail(error)
+    console.print(f"{len(mentions)} mentions in {mentions['note_id'].nunique()} of {len(table)} notes -> {out}")

@@ -1,0 +1,405 @@
+"""The paper's tables as display tables (header rows, body rows of strings, footnotes), shared by HTML and DOCX.
+
+Formats follow the paper: N (%) with two decimals, mean (s.d.), P to three decimals or "<0.001". The input is
+always the *protected* Analysis, so only publishable values reach this module; "<8" is passed through and
+a secondary-suppressed value is shown as "*".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from trdpath.stats.comparisons import (
+    ANOVA_F, FISHER_EXACT, PEARSON_CHI2, PEARSON_CHI2_BONFERRONI, STUDENT_T, WELCH_T,
+)
+from trdpath.stats.disclosure import SUPPRESSED
+from trdpath.stats.tables import RESISTANCE_GROUPS, RESISTANCE_LEVELS
+
+VARIABLE_LABELS = {
+    "depression_code": "ICD-10 diagnosis code",
+    "psychotic_symptoms": "F32/F33 diagnosis with psychotic symptoms reported (F32.3, F33.3)",
+    "age_at_diagnosis": "Age in years at earliest recorded depression diagnosis",
+    "age": "Age at point of data extraction",
+    "sex": "Sex",
+    "died": "Reported deaths at point of data extraction",
+    "age_at_death": "Age in years at reported death",
+    "ethnicity_group": "Ethnicity",
+    "employment_group": "Employment status",
+    "substance_misuse": "Substance misuse disorders (at least one of the below)",
+    "alcohol": "Alcohol",
+    "drugs": "Drugs of misuse",
+    "sedatives": "Sedatives or hypnotics",
+    "tobacco": "Tobacco",
+    "other_drugs": "Other and/or multiple drugs",
+    "anxiety": "Anxiety disorders",
+    "eating_disorder": "Eating disorders",
+    "personality_disorder": "Personality disorders",
+    "self_harm": "Self-harm",
+    "psychotic_illness": "Psychotic illness",
+    "developmental": "Developmental disorders",
+    "diabetes": "Diabetes (any)",
+    "diabetes_type1": "Type 1 diabetes",
+    "diabetes_type2": "Type 2 diabetes",
+    "diabetes_unspecified": "Unspecified diabetes",
+    "cardiovascular": "Cardiovascular diseases",
+    "respiratory": "Respiratory diseases",
+    "gastrointestinal": "Gastrointestinal diseases",
+    "resistance_level": "Patients",
+}
+SUBITEMS = {"alcohol", "drugs", "sedatives", "tobacco", "other_drugs", "diabetes_type1", "diabetes_type2",
+            "diabetes_unspecified"}
+MENTAL_HEALTH = ("substance_misuse", "alcohol", "drugs", "sedatives", "tobacco", "other_drugs", "anxiety",
+                 "eating_disorder", "personality_disorder", "self_harm", "psychotic_illness", "developmental")
+SERVICE_LABELS = {"community": "Community", "urgent_care": "Urgent care", "specialist": "Specialist",
+                  "inpatient": "Inpatient", "forensic": "Forensic", "addiction": "Addiction"}
+LEVEL_LABELS = {"Unknown": "Unknown/not reported", "female": "Female", "male": "Male", "other": "Other",
+                "unknown": "Unknown/not reported"}
+SECONDARY_MARK = "*"
+DASH = "–"
+
+
+def label(variable: str) -> str:
+    return VARIABLE_LABELS.get(variable, variable.replace("_", " ").capitalize())
+
+
+def level_label(level: str) -> str:
+    return LEVEL_LABELS.get(level, level)
+
+
+def term_label(term: str) -> str:
+    """'depression_code[F33]' -> 'ICD-10 depression code (F33 versus F32)'; a flag -> '... (yes versus no)'."""
+    from trdpath.stats.regression import INTERCEPT, REFERENCE_LEVELS
+
+    if term == INTERCEPT:
+        return "Constant"
+    if "[" in term and term.endswith("]"):
+        variable, level = term[:-1].split("[", 1)
+        reference = REFERENCE_LEVELS.get(variable, "reference")
+        if variable == "depression_code":
+            return f"ICD-10 depression code ({level} versus {reference})"
+        return f"{label(variable)}: {level_label(level)} (versus {level_label(reference)})"
+    return f"{label(term)} (yes versus no)"
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value == ""
+
+
+def fmt_count(value) -> str:
+    if is_missing(value):
+        return DASH
+    if value == SUPPRESSED:
+        return SECONDARY_MARK
+    if isinstance(value, str):
+        return value  # "<8"
+    return f"{int(value)}"
+
+
+def fmt_number(value, decimals: int = 2) -> str:
+    if is_missing(value):
+        return DASH
+    if value == SUPPRESSED:
+        return SECONDARY_MARK
+    if isinstance(value, str):
+        return value
+    return f"{float(value):.{decimals}f}"
+
+
+def fmt_n_pct(n, pct) -> str:
+    if is_missing(n):
+        return DASH
+    if isinstance(n, str):
+        return fmt_count(n)
+    return f"{fmt_count(n)} ({fmt_number(pct)})" if not is_missing(pct) else fmt_count(n)
+
+
+def fmt_mean_sd(mean, sd) -> str:
+    if is_missing(mean):
+        return DASH
+    if mean == SUPPRESSED:
+        return SECONDARY_MARK
+    return f"{fmt_number(mean)} ({fmt_number(sd)})"
+
+
+def fmt_p(p) -> str:
+    """P as the paper prints it: three decimals, or '<0.001'."""
+    if is_missing(p):
+        return DASH
+    if p == SUPPRESSED:
+        return SECONDARY_MARK
+    p = float(p)
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_phrase(p) -> str:
+    """'P = 0.026' or 'P < 0.001' for running text."""
+    text = fmt_p(p)
+    return f"P < {text[1:]}" if text.startswith("<") else f"P = {text}"
+
+
+def fmt_df(df) -> str:
+    if is_missing(df) or df == SUPPRESSED:
+        return "?"
+    df = float(df)
+    return f"{int(df)}" if df == int(df) else f"{df:.1f}"
+
+
+def fmt_statistic(test: str, statistic, df, df2=None) -> str:
+    """'χ²(1) = 16.54', 't(5134) = 0.09', 'F(3, 5132) = 2.41', 'Fisher's exact'."""
+    if is_missing(test):
+        return DASH
+    if statistic == SUPPRESSED:
+        return SECONDARY_MARK
+    if test.startswith(FISHER_EXACT):
+        return "Fisher's exact" + (" †" if test.endswith("_bonferroni") else "")
+    if is_missing(statistic):
+        return DASH
+    if test in (PEARSON_CHI2, PEARSON_CHI2_BONFERRONI):
+        mark = " †" if test == PEARSON_CHI2_BONFERRONI else ""
+        return f"χ²({fmt_df(df)}) = {float(statistic):.2f}{mark}"
+    if test == STUDENT_T:
+        return f"t({fmt_df(df)}) = {float(statistic):.2f}"
+    if test == WELCH_T:
+        return f"Welch t({fmt_df(df)}) = {float(statistic):.2f}"
+    if test == ANOVA_F:
+        return f"F({fmt_df(df)}, {fmt_df(df2)}) = {float(statistic):.2f}"
+    return f"{test} = {fmt_number(statistic)}"
+
+
+@dataclass
+class DisplayTable:
+    key: str
+    title: str
+    header: list[list[tuple[str, int]]]  # header rows of (text, colspan)
+    rows: list[list[str]] = field(default_factory=list)
+    row_kinds: list[str] = field(default_factory=list)  # "section", "header", "level", "sub", "" (plain)
+    footnotes: list[str] = field(default_factory=list)
+    row_spans: list[list[int]] = field(default_factory=list)  # column span of each cell
+
+    def add(self, cells: list[str], kind: str = "", spans: list[int] | None = None) -> None:
+        self.rows.append(cells)
+        self.row_kinds.append(kind)
+        self.row_spans.append(spans or [1] * len(cells))
+
+
+def disclosure_footnote(settings, applied: bool) -> str:
+    if not applied:
+        return "Disclosure control was switched off for this report: it shows exact counts and must not leave a secure environment."
+    return (f"Disclosure control: <{settings.min_count}, fewer than {settings.min_count} patients; "
+            f"{SECONDARY_MARK}, hidden so that a small count cannot be recovered from totals, or computed from a "
+            f"hidden count. Counts are rounded to the nearest {settings.rounding} and percentages are computed "
+            "from rounded counts; test statistics are computed on the true counts.")
+
+
+def table1(analysis, sizes, settings) -> DisplayTable:
+    table = DisplayTable(
+        "table1", "Table 1 Sociodemographic characteristics by depression status",
+        header=[[("Sociodemographic characteristics", 1), (f"MDD (N = {sizes['mdd']})", 2),
+                 (f"TRD (N = {sizes['trd']})", 2), ("Test", 1), ("P-value", 1)],
+                [("", 1), ("N (%)", 1), ("Mean (s.d.)", 1), ("N (%)", 1), ("Mean (s.d.)", 1), ("", 1), ("", 1)]],
+    )
+    frame = analysis.table1
+    welch = {}
+    for _, row in frame[frame["test"] == WELCH_T].iterrows():
+        welch[row["variable"]] = row
+    for _, row in frame.iterrows():
+        if row["test"] == WELCH_T:
+            continue
+        if row["test"] == STUDENT_T:
+            w = welch.get(row["variable"])
+            table.add([label(row["variable"]), DASH, fmt_mean_sd(row["mdd_mean"], row["mdd_sd"]), DASH,
+                       fmt_mean_sd(row["trd_mean"], row["trd_sd"]),
+                       fmt_statistic(row["test"], row["statistic"], row["df"]), fmt_p(row["p_value"])])
+            if is_missing(row["statistic"]) and isinstance(row.get("warning"), str) and row["warning"]:
+                table.footnotes.append(f"{label(row['variable'])}: {row['warning']}.")
+            elif w is not None:
+                table.footnotes.append(
+                    f"{label(row['variable'])}: Student's {fmt_statistic(STUDENT_T, row['statistic'], row['df'])}, "
+                    f"{p_phrase(row['p_value'])}; {fmt_statistic(WELCH_T, w['statistic'], w['df'])}, "
+                    f"{p_phrase(w['p_value'])} (n = {fmt_count(row['mdd_n'])} MDD, {fmt_count(row['trd_n'])} TRD).")
+            continue
+        if row["level"] == "" and is_missing(row["mdd_n"]):
+            table.add([label(row["variable"]), DASH, DASH, DASH, DASH,
+                       fmt_statistic(row["test"], row["statistic"], row["df"]), fmt_p(row["p_value"])], "header")
+            continue
+        name = level_label(row["level"]) if row["level"] else label(row["variable"])
+        table.add([name, fmt_n_pct(row["mdd_n"], row["mdd_pct"]), DASH, fmt_n_pct(row["trd_n"], row["trd_pct"]),
+                   DASH, fmt_statistic(row["test"], row["statistic"], row["df"]), fmt_p(row["p_value"])],
+                  "level" if row["level"] else "")
+    table.footnotes.insert(0, "MDD, major depressive disorder; TRD, treatment-resistant depression. Categorical "
+                           "variables: Pearson chi-squared without continuity correction (Fisher's exact test for a "
+                           "2x2 table with an expected count below 5); continuous variables: independent t-test.")
+    table.footnotes.insert(1, "† Each level against all others, P Bonferroni-adjusted for the number of levels.")
+    return table
+
+
+def table2(analysis, sizes, settings) -> DisplayTable:
+    table = DisplayTable(
+        "table2", "Table 2 Mental and physical health comorbid diagnoses by depression status",
+        header=[[("Diagnoses", 1), ("MDD", 1), ("TRD", 1), ("P-value", 1), ("χ²(1) (MDD versus TRD)", 1)],
+                [("", 1), (f"(N = {sizes['mdd']})", 1), (f"(N = {sizes['trd']})", 1), ("", 1), ("", 1)],
+                [("", 1), ("N (%)", 1), ("N (%)", 1), ("", 1), ("", 1)]],
+    )
+    frame = analysis.table2.set_index("variable")
+    sections = (("Comorbid mental health diagnoses", [v for v in frame.index if v in MENTAL_HEALTH]),
+                ("Comorbid physical health diagnoses", [v for v in frame.index if v not in MENTAL_HEALTH]))
+    fisher = False
+    for title, variables in sections:
+        table.add([title, "", "", "", ""], "section")
+        for variable in variables:
+            row = frame.loc[variable]
+            if row["test"] == FISHER_EXACT:
+                fisher = True
+                chi = "Fisher's exact ‡"
+            elif row["statistic"] == SUPPRESSED:
+                chi = SECONDARY_MARK
+            else:
+                chi = fmt_number(row["statistic"])
+            table.add([label(variable), fmt_n_pct(row["mdd_n"], row["mdd_pct"]),
+                       fmt_n_pct(row["trd_n"], row["trd_pct"]), fmt_p(row["p_value"]), chi],
+                      "sub" if variable in SUBITEMS else "")
+    table.footnotes.append("MDD, major depressive disorder; TRD, treatment-resistant depression. Pearson chi-squared "
+                           "without continuity correction, 1 degree of freedom.")
+    if fisher:
+        table.footnotes.append("‡ Fisher's exact test (two-sided): a 2x2 table with an expected count below 5.")
+    return table
+
+
+def _estimable(row) -> bool:
+    """An odds ratio worth printing: finite limits and not the astronomic value of (quasi-)separation."""
+    values = [row["odds_ratio"], row["ci_lower"], row["ci_upper"]]
+    if any(isinstance(v, str) for v in values):
+        return True
+    values = [float(v) for v in values]
+    return all(math.isfinite(v) for v in values) and 1e-4 < values[0] < 1e4
+
+
+def table3(analysis) -> DisplayTable:
+    coefficients = analysis.table3
+    models = list(dict.fromkeys(coefficients["model"]))
+    header = [[("Independent variable", 1)] + [(m, 3) for m in models],
+              [("", 1)] + [(text, 1) for _ in models for text in ("OR", "95% CI", "P-value")]]
+    table = DisplayTable("table3", "Table 3 Binary logistic regression analysis of predictors of TRD", header)
+    from trdpath.stats.regression import INTERCEPT
+
+    terms = [t for t in dict.fromkeys(coefficients["term"]) if t != INTERCEPT]
+    not_estimable = False
+    by_key = {(r["model"], r["term"]): r for _, r in coefficients.iterrows()}
+    for term in terms:
+        cells = [term_label(term)]
+        for model in models:
+            row = by_key.get((model, term))
+            if row is None:
+                cells += [DASH, DASH, DASH]
+            elif row["odds_ratio"] == SUPPRESSED:
+                cells += [SECONDARY_MARK] * 3
+            elif is_missing(row["odds_ratio"]) or not _estimable(row):
+                cells += ["n/e", "n/e", "n/e"]
+                not_estimable = True
+            else:
+                cells += [fmt_number(row["odds_ratio"]),
+                          f"{fmt_number(row['ci_lower'])}–{fmt_number(row['ci_upper'])}", fmt_p(row["p_value"])]
+        table.add(cells)
+    fit = analysis.model_fit.set_index("model")
+    for name, column, style in (("n", "n", "count"), ("-2 log likelihood", "minus2ll", "num"),
+                                ("Model χ² (df), P", "chi2", "chi"), ("Cox & Snell R²", "cox_snell_r2", "pct"),
+                                ("Nagelkerke R²", "nagelkerke_r2", "pct")):
+        cells = [name]
+        for model in models:
+            value = fit.at[model, column] if model in fit.index else None
+            if style == "count":
+                text = fmt_count(value)
+            elif style == "num":
+                text = fmt_number(value)
+            elif style == "pct":
+                text = DASH if is_missing(value) else f"{100 * float(value):.1f}%"
+            else:
+                text = DASH if is_missing(value) else (
+                    f"{float(value):.2f} ({fmt_df(fit.at[model, 'df'])}), {p_phrase(fit.at[model, 'p_value'])}")
+            cells.append(text)
+        table.add(cells, "fit", [1] + [3] * len(models))
+    table.footnotes.append("OR, odds ratio with 95% Wald confidence interval (binary logistic regression, "
+                           "statsmodels Logit); blocks of predictors entered stepwise, each model fitted on the same "
+                           "patients. Model χ² tests each model against the intercept-only model.")
+    if not_estimable:
+        table.footnotes.append("n/e, not estimable: an infinite confidence limit or an odds ratio beyond 10^4 "
+                               "(separation); the CSV keeps the raw estimates.")
+    for model in models:
+        if model in fit.index and isinstance(fit.at[model, "warning"], str) and fit.at[model, "warning"]:
+            table.footnotes.append(f"{model}: {fit.at[model, 'warning']}")
+    return table
+
+
+def resistance_table(analysis, settings) -> DisplayTable:
+    frame = analysis.resistance_levels
+    names = {"MDD": "MDD", "2": "TRD, 2 antidepressants", "3": "TRD, 3 antidepressants",
+             "4+": "TRD, 4+ antidepressants"}
+    header = [[("Characteristic", 1)] + [(names[lvl], 1) for lvl in RESISTANCE_LEVELS]
+              + [("Test", 1), ("P-value", 1)]]
+    table = DisplayTable("resistance", "Characteristics by level of treatment resistance", header)
+    for _, row in frame.iterrows():
+        statistic = fmt_statistic(row["test"], row["statistic"], row["df"], row.get("df2"))
+        if row["variable"] == "resistance_level":
+            cells = ["Patients (% of cohort)"] + [fmt_n_pct(row[f"{g}_n"], row[f"{g}_pct"]) for g in RESISTANCE_GROUPS]
+            table.add(cells + [DASH, DASH], "")
+            continue
+        if row["level"] == "" and all(is_missing(row[f"{g}_n"]) for g in RESISTANCE_GROUPS):
+            table.add([label(row["variable"])] + [DASH] * 4 + [statistic, fmt_p(row["p_value"])], "header")
+            continue
+        if row["test"] == ANOVA_F and row["level"] == "":
+            cells = [label(row["variable"]) + ", mean (s.d.)"] + [
+                fmt_mean_sd(row[f"{g}_mean"], row[f"{g}_sd"]) for g in RESISTANCE_GROUPS]
+        else:
+            name = level_label(row["level"]) if row["level"] else label(row["variable"])
+            cells = [name] + [fmt_n_pct(row[f"{g}_n"], row[f"{g}_pct"]) for g in RESISTANCE_GROUPS]
+        table.add(cells + [statistic, fmt_p(row["p_value"])], "level" if row["level"] else "")
+    table.footnotes.append("Pearson chi-squared without continuity correction across the four groups; one-way "
+                           "ANOVA (F) for age at diagnosis, age and economic inactivity, with Bonferroni post hoc "
+                           "comparisons below.")
+    posthoc = analysis.resistance_posthoc
+    for (variable, level), part in posthoc.groupby(["variable", "level"], sort=False):
+        pairs = ", ".join(f"{a} v. {b} {p_phrase(p)}" for a, b, p in zip(part["group_a"], part["group_b"],
+                                                                           part["p_value"]))
+        name = level_label(level) if level else label(variable)
+        table.footnotes.append(f"Bonferroni post hoc, {name}: {pairs}.")
+    return table
+
+
+def service_table(analysis, sizes) -> DisplayTable:
+    header = [[("Service category", 1), ("MDD N (%)", 1), ("TRD N (%)", 1), ("Test", 1), ("P-value", 1)]]
+    table = DisplayTable("service_use", "Service use by depression status", header)
+    frame = analysis.service_use
+    for measure, title in (("referrals", "Referrals (% of the group's referrals)"),
+                           ("patients", "Patients with at least one referral (% of the group)")):
+        table.add([title, "", "", "", ""], "section")
+        for _, row in frame[frame["measure"] == measure].iterrows():
+            name = SERVICE_LABELS.get(row["category"], row["category"]) if row["category"] else "All referrals"
+            n_pct = (fmt_count(row["mdd_n"]), fmt_count(row["trd_n"])) if not row["category"] else (
+                fmt_n_pct(row["mdd_n"], row["mdd_pct"]), fmt_n_pct(row["trd_n"], row["trd_pct"]))
+            table.add([name, *n_pct, fmt_statistic(row["test"], row["statistic"], row["df"]),
+                       fmt_p(row["p_value"])], "sub" if row["category"] else "header")
+    table.footnotes.append("Pearson chi-squared without continuity correction: for referrals, one category against "
+                           "all other referrals of the group (treats referrals as independent, as the paper did); "
+                           "for patients, with against without a referral.")
+    return table
+
+
+def attrition_table(attrition: pd.DataFrame) -> DisplayTable:
+    table = DisplayTable("attrition", "Cohort flow (attrition)",
+                         [[("Step", 1), ("Patients remaining", 1), ("Excluded at this step", 1)]])
+    for _, row in attrition.iterrows():
+        table.add([str(row["rule"]).replace("_", " "), fmt_count(row["remaining"]), fmt_count(row["excluded"])])
+    return table
+
+
+def all_tables(protected, attrition_protected, sizes, settings) -> list[DisplayTable]:
+    tables = [attrition_table(attrition_protected), table1(protected, sizes, settings),
+              table2(protected, sizes, settings), table3(protected), resistance_table(protected, settings),
+              service_table(protected, sizes)]
+    note = disclosure_footnote(settings, protected.disclosure_applied)
+    for table in tables:
+        table.footnotes.append(note)
+    return tables

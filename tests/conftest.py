@@ -1,0 +1,163 @@
+"""Shared fixtures: the engines every spec test and the generative test run on.
+
+An engine is a function ``run(tables, config=None, index_date=None) -> patients DataFrame``
+(one row per patient, the columns of schema.PATIENT_COLUMNS). ``in_memory`` is the plain-Python
+reference (trdpath.in_memory) that defines the rules; the others go through the public API
+``trdpath.api.classify_tables`` with a backend. To add a backend, add its name to ENGINES (and,
+if it needs a server or Java, a skip condition in ``_engine_unavailable``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+import pytest
+
+from trdpath.config import StudyConfig
+from trdpath.in_memory import classify_in_memory
+
+# The reference first; every other engine must agree with it.
+REFERENCE_ENGINE = "in_memory"
+ENGINES = ["in_memory", "duckdb"]
+
+Engine = Callable[..., pd.DataFrame]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "generative: Hypothesis property test comparing an engine with the reference"
+    )
+
+
+def _engine_unavailable(name: str) -> str | None:
+    """Why a backend cannot run on this machine (None when it can)."""
+    if name == "postgres":
+        import os
+
+        if not os.environ.get("TRDPATH_TEST_POSTGRES_URL"):
+            return "TRDPATH_TEST_POSTGRES_URL is not set"
+    if name == "pyspark":
+        import importlib.util
+        import shutil
+
+        if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
+            return "PySpark or Java is not installed"
+    return None
+
+
+def make_engine(name: str) -> Engine:
+    if name == REFERENCE_ENGINE:
+        def run_reference(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
+                          index_date: dt.date | None = None) -> pd.DataFrame:
+            return classify_in_memory(tables, config or StudyConfig(), index_date=index_date)
+
+        return run_reference
+
+    reason = _engine_unavailable(name)
+    if reason:
+        pytest.skip(f"engine {name}: {reason}")
+    try:
+        from trdpath.api import classify_tables
+    except ImportError as exc:  # the engine is built on main (issue 2); say so plainly
+        pytest.fail(f"engine {name}: trdpath.api.classify_tables is not available ({exc})")
+
+    def run_engine(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
+                   index_date: dt.date | None = None) -> pd.DataFrame:
+        return classify_tables(tables, config or StudyConfig(), index_date=index_date, backend=name).patients
+
+    return run_engine
+
+
+@pytest.fixture(params=ENGINES, scope="session")
+def engine(request) -> Engine:
+    """Each engine in turn (spec tests run on all of them)."""
+    return make_engine(request.param)
+
+
+@pytest.fixture(params=[e for e in ENGINES if e != REFERENCE_ENGINE], scope="session")
+def engine_under_test(request) -> Engine:
+    """Each engine other than the reference (the generative test compares them with it)."""
+    return make_engine(request.param)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing a patients table with expected values, whatever types an engine returns
+# ---------------------------------------------------------------------------------------------
+
+BOOL_COLUMNS = {"in_cohort", "psychotic_symptoms", "augmented", "trd", "died"}
+DATE_COLUMNS = {"trd_date", "episode_start"}
+INT_COLUMNS = {"n_antidepressants", "n_adequate_trials", "age"}
+
+
+def column_kind(column: str) -> str:
+    from trdpath.reference import COMORBIDITY_FLAGS
+    from trdpath.schema import REFERRAL_COLUMNS
+
+    if column in BOOL_COLUMNS or column in COMORBIDITY_FLAGS:
+        return "bool"
+    if column in DATE_COLUMNS:
+        return "date"
+    if column in INT_COLUMNS or column in REFERRAL_COLUMNS:
+        return "int"
+    return "str"
+
+
+def _missing(value) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and value != value:
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def normalise(column: str, value):
+    """One comparable Python value: None for empty (None, NaN, NaT, ""), else bool/int/date/str."""
+    if _missing(value):
+        return None
+    kind = column_kind(column)
+    if kind == "bool":
+        if isinstance(value, str):
+            return {"t": True, "true": True, "f": False, "false": False}[value.strip().lower()]
+        return bool(value)
+    if kind == "int":
+        return int(value)
+    if kind == "date":
+        if isinstance(value, str):
+            return dt.date.fromisoformat(value.strip()[:10])
+        if isinstance(value, dt.datetime):  # also pandas.Timestamp
+            return value.date()
+        return value
+    return str(value).strip()
+
+
+def patient_differences(expected: pd.DataFrame, actual: pd.DataFrame, columns) -> list[str]:
+    """Human-readable differences between two patients tables on the given columns."""
+    problems = []
+    actual_by_id = {str(row["patient_id"]): row for row in actual.to_dict("records")}
+    if len(actual_by_id) != len(actual):
+        problems.append(f"patient_id is not unique in the result ({len(actual)} rows)")
+    expected_ids = [str(p) for p in expected["patient_id"]]
+    if sorted(expected_ids) != sorted(actual_by_id):
+        problems.append(f"patients: expected {sorted(expected_ids)}, got {sorted(actual_by_id)}")
+    for row in expected.to_dict("records"):
+        got = actual_by_id.get(str(row["patient_id"]))
+        if got is None:
+            continue
+        for column in columns:
+            if column == "patient_id":
+                continue
+            if column not in got:
+                problems.append(f"column {column} is missing from the result")
+                continue
+            want, have = normalise(column, row[column]), normalise(column, got[column])
+            if want != have:
+                problems.append(f"patient {row['patient_id']}: {column} expected {want!r}, got {have!r}")
+    return problems
+
+
+@pytest.fixture(scope="session")
+def differences():
+    """patient_differences(expected, actual, columns) -> list of readable problems."""
+    return patient_differences

@@ -1,0 +1,97 @@
+"""The gold set format, the scoring arithmetic, and the acceptance figures on the held-out test split."""
+
+from importlib import resources
+
+import pandas as pd
+import pytest
+
+from trdpath.errors import InputError
+from trdpath.nlp.evaluate import (Score, build_gold_csv, markup_to_frame, parse_markup, read_gold, score,
+                                  predict_gold)
+
+GOLD = resources.files("trdpath.nlp") / "gold"
+
+
+def test_parse_markup_offsets_by_hand():
+    text, mentions = parse_markup("Denies [SI|SI|n]; [mother|-|-] [self-harmed|SH|fh] in 2010.")
+    assert text == "Denies SI; mother self-harmed in 2010."
+    # 'SI' starts after 'Denies ' (7 characters); 'self-harmed' after 'Denies SI; mother ' (18).
+    assert [(m["start"], m["end"], m["span"]) for m in mentions] == [(7, 9, "SI"), (18, 29, "self-harmed")]
+    assert mentions[0]["negated"] and not mentions[0]["historical"]
+    assert mentions[1]["experiencer"] == "family" and mentions[1]["historical"]
+
+
+def test_parse_markup_rejects_unknown_category():
+    with pytest.raises(ValueError):
+        parse_markup("[cut|XX|] her arm")
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_shipped_csv_is_built_from_the_markup(split, tmp_path):
+    rebuilt = build_gold_csv(GOLD / f"{split}.txt", tmp_path / "gold.csv", split[0].upper())
+    shipped = read_gold(GOLD / f"{split}.csv")
+    assert len(rebuilt) == len(shipped)
+    assert (rebuilt["span"].fillna("").to_numpy() == shipped["span"].to_numpy()).all()
+
+
+def test_gold_set_size_and_hard_cases():
+    dev, test = read_gold(GOLD / "dev.csv"), read_gold(GOLD / "test.csv")
+    assert dev["sentence_id"].nunique() + test["sentence_id"].nunique() >= 400
+    for gold in (dev, test):
+        labelled = gold[gold["category"] != ""]
+        assert labelled["negated"].sum() >= 20 and labelled["historical"].sum() >= 20
+        assert labelled["hypothetical"].sum() >= 15
+        assert (labelled["experiencer"] == "family").sum() >= 10
+        assert (labelled["experiencer"] == "other").sum() >= 10
+        assert (labelled["certainty"] == "uncertain").sum() >= 10
+        # once-daily dosing sentences carry no label
+        dosing = gold[gold["text"].str.contains(r"\d+ ?mg OD", regex=True)]
+        assert len(dosing) >= 3 and (dosing["category"] == "").all()
+
+
+def test_read_gold_names_the_bad_row(tmp_path):
+    bad = tmp_path / "gold.csv"
+    frame = markup_to_frame("[Self-harm|SH|] today.\nNo [SI|SI|n].", "X")
+    frame.loc[1, "span"] = "XX"
+    frame.to_csv(bad, index=False)
+    with pytest.raises(InputError, match="row 3"):
+        read_gold(bad)
+
+
+def test_score_arithmetic_by_hand():
+    gold = markup_to_frame("[Self-harm|SH|n] and [SI|SI|].\n[Overdose|SH|h].\nNothing here.", "G")
+    predicted = pd.DataFrame([
+        # sentence 1: self-harm found, negated correctly; SI found but wrongly negated
+        {"sentence_id": "G0001", "start": 0, "end": 9, "category": "self_harm", "negated": True,
+         "historical": False, "hypothetical": False, "experiencer": "patient", "certainty": "certain"},
+        {"sentence_id": "G0001", "start": 14, "end": 16, "category": "suicidal_ideation", "negated": True,
+         "historical": False, "hypothetical": False, "experiencer": "patient", "certainty": "certain"},
+        # sentence 2: overdose missed; sentence 3: a false positive self-harm
+        {"sentence_id": "G0003", "start": 0, "end": 7, "category": "self_harm", "negated": False,
+         "historical": False, "hypothetical": False, "experiencer": "patient", "certainty": "certain"},
+    ])
+    scores = score(gold, predicted)
+    assert (scores["category:self_harm"].tp, scores["category:self_harm"].fp, scores["category:self_harm"].fn) == (1, 1, 1)
+    assert scores["category:self_harm"].f1 == pytest.approx(0.5)
+    assert (scores["category:suicidal_ideation"].tp, scores["category:suicidal_ideation"].fp) == (1, 0)
+    negated = scores["attribute:negated"]
+    assert (negated.tp, negated.fp, negated.fn) == (1, 1, 0)  # SI negated in error
+    assert negated.precision == pytest.approx(0.5) and negated.recall == pytest.approx(1.0)
+
+
+def test_score_properties():
+    assert Score(8, 2, 0).precision == pytest.approx(0.8)
+    assert Score(8, 2, 0).f1 == pytest.approx(2 * 0.8 * 1.0 / 1.8)
+
+
+def test_acceptance_on_held_out_test_split(nlp):
+    """Issue 6 'done when': F1 >= 0.90 for self-harm and suicidal ideation, >= 0.85 per context attribute.
+
+    The test split was written and committed before the rules were tuned on dev (see docs/nlp.md).
+    """
+    gold = read_gold(GOLD / "test.csv")
+    scores = score(gold, predict_gold(gold, nlp))
+    assert scores["category:self_harm"].f1 >= 0.90
+    assert scores["category:suicidal_ideation"].f1 >= 0.90
+    for attribute in ("negated", "historical", "hypothetical", "experiencer", "certainty"):
+        assert scores[f"attribute:{attribute}"].f1 >= 0.85, attribute

@@ -1,0 +1,89 @@
+"""The speed-ups must not change a single mention: the sentence pre-filter and the compiled rules are
+checked against the plain pipeline run on whole notes (an independent second implementation)."""
+
+from collections import defaultdict
+from importlib import resources
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trdpath.nlp.evaluate import read_gold
+from trdpath.nlp.pipeline import build_pipeline, extract_mentions
+from trdpath.nlp.rules import finite_strings, load_rules
+from trdpath.nlp.synthetic import DISTRACTORS, FILLER, SELF_HARM, SUICIDAL_IDEATION, SUICIDE_ATTEMPT
+
+GOLD = resources.files("trdpath.nlp") / "gold"
+
+
+@pytest.fixture(scope="module")
+def plain_nlp():
+    return build_pipeline(compile_rules=False)
+
+
+@pytest.fixture(scope="module")
+def gold_sentences():
+    gold = pd.concat([read_gold(GOLD / "dev.csv"), read_gold(GOLD / "test.csv")])
+    return gold.drop_duplicates("sentence_id")["text"].tolist()
+
+
+def _notes(texts):
+    return pd.DataFrame({"patient_id": [f"P{i}" for i in range(len(texts))],
+                         "note_id": [f"N{i}" for i in range(len(texts))],
+                         "date": "2021-03-01", "text": texts})
+
+
+def test_fast_path_equals_plain_whole_note_pipeline_on_gold(nlp, plain_nlp, gold_sentences):
+    # gold sentences glued into multi-sentence notes, with section headers and line breaks
+    texts = [" ".join(gold_sentences[i:i + 5]) for i in range(0, len(gold_sentences), 5)]
+    texts += ["Family history:\n" + gold_sentences[3] + "\nPlan:\n" + gold_sentences[7],
+              "Past psychiatric history:\n  " + gold_sentences[20] + "\r\nRisk:\n" + gold_sentences[30],
+              "Seen today. Family history: " + gold_sentences[40] + " " + gold_sentences[41],
+              "Plan: review. " + gold_sentences[50] + "\nFamily history: " + gold_sentences[51]]
+    notes = _notes(texts)
+    fast = extract_mentions(notes, nlp)
+    plain = extract_mentions(notes, plain_nlp, use_prefilter=False)
+    assert len(fast) > 300
+    pd.testing.assert_frame_equal(fast, plain)
+
+
+SENTENCES = [s.format(p="she", P="She", o="her", s="her", S="Her", r="herself")
+             for s in FILLER + DISTRACTORS + SELF_HARM + SUICIDAL_IDEATION + SUICIDE_ATTEMPT]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.sampled_from(SENTENCES), min_size=1, max_size=8),
+                min_size=1, max_size=6),
+       st.sampled_from([" ", "\n", "  ", "\n\n", " Family history: ", "\nFamily history:\n", " Plan: "]))
+def test_fast_path_equals_plain_pipeline_on_random_notes(nlp, plain_nlp, notes_sentences, joiner):
+    notes = _notes([joiner.join(sentences) for sentences in notes_sentences])
+    fast = extract_mentions(notes, nlp)
+    plain = extract_mentions(notes, plain_nlp, use_prefilter=False)
+    pd.testing.assert_frame_equal(fast, plain)
+
+
+def test_two_processes_give_the_same_mentions(nlp, gold_sentences):
+    notes = _notes(gold_sentences * 2)
+    pd.testing.assert_frame_equal(extract_mentions(notes, nlp, n_process=2, batch_size=32),
+                                  extract_mentions(notes, nlp))
+
+
+def test_finite_strings_expands_by_hand():
+    assert sorted(finite_strings("^harm(s|ed|ing)?$")) == ["harm", "harmed", "harming", "harms"]
+    assert sorted(finite_strings("^o[dD]$")) == ["oD", "od"]
+    assert finite_strings("^\\d+mg$") is None  # not finite
+    assert finite_strings("harm") is None  # not anchored
+
+
+def test_no_phrase_has_two_meanings():
+    """Two rules matching the same words with different effects would make the result depend on order."""
+    rules = load_rules()
+    for kind, rule_list in (("target", rules.target_rules), ("context", rules.context_rules)):
+        meanings = defaultdict(set)
+        for rule in rule_list:
+            if rule.pattern is None:
+                meanings[rule.literal].add((rule.category, getattr(rule, "direction", None),
+                                            getattr(rule, "max_scope", None)))
+        clashes = {phrase: m for phrase, m in meanings.items() if len(m) > 1}
+        assert clashes == {}, kind
