@@ -7,6 +7,7 @@ Without that variable the PostgreSQL tests are skipped on a developer machine, b
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 
@@ -50,6 +51,7 @@ def postgres_con(postgres_server, postgres_url):
     con.raw_sql(f'SET search_path TO "{schema}", public').close()
     con.test_schema = schema
     yield con
+    gc.collect()  # ibis drops cached tables when their expressions are collected: do it while connected
     con.disconnect()
     postgres_server.raw_sql(f'DROP SCHEMA "{schema}" CASCADE').close()
 
