@@ -342,7 +342,9 @@ def write_omop_folder(omop: Mapping[str, pd.DataFrame], folder: Path | str, file
             if file_format == "csv":
                 frame.to_csv(staging / f"{name}.csv", index=False, date_format="%Y-%m-%d")
             else:
-                frame.to_parquet(staging / f"{name}.parquet", index=False)
+                # Microsecond timestamps: Spark cannot read pandas' default nanoseconds from Parquet.
+                frame.to_parquet(staging / f"{name}.parquet", index=False, coerce_timestamps="us",
+                                 allow_truncated_timestamps=True)
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)
