@@ -15,6 +15,7 @@ Every failure to reach a backend, or a table or schema that is not there, is one
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -141,8 +142,9 @@ def connect(backend: str = "duckdb", url: str | None = None, engine: EngineSecti
             *, session=None):
     """Connect to a backend by name; `url` is a database URL where the backend needs one.
 
-    duckdb: `url` is a database file (None = in memory). postgres: a ``postgresql://`` URL
-    (``?schema=`` is accepted and ignored here; see :func:`backend_from_url`). pyspark: None for a
+    duckdb: `url` is a database file (None = in memory). postgres: a ``postgresql://`` URL, else the
+    TRDPATH_POSTGRES_URL environment variable (``?schema=`` is accepted and ignored here; see
+    :func:`backend_from_url`). pyspark: None for a
     local[2] session (or the already active one), ``local[N]`` or ``spark://host:port`` for a master;
     ``session=`` passes in an existing SparkSession (Databricks notebooks).
     """
@@ -170,9 +172,15 @@ def _connect_duckdb(url: str | None, engine: EngineSection):
     return con
 
 
+POSTGRES_URL_VARIABLE = "TRDPATH_POSTGRES_URL"
+
+
 def _connect_postgres(url: str | None):
+    # No URL given (e.g. classify_tables(..., backend="postgres")): the environment may name the server.
+    url = url or os.environ.get(POSTGRES_URL_VARIABLE, "").strip() or None
     if not url:
-        raise BackendError("The postgres backend needs a URL: postgresql://user:password@host:5432/database.")
+        raise BackendError("The postgres backend needs a URL: postgresql://user:password@host:5432/database "
+                           f"(or set {POSTGRES_URL_VARIABLE}).")
     parts = urlsplit(url)
     if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
         raise BackendError(f"Not a PostgreSQL URL: {_without_password(url)} (expected postgresql://...).")

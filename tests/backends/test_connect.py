@@ -36,8 +36,16 @@ def test_refused_postgres_connection_is_one_clear_message():
     assert "secret" not in message  # the password never appears in messages
 
 
-def test_postgres_needs_a_url():
+def test_postgres_needs_a_url(monkeypatch):
+    monkeypatch.delenv("TRDPATH_POSTGRES_URL", raising=False)
     with pytest.raises(BackendError, match="needs a URL"):
+        backends.connect("postgres")
+
+
+def test_postgres_url_from_the_environment(monkeypatch):
+    port = closed_port()
+    monkeypatch.setenv("TRDPATH_POSTGRES_URL", f"postgresql://u@127.0.0.1:{port}/from_env")
+    with pytest.raises(BackendError, match=f"127.0.0.1:{port}, database 'from_env': connection refused"):
         backends.connect("postgres")
 
 
