@@ -37,7 +37,7 @@ OutOption = Annotated[Path, typer.Option("--out", help="Folder to write the resu
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Study configuration TOML (see `trdpath default-config`).")]
 IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest date in the extract).")]
 
-_STAGES = 9
+_STAGES = 10
 
 
 def _parse_index_date(value: str | None) -> dt.date | None:
@@ -151,6 +151,19 @@ def demo(out: Annotated[Path, typer.Option("--out", help="Where to write the dem
 def version() -> None:
     """Print the trdpath version."""
     typer.echo(__version__)
+
+
+def _mount_subcommands() -> None:
+    from trdpath.nlp.cli import app as nlp_app
+    from trdpath.qualitative.cli import app as qual_app
+    from trdpath.synth.cli import app as synth_app
+
+    app.add_typer(synth_app, name="synth")
+    app.add_typer(nlp_app, name="nlp", help="Free-text notes: find self-harm and suicidality (extract, flags, evaluate).")
+    app.add_typer(qual_app, name="qual", help="Qualitative analysis: transcripts, codebooks, coding, agreement, saturation, REFI-QDA.")
+
+
+_mount_subcommands()
 
 
 def main() -> None:

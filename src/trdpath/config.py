@@ -85,6 +85,13 @@ class AnalysisSection(_Section):
     )
 
 
+class NlpSection(_Section):
+    # Issue 6: find self-harm and suicidality in the notes table (when the extract has one).
+    enabled: bool = True
+    extra_rules: list[Path] = Field(default_factory=list)  # medspaCy rule files added to the shipped ones
+    n_process: int = Field(1, ge=1)
+
+
 class EngineSection(_Section):
     backend: Literal["duckdb", "postgres", "pyspark"] = "duckdb"
     # DuckDB: cap on memory before spilling to disk ("" = DuckDB's default, 80% of RAM), e.g. "6GB".
@@ -101,6 +108,7 @@ class StudyConfig(_Section):
     reference: ReferenceSection = ReferenceSection()
     disclosure: DisclosureSection = DisclosureSection()
     analysis: AnalysisSection = AnalysisSection()
+    nlp: NlpSection = NlpSection()
     engine: EngineSection = EngineSection()
 
     @field_validator("analysis")
@@ -205,6 +213,11 @@ regression_blocks = [
   ["self_harm"],
   ["cardiovascular", "respiratory", "gastrointestinal"],
 ]
+
+[nlp]
+enabled = true                # read the notes table (if any) for self-harm, suicidal ideation, suicide attempt
+extra_rules = []              # extra medspaCy rule files (JSON), see docs/nlp.md
+n_process = 1                 # worker processes for the notes
 
 [engine]
 backend = "duckdb"            # duckdb (embedded), postgres or pyspark

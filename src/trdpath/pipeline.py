@@ -217,6 +217,8 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
 
     step("Collecting the per-patient table")
     patients = con.execute(out.order_by("patient_id"))
+    step("Reading the notes")
+    patients = _add_note_flags(con, patients, extract, config, index_date)
     patients = _finish_patients(patients)
 
     step("Data quality and attrition")
@@ -224,6 +226,27 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     attrition = attrition_table(patients)
     data_quality = pd.DataFrame(quality, columns=["table", "column", "issue", "value", "count"])
     return Classification(patients, attrition, data_quality, index_date, (first_event, last_event), config, extract.source)
+
+
+def _add_note_flags(con, patients: pd.DataFrame, extract: Extract, config: StudyConfig, index_date: dt.date) -> pd.DataFrame:
+    """Self-harm, suicidal ideation and suicide attempt from the notes (issue 6), up to the index date.
+
+    `self_harm_any` = coded self-harm or an affirmed self-harm mention in the notes.
+    """
+    from trdpath.nlp.patient import FLAG_COLUMNS, patient_flags
+
+    if extract.notes is None or not config.nlp.enabled:
+        for col in FLAG_COLUMNS:
+            patients[col] = pd.array([pd.NA] * len(patients), dtype="boolean")
+        patients["self_harm_any"] = patients["self_harm"].astype("boolean")
+        return patients
+    notes = con.execute(extract.notes.filter(extract.notes.date <= index_date))
+    flags = patient_flags(notes, index_date, extra_rule_files=config.nlp.extra_rules, n_process=config.nlp.n_process)
+    patients = patients.merge(flags, on="patient_id", how="left")
+    for col in FLAG_COLUMNS:
+        patients[col] = patients[col].fillna(False).astype("boolean")
+    patients["self_harm_any"] = (patients["self_harm"].astype(bool) | patients["self_harm_nlp"].astype(bool)).astype("boolean")
+    return patients
 
 
 def _days_to_dates(days: pd.Series) -> pd.Series:

@@ -58,6 +58,9 @@ DEMOGRAPHIC_COLUMNS = (
 )
 REFERRAL_COLUMNS = tuple(f"referrals_{c}" for c in SERVICE_CATEGORIES)
 TREATMENT_EXTRA_COLUMNS = ("treatment_sequence",)
+# From the notes (issue 6): empty (NA) when the extract has no notes table or NLP is off.
+NLP_COLUMNS = ("self_harm_nlp", "suicidal_ideation_nlp", "suicide_attempt_nlp", "self_harm_any")
 PATIENT_COLUMNS = (
     CONTRACT_COLUMNS + DEMOGRAPHIC_COLUMNS + COMORBIDITY_FLAGS + REFERRAL_COLUMNS + TREATMENT_EXTRA_COLUMNS
+    + NLP_COLUMNS
 )

@@ -34,3 +34,19 @@ def test_missing_notes_file_is_a_clean_error(tmp_path):
     result = runner.invoke(app, ["extract", "--notes", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o.csv")])
     assert result.exit_code == 2
     assert "file not found" in result.output
+
+
+def test_flags_command_applies_the_index_date(tmp_path):
+    notes = tmp_path / "notes.csv"
+    pd.DataFrame({"patient_id": ["1", "1", "2"], "note_id": ["a", "b", "c"],
+                  "date": ["2020-01-01", "2021-06-01", "2020-01-01"],
+                  "text": ["No self-harm.", "Cut her wrists last night.", "Reports suicidal ideation."]}
+                 ).to_csv(notes, index=False)
+    out = tmp_path / "flags.csv"
+    result = runner.invoke(app, ["flags", "--notes", str(notes), "--out", str(out), "--index-date", "2021-01-01"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, dtype={"patient_id": str}).set_index("patient_id")
+    assert table.loc["1", "self_harm_nlp"] == False  # noqa: E712  the June 2021 note is after the index date
+    assert table.loc["2", "suicidal_ideation_nlp"] == True  # noqa: E712
+    bad = runner.invoke(app, ["flags", "--notes", str(notes), "--out", str(out), "--index-date", "June"])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

@@ -4,6 +4,8 @@ from importlib import resources
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trdpath.errors import InputError
 from trdpath.nlp.evaluate import (Score, build_gold_csv, markup_to_frame, parse_markup, read_gold, score,
@@ -95,3 +97,18 @@ def test_acceptance_on_held_out_test_split(nlp):
     assert scores["category:suicidal_ideation"].f1 >= 0.90
     for attribute in ("negated", "historical", "hypothetical", "experiencer", "certainty"):
         assert scores[f"attribute:{attribute}"].f1 >= 0.85, attribute
+
+
+_plain = st.text(alphabet=st.characters(blacklist_characters="[]|", blacklist_categories=("Cs",)), max_size=15)
+_span = st.text(alphabet="abcdefghij -", min_size=1, max_size=10)
+
+
+@given(st.lists(st.tuples(_plain, _span, st.sampled_from(["SH", "SI", "SA"]),
+                          st.sets(st.sampled_from("nhyfou"))), max_size=4), _plain)
+def test_markup_offsets_point_at_their_spans(pieces, tail):
+    line = "".join(f"{before}[{span}|{code}|{''.join(sorted(flags))}]" for before, span, code, flags in pieces) + tail
+    text, mentions = parse_markup(line)
+    assert len(mentions) == len(pieces)
+    for mention, (_, span, _, flags) in zip(mentions, pieces):
+        assert text[mention["start"]:mention["end"]] == span
+        assert mention["negated"] == ("n" in flags)

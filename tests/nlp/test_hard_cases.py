@@ -29,6 +29,9 @@ CASES = [
     ("Currently suicidal with a plan.", [("suicidal_ideation", False, False, False, P, False)]),
     ("Denies SI but cut her wrists yesterday.",
      [("suicidal_ideation", True, False, False, P, False), ("self_harm", False, False, False, P, False)]),
+    # a new patient subject ends a relative's scope
+    ("Told her sister she had cut herself.", [("self_harm", False, False, False, P, False)]),
+    ("Self-harm in her brother; she denies it.", [("self_harm", False, False, False, F, False)]),
     # once-daily dosing is not an overdose
     ("Sertraline 50mg OD.", []),
     ("Fluoxetine 20 mg OD with breakfast.", []),
@@ -56,3 +59,13 @@ def test_header_words_inside_a_sentence_do_not_open_a_section(nlp):
     found = {m["text"]: (m["experiencer"], m["section"]) for m in mentions_in_doc(nlp(text))}
     assert found["thoughts of ending her life"] == ("patient", None)
     assert found["died by suicide"][0] == "family"
+
+
+def test_every_family_and_historical_rule_has_its_terminations(nlp):
+    """medspaCy 1.3.1 applies ConText's terminating_types only to the first rule of a category."""
+    context = nlp.get_pipe("medspacy_context")
+    for rule in context.rules:
+        if rule.category in ("FAMILY", "OTHER_EXPERIENCER"):
+            assert "PATIENT_SUBJECT" in rule.terminated_by, rule.literal
+        if rule.category == "HISTORICAL":
+            assert "CURRENT" in rule.terminated_by, rule.literal

@@ -87,3 +87,35 @@ def test_no_phrase_has_two_meanings():
                                             getattr(rule, "max_scope", None)))
         clashes = {phrase: m for phrase, m in meanings.items() if len(m) > 1}
         assert clashes == {}, kind
+
+
+def _examples(pattern):
+    """Texts a token pattern matches: each fixed-word choice of every token, optional tokens left out."""
+    choices = []
+    for token in pattern:
+        if token.get("OP") in ("?", "*"):
+            continue
+        value = token.get("LOWER", token.get("TEXT"))
+        if isinstance(value, str):
+            choices.append([value])
+        elif isinstance(value, dict) and "IN" in value:
+            choices.append(value["IN"])
+        else:
+            return []  # LIKE_NUM, REGEX on digits ...: covered by the note-level equivalence tests
+    texts = [""]
+    for words in choices:
+        texts = [f"{t} {w}".strip() for t in texts for w in words][:5000]
+    return texts
+
+
+def test_prefilter_admits_every_target_phrase():
+    """The pre-filter may only skip sentences no target rule can match: every fixed-word target must pass."""
+    rules = load_rules()
+    prefilter = rules.prefilter()
+    missed = []
+    for rule in rules.target_rules:
+        if rule.category in ("OD_DOSING", "METHOD"):  # matched only to suppress overlaps, never reported
+            continue
+        texts = [rule.literal] if rule.pattern is None else _examples(rule.pattern)
+        missed += [(rule.category, t) for t in texts if not prefilter.search(t)]
+    assert missed == []

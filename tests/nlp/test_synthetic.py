@@ -61,3 +61,14 @@ def test_patient_flags_recover_the_truth(nlp):
         # Distractors (negated, family, risk, OD dosing) must not create positives.
         false_positive = (joined[f"{category}_nlp"] & ~joined[f"{category}_true"]).sum()
         assert false_positive == 0, category
+
+
+def test_pronouns_follow_recorded_sex():
+    patients = _patients(60, seed=9).assign(sex=["Female", "male"] * 30,
+                                           self_harm=True)  # every patient gets notes
+    notes, _ = make_notes(patients, seed=4)
+    sex = notes["patient_id"].map(patients.set_index("patient_id")["sex"])
+    has_she = notes["text"].str.contains(r"\b(?:She|she|her|Her)\b")
+    has_he = notes["text"].str.contains(r"\b(?:He|he|his|His|him)\b")
+    assert not (has_he & (sex == "Female")).any()
+    assert not (has_she & (sex == "male")).any()

@@ -120,3 +120,17 @@ def test_duckdb_reads_a_folder_of_parts_as_the_csv_table(tmp_path):
         as_text = from_parts.astype(object).where(from_parts.notna(), None)
         for col in key.split(", "):
             assert sorted(as_text[col].astype(str)) == sorted(from_csv[col].astype(str)), (table, col)
+
+
+def test_engine_classifies_partitioned_parquet_like_csv(tmp_path):
+    """The engine reads a NAME/ folder of parts as one table: same answers as from the CSV."""
+    from trdpath.api import classify
+
+    n = BLOCK_SIZE + 500
+    generate(tmp_path / "csv", n, seed=21, notes=False)
+    generate(tmp_path / "pq", n, seed=21, fmt="parquet", chunk_size=BLOCK_SIZE, notes=False)
+    a = classify(tmp_path / "csv", tmp_path / "out_csv").patients
+    b = classify(tmp_path / "pq", tmp_path / "out_pq").patients
+    assert len(a) == n
+    pd.testing.assert_frame_equal(a.sort_values("patient_id").reset_index(drop=True),
+                                  b.sort_values("patient_id").reset_index(drop=True))

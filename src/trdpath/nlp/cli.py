@@ -115,3 +115,31 @@ def extract(notes: Path = typer.Option(..., "--notes", help="Notes table (CSV or
     except UserError as error:
         _fail(error)
     console.print(f"{len(mentions)} mentions in {mentions['note_id'].nunique()} of {len(table)} notes -> {out}")
+
+
+@app.command()
+def flags(notes: Path = typer.Option(..., "--notes", help="Notes table (CSV or Parquet)."),
+          out: Path = typer.Option(..., "--out", help="Patient flags to write (.csv or .parquet)."),
+          index_date: Optional[str] = typer.Option(None, "--index-date",
+                                                   help="Only notes on or before this date (YYYY-MM-DD)."),
+          rules: Optional[List[Path]] = RULES_OPTION,
+          processes: int = typer.Option(1, "--processes", min=1)):
+    """Patient level: self_harm_nlp, suicidal_ideation_nlp, suicide_attempt_nlp (affirmed, about the patient)."""
+    import datetime as dt
+
+    from trdpath.nlp.patient import patient_flags
+
+    try:
+        cutoff = None
+        if index_date:
+            try:
+                cutoff = dt.date.fromisoformat(index_date)
+            except ValueError as exc:
+                raise InputError("not a date (expected YYYY-MM-DD)", column="--index-date", value=index_date) from exc
+        table = patient_flags(_read_table(notes), cutoff, extra_rule_files=rules or (), n_process=processes,
+                              progress=True)
+        _write_atomic(table, out)
+    except UserError as error:
+        _fail(error)
+    counts = ", ".join(f"{column} {int(table[column].sum())}" for column in table.columns[1:])
+    console.print(f"{len(table)} patients with notes: {counts} -> {out}")

@@ -1,8 +1,10 @@
 """The medspaCy pipeline and mention-level extraction from the `notes` table.
 
-blank English tokenizer -> sentencizer -> TargetMatcher (self-harm, suicidal ideation, suicide attempt)
+blank English tokenizer -> trdpath_sentences -> TargetMatcher (self-harm, suicidal ideation, suicide attempt)
 -> ConText (negated, historical, hypothetical, experiencer, uncertain) -> Sectionizer (family history,
-past psychiatric history, crisis plan). Runs offline: no statistical model is downloaded.
+past psychiatric history, crisis plan; headers only at a line start). Runs offline: no statistical
+model is downloaded. extract_mentions sends only candidate sentences through spaCy (see
+candidate_sentences); tests check that this gives exactly the mentions of the whole-note pipeline.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def note_sentences(doc):
         previous_end = token.idx + len(token)
     return doc
 
-# medspaCy keeps a PhraseMatcher for literal rules; ours are all token patterns, so it is empty by design.
+# Each medspaCy component keeps a token Matcher, a PhraseMatcher and a regex matcher; an empty one warns
+# (spaCy W036) on every document, which says nothing about our rules.
 warnings.filterwarnings("ignore", message=r"\[W036\]")
 
 if not Span.has_extension("is_other_experiencer"):
@@ -79,8 +82,11 @@ def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet |
     matcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add(rules.target_rules)
     context = nlp.add_pipe("medspacy_context", config={
-        "rules": None, "span_attrs": CONTEXT_ATTRIBUTES, "prune_on_target_overlap": True,
-        "terminating_types": rules.terminating_types or None})
+        "rules": None, "span_attrs": CONTEXT_ATTRIBUTES, "prune_on_target_overlap": True})
+    # Set terminations on each rule ourselves: ConText's own terminating_types reaches only the first rule
+    # of each category (medspaCy 1.3.1 receives the lists as one-shot iterators through spaCy's config).
+    for rule in rules.context_rules:
+        rule.terminated_by |= set(rules.terminating_types.get(rule.category.upper(), ()))
     context.add(rules.context_rules)
     if rules.section_rules:
         # Headers count only at the start of a line: "Family history:" inside a sentence is not a section.
@@ -285,8 +291,9 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
         progress_bar.advance(task, len(texts) - len(work))  # notes without a candidate term are done
     _WORKER_NLP = nlp
     try:
-        if n_process > 1 and len(chunks) > 1:
-            import multiprocessing
+        import multiprocessing
+        # Workers inherit the built pipeline by fork; where fork is unavailable (Windows) run in-process.
+        if n_process > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(n_process) as pool:
                 results = pool.imap(_mentions_in_chunk, chunks)
                 for found, done in results:

@@ -80,7 +80,7 @@ DISTRACTORS = [
     "Risk of self-harm assessed as low.",
     "Advised to contact the crisis line if {p} feels suicidal.",
     "{S} mother self-harmed as a teenager.",
-    "Family history: father died by suicide, sister has a history of overdose.",
+    "{S} father died by suicide and {s} sister has a history of overdose.",
     "{S} friend self-harms and this worries {o}.",
     "Self-harm in {s} mother when {p} was a child.",
     "Sertraline 50mg OD.",
@@ -107,7 +107,8 @@ TRUTH = ("self_harm", "suicidal_ideation", "suicide_attempt")
 
 
 def make_notes(patients: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(notes, truth) for patients with patient_id, index_date, self_harm, suicidal_ideation, suicide_attempt.
+    """(notes, truth) for patients with patient_id, index_date, self_harm, suicidal_ideation, suicide_attempt
+    (and optionally sex, which sets the pronouns).
 
     notes: patient_id, note_id, date, text. truth: patient_id, self_harm_true, suicidal_ideation_true,
     suicide_attempt_true (self_harm_true includes suicide attempts, NICE NG225).
@@ -118,12 +119,19 @@ def make_notes(patients: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Data
     rng = np.random.default_rng(seed)
     n = len(patients)
     ids = patients["patient_id"].astype(str).to_numpy()
-    index_dates = pd.to_datetime(patients["index_date"]).to_numpy("datetime64[D]")
+    index_dates = pd.to_datetime(patients["index_date"])
+    if index_dates.isna().any():
+        raise ValueError("make_notes needs an index_date for every patient (notes are dated before it)")
+    index_dates = index_dates.to_numpy("datetime64[D]")
     truth = {k: patients[k].fillna(False).astype(bool).to_numpy() for k in TRUTH}
     positive = truth["self_harm"] | truth["suicidal_ideation"] | truth["suicide_attempt"]
     n_notes = rng.integers(0, 6, size=n)
     n_notes = np.where(positive, np.maximum(n_notes, 1), n_notes)
+    # Pronouns follow the patient's recorded sex when given (optional 'sex' column), else 60% female.
     female = rng.random(n) < 0.6
+    if "sex" in patients.columns:
+        recorded = patients["sex"].fillna("").astype(str).str.strip().str.lower().str[:1].to_numpy()
+        female = np.where(recorded == "f", True, np.where(recorded == "m", False, female))
 
     note_patient = np.repeat(np.arange(n), n_notes)
     total = len(note_patient)

@@ -1,0 +1,209 @@
+"""The qualitative project store: documents, participants, codes, coded segments, memos and the change log.
+
+Modelled on Taguette's small clear model (project, document, highlight, tag) and extended with what thematic
+analysis of TRD interviews needs: participants with attributes (role, age, gender), speaker turns, coders, a code
+hierarchy of any depth (theme -> subtheme -> code), memos and an append-only change log.
+
+Text offsets are Unicode code points from 0, end-exclusive (REFI-QDA 1.0 PlainTextSelection convention), so a
+segment's text is ``document.text[start:end]`` in Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Participant roles used in the seed study (000: people with TRD "P1..", clinicians "C1..").
+ROLE_PERSON_WITH_TRD = "person_with_trd"
+ROLE_CLINICIAN = "clinician"
+ROLES = (ROLE_PERSON_WITH_TRD, ROLE_CLINICIAN)
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ProjectInfo(Base):
+    """One row: the project's name and identity (kept across REFI-QDA round trips)."""
+
+    __tablename__ = "project_info"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class Coder(Base):
+    """A person who codes (REFI-QDA User)."""
+
+    __tablename__ = "coder"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Participant(Base):
+    """An interviewee (REFI-QDA Case): label such as P1 or C5, role, and free attributes."""
+
+    __tablename__ = "participant"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
+    label: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str | None] = mapped_column(String(50))
+    attributes: Mapped[list[ParticipantAttribute]] = relationship(
+        back_populates="participant", cascade="all, delete-orphan", order_by="ParticipantAttribute.name")
+    documents: Mapped[list[Document]] = relationship(back_populates="participant")
+
+
+class ParticipantAttribute(Base):
+    """One variable value of a participant (age, gender, profession...), typed as REFI-QDA variables are."""
+
+    __tablename__ = "participant_attribute"
+    __table_args__ = (UniqueConstraint("participant_id", "name"),
+                      CheckConstraint("value_type IN ('Text','Integer','Float','Boolean','Date','DateTime')",
+                                      name="attribute_value_type"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str | None] = mapped_column(Text)
+    value_type: Mapped[str] = mapped_column(String(10), default="Text")
+    participant: Mapped[Participant] = relationship(back_populates="attributes")
+
+
+class Document(Base):
+    """A transcript (REFI-QDA TextSource) with its plain text."""
+
+    __tablename__ = "document"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id", ondelete="SET NULL"),
+                                                      index=True)
+    # Interview order drives the saturation curve (Guest, Namey & Chen 2020 count interviews in the order done).
+    interview_order: Mapped[int | None] = mapped_column(Integer)
+    source_format: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    participant: Mapped[Participant | None] = relationship(back_populates="documents")
+    speakers: Mapped[list[Speaker]] = relationship(back_populates="document", cascade="all, delete-orphan")
+    turns: Mapped[list[Turn]] = relationship(back_populates="document", cascade="all, delete-orphan",
+                                             order_by="Turn.start")
+    segments: Mapped[list[Segment]] = relationship(back_populates="document", cascade="all, delete-orphan")
+
+
+class Speaker(Base):
+    """A voice in one transcript ("P1", "Interviewer"), linked to a participant when it is one."""
+
+    __tablename__ = "speaker"
+    __table_args__ = (UniqueConstraint("document_id", "label"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id", ondelete="SET NULL"))
+    document: Mapped[Document] = relationship(back_populates="speakers")
+
+
+class Turn(Base):
+    """One speaker turn: the span of the document's text the speaker said (code points, end-exclusive)."""
+
+    __tablename__ = "turn"
+    __table_args__ = (CheckConstraint("start_offset >= 0 AND end_offset > start_offset", name="turn_span"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"), index=True)
+    speaker_id: Mapped[int] = mapped_column(ForeignKey("speaker.id", ondelete="CASCADE"))
+    start: Mapped[int] = mapped_column("start_offset", Integer)
+    end: Mapped[int] = mapped_column("end_offset", Integer)
+    document: Mapped[Document] = relationship(back_populates="turns")
+    speaker: Mapped[Speaker] = relationship()
+
+
+class Code(Base):
+    """A code in the codebook; parent_id builds the theme -> subtheme -> code hierarchy of any depth."""
+
+    __tablename__ = "code"
+    __table_args__ = (UniqueConstraint("parent_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("code.id", ondelete="CASCADE"), index=True)
+    definition: Mapped[str | None] = mapped_column(Text)
+    color: Mapped[str | None] = mapped_column(String(7))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    is_codable: Mapped[bool] = mapped_column(default=True)
+    parent: Mapped[Code | None] = relationship(remote_side="Code.id", back_populates="children")
+    children: Mapped[list[Code]] = relationship(back_populates="parent", cascade="all, delete-orphan",
+                                                order_by="Code.position")
+
+    def path(self) -> str:
+        """Theme / subtheme / code, the name that identifies a code across projects."""
+        names, node = [], self
+        while node is not None:
+            names.append(node.name)
+            node = node.parent
+        return " / ".join(reversed(names))
+
+
+class Segment(Base):
+    """A coded segment: one coder applied one code to document.text[start:end]."""
+
+    __tablename__ = "segment"
+    __table_args__ = (CheckConstraint("start_offset >= 0 AND end_offset > start_offset", name="segment_span"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"), index=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("code.id", ondelete="CASCADE"), index=True)
+    coder_id: Mapped[int | None] = mapped_column(ForeignKey("coder.id", ondelete="SET NULL"), index=True)
+    start: Mapped[int] = mapped_column("start_offset", Integer)
+    end: Mapped[int] = mapped_column("end_offset", Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    document: Mapped[Document] = relationship(back_populates="segments")
+    code: Mapped[Code] = relationship()
+    coder: Mapped[Coder | None] = relationship()
+
+    @property
+    def text(self) -> str:
+        return self.document.text[self.start:self.end]
+
+
+class Memo(Base):
+    """A memo (REFI-QDA Note) on the project, a document, a code or a segment."""
+
+    __tablename__ = "memo"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
+    title: Mapped[str | None] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    coder_id: Mapped[int | None] = mapped_column(ForeignKey("coder.id", ondelete="SET NULL"))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
+    code_id: Mapped[int | None] = mapped_column(ForeignKey("code.id", ondelete="CASCADE"))
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segment.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    coder: Mapped[Coder | None] = relationship()
+    document: Mapped[Document | None] = relationship()
+    code: Mapped[Code | None] = relationship()
+    segment: Mapped[Segment | None] = relationship()
+
+
+class ChangeLog(Base):
+    """Append-only record of every change (who, when, what); database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "change_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    who: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))
+    entity: Mapped[str] = mapped_column(String(50), index=True)
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[str | None] = mapped_column(Text)

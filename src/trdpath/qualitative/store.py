@@ -1,0 +1,273 @@
+"""Open, create and migrate a qualitative project; every change goes through one transaction and the change log.
+
+SQLite (one file, WAL journal, foreign keys on, synchronous=FULL) is the default; a PostgreSQL URL
+(``postgresql+psycopg2://...``) serves a team. Schema changes are Alembic migrations shipped in
+``migrations/``; a SQLite project is copied to ``<name>.backup-<revision>-<time>.sqlite`` before any migration.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sqlite3
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, inspect, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from trdpath.errors import BackendError, UserError
+from trdpath.qualitative import models as m
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def project_url(location: str | os.PathLike) -> str:
+    """A database URL for a path (SQLite) or pass a URL through unchanged."""
+    text = str(location)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).resolve()}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
+    return None
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        engine = create_engine(url)
+    except Exception as exc:  # bad driver or malformed URL
+        raise BackendError(f"cannot use project database {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            # WAL + FULL sync: a killed process never leaves a half-written transaction behind.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+    return engine
+
+
+def alembic_config(connection=None) -> Config:  # noqa: ANN001
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def backup_sqlite(path: Path, revision: str | None) -> Path:
+    """Copy a SQLite project with SQLite's online backup API (consistent even in WAL mode)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.stem}.backup-{revision or 'none'}-{stamp}.sqlite")
+    src = sqlite3.connect(path)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return target
+
+
+def migrate(engine: Engine) -> Path | None:
+    """Bring the schema to the newest revision; back the SQLite file up first. Returns the backup path."""
+    backup = None
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    head = head_revision()
+    if current == head:
+        return None
+    path = _sqlite_path(str(engine.url))
+    if current is not None and path is not None and path.exists():
+        backup = backup_sqlite(path, current)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    return backup
+
+
+def _current_user() -> str | None:
+    """The operating-system user, so the change log always says who when no name was given."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (some containers)
+        return None
+
+
+def _jsonable(value):  # noqa: ANN001
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) > 200:
+        return value[:200] + f"... ({len(value)} characters)"
+    return value
+
+
+def _record_changes(session: Session, _flush_context) -> None:  # noqa: ANN001
+    """After each flush, append one change_log row per created, changed or deleted entity."""
+    who = session.info.get("who")
+    now = datetime.now(timezone.utc)
+    rows = []
+    for action, objects in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objects:
+            if isinstance(obj, m.ChangeLog) or not isinstance(obj, m.Base):
+                continue
+            state = inspect(obj)
+            details = {}
+            for attr in state.mapper.column_attrs:
+                hist = state.attrs[attr.key].history
+                if action == "create":
+                    details[attr.key] = _jsonable(getattr(obj, attr.key))
+                elif action == "update" and hist.has_changes():
+                    old = hist.deleted[0] if hist.deleted else None
+                    new = hist.added[0] if hist.added else None
+                    details[attr.key] = [_jsonable(old), _jsonable(new)]
+                elif action == "delete":
+                    details[attr.key] = _jsonable(getattr(obj, attr.key, None))
+            if action == "update" and not details:
+                continue
+            rows.append(dict(at=now, who=who, action=action, entity=obj.__tablename__,
+                             entity_id=getattr(obj, "id", None), details=json.dumps(details, sort_keys=True)))
+    if rows:
+        session.connection().execute(insert(m.ChangeLog.__table__), rows)
+
+
+@dataclass
+class QualProject:
+    """An open project: use ``with project.transaction(who) as s:`` for every change (all or nothing)."""
+
+    url: str
+    engine: Engine
+    backup: Path | None = None
+
+    def __post_init__(self) -> None:
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._open: Session | None = None
+
+    @contextmanager
+    def transaction(self, who: str | None = None) -> Iterator[Session]:
+        """One all-or-nothing unit of work. Nested calls join the outer transaction, so a command that does
+        several imports (participants, transcripts, memos) commits them together or not at all."""
+        if self._open is not None:
+            yield self._open
+            return
+        session = self._sessions()
+        session.info["who"] = who or _current_user()
+        event.listen(session, "after_flush", _record_changes)
+        self._open = session
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            self._open = None
+            session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+        finally:
+            session.close()  # releases the read transaction; loaded objects stay readable (not expired)
+
+    @property
+    def name(self) -> str:
+        with self.reading() as s:
+            info = s.scalar(select(m.ProjectInfo))
+            return info.name if info else ""
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> QualProject:
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self.close()
+
+
+def create_project(location: str | os.PathLike, name: str, *, description: str | None = None) -> QualProject:
+    """Create a new, empty project; refuses to overwrite an existing SQLite file."""
+    url = project_url(location)
+    path = _sqlite_path(url)
+    if path is not None:
+        if path.exists():
+            raise UserError(f"{path}: a project already exists here; open it instead or choose another path")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = _make_engine(url)
+    migrate(engine)
+    project = QualProject(url, engine)
+    with project.transaction() as s:
+        if s.scalar(select(m.ProjectInfo)) is None:
+            s.add(m.ProjectInfo(id=1, name=name, description=description))
+    return project
+
+
+def open_project(location: str | os.PathLike) -> QualProject:
+    """Open an existing project, migrating it (after a backup) if its schema is older than this code."""
+    url = project_url(location)
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        raise UserError(f"{path}: no project here; create one with `trdpath qual init {path}`")
+    engine = _make_engine(url)
+    try:
+        backup = migrate(engine)
+    except Exception as exc:
+        raise BackendError(f"cannot open project {url}: {exc}") from exc
+    return QualProject(url, engine, backup)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write a file via a temporary file in the same folder and a rename, so readers never see half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def codebook_history(project: QualProject):  # noqa: ANN201
+    """The codebook's history (every code created, renamed, moved, redefined or deleted), oldest first."""
+    import pandas as pd
+
+    with project.reading() as s:
+        rows = s.execute(select(m.ChangeLog).where(m.ChangeLog.entity == "code").order_by(m.ChangeLog.id)).scalars()
+        return pd.DataFrame([dict(at=r.at, who=r.who, action=r.action, code_id=r.entity_id,
+                                  details=json.loads(r.details or "{}")) for r in rows],
+                            columns=["at", "who", "action", "code_id", "details"])

@@ -1,0 +1,145 @@
+"""The project store: SQLite settings, migrations with backup, the append-only change log, atomicity."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select, text
+from sqlalchemy.exc import DatabaseError, IntegrityError
+
+from trdpath.errors import UserError
+from trdpath.qualitative import models as m
+from trdpath.qualitative import store
+from trdpath.qualitative.coding import get_code
+from trdpath.qualitative.store import codebook_history, create_project, open_project
+
+
+def test_sqlite_uses_wal_and_enforces_foreign_keys(tmp_path):
+    project = create_project(tmp_path / "p.qual", "t")
+    with project.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    with pytest.raises(IntegrityError):
+        with project.transaction() as s:
+            s.add(m.Segment(document_id=999, code_id=999, start=0, end=1))
+    project.close()
+
+
+def test_migrated_schema_matches_the_models(tmp_path):
+    project = create_project(tmp_path / "p.qual", "t")
+    with project.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), m.Base.metadata)
+    assert diffs == []
+    project.close()
+
+
+def test_segment_offsets_must_be_a_non_empty_span(tmp_path):
+    project = create_project(tmp_path / "p.qual", "t")
+    with pytest.raises(IntegrityError):
+        with project.transaction() as s:
+            d = m.Document(name="d", text="hello")
+            c = m.Code(name="c")
+            s.add_all([d, c])
+            s.flush()
+            s.add(m.Segment(document=d, code=c, start=3, end=3))
+    project.close()
+
+
+def test_change_log_records_who_and_what_and_refuses_edits(tmp_path):
+    project = create_project(tmp_path / "p.qual", "t")
+    with project.transaction("Alex") as s:
+        get_code(s, "Barriers / Waiting lists")
+    with project.transaction("Sam") as s:
+        code = s.scalar(select(m.Code).where(m.Code.name == "Waiting lists"))
+        code.name = "Long waits"
+        code.definition = "Waiting for psychology"
+    history = codebook_history(project)
+    assert history["action"].tolist() == ["create", "create", "update"]
+    assert history["who"].tolist() == ["Alex", "Alex", "Sam"]
+    assert history.iloc[2]["details"]["name"] == ["Waiting lists", "Long waits"]
+    assert history.iloc[2]["details"]["definition"] == [None, "Waiting for psychology"]
+    with project.engine.begin() as conn:
+        with pytest.raises(DatabaseError, match="append-only"):
+            conn.execute(text("UPDATE change_log SET who = 'Mallory'"))
+    with project.engine.begin() as conn:
+        with pytest.raises(DatabaseError, match="append-only"):
+            conn.execute(text("DELETE FROM change_log"))
+    assert len(codebook_history(project)) == 3
+    project.close()
+
+
+def test_a_failed_transaction_leaves_nothing(tmp_path):
+    project = create_project(tmp_path / "p.qual", "t")
+    with pytest.raises(RuntimeError):
+        with project.transaction("Alex") as s:
+            get_code(s, "Theme / Code")
+            s.flush()
+            raise RuntimeError("crash half-way")
+    with project.reading() as s:
+        assert s.scalars(select(m.Code)).all() == []
+        assert s.scalars(select(m.ChangeLog).where(m.ChangeLog.entity == "code")).all() == []
+    project.close()
+
+
+def test_create_refuses_existing_and_open_refuses_missing(tmp_path):
+    create_project(tmp_path / "p.qual", "t").close()
+    with pytest.raises(UserError, match="already exists"):
+        create_project(tmp_path / "p.qual", "t")
+    with pytest.raises(UserError, match="no project here"):
+        open_project(tmp_path / "missing.qual")
+
+
+NEW_MIGRATION = '''"""add a code abbreviation"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("code") as batch_op:
+        batch_op.add_column(sa.Column("abbreviation", sa.String(20), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("code") as batch_op:
+        batch_op.drop_column("abbreviation")
+'''
+
+
+def test_opening_an_older_project_backs_it_up_then_migrates(tmp_path, monkeypatch):
+    path = tmp_path / "p.qual"
+    project = create_project(path, "t")
+    with project.transaction("Alex") as s:
+        get_code(s, "Hope")
+    project.close()
+    # A newer version of trdpath ships migration 0002.
+    migrations = tmp_path / "migrations"
+    shutil.copytree(store.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "0002_abbreviation.py").write_text(NEW_MIGRATION)
+    monkeypatch.setattr(store, "MIGRATIONS_DIR", migrations)
+
+    reopened = open_project(path)
+    assert reopened.backup is not None and reopened.backup.exists()
+    assert reopened.backup.name.startswith("p.backup-0001-")
+    with reopened.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        columns = [row[1] for row in conn.execute(text("PRAGMA table_info(code)"))]
+    assert "abbreviation" in columns
+    reopened.close()
+    # The backup is the project as it was: old revision, old schema, same data.
+    with sqlite3.connect(reopened.backup) as old:
+        assert old.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        assert old.execute("SELECT name FROM code").fetchall() == [("Hope",)]
+        assert "abbreviation" not in [r[1] for r in old.execute("PRAGMA table_info(code)")]
+    # Opening again at the newest revision makes no further backup.
+    again = open_project(path)
+    assert again.backup is None
+    again.close()
