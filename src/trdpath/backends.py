@@ -267,18 +267,24 @@ def _first_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------
-def load_tables(con, tables: Mapping[str, pd.DataFrame], prefix: str = "raw_") -> dict[str, ibis.Table]:
+def load_tables(con, tables: Mapping[str, pd.DataFrame], prefix: str = "raw_",
+                schemas: Mapping[str, ibis.Schema] | None = None) -> dict[str, ibis.Table]:
     """Put in-memory tables into the backend (tests, small extracts) and return Ibis tables.
 
     Column types are settled here, the same on every backend: dates (``datetime.date`` values or
     midnight timestamps) become DATE, booleans BOOLEAN, whole numbers BIGINT, other numbers DOUBLE,
     text VARCHAR; a column with no values at all is VARCHAR of NULLs. On PostgreSQL the tables are
     temporary (private to this connection, gone when it closes); on Spark they are temporary views.
+
+    `schemas` (table name -> ibis schema) fixes the types of the columns it names: needed when a typed
+    table went through pandas and lost a type (an all-empty date column comes back as objects).
     """
     loaded = {}
     for name, frame in tables.items():
         table_name = f"{prefix}{name}"
         arrow = frame_to_arrow(frame)
+        if schemas and name in schemas:
+            arrow = _with_types(arrow, schemas[name])
         backend = con.name
         if backend == "pyspark":
             session = con._session
@@ -363,6 +369,22 @@ def _column_to_arrow(series: pd.Series) -> pa.Array:
            for v in present):
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
     return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _with_types(arrow: pa.Table, schema: ibis.Schema) -> pa.Table:
+    target = schema.to_pyarrow()
+    columns = []
+    for field in arrow.schema:
+        column = arrow[field.name]
+        if field.name in target.names:
+            wanted = target.field(field.name).type
+            if column.type != wanted:
+                try:
+                    column = column.cast(wanted)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise BackendError(f"Column '{field.name}' cannot be loaded as {wanted}: {exc}") from None
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=arrow.schema.names)
 
 
 def _is_missing(value) -> bool:

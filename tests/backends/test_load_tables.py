@@ -69,3 +69,14 @@ def test_ordered_group_concat(any_con):
         treatment_sequence=backends.ordered_group_concat(any_con, table.ingredient, [table.start, table.ingredient]),
     ).order_by("patient_id"))
     assert result["treatment_sequence"].tolist() == ["citalopram;mirtazapine;sertraline", "fluoxetine"]
+
+
+def test_schemas_restore_types_lost_in_pandas(any_con):
+    import ibis
+
+    empty_dates = pd.DataFrame({"patient_id": ["1", "2"], "end_date": [None, None], "days_supply": [None, None]})
+    schema = ibis.schema({"patient_id": "string", "end_date": "date", "days_supply": "int64"})
+    table = backends.load_tables(any_con, {"rx": empty_dates}, schemas={"rx": schema})["rx"]
+    assert {k: str(v) for k, v in table.schema().items()} == {
+        "patient_id": "string", "end_date": "date", "days_supply": "int64"}
+    assert any_con.execute(table.end_date.isnull().all())
