@@ -75,7 +75,7 @@ def classify_on(con, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
            for name, frame in tables.items()}
     extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="test")
     typed = {name: duck.execute(getattr(extract, name)) for name in tables}
-    loaded = backends.load_tables(con, typed)
+    loaded = backends.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in typed})
     moved = Extract(**{name: loaded.get(name) for name in ("patients", "diagnoses", "prescriptions", "referrals", "notes")},
                     source="test")
     return classify_extract(con, moved, StudyConfig()).patients
