@@ -259,3 +259,14 @@ def test_omop_folder(tmp_path, file_format):
     ]
     assert records(con, extract.patients.select("patient_id", "birth_date"), "patient_id")[2] == {
         "patient_id": "3", "birth_date": D(1975, 5, 6)}
+
+
+def test_data_string_to_extract(tmp_path):
+    from trdpath.sources.omop import read_omop_location
+
+    folder = write_omop_folder(cdm_without_vocabulary(), tmp_path / "cdm", "parquet")
+    con, extract = read_omop_location(backends.backend_from_url(f"omop:{folder}"), patient_id="person_source_value")
+    assert extract.source == f"omop:{folder}"
+    assert sorted(con.execute(extract.patients)["patient_id"]) == ["007", "p2", "p3"]
+    with pytest.raises(BackendError, match="holds flat tables, not an OMOP CDM"):
+        read_omop_location(backends.backend_from_url(str(folder)))
