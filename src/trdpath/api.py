@@ -14,7 +14,10 @@ from trdpath import backends
 from trdpath.config import StudyConfig
 from trdpath.output import staging_folder, write_classification
 from trdpath.pipeline import Classification, Progress, classify_extract
+from trdpath.errors import UserError
+from trdpath.sources import Extract
 from trdpath.sources.flat import read_flat_folder
+from trdpath.sources.omop import read_omop_location
 from trdpath.sources.validate import validate_extract
 
 __all__ = ["Classification", "classify", "classify_tables"]
@@ -47,29 +50,53 @@ def classify_tables(tables: Mapping[str, pd.DataFrame], config: StudyConfig | No
         return classify_extract(duck, extract, config, index_date, progress)
     con = backends.connect(backend, engine=config.engine)
     typed = {name: duck.execute(getattr(extract, name)) for name in tables}
-    loaded = backends.load_tables(con, typed)
+    loaded = backends.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in typed})
     moved = type(extract)(**{name: loaded.get(name) for name in ("patients", "diagnoses", "prescriptions", "referrals", "notes")},
                           source=extract.source)
     return classify_extract(con, moved, config, index_date, progress)
 
 
+def _move_to_backend(duck, extract: Extract, backend: str, config: StudyConfig) -> tuple[object, Extract]:
+    """Validated tables from DuckDB into another backend (through Arrow), for `--backend` with flat files."""
+    con = backends.connect(backend, engine=config.engine)
+    names = [n for n in ("patients", "diagnoses", "prescriptions", "referrals", "notes") if getattr(extract, n) is not None]
+    typed = {name: duck.execute(getattr(extract, name)) for name in names}
+    loaded = backends.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in names})
+    return con, Extract(**{n: loaded.get(n) for n in ("patients", "diagnoses", "prescriptions", "referrals", "notes")},
+                        source=extract.source)
+
+
 def classify(data: str | Path, out: str | Path, config: StudyConfig | None = None,
-             index_date: dt.date | None = None, progress: Progress | None = None) -> Classification:
-    """Read an extract folder, classify, and write the results into `out` atomically."""
+             index_date: dt.date | None = None, progress: Progress | None = None,
+             backend: str | None = None) -> Classification:
+    """Read an extract, classify, and write the results into `out` atomically.
+
+    `data` is a folder of flat tables (or ``flat:DIR``), ``omop:DIR``, ``postgresql://...`` (an OMOP
+    CDM schema) or ``spark:SCHEMA`` (see backends.backend_from_url). `backend` runs a flat folder's
+    pipeline on another engine (default: the configuration's, DuckDB).
+    """
     config = config or StudyConfig()
-    data = Path(data)
+    location = backends.backend_from_url(str(data))
+    backend = backend or config.engine.backend
     work = Path(tempfile.mkdtemp(prefix="trdpath-engine-"))
     try:
-        # A database file (not memory) so DuckDB can spill to disk on national-scale extracts.
-        con = backends.connect("duckdb", url=str(work / "engine.duckdb"), engine=config.engine)
-        if not config.engine.temp_directory:
-            con.raw_sql(f"SET temp_directory = '{work / 'spill'}'")
-        raw, files = read_flat_folder(con, data)
-        extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{data}")
+        if location.format == "omop":
+            con, extract = read_omop_location(location, config)
+        elif location.path is None:
+            raise UserError(f"{location.display}: flat tables inside a database are not supported yet; "
+                            "export them as CSV/Parquet, or give the OMOP CDM schema.")
+        else:
+            # A database file (not memory) so DuckDB can spill to disk on national-scale extracts.
+            con = backends.connect("duckdb", url=str(work / "engine.duckdb"), engine=config.engine)
+            if not config.engine.temp_directory:
+                con.raw_sql(f"SET temp_directory = '{work / 'spill'}'")
+            raw, files = read_flat_folder(con, location.path)
+            extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{location.path}")
+            if backend != "duckdb":
+                con, extract = _move_to_backend(con, extract, backend, config)
         result = classify_extract(con, extract, config, index_date, progress)
         with staging_folder(Path(out)) as folder:
             write_classification(result, folder)
-        con.disconnect()
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -32,12 +32,21 @@ app = typer.Typer(
 )
 console = Console(stderr=True, soft_wrap=True)
 
-DataOption = Annotated[Path, typer.Option("--data", help="Folder with patients, diagnoses, prescriptions (+ referrals, notes) as CSV or Parquet.")]
+DataOption = Annotated[str, typer.Option("--data", help="Folder with patients, diagnoses, prescriptions (+ referrals, notes) as CSV or Parquet; or omop:FOLDER, postgresql://... (OMOP CDM, ?schema=cdm), spark:SCHEMA.")]
+BackendOption = Annotated[Optional[str], typer.Option("--backend", help="Engine for a flat folder: duckdb (default), postgres (TRDPATH_POSTGRES_URL) or pyspark.")]
 OutOption = Annotated[Path, typer.Option("--out", help="Folder to write the results into (created if missing).")]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Study configuration TOML (see `trdpath default-config`).")]
 IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest date in the extract).")]
 
 _STAGES = 10
+
+
+def _check_backend(value: str | None) -> str | None:
+    from trdpath.backends import BACKENDS
+
+    if value is not None and value not in BACKENDS:
+        raise UserError(f"--backend must be one of {', '.join(BACKENDS)} (got {value!r}).")
+    return value
 
 
 def _parse_index_date(value: str | None) -> dt.date | None:
@@ -82,11 +91,12 @@ def _summary(result) -> Table:
     return table
 
 
-def run_classify(data: Path, out: Path, config: StudyConfig, index_date: dt.date | None, quiet: bool = False):
+def run_classify(data: str, out: Path, config: StudyConfig, index_date: dt.date | None, quiet: bool = False,
+                 backend: str | None = None):
     from trdpath.api import classify
 
     with stage_progress("Classifying", enabled=not quiet) as progress:
-        result = classify(data, out, config=config, index_date=index_date, progress=progress)
+        result = classify(data, out, config=config, index_date=index_date, progress=progress, backend=backend)
     if not quiet:
         console.print(_summary(result))
         console.print(Text(f"Wrote patients.csv, patients.parquet, attrition.csv, data_quality.csv, config.toml to {out}"))
@@ -95,9 +105,10 @@ def run_classify(data: Path, out: Path, config: StudyConfig, index_date: dt.date
 
 @app.command()
 def classify(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
+             backend: BackendOption = None,
              quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False) -> None:
     """Classify every patient of an extract: cohort, treatment lines, TRD and resistance level."""
-    run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet)
+    run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet, _check_backend(backend))
 
 
 def run_report(out: Path, result, quiet: bool = False) -> None:
@@ -117,9 +128,10 @@ def _nothing():
 
 @app.command()
 def run(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
+        backend: BackendOption = None,
         quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False) -> None:
     """Classify, then analyse and report (Tables 1-3, resistance levels, service use, figures)."""
-    result = run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet)
+    result = run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet, _check_backend(backend))
     run_report(out, result, quiet)
 
 

@@ -18,7 +18,7 @@ def run_demo(out: Path, n_patients: int, seed: int, console: Console) -> None:
     console.print(f"Generating a synthetic extract of {n_patients:,} patients (seed {seed}) in {data} ...")
     generate(data, n_patients=n_patients, seed=seed, fmt="csv", overwrite=True)
     results = out / "results"
-    result = run_classify(data, results, StudyConfig(), None)
+    result = run_classify(str(data), results, StudyConfig(), None)
     run_report(results, result)
     from trdpath.qualitative.demo import write_demo
 

@@ -144,7 +144,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     # string aggregates are an order of magnitude slower in DuckDB than this pivot.
     longest = int(con.execute(per_drug.position.max()) or 0) + 1
     lines = per_drug.group_by("pkey").agg(
-        n_antidepressants=(per_drug.role == ANTIDEPRESSANT).cast("int64").sum(),
+        n_antidepressants=(per_drug.role == ANTIDEPRESSANT).ifelse(1, 0).sum(),
         **{f"_step{i}": per_drug.label.max(where=per_drug.position == i) for i in range(longest)},
     )
     lines = lines.select(
@@ -296,10 +296,10 @@ def _data_quality(con, extract: Extract, index_date: dt.date) -> list[tuple]:
     rows: list[tuple] = []
     rx = extract.prescriptions
     stats = con.execute(rx.aggregate(
-        end_before_start=(rx.end_date < rx.start_date).cast("int64").sum(),
-        after_index=(rx.start_date > index_date).cast("int64").sum(),
-        no_dose=rx.daily_dose_mg.isnull().cast("int64").sum(),
-        no_end=(rx.end_date.isnull() & rx.days_supply.isnull()).cast("int64").sum(),
+        end_before_start=(rx.end_date < rx.start_date).ifelse(1, 0).sum(),
+        after_index=(rx.start_date > index_date).ifelse(1, 0).sum(),
+        no_dose=rx.daily_dose_mg.isnull().ifelse(1, 0).sum(),
+        no_end=(rx.end_date.isnull() & rx.days_supply.isnull()).ifelse(1, 0).sum(),
     )).iloc[0]
     if stats["end_before_start"]:
         rows.append(("prescriptions", "end_date", "end_date before start_date (treated as a zero-day exposure)", "", int(stats["end_before_start"])))
@@ -313,10 +313,10 @@ def _data_quality(con, extract: Extract, index_date: dt.date) -> list[tuple]:
     bad_counts = con.execute(bad.group_by("code").agg(n=ibis._.count()).order_by(ibis.desc("n")).limit(50))
     for row in bad_counts.itertuples(index=False):
         rows.append(("diagnoses", "code", "not an ICD-10 code (ignored)", "" if row.code is None else row.code, int(row.n)))
-    dx_after = con.execute((extract.diagnoses.date > index_date).cast("int64").sum())
+    dx_after = con.execute((extract.diagnoses.date > index_date).ifelse(1, 0).sum())
     if dx_after:
         rows.append(("diagnoses", "date", f"recorded after the index date {index_date} (ignored)", "", int(dx_after)))
-    no_birth = con.execute(extract.patients.birth_date.isnull().cast("int64").sum())
+    no_birth = con.execute(extract.patients.birth_date.isnull().ifelse(1, 0).sum())
     if no_birth:
         rows.append(("patients", "birth_date", "no birth date: age unknown, not excluded as under_18", "", int(no_birth)))
     return rows

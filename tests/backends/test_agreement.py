@@ -81,11 +81,6 @@ def classify_on(con, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return classify_extract(con, moved, StudyConfig()).patients
 
 
-ENGINE_FIXES = ("needs the engine change listed in docs/backends.md ('Engine code that must stay "
-                "portable'): PostgreSQL cannot CAST a boolean to BIGINT")
-
-
-@pytest.mark.xfail(strict=True, reason=ENGINE_FIXES)
 def test_postgres_gives_the_same_patients(postgres_con, flat_tables, reference):
     assert_same_patients(classify_on(postgres_con, flat_tables), reference)
 

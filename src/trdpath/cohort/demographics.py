@@ -96,4 +96,4 @@ def completed_years(born: ibis.Value, on) -> ibis.Value:
     """Age in completed years on date `on` (an Ibis date or literal)."""
     on = ibis.literal(on) if not isinstance(on, ibis.Expr) else on
     before_birthday = (on.month() * 100 + on.day()) < (born.month() * 100 + born.day())
-    return (on.year() - born.year() - before_birthday.cast("int64")).cast("int64")
+    return (on.year() - born.year() - before_birthday.ifelse(1, 0)).cast("int64")

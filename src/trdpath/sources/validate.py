@@ -103,7 +103,7 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> ibis.Table:
         staged = con.create_table(f"staged_{name}", staged, temp=True, overwrite=True)
 
     summary = con.execute(staged.aggregate(
-        n_rows=staged.count(), empty_ids=staged.patient_id.isnull().cast("int64").sum(),
+        n_rows=staged.count(), empty_ids=staged.patient_id.isnull().ifelse(1, 0).sum(),
         **{f"bad_{col}": staged[f"_bad_{col}"].any() for col in parsers},
     )).iloc[0]
     if summary["n_rows"] == 0 and name in REQUIRED_TABLES:

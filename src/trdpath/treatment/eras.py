@@ -29,7 +29,7 @@ def number_eras(intervals: ibis.Table, keys: list[str], gap: int, systems: dict[
         opens_era = latest_end_before.isnull() | (intervals[start] > latest_end_before + gap)
         if only is not None:
             opens_era = opens_era & intervals[only]
-        opens[f"_opens_{name}"] = opens_era.cast("int64")
+        opens[f"_opens_{name}"] = opens_era.ifelse(1, 0)
     flagged = intervals.mutate(**opens)
     numbered = flagged.mutate(**{name: flagged[f"_opens_{name}"].sum().over(running) for name in systems})
     numbered = numbered.drop(*opens)
