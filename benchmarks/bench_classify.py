@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
     parser.add_argument("--keep", action="store_true", help="keep the generated extract and results")
+    parser.add_argument("--config", type=Path, help="study configuration for classify (e.g. [engine] memory_limit)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
@@ -82,7 +83,8 @@ def main() -> None:
 
         n_rx = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{prescriptions_glob(data)}')").fetchone()[0]
         bare_wall, bare_peak, eras = run([sys.executable, "-c", BARE_ERAS, prescriptions_glob(data)])
-        wall, peak, _ = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data), "--out", str(work / "results"), "--quiet"])
+        config = ["--config", str(args.config)] if args.config else []
+        wall, peak, _ = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data), "--out", str(work / "results"), "--quiet", *config])
         result = {
             "patients": args.patients if args.data is None else None,
             "prescriptions": n_rx,
