@@ -67,9 +67,6 @@ def trd_steps(antidepressant_eras: ibis.Table, augmenting_eras: ibis.Table, tria
 
 def resistance_level(trd: ibis.Value, n_antidepressants: ibis.Value, in_cohort: ibis.Value) -> ibis.Value:
     """`MDD` for cohort non-TRD; `2`, `3`, `4+` antidepressants in the current episode for TRD."""
-    level = ibis.cases(
-        (n_antidepressants >= 4, "4+"),
-        (n_antidepressants == 3, "3"),
-        else_="2",
-    )
+    # With failed_trials = 1 a TRD patient can have one antidepressant: the level is then "1".
+    level = ibis.ifelse(n_antidepressants >= 4, "4+", n_antidepressants.cast("string"))
     return ibis.ifelse(in_cohort, ibis.ifelse(trd, level, "MDD"), ibis.null("string"))
