@@ -21,7 +21,7 @@ import os
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trdpath.config import config_from_dict
@@ -172,6 +172,9 @@ def as_strings(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 @given(extract=extracts(max_patients=20))
 def test_engine_agrees_with_reference(engine_under_test, differences, extract):
     tables, config, index_date = extract
+    # An empty prescriptions table is refused by the engine's validation ("has a header but no data
+    # rows": in a real extract it means a failed export), so it is not a comparable input.
+    assume(len(tables["prescriptions"]) > 0)
     expected = classify_in_memory(tables, config, index_date=index_date)
     actual = engine_under_test(tables, config=config, index_date=index_date)
     problems = differences(expected, actual, COMPARED_COLUMNS)
