@@ -48,11 +48,7 @@ def classify_tables(tables: Mapping[str, pd.DataFrame], config: StudyConfig | No
     extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
     if backend == "duckdb":
         return classify_extract(duck, extract, config, index_date, progress)
-    con = backends.connect(backend, engine=config.engine)
-    typed = {name: duck.execute(getattr(extract, name)) for name in tables}
-    loaded = backends.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in typed})
-    moved = type(extract)(**{name: loaded.get(name) for name in ("patients", "diagnoses", "prescriptions", "referrals", "notes")},
-                          source=extract.source)
+    con, moved = _move_to_backend(duck, extract, backend, config)
     return classify_extract(con, moved, config, index_date, progress)
 
 
