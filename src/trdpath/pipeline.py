@@ -20,7 +20,7 @@ from trdpath.cohort.code_lists import diagnosis_flags, malformed_codes
 from trdpath.cohort.demographics import completed_years, employment_group, ethnicity_group, label_map, sex_group
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
-from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, SERVICE_CATEGORIES, ReferenceData
+from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, ReferenceData
 from trdpath.schema import EXCLUSION_REASONS, PATIENT_COLUMNS, REFERRAL_COLUMNS, TABLES
 from trdpath.service_use import ServiceCategories, referral_counts, service_map
 from trdpath.sources import Extract
