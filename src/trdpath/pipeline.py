@@ -285,11 +285,8 @@ def attrition_table(patients: pd.DataFrame) -> pd.DataFrame:
         excluded = int(counts.get(reason, 0))
         remaining -= excluded
         rows.append((reason, remaining, excluded))
-    trd = int(patients["trd"].sum())
     rows.append(("cohort", remaining, 0))
-    frame = pd.DataFrame(rows, columns=["rule", "remaining", "excluded"])
-    frame.attrs["trd"] = trd
-    return frame
+    return pd.DataFrame(rows, columns=["rule", "remaining", "excluded"])
 
 
 def _data_quality(con, extract: Extract, index_date: dt.date) -> list[tuple]:
