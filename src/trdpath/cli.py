@@ -75,19 +75,18 @@ def stage_progress(title: str, total: int = _STAGES, enabled: bool = True):
 
 
 def _summary(result) -> Table:
-    cohort = result.patients[result.patients["in_cohort"]]
-    n_trd = int(cohort["trd"].sum())
+    counts = result.summary()
     table = Table(title=f"Classification (index date {result.index_date})", show_header=True)
     table.add_column("")
     table.add_column("patients", justify="right")
-    table.add_row("in the extract", f"{len(result.patients):,}")
-    table.add_row("in the cohort", f"{len(cohort):,}")
-    if len(cohort):
-        table.add_row("TRD", f"{n_trd:,} ({100 * n_trd / len(cohort):.1f}%)")
+    table.add_row("in the extract", f"{counts['extract']:,}")
+    table.add_row("in the cohort", f"{counts['cohort']:,}")
+    if counts["cohort"]:
+        n_trd = counts["trd"]
+        table.add_row("TRD", f"{n_trd:,} ({100 * n_trd / counts['cohort']:.1f}%)")
         for level in ("2", "3", "4+"):
-            n = int((cohort["resistance_level"] == level).sum())
-            share = f" ({100 * n / n_trd:.1f}% of TRD)" if n_trd else ""
-            table.add_row(f"  {level} antidepressants", f"{n:,}{share}")
+            share = f" ({100 * counts[level] / n_trd:.1f}% of TRD)" if n_trd else ""
+            table.add_row(f"  {level} antidepressants", f"{counts[level]:,}{share}")
     return table
 
 

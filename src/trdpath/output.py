@@ -9,12 +9,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import pyarrow as pa
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trdpath import __version__
-from trdpath.pipeline import Classification
+from trdpath.pipeline import Classification, patients_frame
 
 OUTPUT_FILES = ("patients.csv", "patients.parquet", "attrition.csv", "data_quality.csv", "config.toml", "metadata.json")
 
@@ -39,10 +39,9 @@ def staging_folder(out_dir: Path):
 
 def write_classification(result: Classification, folder: Path) -> None:
     folder = Path(folder)
-    patients = result.patients
-    table = pa.Table.from_pandas(patients, preserve_index=False)
+    table = result.table
     _write_csv(table, folder / "patients.csv")
-    pq.write_table(table, folder / "patients.parquet")
+    pq.write_table(_with_pandas_types(table), folder / "patients.parquet")
     result.attrition.to_csv(folder / "attrition.csv", index=False)
     result.data_quality.to_csv(folder / "data_quality.csv", index=False)
     config_text = (
@@ -51,6 +50,13 @@ def write_classification(result: Classification, folder: Path) -> None:
     )
     (folder / "config.toml").write_text(config_text, encoding="utf-8")
     (folder / "metadata.json").write_text(json.dumps(run_metadata(result), indent=2, default=str), encoding="utf-8")
+
+
+def _with_pandas_types(table: pa.Table) -> pa.Table:
+    """Add pandas' schema metadata so `pandas.read_parquet` gives the same dtypes as `result.patients`
+    (nullable integers for ages, nullable booleans for the note flags)."""
+    empty = pa.Table.from_pandas(patients_frame(table.slice(0, 0)), preserve_index=False)
+    return table.replace_schema_metadata(empty.schema.metadata)
 
 
 def _write_csv(table: pa.Table, path: Path) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import ibis
-import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from trdpath.classify import in_current_episode, resistance_level, trd_steps
 from trdpath.cohort.code_lists import diagnosis_flags, malformed_codes
@@ -21,7 +23,7 @@ from trdpath.cohort.demographics import completed_years, employment_group, ethni
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, ReferenceData
-from trdpath.schema import EXCLUSION_REASONS, PATIENT_COLUMNS, REFERRAL_COLUMNS, TABLES
+from trdpath.schema import EXCLUSION_REASONS, NLP_COLUMNS, PATIENT_COLUMNS, REFERRAL_COLUMNS, TABLES
 from trdpath.service_use import ServiceCategories, referral_counts, service_map
 from trdpath.sources import Extract
 from trdpath.treatment.adequate_trials import adequate_trials, era_segments, eras_from_segments
@@ -35,13 +37,26 @@ Progress = Callable[[str], None]
 
 @dataclass
 class Classification:
-    patients: pd.DataFrame
+    table: pa.Table  # one row per patient (PATIENT_COLUMNS), as Arrow: cheap to hold even at national scale
     attrition: pd.DataFrame
     data_quality: pd.DataFrame
     index_date: dt.date
     date_range: tuple[dt.date | None, dt.date | None]
     config: StudyConfig
     source: str = ""
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        """The per-patient table as pandas (converted on first use; see `patients_frame`)."""
+        return patients_frame(self.table)
+
+    def summary(self) -> dict[str, int]:
+        """Counts for the command line: extract, cohort, TRD and each resistance level among TRD."""
+        cohort = self.table.filter(pc.field("in_cohort"))
+        levels = {row["values"]: row["counts"] for row in pc.value_counts(cohort["resistance_level"]).to_pylist()}
+        return {"extract": self.table.num_rows, "cohort": cohort.num_rows,
+                "trd": int(pc.sum(cohort["trd"]).as_py() or 0),
+                **{level: levels.get(level, 0) for level in ("2", "3", "4+")}}
 
 
 def _as_date(value) -> dt.date | None:
@@ -219,70 +234,87 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         treatment_sequence=t.treatment_sequence.fill_null(""),
     )
 
-    step("Collecting the per-patient table")
-    patients = con.execute(out.order_by("patient_id"))
     step("Reading the notes")
-    patients = _add_note_flags(con, patients, extract, config, index_date)
-    patients = _finish_patients(patients)
+    out = _with_note_flags(con, out, extract, config, index_date)
+    step("Collecting the per-patient table")
+    table = _finish_patients(con.to_pyarrow(out.order_by("patient_id")))
 
     step("Data quality and attrition")
     quality.extend(_data_quality(con, extract, index_date))
-    attrition = attrition_table(patients)
+    attrition = attrition_table(table)
     data_quality = pd.DataFrame(quality, columns=["table", "column", "issue", "value", "count"])
-    return Classification(patients, attrition, data_quality, index_date, (first_event, last_event), config, extract.source)
+    return Classification(table, attrition, data_quality, index_date, (first_event, last_event), config, extract.source)
 
 
-def _add_note_flags(con, patients: pd.DataFrame, extract: Extract, config: StudyConfig, index_date: dt.date) -> pd.DataFrame:
+def _with_note_flags(con, out: ibis.Table, extract: Extract, config: StudyConfig, index_date: dt.date) -> ibis.Table:
     """Self-harm, suicidal ideation and suicide attempt from the notes (issue 6), up to the index date.
 
-    `self_harm_any` = coded self-harm or an affirmed self-harm mention in the notes.
+    `self_harm_any` = coded self-harm or an affirmed self-harm mention in the notes. Without notes
+    (or with NLP off) the note columns are empty (NULL) and `self_harm_any` is the coded flag.
     """
+    if extract.notes is None or not config.nlp.enabled:
+        empty = {col: ibis.null("boolean") for col in NLP_COLUMNS[:-1]}
+        return out.mutate(**empty, self_harm_any=out.self_harm)
     from trdpath.nlp.patient import FLAG_COLUMNS, patient_flags
 
-    if extract.notes is None or not config.nlp.enabled:
-        for col in FLAG_COLUMNS:
-            patients[col] = pd.array([pd.NA] * len(patients), dtype="boolean")
-        patients["self_harm_any"] = patients["self_harm"].astype("boolean")
-        return patients
     notes = con.execute(extract.notes.filter(extract.notes.date <= index_date))
     flags = patient_flags(notes, index_date, extra_rule_files=config.nlp.extra_rules, n_process=config.nlp.n_process)
-    patients = patients.merge(flags, on="patient_id", how="left")
-    for col in FLAG_COLUMNS:
-        patients[col] = patients[col].fillna(False).astype("boolean")
-    patients["self_harm_any"] = (patients["self_harm"].astype(bool) | patients["self_harm_nlp"].astype(bool)).astype("boolean")
-    return patients
+    flags = ibis.memtable(flags[["patient_id", *FLAG_COLUMNS]].rename(columns={"patient_id": "_note_patient_id"}))
+    joined = out.left_join(flags, out.patient_id == flags._note_patient_id).drop("_note_patient_id")
+    filled = {col: joined[col].fill_null(False) for col in FLAG_COLUMNS}
+    return joined.mutate(**filled).mutate(self_harm_any=ibis._.self_harm | ibis._.self_harm_nlp)
 
 
-def _days_to_dates(days: pd.Series) -> pd.Series:
-    """Days since 1970-01-01 -> datetime.date objects (None where missing)."""
-    values = pd.to_numeric(days, errors="coerce")
-    present = values.notna().to_numpy()
-    out = np.full(len(values), None, dtype=object)
-    out[present] = (np.datetime64("1970-01-01", "D") + values[present].to_numpy("int64").astype("timedelta64[D]")).astype(object)
-    return pd.Series(out, index=days.index)
+_DATE_COLUMNS = {"trd_day": "trd_date", "episode_day": "episode_start"}
+_INTEGER_COLUMNS = ("n_antidepressants", "n_adequate_trials", "age", "age_at_diagnosis", "age_at_death", *REFERRAL_COLUMNS)
+_BOOLEAN_COLUMNS = ("in_cohort", "psychotic_symptoms", "augmented", "trd", "died", *COMORBIDITY_FLAGS, *NLP_COLUMNS)
+# Columns that are never missing become plain numpy columns in pandas; the others nullable ones.
+_PANDAS_NULLABLE = ("age", "age_at_diagnosis", "age_at_death", *NLP_COLUMNS)
 
 
-def _finish_patients(frame: pd.DataFrame) -> pd.DataFrame:
-    frame["trd_date"] = _days_to_dates(frame.pop("trd_day"))
-    frame["episode_start"] = _days_to_dates(frame.pop("episode_day"))
-    for col in ("n_antidepressants", "n_adequate_trials", *REFERRAL_COLUMNS):
-        frame[col] = frame[col].astype("int64")
-    for col in ("age", "age_at_diagnosis", "age_at_death"):
-        frame[col] = frame[col].astype("Int64")
-    for col in ("in_cohort", "psychotic_symptoms", "augmented", "trd", "died", *COMORBIDITY_FLAGS):
-        frame[col] = frame[col].astype(bool)
+def patients_schema() -> pa.Schema:
+    """The Arrow types of the per-patient table (the same on every backend)."""
+    def kind(col: str) -> pa.DataType:
+        if col in _DATE_COLUMNS.values():
+            return pa.date32()
+        if col in _INTEGER_COLUMNS:
+            return pa.int64()
+        if col in _BOOLEAN_COLUMNS:
+            return pa.bool_()
+        return pa.string()
+    return pa.schema([(col, kind(col)) for col in PATIENT_COLUMNS])
+
+
+def _finish_patients(table: pa.Table) -> pa.Table:
+    """Days since 1970-01-01 -> dates, one type per column whatever the backend, contract column order."""
+    for day_col, date_col in _DATE_COLUMNS.items():
+        days = pc.cast(table[day_col], pa.int32())
+        table = table.append_column(date_col, days.cast(pa.date32())).drop_columns([day_col])
+    return table.select(list(PATIENT_COLUMNS)).cast(patients_schema())
+
+
+def patients_frame(table: pa.Table) -> pd.DataFrame:
+    """The per-patient table as pandas: dates as datetime.date, None for missing text, nullable
+    integers for ages and nullable booleans for the note flags (which are empty without notes)."""
+    nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    columns = {}
+    for col in table.column_names:
+        mapper = nullable.get if col in _PANDAS_NULLABLE else None
+        columns[col] = table[col].to_pandas(types_mapper=mapper)
+    frame = pd.DataFrame(columns)
     for col in ("exclusion_reason", "depression_code", "resistance_level"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-    return frame[list(PATIENT_COLUMNS)]
+    return frame
 
 
-def attrition_table(patients: pd.DataFrame) -> pd.DataFrame:
+def attrition_table(patients: pa.Table) -> pd.DataFrame:
     """Each cohort rule with the number remaining after it and the number it excluded."""
-    counts = patients["exclusion_reason"].value_counts()
-    remaining = len(patients)
+    counted = pc.value_counts(patients["exclusion_reason"]).to_pylist()
+    counts = {row["values"]: row["counts"] for row in counted if row["values"] is not None}
+    remaining = patients.num_rows
     rows = [("extract", remaining, 0)]
     for reason in EXCLUSION_REASONS:
-        excluded = int(counts.get(reason, 0))
+        excluded = counts.get(reason, 0)
         remaining -= excluded
         rows.append((reason, remaining, excluded))
     rows.append(("cohort", remaining, 0))
