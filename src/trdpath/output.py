@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,8 +41,12 @@ def staging_folder(out_dir: Path):
 def write_classification(result: Classification, folder: Path) -> None:
     folder = Path(folder)
     table = result.table
-    _write_csv(table, folder / "patients.csv")
-    pq.write_table(_with_pandas_types(table), folder / "patients.parquet")
+    # The two big files at once: both writers release the GIL (about 1.8 s + 1.0 s for 1M patients).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        csv = pool.submit(_write_csv, table, folder / "patients.csv")
+        parquet = pool.submit(pq.write_table, _with_pandas_types(table), folder / "patients.parquet")
+        csv.result()
+        parquet.result()
     result.attrition.to_csv(folder / "attrition.csv", index=False)
     result.data_quality.to_csv(folder / "data_quality.csv", index=False)
     config_text = (

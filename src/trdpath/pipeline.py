@@ -122,22 +122,30 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
 
     step("Mapping drug names to ingredients")
     drugs = DrugDictionary(reference)
-    mapping = drug_map(con, extract.prescriptions, drugs)
+    rx = extract.prescriptions
+    checks = {
+        "end_before_start": rx.end_date < rx.start_date,
+        "after_index": rx.start_date > index_lit,
+        "no_dose": rx.daily_dose_mg.isnull(),
+        "no_end": rx.end_date.isnull() & rx.days_supply.isnull(),
+    }
+    mapping = drug_map(con, rx, drugs, checks)
     for row in mapping[mapping["ingredient"].isna()].sort_values("n", ascending=False).itertuples(index=False):
         quality.append(("prescriptions", "drug", "drug name not an antidepressant or augmenting agent in the reference lists (ignored)",
                         row.drug_key + (f" [{row.atc_key}]" if row.atc_key else ""), int(row.n)))
     ingredient_table = drugs.ingredient_table()
-    mapped = mapping.dropna(subset=["ingredient"]).merge(ingredient_table[["ingredient", "ingredient_id"]], on="ingredient")
-    mapping_t = ibis.memtable(mapped[["drug_key", "atc_key", "ingredient_id"]])
+    mapped = mapping.dropna(subset=["ingredient"]).merge(
+        ingredient_table[["ingredient", "ingredient_id", "role", "min_daily_dose_mg"]], on="ingredient")
+    mapping_t = ibis.memtable(mapped[["drug_key", "atc_key", "ingredient_id", "role", "min_daily_dose_mg"]])
     ingredients_t = ibis.memtable(ingredient_table)
 
     step("Building exposures and eras")
     # An integer surrogate key per patient for the treatment stages (faster windows and joins).
     keyed = extract.patients.mutate(pkey=ibis.row_number().cast("int64")).cache()
     patient_keys = keyed.select("patient_id", "pkey")
-    exposures = build_exposures(extract.prescriptions, patient_keys, mapping_t, ingredients_t, index_day, config.treatment)
+    exposures = build_exposures(extract.prescriptions, patient_keys, mapping_t, index_day, config.treatment)
     segments = era_segments(exposures, config.treatment).cache()
-    eras = eras_from_segments(segments).cache()
+    eras = eras_from_segments(segments, ingredients_t).cache()
     ad_eras = eras.filter(eras.role == ANTIDEPRESSANT)
     aug_eras = eras.filter(eras.role == AUGMENTING)
 
@@ -240,7 +248,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     table = _finish_patients(con.to_pyarrow(out.order_by("patient_id")))
 
     step("Data quality and attrition")
-    quality.extend(_data_quality(con, extract, index_date))
+    quality.extend(_data_quality(con, extract, index_date, mapping[list(checks)].fillna(0).sum()))
     attrition = attrition_table(table)
     data_quality = pd.DataFrame(quality, columns=["table", "column", "issue", "value", "count"])
     return Classification(table, attrition, data_quality, index_date, (first_event, last_event), config, extract.source)
@@ -321,15 +329,9 @@ def attrition_table(patients: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "remaining", "excluded"])
 
 
-def _data_quality(con, extract: Extract, index_date: dt.date) -> list[tuple]:
+def _data_quality(con, extract: Extract, index_date: dt.date, stats: pd.Series) -> list[tuple]:
+    """Rows of data_quality.csv; `stats`: the prescription checks counted while mapping drug names."""
     rows: list[tuple] = []
-    rx = extract.prescriptions
-    stats = con.execute(rx.aggregate(
-        end_before_start=(rx.end_date < rx.start_date).ifelse(1, 0).sum(),
-        after_index=(rx.start_date > index_date).ifelse(1, 0).sum(),
-        no_dose=rx.daily_dose_mg.isnull().ifelse(1, 0).sum(),
-        no_end=(rx.end_date.isnull() & rx.days_supply.isnull()).ifelse(1, 0).sum(),
-    )).iloc[0]
     if stats["end_before_start"]:
         rows.append(("prescriptions", "end_date", "end_date before start_date (treated as a zero-day exposure)", "", int(stats["end_before_start"])))
     if stats["after_index"]:

@@ -18,21 +18,27 @@ WINDOW_KEYS = ["pkey", "ingredient_id"]  # role follows from the ingredient
 
 
 def era_segments(exposures: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
-    """pkey, ingredient_id, role, era, adequate_era (NULL for inadequate-dose rows), start, end."""
+    """pkey, ingredient_id, era, adequate_era (NULL for inadequate-dose rows), start, end.
+
+    Only integer and boolean columns go through the windows: carrying a text column such as the
+    role through them costs DuckDB about 40% more time (measured on 12M prescriptions).
+    """
     gap = treatment.era_gap_days
     numbered = number_eras(exposures, WINDOW_KEYS, gap, {"era": None, "adequate_era": "adequate_dose"})
-    return numbered.group_by([*KEYS, "era", "adequate_era"]).agg(start=numbered.start.min(), end=numbered.end.max())
+    return numbered.group_by([*WINDOW_KEYS, "era", "adequate_era"]).agg(start=numbered.start.min(), end=numbered.end.max())
 
 
-def eras_from_segments(segments: ibis.Table) -> ibis.Table:
-    """pkey, ingredient_id, role, era_start, era_end."""
-    return segments.group_by([*KEYS, "era"]).agg(era_start=segments.start.min(), era_end=segments.end.max()).drop("era")
+def eras_from_segments(segments: ibis.Table, ingredients: ibis.Table) -> ibis.Table:
+    """pkey, ingredient_id, role, era_start, era_end (`ingredients`: ingredient_id -> role)."""
+    eras = segments.group_by([*WINDOW_KEYS, "era"]).agg(era_start=segments.start.min(), era_end=segments.end.max())
+    eras = eras.join(ingredients.select("ingredient_id", "role"), "ingredient_id")
+    return eras.select(*KEYS, "era_start", "era_end")
 
 
 def adequate_trials(segments: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
     """pkey, ingredient_id, trial_start, adequacy_day for every adequate trial."""
     adequate = segments.filter(segments.adequate_era.notnull())
-    eras = adequate.group_by([*KEYS, "adequate_era"]).agg(era_start=adequate.start.min(), era_end=adequate.end.max())
+    eras = adequate.group_by([*WINDOW_KEYS, "adequate_era"]).agg(era_start=adequate.start.min(), era_end=adequate.end.max())
     trials = eras.filter((eras.era_end - eras.era_start) >= treatment.min_trial_days)
     return trials.select(
         "pkey", "ingredient_id", trial_start=trials.era_start,

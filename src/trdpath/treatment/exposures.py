@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import ibis
 import pandas as pd
 
@@ -9,19 +11,32 @@ from trdpath.config import TreatmentSection
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, DrugDictionary
 
 
-def drug_map(con, prescriptions: ibis.Table, drugs: DrugDictionary) -> pd.DataFrame:
-    """The distinct (drug, atc_code) pairs of the extract mapped to ingredients, with row counts."""
+def drug_map(con, prescriptions: ibis.Table, drugs: DrugDictionary,
+             checks: Mapping[str, ibis.BooleanValue] | None = None) -> pd.DataFrame:
+    """The distinct (drug, atc_code) pairs of the extract mapped to ingredients, with row counts.
+
+    `checks` (name -> boolean expression on `prescriptions`) adds, per pair, the number of rows for
+    which each is true: the data-quality counts come from the same scan of the prescriptions.
+    """
+    checks = dict(checks or {})
+    keyed = prescriptions.mutate(
+        atc_key=prescriptions.atc_code.fill_null(""), drug_key=prescriptions.drug.fill_null(""),
+        **{f"_{name}": check.ifelse(1, 0) for name, check in checks.items()},
+    )
     pairs = con.execute(
-        prescriptions.mutate(atc_key=prescriptions.atc_code.fill_null(""), drug_key=prescriptions.drug.fill_null(""))
-        .group_by(["drug_key", "atc_key"]).agg(n=ibis._.count())
+        keyed.group_by(["drug_key", "atc_key"]).agg(
+            n=ibis._.count(), **{name: keyed[f"_{name}"].sum() for name in checks})
     )
     pairs["ingredient"] = [drugs.map(d, a or None) for d, a in zip(pairs["drug_key"], pairs["atc_key"])]
     return pairs
 
 
-def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping: ibis.Table, ingredients: ibis.Table,
+def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping: ibis.Table,
                     index_day: int, treatment: TreatmentSection) -> ibis.Table:
-    """pkey, ingredient_id, role, start, end (days), adequate_dose, for prescriptions up to the index date.
+    """pkey, ingredient_id, start, end (days), adequate_dose, for prescriptions up to the index date.
+
+    `mapping`: drug_key, atc_key -> ingredient_id, role, min_daily_dose_mg (drug_map joined with the
+    ingredient table, so one join names the drug and brings its threshold).
 
     `pkey` is an integer surrogate for patient_id (from `patient_keys`): the windows and joins
     of the later stages run markedly faster on integers than on identifier strings.
@@ -33,7 +48,7 @@ def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping
     )
     rx = rx.filter(rx.start <= index_day)
     rx = rx.join(patient_keys, "patient_id")
-    rx = rx.join(mapping, ["drug_key", "atc_key"]).join(ingredients, "ingredient_id")
+    rx = rx.join(mapping, ["drug_key", "atc_key"])
     # trd-rules.md 3.2: end_date, else start + days_supply, else start + default_exposure_days.
     end = rx.end_date.epoch_days().cast("int64").coalesce(
         rx.start + rx.days_supply, rx.start + treatment.default_exposure_days
@@ -46,4 +61,4 @@ def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping
     adequate_dose = (rx.role == ANTIDEPRESSANT) & ibis.ifelse(
         rx.daily_dose_mg.isnull(), ibis.literal(unknown_is_adequate), rx.daily_dose_mg >= rx.min_daily_dose_mg
     )
-    return rx.select("pkey", "ingredient_id", "role", "start", end=end, adequate_dose=adequate_dose)
+    return rx.select("pkey", "ingredient_id", "start", end=end, adequate_dose=adequate_dose)
