@@ -1,10 +1,12 @@
 """Benchmark: `trdpath classify` against the floor, a bare DuckDB query that only builds 30-day eras.
 
-    python benchmarks/bench_classify.py [--patients 1000000] [--data DIR] [--keep]
+    python benchmarks/bench_classify.py [--patients 1000000] [--data DIR] [--repeat 3] [--keep]
 
 Generates a synthetic extract (Parquet, no notes) unless --data points at one, then runs, each in a
 fresh process so peak memory is per run: (1) the bare era query over the same prescriptions,
-(2) `trdpath classify`. Prints wall time, peak resident memory and the ratio. Not part of the tests.
+(2) `trdpath classify`, alternating, --repeat times (a shared machine's speed drifts; alternating
+keeps both measured under the same load). Prints each pair, the medians, peak resident memory and
+the ratio of the medians. Not part of the tests.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +72,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
     parser.add_argument("--keep", action="store_true", help="keep the generated extract and results")
     parser.add_argument("--config", type=Path, help="study configuration for classify (e.g. [engine] memory_limit)")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each (default 3; medians reported)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
@@ -82,18 +86,28 @@ def main() -> None:
         import duckdb
 
         n_rx = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{prescriptions_glob(data)}')").fetchone()[0]
-        bare_wall, bare_peak, eras = run([sys.executable, "-c", BARE_ERAS, prescriptions_glob(data)])
         config = ["--config", str(args.config)] if args.config else []
-        wall, peak, _ = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data), "--out", str(work / "results"), "--quiet", *config])
+        bare_walls, walls, peaks = [], [], []
+        for attempt in range(1, args.repeat + 1):
+            bare_wall, _, eras = run([sys.executable, "-c", BARE_ERAS, prescriptions_glob(data)])
+            wall, peak, _ = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data),
+                                 "--out", str(work / "results"), "--quiet", *config])
+            bare_walls.append(bare_wall)
+            walls.append(wall)
+            peaks.append(peak)
+            print(f"  run {attempt}: bare era query {bare_wall:.1f} s, classify {wall:.1f} s "
+                  f"(ratio {wall / bare_wall:.2f}), classify peak {peak:.2f} GB", flush=True)
+        bare_median, median = statistics.median(bare_walls), statistics.median(walls)
         result = {
             "patients": args.patients if args.data is None else None,
             "prescriptions": n_rx,
-            "bare_era_query_s": round(bare_wall, 1),
+            "runs": args.repeat,
+            "bare_era_query_s": round(bare_median, 1),
             "bare_eras": int(eras.strip().splitlines()[-1]),
-            "classify_s": round(wall, 1),
-            "classify_peak_gb": round(peak, 2),
-            "ratio": round(wall / bare_wall, 2),
-            "prescriptions_per_s": round(n_rx / wall),
+            "classify_s": round(median, 1),
+            "classify_peak_gb": round(max(peaks), 2),
+            "ratio": round(median / bare_median, 2),
+            "prescriptions_per_s": round(n_rx / median),
         }
         print(json.dumps(result, indent=2))
     finally:

@@ -158,13 +158,24 @@ def connect(backend: str = "duckdb", url: str | None = None, engine: EngineSecti
     raise BackendError(f"Unknown backend '{backend}'; choose one of: {', '.join(BACKENDS)}.")
 
 
+def _half_of_memory() -> str | None:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not Linux/macOS: keep DuckDB's default
+        return None
+    return f"{max(total // 2 // 1024**2, 256)}MB"
+
+
 def _connect_duckdb(url: str | None, engine: EngineSection):
     try:
         con = ibis.duckdb.connect(url or ":memory:")
     except Exception as exc:  # duckdb raises its own IOException family
         raise BackendError(f"Cannot open DuckDB database {url}: {_first_line(exc)}") from None
-    if engine.memory_limit:
-        con.raw_sql(f"SET memory_limit = '{engine.memory_limit}'")
+    # DuckDB's own default (80% of RAM) leaves too little for the per-patient result, which lives
+    # in Python beside the engine: at national scale that is a few GB.
+    limit = engine.memory_limit or _half_of_memory()
+    if limit:
+        con.raw_sql(f"SET memory_limit = '{limit}'")
     if engine.threads:
         con.raw_sql(f"SET threads = {int(engine.threads)}")
     if engine.temp_directory:

@@ -94,7 +94,8 @@ class NlpSection(_Section):
 
 class EngineSection(_Section):
     backend: Literal["duckdb", "postgres", "pyspark"] = "duckdb"
-    # DuckDB: cap on memory before spilling to disk ("" = DuckDB's default, 80% of RAM), e.g. "6GB".
+    # DuckDB: cap on memory before spilling to disk, e.g. "6GB" ("" = half the machine's memory,
+    # leaving the other half for the per-patient table that comes back to Python).
     memory_limit: str = ""
     threads: int = Field(0, ge=0)  # 0 = all cores
     temp_directory: str = ""
@@ -221,7 +222,7 @@ n_process = 1                 # worker processes for the notes
 
 [engine]
 backend = "duckdb"            # duckdb (embedded), postgres or pyspark
-memory_limit = ""             # DuckDB memory cap before spilling to disk, e.g. "6GB"; "" = DuckDB default
+memory_limit = ""             # DuckDB memory cap before spilling to disk, e.g. "6GB"; "" = half the RAM
 threads = 0                   # 0 = all cores
 temp_directory = ""           # where DuckDB spills; "" = its default
 """

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trdpath.classify import in_current_episode, resistance_level, trd_steps
-from trdpath.cohort.code_lists import diagnosis_flags, malformed_codes
+from trdpath.cohort.code_lists import code_map, diagnosis_flags
 from trdpath.cohort.demographics import completed_years, employment_group, ethnicity_group, label_map, sex_group
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
@@ -109,6 +109,10 @@ def _label_join(con, table: ibis.Table, column: str, mapper, out: str, quality: 
 def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.date | None = None,
                      progress: Progress | None = None) -> Classification:
     step = progress or (lambda _stage: None)
+    if con.name == "duckdb":
+        # From here on every result needed in order says ORDER BY (validation, which numbers the
+        # rows of the files for its messages, is done); DuckDB then spills with less memory.
+        con.raw_sql("SET preserve_insertion_order = false")
     reference = ReferenceData(config)
     quality: list[tuple] = []
 
@@ -156,29 +160,30 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     step("Classifying TRD")
     steps = trd_steps(ad_eras, aug_eras, trials, episodes, config.trd)
     eras_now = in_current_episode(eras, episodes, "era_start")
-    per_drug = eras_now.group_by(["pkey", "ingredient_id", "role"]).agg(first_start=eras_now.era_start.min())
-    per_drug = per_drug.join(ingredients_t.select("ingredient_id", "ingredient"), "ingredient_id")
-    per_drug = per_drug.mutate(
-        label=ibis.ifelse(per_drug.role == AUGMENTING, "+" + per_drug.ingredient, per_drug.ingredient)
-    )
-    order = ibis.window(group_by="pkey", order_by=[per_drug.first_start, per_drug.ingredient])
+    # Positions are numbered on integers only (ingredient ids are in alphabetical order of names, so
+    # ties on the start day still go alphabetically); names join afterwards, outside the window.
+    per_drug = eras_now.group_by(["pkey", "ingredient_id"]).agg(first_start=eras_now.era_start.min())
+    order = ibis.window(group_by="pkey", order_by=[per_drug.first_start, per_drug.ingredient_id])
     per_drug = per_drug.mutate(position=ibis.row_number().over(order)).cache()
-    # treatment_sequence: one column per position, then joined with ';' (NULLs skipped). Ordered
-    # string aggregates are an order of magnitude slower in DuckDB than this pivot.
+    # treatment_sequence: the ingredient id at each position, one column per position (a pivot on
+    # integers); the names are joined with ';' on the fetched Arrow table (see _finish_patients).
+    # Ordered string aggregates, or the pivot on names, cost the engine several times more.
     longest = int(con.execute(per_drug.position.max()) or 0) + 1
-    lines = per_drug.group_by("pkey").agg(
-        n_antidepressants=(per_drug.role == ANTIDEPRESSANT).ifelse(1, 0).sum(),
-        **{f"_step{i}": per_drug.label.max(where=per_drug.position == i) for i in range(longest)},
-    )
-    lines = lines.select(
-        "pkey", "n_antidepressants",
-        treatment_sequence=ibis.literal(";").join([lines[f"_step{i}"] for i in range(longest)]),
+    steps_ids = [f"_step{i}" for i in range(longest)]
+    roles = ibis.memtable(ingredient_table.assign(is_antidepressant=ingredient_table["role"] == ANTIDEPRESSANT)[
+        ["ingredient_id", "is_antidepressant"]])
+    named = per_drug.join(roles, "ingredient_id")
+    lines = named.group_by("pkey").agg(
+        n_antidepressants=named.is_antidepressant.ifelse(1, 0).sum(),
+        **{step: named.ingredient_id.max(where=named.position == i) for i, step in enumerate(steps_ids)},
     )
     has_antidepressant = ad_eras.select("pkey").distinct().mutate(has_antidepressant=True)
 
     step("Applying cohort rules")
     lists = ["recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS, *COMORBIDITY_FLAGS]
-    dx = diagnosis_flags(extract.diagnoses, reference, ["depression", *dict.fromkeys(lists)], index_lit)
+    lists = ["depression", *dict.fromkeys(lists)]
+    codes = code_map(con, extract.diagnoses, reference, lists, index_lit)
+    dx = diagnosis_flags(extract.diagnoses, codes, lists, index_lit)
 
     p = keyed
     p = _label_join(con, p, "sex", sex_group, "sex_group", quality, "patients")
@@ -239,19 +244,30 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         age_at_death=ibis.ifelse(died, completed_years(t.birth_date, t.death_date), ibis.null("int64")),
         **{name: flag(name) for name in COMORBIDITY_FLAGS},
         **{c: t[c].fill_null(0) for c in REFERRAL_COLUMNS},
-        treatment_sequence=t.treatment_sequence.fill_null(""),
+        **{step: t[step] for step in steps_ids},
     )
 
     step("Reading the notes")
     out = _with_note_flags(con, out, extract, config, index_date)
     step("Collecting the per-patient table")
-    table = _finish_patients(con.to_pyarrow(out.order_by("patient_id")))
+    labels = [("+" if role == AUGMENTING else "") + name
+              for name, role in zip(ingredient_table["ingredient"], ingredient_table["role"])]
+    table = _finish_patients(_fetch_arrow(con, out.order_by("patient_id")), steps_ids, dict(zip(ingredient_table["ingredient_id"], labels)))
 
     step("Data quality and attrition")
-    quality.extend(_data_quality(con, extract, index_date, mapping[list(checks)].fillna(0).sum()))
+    quality.extend(_data_quality(con, extract, index_date, mapping[list(checks)].fillna(0).sum(), codes))
     attrition = attrition_table(table)
     data_quality = pd.DataFrame(quality, columns=["table", "column", "issue", "value", "count"])
     return Classification(table, attrition, data_quality, index_date, (first_event, last_event), config, extract.source)
+
+
+def _fetch_arrow(con, expr: ibis.Table) -> pa.Table:
+    """The result as Arrow. On DuckDB it is streamed in batches, so the engine sorts (spilling to
+    disk if it must) without also holding the whole result: at national scale only the Arrow copy
+    is kept. (Ibis 12's own batch reader calls a DuckDB method that DuckDB 2.0 removed.)"""
+    if con.name == "duckdb":
+        return con._to_duckdb_relation(expr).to_arrow_reader(1_000_000).read_all()
+    return con.to_pyarrow(expr)
 
 
 def _with_note_flags(con, out: ibis.Table, extract: Extract, config: StudyConfig, index_date: dt.date) -> ibis.Table:
@@ -293,8 +309,18 @@ def patients_schema() -> pa.Schema:
     return pa.schema([(col, kind(col)) for col in PATIENT_COLUMNS])
 
 
-def _finish_patients(table: pa.Table) -> pa.Table:
-    """Days since 1970-01-01 -> dates, one type per column whatever the backend, contract column order."""
+def _finish_patients(table: pa.Table, steps: list[str], labels: dict[int, str]) -> pa.Table:
+    """Days since 1970-01-01 -> dates; treatment_sequence from the ingredient id at each position
+    (`steps`, in order; `labels`: ingredient_id -> name, '+name' for augmenting agents); one type
+    per column whatever the backend; contract column order."""
+    ids = range(max(labels, default=0) + 1)
+    names = pa.array([labels.get(i) for i in ids], pa.string())
+    positions = [pc.take(names, pc.cast(table[step].combine_chunks(), pa.int64())) for step in steps]
+    # Positions run 0, 1, ... without holes, so the empty ones are all at the end: join with ''
+    # for them and trim the trailing separators. (pyarrow 21's null_handling="skip" drops rows
+    # whose values are all null, so it is not used.)
+    joined = pc.binary_join_element_wise(*positions, ";", null_handling="replace", null_replacement="")
+    table = table.drop_columns(steps).append_column("treatment_sequence", pc.utf8_rtrim(joined, characters=";"))
     for day_col, date_col in _DATE_COLUMNS.items():
         days = pc.cast(table[day_col], pa.int32())
         table = table.append_column(date_col, days.cast(pa.date32())).drop_columns([day_col])
@@ -329,8 +355,9 @@ def attrition_table(patients: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "remaining", "excluded"])
 
 
-def _data_quality(con, extract: Extract, index_date: dt.date, stats: pd.Series) -> list[tuple]:
-    """Rows of data_quality.csv; `stats`: the prescription checks counted while mapping drug names."""
+def _data_quality(con, extract: Extract, index_date: dt.date, stats: pd.Series, codes: pd.DataFrame) -> list[tuple]:
+    """Rows of data_quality.csv; `stats`: the prescription checks counted while mapping drug names;
+    `codes`: the distinct diagnosis codes with their counts (cohort.code_lists.code_map)."""
     rows: list[tuple] = []
     if stats["end_before_start"]:
         rows.append(("prescriptions", "end_date", "end_date before start_date (treated as a zero-day exposure)", "", int(stats["end_before_start"])))
@@ -340,11 +367,10 @@ def _data_quality(con, extract: Extract, index_date: dt.date, stats: pd.Series) 
         rows.append(("prescriptions", "daily_dose_mg", "no daily dose (judged by the unknown_dose setting)", "", int(stats["no_dose"])))
     if stats["no_end"]:
         rows.append(("prescriptions", "end_date", "no end_date or days_supply (default exposure length used)", "", int(stats["no_end"])))
-    bad = malformed_codes(extract.diagnoses)
-    bad_counts = con.execute(bad.group_by("code").agg(n=ibis._.count()).order_by(ibis.desc("n")).limit(50))
-    for row in bad_counts.itertuples(index=False):
-        rows.append(("diagnoses", "code", "not an ICD-10 code (ignored)", "" if row.code is None else row.code, int(row.n)))
-    dx_after = con.execute((extract.diagnoses.date > index_date).ifelse(1, 0).sum())
+    bad = codes[~codes["looks_like_icd10"]].sort_values(["n", "code_key"], ascending=[False, True]).head(50)
+    for row in bad.itertuples(index=False):
+        rows.append(("diagnoses", "code", "not an ICD-10 code (ignored)", row.code_key, int(row.n)))
+    dx_after = codes["n_after_index"].fillna(0).sum()
     if dx_after:
         rows.append(("diagnoses", "date", f"recorded after the index date {index_date} (ignored)", "", int(dx_after)))
     no_birth = con.execute(extract.patients.birth_date.isnull().ifelse(1, 0).sum())

@@ -6,43 +6,58 @@ inclusive of both ends: `F43.1` matches the range F431..F431 and `X84.9` the ran
 
 from __future__ import annotations
 
-import functools
-import operator
-import re
 
 import ibis
+import pandas as pd
 
 from trdpath.reference import ReferenceData
 
 _ICD10_SHAPE = r"^[A-Z][0-9][0-9A-Z]"
 
 
-def normalised_code(code: ibis.Value) -> ibis.Value:
-    return code.upper().replace(".", "").replace(" ", "")
+def normalised_codes(codes: pd.Series) -> pd.Series:
+    """Upper case, without dots and spaces: `f33.1 ` -> `F331`."""
+    return codes.str.replace(r"[\s.]", "", regex=True).str.upper()
 
 
-def in_code_list(code: ibis.Value, ranges: list[tuple[str, str]]) -> ibis.Value:
-    """Boolean expression: the normalised `code` falls in any of the ranges."""
-    tests = [code.substr(0, len(lo)).between(lo, hi) for lo, hi in ranges]
-    return functools.reduce(operator.or_, tests)
+def in_code_list(codes: pd.Series, ranges: list[tuple[str, str]]) -> pd.Series:
+    """For normalised codes: does each fall in any of the ranges (on the first len(code_from) characters)?"""
+    found = pd.Series(False, index=codes.index)
+    for lo, hi in ranges:
+        prefix = codes.str[: len(lo)]
+        found |= (prefix >= lo) & (prefix <= hi)
+    return found
 
 
-def diagnosis_flags(diagnoses: ibis.Table, reference: ReferenceData, lists: list[str], index_date) -> ibis.Table:
-    """patient_id, one boolean per code list, and the first depression diagnosis date."""
+def code_map(con, diagnoses: ibis.Table, reference: ReferenceData, lists: list[str], index_date) -> pd.DataFrame:
+    """The distinct diagnosis codes of the extract, judged once (like drug names).
+
+    Columns: code_key (the code as written, "" when missing), n (rows), n_after_index (rows dated
+    after the index date), looks_like_icd10, and one boolean per code list. The engine scans the
+    diagnoses once for this; the per-patient flags then join on code_key.
+    """
+    keyed = diagnoses.mutate(code_key=diagnoses.code.fill_null(""))
+    codes = con.execute(keyed.group_by("code_key").agg(
+        n=ibis._.count(), n_after_index=(keyed.date > index_date).ifelse(1, 0).sum()))
+    normal = normalised_codes(codes["code_key"].astype(str))
+    codes["looks_like_icd10"] = normal.str.match(_ICD10_SHAPE)
+    for name in dict.fromkeys(lists):
+        codes[name] = in_code_list(normal, reference.code_ranges(name))
+    return codes
+
+
+def diagnosis_flags(diagnoses: ibis.Table, codes: pd.DataFrame, lists: list[str], index_date) -> ibis.Table:
+    """patient_id, one boolean per code list, and the first depression diagnosis date.
+
+    Only diagnoses whose code is in some list reach the per-patient aggregation; a patient with
+    none has no row here (the caller's left join reads that as all flags false).
+    """
+    lists = list(dict.fromkeys(lists))
+    relevant = codes[codes[lists].any(axis=1)][["code_key", *lists]]
+    lookup = ibis.memtable(relevant, schema={"code_key": "string", **{name: "boolean" for name in lists}})
     dx = diagnoses.filter(diagnoses.date <= index_date)
-    dx = dx.mutate(code=normalised_code(dx.code))
-    flags = {name: in_code_list(dx.code, reference.code_ranges(name)).max() for name in lists}
-    is_depression = in_code_list(dx.code, reference.code_ranges("depression"))
+    dx = dx.mutate(code_key=dx.code.fill_null("")).join(lookup, "code_key")
     return dx.group_by("patient_id").agg(
-        **flags, first_depression_date=dx.date.min(where=is_depression)
+        **{name: dx[name].max() for name in lists}, first_depression_date=dx.date.min(where=dx.depression)
     )
 
-
-def malformed_codes(diagnoses: ibis.Table) -> ibis.Table:
-    """Diagnosis codes that do not look like ICD-10 (letter, digit, digit/letter), for data quality."""
-    code = normalised_code(diagnoses.code.fill_null(""))
-    return diagnoses.filter(~code.re_search(_ICD10_SHAPE))
-
-
-def looks_like_icd10(code: str) -> bool:
-    return bool(re.match(_ICD10_SHAPE, code.upper().replace(".", "").replace(" ", "")))
