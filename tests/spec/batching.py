@@ -12,8 +12,11 @@ Only two things are shared by all patients of a run, so only cases that agree on
 
 - the configuration (thresholds, policies): compared as ``config.model_dump_json()``;
 - the index date. When neither the test nor the configuration gives one, it is the latest date in
-  the extract, which merging would change (a case's own latest date would become the batch's), so
-  such a case always runs on its own.
+  the extract (trd-rules.md 1). Merging extracts whose latest dates differ would move it, so such a
+  case shares a run only with cases that also leave the index date to the engine and whose latest
+  date (worked out by the reference, ``trdpath.in_memory.default_index_date``) is the same day:
+  the merged extract's latest date is then that day too. The engine still finds it on its own
+  (the run gets no index date).
 
 The tables present are part of the key too (an absent referrals table and one without rows for a
 patient are different inputs). tests/spec/test_batching.py shows on DuckDB that every spec case
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from trdpath.config import StudyConfig
+from trdpath.in_memory import default_index_date
 
 SEPARATOR = "|"  # between the case number and the case's own patient_id
 
@@ -55,9 +59,12 @@ def batch_key(case: Case) -> tuple | None:
     """Cases with equal keys can be classified in one run; None: the case must run on its own."""
     config = case.config or StudyConfig()
     index_date = case.index_date or config.study.index_date
-    if index_date is None:  # the latest date of the extract: merging would change it
+    if index_date is not None:
+        return config.model_dump_json(), "given", index_date, tuple(sorted(case.tables))
+    latest = default_index_date(case.tables)  # what the engine must find: same day, same batch
+    if latest is None:  # no dates at all: the engine refuses it; let it do so on its own
         return None
-    return config.model_dump_json(), index_date, tuple(sorted(case.tables))
+    return config.model_dump_json(), "latest date", latest, tuple(sorted(case.tables))
 
 
 def group_cases(cases: Sequence[Case]) -> list[list[Case]]:
