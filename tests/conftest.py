@@ -61,6 +61,30 @@ def pytest_configure(config):
     )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Make ``--dist loadgroup`` honour ``xdist_group`` marks again (pytest 9 with pytest-xdist 3.8).
+
+    xdist tells the controller a test's group by appending ``@GROUP`` to its node id, which it sets
+    as ``item._nodeid``; pytest 9 keeps node ids in ``item._id`` and no longer reads ``_nodeid``, so
+    every grouped test was scheduled on its own (both workers started Spark and each classified all
+    the batched spec tests). pytest-xdist issue #1386, fix proposed in PR #1388, does the same as here.
+    Does nothing when xdist already added the suffix, or without ``--dist loadgroup``.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest < 9: xdist's own suffix works
+        return
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None or "@" in item.nodeid.rpartition("]")[2]:
+            continue
+        group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")
+
+
 def _engine_unavailable(name: str) -> str | None:
     """Why a backend cannot run on this machine (None when it can)."""
     if name == "postgres":
