@@ -1,10 +1,15 @@
 """Shared fixtures: the engines every spec test and the generative test run on.
 
-An engine is a function ``run(tables, config=None, index_date=None) -> patients DataFrame``
-(one row per patient, the columns of schema.PATIENT_COLUMNS). ``in_memory`` is the plain-Python
-reference (trdpath.in_memory) that defines the rules; the others go through the public API
-``trdpath.api.classify_tables`` with a backend. To add a backend, add its name to ENGINES (and,
-if it needs a server or Java, a skip condition in ``_engine_unavailable``).
+An engine is called as ``engine(tables, config=None, index_date=None) -> patients DataFrame``
+(one row per patient, the columns of schema.PATIENT_COLUMNS) and knows its ``name``.
+``in_memory`` is the plain-Python reference (trdpath.in_memory) that defines the rules; the others
+go through the public API ``trdpath.api.classify_tables`` with a backend. To add a backend, add its
+name to ENGINES (and, if it needs a server or Java, a condition in ``_engine_unavailable``).
+
+Engines in BATCHED_ENGINES (PySpark: ~20 s per classification whatever the size) are not called
+once per spec test or Hypothesis example: the cases are merged into a few large extracts and
+classified together (tests/spec/batching.py), and each test then checks its own patients. Their
+tests share the xdist group ``backends`` with tests/backends, so one worker starts one Spark session.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 import pytest
@@ -21,9 +27,32 @@ from trdpath.in_memory import classify_in_memory
 
 # The reference first; every other engine must agree with it.
 REFERENCE_ENGINE = "in_memory"
-ENGINES = ["in_memory", "duckdb", "postgres"]  # pyspark: see tests/backends (too slow per query for every spec test)
+ENGINES = ["in_memory", "duckdb", "postgres", "pyspark"]
+BATCHED_ENGINES = {"pyspark"}
+# tests/backends uses this group too: every test that starts Spark runs in the same xdist worker.
+SPARK_XDIST_GROUP = "backends"
 
-Engine = Callable[..., pd.DataFrame]
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    classify: Callable[..., pd.DataFrame]  # (tables, config, index_date) -> patients table
+
+    @property
+    def batched(self) -> bool:
+        """Too slow to classify each spec case alone: tests give it merged extracts instead."""
+        return self.name in BATCHED_ENGINES
+
+    def __call__(self, tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
+                 index_date: dt.date | None = None) -> pd.DataFrame:
+        return self.classify(tables, config, index_date)
+
+
+def engine_param(name: str):
+    """A fixture parameter for the engine `name`: batched (Spark) engines go to the Spark worker."""
+    if name in BATCHED_ENGINES:
+        return pytest.param(name, marks=pytest.mark.xdist_group(SPARK_XDIST_GROUP))
+    return name
 
 
 def pytest_configure(config):
@@ -32,11 +61,33 @@ def pytest_configure(config):
     )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Make ``--dist loadgroup`` honour ``xdist_group`` marks again (pytest 9 with pytest-xdist 3.8).
+
+    xdist tells the controller a test's group by appending ``@GROUP`` to its node id, which it sets
+    as ``item._nodeid``; pytest 9 keeps node ids in ``item._id`` and no longer reads ``_nodeid``, so
+    every grouped test was scheduled on its own (both workers started Spark and each classified all
+    the batched spec tests). pytest-xdist issue #1386, fix proposed in PR #1388, does the same as here.
+    Does nothing when xdist already added the suffix, or without ``--dist loadgroup``.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest < 9: xdist's own suffix works
+        return
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None or "@" in item.nodeid.rpartition("]")[2]:
+            continue
+        group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")
+
+
 def _engine_unavailable(name: str) -> str | None:
     """Why a backend cannot run on this machine (None when it can)."""
     if name == "postgres":
-        import os
-
         if not os.environ.get("TRDPATH_TEST_POSTGRES_URL"):
             return "TRDPATH_TEST_POSTGRES_URL is not set"
     if name == "pyspark":
@@ -50,11 +101,8 @@ def _engine_unavailable(name: str) -> str | None:
 
 def make_engine(name: str) -> Engine:
     if name == REFERENCE_ENGINE:
-        def run_reference(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
-                          index_date: dt.date | None = None) -> pd.DataFrame:
-            return classify_in_memory(tables, config or StudyConfig(), index_date=index_date)
-
-        return run_reference
+        return Engine(name, lambda tables, config, index_date: classify_in_memory(
+            tables, config or StudyConfig(), index_date=index_date))
 
     reason = _engine_unavailable(name)
     if reason:
@@ -66,22 +114,25 @@ def make_engine(name: str) -> Engine:
     except ImportError as exc:  # the engine is built on main (issue 2); say so plainly
         pytest.fail(f"engine {name}: trdpath.api.classify_tables is not available ({exc})")
 
-    def run_engine(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
-                   index_date: dt.date | None = None) -> pd.DataFrame:
-        return classify_tables(tables, config or StudyConfig(), index_date=index_date, backend=name).patients
-
-    return run_engine
+    return Engine(name, lambda tables, config, index_date: classify_tables(
+        tables, config or StudyConfig(), index_date=index_date, backend=name).patients)
 
 
-@pytest.fixture(params=ENGINES, scope="session")
+@pytest.fixture(params=[engine_param(e) for e in ENGINES], scope="session")
 def engine(request) -> Engine:
-    """Each engine in turn (spec tests run on all of them)."""
+    """Each engine in turn (spec tests run on all of them; on batched engines see tests/spec/conftest.py)."""
     return make_engine(request.param)
 
 
-@pytest.fixture(params=[e for e in ENGINES if e != REFERENCE_ENGINE], scope="session")
+@pytest.fixture(params=[e for e in ENGINES if e != REFERENCE_ENGINE and e not in BATCHED_ENGINES], scope="session")
 def engine_under_test(request) -> Engine:
-    """Each engine other than the reference (the generative test compares them with it)."""
+    """Each engine other than the reference that is fast enough to run one Hypothesis example at a time."""
+    return make_engine(request.param)
+
+
+@pytest.fixture(params=[engine_param(e) for e in ENGINES if e != REFERENCE_ENGINE], scope="session")
+def batch_engine_under_test(request) -> Engine:
+    """Each engine other than the reference, for tests that give it a few large batched extracts."""
     return make_engine(request.param)
 
 

@@ -168,7 +168,9 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     # treatment_sequence: the ingredient id at each position, one column per position (a pivot on
     # integers); the names are joined with ';' on the fetched Arrow table (see _finish_patients).
     # Ordered string aggregates, or the pivot on names, cost the engine several times more.
-    longest = int(con.execute(per_drug.position.max()) or 0) + 1
+    # The max of no rows is NULL: None from DuckDB and PostgreSQL, NaN from Spark.
+    last_position = con.execute(per_drug.position.max())
+    longest = (0 if pd.isna(last_position) else int(last_position)) + 1
     steps_ids = [f"_step{i}" for i in range(longest)]
     roles = ibis.memtable(ingredient_table.assign(is_antidepressant=ingredient_table["role"] == ANTIDEPRESSANT)[
         ["ingredient_id", "is_antidepressant"]])

@@ -6,8 +6,14 @@ era gap, 183/184 for an episode gap, doses just below, at and above the minimum)
 generic or brand names, dose text, mixed case and ATC codes, under a few study configurations.
 
 - ``test_engine_agrees_with_reference`` runs on each engine of tests/conftest.py ENGINES except
-  the reference, comparing every column the reference defines (the contract columns and the
+  the reference and the batched ones (PySpark: ~20 s per classification), one example per
+  classification, comparing every column the reference defines (the contract columns and the
   extra ones); it is marked ``generative``; add engines to ENGINES there.
+- ``test_batched_engine_agrees_with_reference`` runs on every engine but the reference, PySpark
+  included: each Hypothesis example is a batch of extracts that share a configuration and an
+  explicit index date, merged into one extract and classified in one run (tests/spec/batching.py);
+  every patient is compared with the reference run on its own extract. An example whose index date
+  is the extract's latest date holds a single extract (merging would move that date).
 - The ``test_reference_*`` tests check properties of the reference itself that follow from the
   rules whatever the input: invariants between the output columns, and that how a drug or a date
   is written (brand or generic, case, dose text, ATC code, strings or typed values, row order)
@@ -21,9 +27,10 @@ import os
 
 import pandas as pd
 import pytest
-from hypothesis import assume, HealthCheck, given, settings
+from hypothesis import assume, HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from spec.batching import Case, classify_in_batches
 from trdpath.config import config_from_dict
 from trdpath.in_memory import OUTPUT_COLUMNS, classify_in_memory
 
@@ -42,6 +49,12 @@ SETTINGS = settings(
 # packs more patients into fewer examples (15 x up to 20 patients by default). Set
 # TRDPATH_GENERATIVE_EXAMPLES for a longer search, e.g. 500 before a release.
 ENGINE_SETTINGS = settings(SETTINGS, max_examples=int(os.environ.get("TRDPATH_GENERATIVE_EXAMPLES", "15")))
+# The batched test: each example is one engine run of several extracts (PySpark: ~20 s a run).
+# No shrinking: each step would cost a Spark run; the failure message names the patient and
+# columns, and the example's extracts are printed by Hypothesis.
+BATCH_SETTINGS = settings(SETTINGS, max_examples=int(os.environ.get("TRDPATH_GENERATIVE_BATCHES", "6")),
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+EXTRACTS_PER_BATCH = 5
 
 BASE_DATE = dt.date(2019, 1, 1)
 
@@ -122,8 +135,8 @@ def prescription_rows(draw, patient_id: str) -> list[dict]:
 
 
 @st.composite
-def extracts(draw, max_patients: int = 4):
-    """(tables with typed values, config, index_date) for one to max_patients patients."""
+def extract_tables(draw, max_patients: int = 4):
+    """Tables with typed values for one to max_patients patients."""
     patients, diagnoses, prescriptions = [], [], []
     for number in range(draw(st.integers(1, max_patients))):
         patient_id = f"{number:03d}"  # ids that look numeric must stay strings
@@ -148,13 +161,45 @@ def extracts(draw, max_patients: int = 4):
             "patient_id", "drug", "start_date", "end_date", "days_supply", "daily_dose_mg", "atc_code"]),
     }
     tables["prescriptions"]["days_supply"] = tables["prescriptions"]["days_supply"].astype("Int64")
-    config = config_from_dict({
+    return tables
+
+
+@st.composite
+def configs(draw):
+    return config_from_dict({
         "treatment": {"unknown_dose": draw(st.sampled_from(["adequate", "inadequate"]))},
         "trd": {"failed_trials": draw(st.sampled_from([2, 2, 2, 1, 3])),
                 "augmentation_counts": draw(st.sampled_from([True, True, False]))},
     })
-    index_date = draw(st.sampled_from([None, None, BASE_DATE + dt.timedelta(days=draw(st.integers(100, 900)))]))
-    return tables, config, index_date
+
+
+@st.composite
+def index_dates(draw):
+    """None (the extract's latest date) two times in three, else a date within the histories."""
+    return draw(st.sampled_from([None, None, BASE_DATE + dt.timedelta(days=draw(st.integers(100, 900)))]))
+
+
+@st.composite
+def extracts(draw, max_patients: int = 4):
+    """(tables with typed values, config, index_date) for one to max_patients patients."""
+    tables = draw(extract_tables(max_patients))
+    return tables, draw(configs()), draw(index_dates())
+
+
+@st.composite
+def extract_batches(draw, size: int = EXTRACTS_PER_BATCH, max_patients: int = 20) -> list[Case]:
+    """Cases that can share one engine run: `size` extracts under one configuration and one explicit
+    index date, or, when the index date is the extract's latest date, a single extract."""
+    config = draw(configs())
+    # A given index date two times in three (index_dates() has it the other way round): most runs
+    # are full batches. Hypothesis favours the first element of sampled_from.
+    if draw(st.sampled_from([True, True, False])):
+        index_date = BASE_DATE + dt.timedelta(days=draw(st.integers(100, 900)))
+    else:
+        index_date = None
+    count = size if index_date is not None else 1
+    return [Case(draw(extract_tables(max_patients)), config, index_date, label=f"extract {number}")
+            for number in range(count)]
 
 
 def as_strings(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -179,6 +224,20 @@ def test_engine_agrees_with_reference(engine_under_test, differences, extract):
     actual = engine_under_test(tables, config=config, index_date=index_date)
     problems = differences(expected, actual, COMPARED_COLUMNS)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.generative
+@BATCH_SETTINGS
+@given(cases=extract_batches())
+def test_batched_engine_agrees_with_reference(batch_engine_under_test, differences, cases):
+    # As above: an extract without prescriptions is not a valid input on its own.
+    cases = [case for case in cases if len(case.tables["prescriptions"]) > 0]
+    assume(cases)
+    classify_in_batches(batch_engine_under_test, cases)
+    for case in cases:
+        expected = classify_in_memory(case.tables, case.config, index_date=case.index_date)
+        problems = differences(expected, case.patients(), COMPARED_COLUMNS)
+        assert not problems, f"{case.label} of the batch:\n" + "\n".join(problems)
 
 
 @SETTINGS
