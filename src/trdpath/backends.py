@@ -163,7 +163,7 @@ def _half_of_memory() -> str | None:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not Linux/macOS: keep DuckDB's default
         return None
-    return f"{max(total // 2 // 1024**2, 256)}MB"
+    return f"{max(total // 2 // 1024**2, 256)}MiB"
 
 
 def _connect_duckdb(url: str | None, engine: EngineSection):

@@ -182,8 +182,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     has_antidepressant = ad_eras.select("pkey").distinct().mutate(has_antidepressant=True)
 
     step("Applying cohort rules")
-    lists = ["recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS, *COMORBIDITY_FLAGS]
-    lists = ["depression", *dict.fromkeys(lists)]
+    lists = list(dict.fromkeys(["depression", "recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS, *COMORBIDITY_FLAGS]))
     codes = code_map(con, extract.diagnoses, reference, lists, index_lit)
     dx = diagnosis_flags(extract.diagnoses, codes, lists, index_lit)
 
@@ -252,9 +251,9 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     step("Reading the notes")
     out = _with_note_flags(con, out, extract, config, index_date)
     step("Collecting the per-patient table")
-    labels = [("+" if role == AUGMENTING else "") + name
-              for name, role in zip(ingredient_table["ingredient"], ingredient_table["role"])]
-    table = _finish_patients(_fetch_arrow(con, out.order_by("patient_id")), steps_ids, dict(zip(ingredient_table["ingredient_id"], labels)))
+    labels = {row.ingredient_id: ("+" if row.role == AUGMENTING else "") + row.ingredient
+              for row in ingredient_table.itertuples(index=False)}
+    table = _finish_patients(_fetch_arrow(con, out.order_by("patient_id")), steps_ids, labels)
 
     step("Data quality and attrition")
     quality.extend(_data_quality(con, extract, index_date, mapping[list(checks)].fillna(0).sum(), codes))

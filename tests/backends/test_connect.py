@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -119,3 +120,19 @@ def test_missing_folder_is_named(tmp_path):
     con = backends.connect("duckdb")
     with pytest.raises(BackendError, match="does not exist or is not a folder"):
         backends.read_folder(con, tmp_path / "nowhere", ["person"])
+
+
+def _duckdb_memory_limit_bytes(con) -> int:
+    """DuckDB reports its limit rounded as text, e.g. '11.2 GiB'."""
+    value, unit = con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0].split()
+    return int(float(value) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit])
+
+
+def test_duckdb_gets_half_the_memory_unless_told():
+    from trdpath.config import config_from_dict
+
+    half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+    default = backends.connect("duckdb", engine=config_from_dict({}).engine)
+    assert _duckdb_memory_limit_bytes(default) == pytest.approx(half, rel=0.01)
+    told = backends.connect("duckdb", engine=config_from_dict({"engine": {"memory_limit": "300MB"}}).engine)
+    assert _duckdb_memory_limit_bytes(told) == pytest.approx(300 * 10**6, rel=0.01)

@@ -6,7 +6,6 @@ inclusive of both ends: `F43.1` matches the range F431..F431 and `X84.9` the ran
 
 from __future__ import annotations
 
-
 import ibis
 import pandas as pd
 
@@ -41,7 +40,7 @@ def code_map(con, diagnoses: ibis.Table, reference: ReferenceData, lists: list[s
         n=ibis._.count(), n_after_index=(keyed.date > index_date).ifelse(1, 0).sum()))
     normal = normalised_codes(codes["code_key"].astype(str))
     codes["looks_like_icd10"] = normal.str.match(_ICD10_SHAPE)
-    for name in dict.fromkeys(lists):
+    for name in lists:
         codes[name] = in_code_list(normal, reference.code_ranges(name))
     return codes
 
@@ -52,7 +51,6 @@ def diagnosis_flags(diagnoses: ibis.Table, codes: pd.DataFrame, lists: list[str]
     Only diagnoses whose code is in some list reach the per-patient aggregation; a patient with
     none has no row here (the caller's left join reads that as all flags false).
     """
-    lists = list(dict.fromkeys(lists))
     relevant = codes[codes[lists].any(axis=1)][["code_key", *lists]]
     lookup = ibis.memtable(relevant, schema={"code_key": "string", **{name: "boolean" for name in lists}})
     dx = diagnoses.filter(diagnoses.date <= index_date)
