@@ -99,7 +99,8 @@ def extract_date_range(con, extract: Extract) -> tuple[dt.date | None, dt.date |
 
 def _label_join(con, table: ibis.Table, column: str, mapper, out: str, quality: list, source: str) -> ibis.Table:
     mapping = label_map(con, table[column].fill_null(""), mapper, out)
-    for row in mapping[~mapping["recognised"]].itertuples(index=False):
+    unrecognised = mapping[~mapping["recognised"]].sort_values(["n", "value"], ascending=[False, True])
+    for row in unrecognised.itertuples(index=False):
         quality.append((source, column, f"value not recognised, grouped as {getattr(row, out)}", row.value, int(row.n)))
     lookup = ibis.memtable(mapping[["value", out]].rename(columns={"value": f"_{column}_key"}))
     keyed = table.mutate(**{f"_{column}_key": table[column].fill_null("")})
@@ -134,7 +135,8 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         "no_end": rx.end_date.isnull() & rx.days_supply.isnull(),
     }
     mapping = drug_map(con, rx, drugs, checks)
-    for row in mapping[mapping["ingredient"].isna()].sort_values("n", ascending=False).itertuples(index=False):
+    for row in mapping[mapping["ingredient"].isna()].sort_values(
+            ["n", "drug_key", "atc_key"], ascending=[False, True, True]).itertuples(index=False):
         quality.append(("prescriptions", "drug", "drug name not an antidepressant or augmenting agent in the reference lists (ignored)",
                         row.drug_key + (f" [{row.atc_key}]" if row.atc_key else ""), int(row.n)))
     ingredient_table = drugs.ingredient_table()
@@ -199,7 +201,8 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     if extract.referrals is not None:
         categories = ServiceCategories(reference)
         smap = service_map(con, extract.referrals, categories)
-        for row in smap[smap["category"].isna()].sort_values("n", ascending=False).itertuples(index=False):
+        for row in smap[smap["category"].isna()].sort_values(
+                ["n", "service_key", "given"], ascending=[False, True, True]).itertuples(index=False):
             quality.append(("referrals", "service", "service name matches no service category (not counted)", row.service_key, int(row.n)))
         counts = referral_counts(extract.referrals, ibis.memtable(smap[["service_key", "given", "category"]]), index_lit)
         t = t.left_join(counts, "patient_id").drop("patient_id_right")
