@@ -181,7 +181,6 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         n_antidepressants=named.is_antidepressant.ifelse(1, 0).sum(),
         **{step: named.ingredient_id.max(where=named.position == i) for i, step in enumerate(steps_ids)},
     )
-    has_antidepressant = ad_eras.select("pkey").distinct().mutate(has_antidepressant=True)
 
     step("Applying cohort rules")
     lists = list(dict.fromkeys(["depression", "recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS, *COMORBIDITY_FLAGS]))
@@ -194,7 +193,6 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     p = _label_join(con, p, "employment_status", lambda v: employment_group(v, reference), "employment_group", quality, "patients")
 
     t = p.left_join(dx, "patient_id").drop("patient_id_right")
-    t = t.left_join(has_antidepressant, "pkey").drop("pkey_right")
     t = t.left_join(episodes, "pkey").drop("pkey_right")
     t = t.left_join(lines, "pkey").drop("pkey_right")
     t = t.left_join(steps, "pkey").drop("pkey_right")
@@ -220,7 +218,8 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         (flag("psychosis"), "psychosis"),
         (flag("dementia"), "dementia"),
         (flag("cognitive_or_neurological"), "cognitive_or_neurological"),
-        (~flag("has_antidepressant"), "no_antidepressant"),
+        # A patient has a current episode exactly when they have an antidepressant era.
+        (t.episode_start.isnull(), "no_antidepressant"),
         else_=ibis.null("string"),
     )
     in_cohort = exclusion.isnull()

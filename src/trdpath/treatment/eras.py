@@ -38,7 +38,14 @@ def number_eras(intervals: ibis.Table, keys: list[str], gap: int, systems: dict[
     return numbered.mutate(**restricted) if restricted else numbered
 
 
-def merge_into_eras(intervals: ibis.Table, keys: list[str], gap: int, start: str = "start", end: str = "end") -> ibis.Table:
-    """One row per era: `keys`, `era_start`, `era_end`."""
-    numbered = number_eras(intervals.select(*keys, start, end), keys, gap, {"_era": None}, start, end)
-    return numbered.group_by([*keys, "_era"]).agg(era_start=numbered[start].min(), era_end=numbered[end].max()).drop("_era")
+def last_era_start(intervals: ibis.Table, keys: list[str], gap: int, start: str = "start", end: str = "end") -> ibis.Table:
+    """One row per `keys`: `era_start`, the start of the last era (same merging rule as above).
+
+    Only the last era is wanted, so one window pass is enough: an interval that opens an era is
+    known from the first pass alone, and the last era starts at the latest such interval.
+    """
+    order = [intervals[start], intervals[end]]
+    earlier = ibis.window(group_by=keys, order_by=order, rows=(None, -1))
+    latest_end_before = intervals[end].max().over(earlier)
+    flagged = intervals.select(*keys, start, _opens=latest_end_before.isnull() | (intervals[start] > latest_end_before + gap))
+    return flagged.group_by(keys).agg(era_start=flagged[start].max(where=flagged._opens))
