@@ -19,13 +19,14 @@ import pyarrow.compute as pc
 
 from trdpath.classify import in_current_episode, resistance_level, trd_steps
 from trdpath.cohort.code_lists import code_map, diagnosis_flags
-from trdpath.cohort.demographics import completed_years, employment_group, ethnicity_group, label_map, sex_group
+from trdpath.cohort.demographics import completed_years, employment_group, ethnicity_group, label_maps, sex_group
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, ReferenceData
 from trdpath.schema import EXCLUSION_REASONS, NLP_COLUMNS, PATIENT_COLUMNS, REFERRAL_COLUMNS, TABLES
 from trdpath.service_use import ServiceCategories, referral_counts, service_map
 from trdpath.sources import Extract
+from trdpath.sources.validate import as_date
 from trdpath.treatment.adequate_trials import adequate_trials, era_segments, eras_from_segments
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, AUGMENTING, DrugDictionary
 from trdpath.treatment.episodes import current_episodes
@@ -59,15 +60,6 @@ class Classification:
                 **{level: levels.get(level, 0) for level in ("2", "3", "4+")}}
 
 
-def _as_date(value) -> dt.date | None:
-    if value is None or value is pd.NaT or (not isinstance(value, dt.date) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value
-
 
 def extract_date_range(con, extract: Extract) -> tuple[dt.date | None, dt.date | None, dt.date | None]:
     """(earliest event date, latest event date, latest date anywhere) in the extract (trd-rules.md 1)."""
@@ -76,17 +68,19 @@ def extract_date_range(con, extract: Extract) -> tuple[dt.date | None, dt.date |
     events_max: list[dt.date] = []
     tables = {"patients": extract.patients, "diagnoses": extract.diagnoses,
               "prescriptions": extract.prescriptions, "referrals": extract.referrals}
+    known = extract.date_bounds or {}
     for name, table in tables.items():
         if table is None:
             continue
         dates = TABLES[name]["dates"]
-        aggs = {}
+        if name in known:  # found while validating
+            bounds = known[name]
+        else:
+            row = con.execute(table.aggregate(
+                **{f"{bound}_{col}": getattr(table[col], bound)() for col in dates for bound in ("min", "max")})).iloc[0]
+            bounds = {col: (as_date(row[f"min_{col}"]), as_date(row[f"max_{col}"])) for col in dates}
         for col in dates:
-            aggs[f"max_{col}"] = table[col].max()
-            aggs[f"min_{col}"] = table[col].min()
-        row = con.execute(table.aggregate(**aggs)).iloc[0]
-        for col in dates:
-            hi, lo = _as_date(row[f"max_{col}"]), _as_date(row[f"min_{col}"])
+            lo, hi = bounds[col]
             if hi is not None:
                 latest_any.append(hi)
                 if name != "patients" and col != "end_date":
@@ -97,14 +91,18 @@ def extract_date_range(con, extract: Extract) -> tuple[dt.date | None, dt.date |
             max(latest_any) if latest_any else None)
 
 
-def _label_join(con, table: ibis.Table, column: str, mapper, out: str, quality: list, source: str) -> ibis.Table:
-    mapping = label_map(con, table[column].fill_null(""), mapper, out)
-    unrecognised = mapping[~mapping["recognised"]].sort_values(["n", "value"], ascending=[False, True])
-    for row in unrecognised.itertuples(index=False):
-        quality.append((source, column, f"value not recognised, grouped as {getattr(row, out)}", row.value, int(row.n)))
-    lookup = ibis.memtable(mapping[["value", out]].rename(columns={"value": f"_{column}_key"}))
-    keyed = table.mutate(**{f"_{column}_key": table[column].fill_null("")})
-    return keyed.left_join(lookup, f"_{column}_key").drop(f"_{column}_key", f"_{column}_key_right")
+def _label_joins(con, table: ibis.Table, mappers: dict, quality: list, source: str) -> ibis.Table:
+    """Add each grouped label (`mappers`: column -> (mapper, output name)) by joining a small map;
+    values no group recognises are counted in data quality."""
+    for column, mapping in label_maps(con, table, mappers).items():
+        out = mappers[column][1]
+        unrecognised = mapping[~mapping["recognised"]].sort_values(["n", "value"], ascending=[False, True])
+        for row in unrecognised.itertuples(index=False):
+            quality.append((source, column, f"value not recognised, grouped as {getattr(row, out)}", row.value, int(row.n)))
+        lookup = ibis.memtable(mapping[["value", out]].rename(columns={"value": f"_{column}_key"}))
+        keyed = table.mutate(**{f"_{column}_key": table[column].fill_null("")})
+        table = keyed.left_join(lookup, f"_{column}_key").drop(f"_{column}_key", f"_{column}_key_right")
+    return table
 
 
 def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.date | None = None,
@@ -188,9 +186,11 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     dx = diagnosis_flags(extract.diagnoses, codes, lists, index_lit)
 
     p = keyed
-    p = _label_join(con, p, "sex", sex_group, "sex_group", quality, "patients")
-    p = _label_join(con, p, "ethnicity", lambda v: ethnicity_group(v, reference), "ethnicity_group", quality, "patients")
-    p = _label_join(con, p, "employment_status", lambda v: employment_group(v, reference), "employment_group", quality, "patients")
+    p = _label_joins(con, p, {
+        "sex": (sex_group, "sex_group"),
+        "ethnicity": (lambda v: ethnicity_group(v, reference), "ethnicity_group"),
+        "employment_status": (lambda v: employment_group(v, reference), "employment_group"),
+    }, quality, "patients")
 
     t = p.left_join(dx, "patient_id").drop("patient_id_right")
     t = t.left_join(episodes, "pkey").drop("pkey_right")

@@ -7,6 +7,7 @@ few hundred), then joined in the engine.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import ibis
 import pandas as pd
@@ -82,14 +83,22 @@ def employment_group(value, reference: ReferenceData) -> tuple[str, bool]:
     return "Unknown", False
 
 
-def label_map(con, column: ibis.Value, mapper, name: str) -> pd.DataFrame:
-    """Distinct values of a column mapped by `mapper` -> DataFrame(value, group, recognised, n)."""
-    table = column.name("value").as_table()
-    counts = con.execute(table.group_by("value").agg(n=ibis._.count()))
-    mapped = [mapper(v) for v in counts["value"]]
-    counts[name] = [m[0] for m in mapped]
-    counts["recognised"] = [m[1] for m in mapped]
-    return counts
+def label_maps(con, table: ibis.Table, mappers: dict[str, tuple[Callable, str]]) -> dict[str, pd.DataFrame]:
+    """Distinct values of several text columns, each mapped by its mapper, from one scan.
+
+    `mappers`: column -> (mapper, output name); a mapper returns (group, recognised). Missing
+    values are judged as ''. Returns column -> DataFrame(value, <output name>, recognised, n).
+    """
+    keys = {col: table[col].fill_null("") for col in mappers}
+    combos = con.execute(table.group_by(**keys).agg(_n=ibis._.count()))
+    maps = {}
+    for col, (mapper, name) in mappers.items():
+        counts = combos.groupby(col, as_index=False, sort=False)["_n"].sum().rename(columns={col: "value", "_n": "n"})
+        mapped = [mapper(v) for v in counts["value"]]
+        counts[name] = [m[0] for m in mapped]
+        counts["recognised"] = [m[1] for m in mapped]
+        maps[col] = counts
+    return maps
 
 
 def completed_years(born: ibis.Value, on) -> ibis.Value:

@@ -31,3 +31,6 @@ class Extract:
     notes: ibis.Table | None
     # Where it came from, for messages and the report ("flat:/path", "omop:/path", "postgresql://...").
     source: str
+    # (earliest, latest) of each date column, {table: {column: (min, max)}}, when validation has
+    # already scanned for them; the pipeline then needs no query of its own to set the index date.
+    date_bounds: dict | None = None

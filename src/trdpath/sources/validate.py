@@ -8,10 +8,12 @@ by later stages instead.
 
 from __future__ import annotations
 
+import datetime as pydt
 from collections.abc import Callable
 
 import ibis
 import ibis.expr.datatypes as dt
+import pandas as pd
 
 from trdpath.errors import InputError
 from trdpath.schema import REQUIRED_TABLES, TABLES
@@ -60,8 +62,8 @@ def _locate(con, raw: ibis.Table, bad: Callable[[ibis.Table], ibis.Value], colum
     return None, None
 
 
-def validate_table(con, name: str, raw: ibis.Table, file: str) -> ibis.Table:
-    """Check one raw table and return it typed.
+def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Table, dict]:
+    """Check one raw table; return it typed, with (earliest, latest) of each date column.
 
     Text sources (CSV) are parsed once into a table in the backend; typed sources (Parquet,
     database tables) stay where they are. A failed check is located (row number, value) by a
@@ -102,9 +104,13 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> ibis.Table:
     if needs_parsing:
         staged = con.create_table(f"staged_{name}", staged, temp=True, overwrite=True)
 
+    typed = _typed_columns(name, staged)
+    dated = [col for col in spec["dates"] if isinstance(typed[col], ibis.Column)]  # not absent (a typed NULL)
+    # The date range of each date column comes from the same scan (the index date needs it).
     summary = con.execute(staged.aggregate(
         n_rows=staged.count(), empty_ids=staged.patient_id.isnull().ifelse(1, 0).sum(),
         **{f"bad_{col}": staged[f"_bad_{col}"].any() for col in parsers},
+        **{f"{bound}_{col}": getattr(typed[col], bound)() for col in dated for bound in ("min", "max")},
     )).iloc[0]
     if summary["n_rows"] == 0 and name in REQUIRED_TABLES:
         raise InputError("has a header but no data rows", file=file)
@@ -125,7 +131,18 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> ibis.Table:
                 parsed = raw.mutate(year_of_birth=_parse_number(raw.year_of_birth, "int64")[0])
                 row, value = _locate(con, parsed, implausible, "year_of_birth")
                 raise InputError("is not a plausible year of birth", file=file, row=row, column="year_of_birth", value=value)
-    return _typed(name, staged)
+    bounds = {col: (as_date(summary[f"min_{col}"]), as_date(summary[f"max_{col}"])) if col in dated else (None, None)
+              for col in spec["dates"]}
+    return staged.select(**typed), bounds
+
+
+def as_date(value) -> pydt.date | None:
+    """A date from what a backend returns for one (date, pandas/NumPy timestamp, NaT or None)."""
+    if value is None or value is pd.NaT or (not isinstance(value, pydt.date) and pd.isna(value)):
+        return None
+    if isinstance(value, (pd.Timestamp, pydt.datetime)):
+        return value.date()
+    return value
 
 
 def _check_unique_patients(con, raw: ibis.Table, staged: ibis.Table, file: str) -> None:
@@ -161,7 +178,8 @@ _TYPES = {
 }
 
 
-def _typed(name: str, staged: ibis.Table) -> ibis.Table:
+def _typed_columns(name: str, staged: ibis.Table) -> dict[str, ibis.Value]:
+    """The contract's columns of table `name`, typed, as expressions over `staged`."""
     out = {}
     for col, dtype in _TYPES[name].items():
         if name == "patients" and col == "birth_date" and "birth_date" not in staged.columns:
@@ -173,11 +191,12 @@ def _typed(name: str, staged: ibis.Table) -> ibis.Table:
             out[col] = staged[col].cast(dtype)
         else:
             out[col] = ibis.null(dtype)
-    return staged.select(**out)
+    return out
 
 
 def validate_extract(con, raw_tables: dict[str, ibis.Table], files: dict[str, str], source: str) -> Extract:
-    typed = {name: validate_table(con, name, table, files[name]) for name, table in raw_tables.items()}
+    checked = {name: validate_table(con, name, table, files[name]) for name, table in raw_tables.items()}
+    typed = {name: table for name, (table, _) in checked.items()}
     return Extract(
         patients=typed["patients"],
         diagnoses=typed["diagnoses"],
@@ -185,4 +204,5 @@ def validate_extract(con, raw_tables: dict[str, ibis.Table], files: dict[str, st
         referrals=typed.get("referrals"),
         notes=typed.get("notes"),
         source=source,
+        date_bounds={name: bounds for name, (_, bounds) in checked.items()},
     )
