@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import ibis
+import ibis.expr.operations as ops
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -183,7 +184,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     step("Applying cohort rules")
     lists = list(dict.fromkeys(["depression", "recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS, *COMORBIDITY_FLAGS]))
     codes = code_map(con, extract.diagnoses, reference, lists, index_lit)
-    dx = diagnosis_flags(extract.diagnoses, codes, lists, index_lit)
+    dx = diagnosis_flags(extract.diagnoses, codes, lists, index_lit, packed=con.has_operation(ops.BitOr))
 
     p = keyed
     p = _label_joins(con, p, {

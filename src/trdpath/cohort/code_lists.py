@@ -45,17 +45,40 @@ def code_map(con, diagnoses: ibis.Table, reference: ReferenceData, lists: list[s
     return codes
 
 
-def diagnosis_flags(diagnoses: ibis.Table, codes: pd.DataFrame, lists: list[str], index_date) -> ibis.Table:
+def diagnosis_flags(diagnoses: ibis.Table, codes: pd.DataFrame, lists: list[str], index_date,
+                    packed: bool = False) -> ibis.Table:
     """patient_id, one boolean per code list, and the first depression diagnosis date.
 
     Only diagnoses whose code is in some list reach the per-patient aggregation; a patient with
     none has no row here (the caller's left join reads that as all flags false).
+
+    `packed` (for backends with BIT_OR): each code carries its lists as the bits of an integer,
+    and each patient's flags are one BIT_OR, decoded afterwards. The result is the same as one
+    OR per list, which is what other backends get; DuckDB aggregates the one integer about four
+    times faster than ~30 booleans (measured on 3M diagnoses).
     """
     relevant = codes[codes[lists].any(axis=1)][["code_key", *lists]]
-    lookup = ibis.memtable(relevant, schema={"code_key": "string", **{name: "boolean" for name in lists}})
     dx = diagnoses.filter(diagnoses.date <= index_date)
-    dx = dx.mutate(code_key=dx.code.fill_null("")).join(lookup, "code_key")
-    return dx.group_by("patient_id").agg(
-        **{name: dx[name].max() for name in lists}, first_depression_date=dx.date.min(where=dx.depression)
+    dx = dx.mutate(code_key=dx.code.fill_null(""))
+    if not packed:
+        lookup = ibis.memtable(relevant, schema={"code_key": "string", **{name: "boolean" for name in lists}})
+        dx = dx.join(lookup, "code_key")
+        return dx.group_by("patient_id").agg(
+            **{name: dx[name].max() for name in lists}, first_depression_date=dx.date.min(where=dx.depression)
+        )
+    bits = {name: (i // _BITS, i % _BITS) for i, name in enumerate(lists)}  # list -> (mask number, bit)
+    masks = {f"_mask{m}": sum(relevant[name].astype("int64") * (1 << b) for name, (k, b) in bits.items() if k == m)
+             for m in range(len(lists) // _BITS + 1)}
+    lookup = ibis.memtable(relevant[["code_key", "depression"]].assign(**masks),
+                           schema={"code_key": "string", "depression": "boolean", **{m: "int64" for m in masks}})
+    dx = dx.join(lookup, "code_key")
+    flags = dx.group_by("patient_id").agg(
+        **{m: dx[m].bit_or() for m in masks}, first_depression_date=dx.date.min(where=dx.depression)
+    )
+    return flags.select(
+        "patient_id", **{name: (flags[f"_mask{m}"] & (1 << b)) != 0 for name, (m, b) in bits.items()},
+        first_depression_date=flags.first_depression_date,
     )
 
+
+_BITS = 62  # list flags per packed integer (signed 64-bit, leaving the sign bit alone)

@@ -37,10 +37,11 @@ def eras_from_segments(segments: ibis.Table, ingredients: ibis.Table) -> ibis.Ta
 
 def adequate_trials(segments: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
     """pkey, ingredient_id, trial_start, adequacy_day for every adequate trial."""
+    # An adequate-dose era lies inside one any-dose era, so a segment with an adequate_era number
+    # holds that whole era: segments need no further aggregation here.
     adequate = segments.filter(segments.adequate_era.notnull())
-    eras = adequate.group_by([*WINDOW_KEYS, "adequate_era"]).agg(era_start=adequate.start.min(), era_end=adequate.end.max())
-    trials = eras.filter((eras.era_end - eras.era_start) >= treatment.min_trial_days)
+    trials = adequate.filter((adequate.end - adequate.start) >= treatment.min_trial_days)
     return trials.select(
-        "pkey", "ingredient_id", trial_start=trials.era_start,
-        adequacy_day=trials.era_start + treatment.min_trial_days,
+        "pkey", "ingredient_id", trial_start=trials.start,
+        adequacy_day=trials.start + treatment.min_trial_days,
     )
