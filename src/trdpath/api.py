@@ -16,7 +16,7 @@ from trdpath.output import staging_folder, write_classification
 from trdpath.pipeline import Classification, Progress, classify_extract
 from trdpath.errors import UserError
 from trdpath.sources import Extract
-from trdpath.sources.flat import read_flat_folder
+from trdpath.sources.flat import read_flat_folder, read_flat_location
 from trdpath.sources.omop import read_omop_location
 from trdpath.sources.validate import validate_extract
 
@@ -78,9 +78,8 @@ def classify(data: str | Path, out: str | Path, config: StudyConfig | None = Non
     try:
         if location.format == "omop":
             con, extract = read_omop_location(location, config)
-        elif location.path is None:
-            raise UserError(f"{location.display}: flat tables inside a database are not supported yet; "
-                            "export them as CSV/Parquet, or give the OMOP CDM schema.")
+        elif location.path is None:  # the contract's tables in a database schema
+            con, extract = read_flat_location(location, config)
         else:
             # A database file (not memory) so DuckDB can spill to disk on national-scale extracts.
             con = backends.connect("duckdb", url=str(work / "engine.duckdb"), engine=config.engine)

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from trdpath import backends
-from trdpath.api import classify_tables
+from trdpath.api import classify, classify_tables
 from trdpath.config import StudyConfig
+from trdpath.errors import BackendError, InputError
 from trdpath.pipeline import classify_extract
 from trdpath.schema import TABLES
 from trdpath.sources import Extract
@@ -87,3 +88,49 @@ def test_postgres_gives_the_same_patients(postgres_con, flat_tables, reference):
 
 def test_pyspark_gives_the_same_patients(spark_con, flat_tables, reference):
     assert_same_patients(classify_on(spark_con, flat_tables), reference)
+
+
+# -- the contract's flat tables held in a database schema (`postgresql://...?schema=S&format=flat`) --
+
+def _flat_url(postgres_url: str, schema: str) -> str:
+    return f"{postgres_url}{'&' if '?' in postgres_url else '?'}schema={schema}&format=flat"
+
+
+def test_flat_tables_in_a_postgres_schema_give_the_same_patients(postgres_con, postgres_url, flat_tables,
+                                                                  reference, tmp_path):
+    # As a warehouse might hold an extract loaded from CSV: every column text. Validation, typing and
+    # the whole classification then run inside PostgreSQL.
+    for name, frame in flat_tables.items():
+        postgres_con.create_table(name, backends.frame_to_arrow(frame), database=postgres_con.test_schema)
+    result = classify(_flat_url(postgres_url, postgres_con.test_schema), tmp_path / "out")
+    assert_same_patients(result.patients, reference)
+    written = pd.read_csv(tmp_path / "out" / "patients.csv", dtype=str, keep_default_na=False)
+    assert written["patient_id"].tolist() == sorted(flat_tables["patients"]["patient_id"])
+
+
+def test_flat_schema_without_a_table_names_it(postgres_con, postgres_url, flat_tables, tmp_path):
+    postgres_con.create_table("patients", backends.frame_to_arrow(flat_tables["patients"]), database=postgres_con.test_schema)
+    with pytest.raises(BackendError) as err:
+        classify(_flat_url(postgres_url, postgres_con.test_schema), tmp_path / "out")
+    assert "has no table 'diagnoses', 'prescriptions' in schema" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("column", "value", "problem"), [
+    ("start_date", "31/02/2020", "is not a date (YYYY-MM-DD)"),
+    ("start_date", "2021-02-29", "is not a date (YYYY-MM-DD)"),  # no such day: PostgreSQL would refuse the cast
+    ("daily_dose_mg", "twenty", "is not a number"),
+])
+def test_flat_schema_bad_values_name_the_table(postgres_con, postgres_url, flat_tables, tmp_path, column, value, problem):
+    prescriptions = flat_tables["prescriptions"].copy()
+    prescriptions.loc[5, column] = value
+    for name, frame in {**flat_tables, "prescriptions": prescriptions}.items():
+        postgres_con.create_table(name, backends.frame_to_arrow(frame), database=postgres_con.test_schema)
+    url = _flat_url(postgres_url, postgres_con.test_schema)
+    with pytest.raises(InputError) as err:
+        classify(url, tmp_path / "out")
+    message = str(err.value)
+    # A database fixes no row order, so the row number is the engine's; table, column and value name the problem.
+    assert message.startswith(f"{backends.backend_from_url(url).display} table prescriptions, row ")
+    assert message.endswith(f"column '{column}': {problem} (value: '{value}')")
+    assert not (tmp_path / "out").exists()

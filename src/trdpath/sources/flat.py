@@ -125,3 +125,22 @@ def read_flat_folder(con: ibis.BaseBackend, data_dir: Path) -> tuple[dict[str, i
     """All tables of a flat extract as raw Ibis tables (on DuckDB), with the file each came from."""
     files = find_table_files(Path(data_dir))
     return {name: read_table(con, name, path) for name, path in files.items()}, files
+
+
+def read_flat_location(location, config=None):
+    """`--data postgresql://...?schema=S&format=flat` or ``spark:S?format=flat``: the data contract's
+    tables (patients, diagnoses, prescriptions; referrals and notes if present) held in a database
+    schema. Returns (connection, validated Extract); the pipeline then runs inside that database.
+
+    The checks are those of a folder of files; a message names the table (and, where it can, a row
+    number in the engine's scan order, which a database does not fix: use the value to find the row).
+    """
+    from trdpath import backends
+    from trdpath.config import StudyConfig
+    from trdpath.sources.validate import validate_extract
+
+    config = config or StudyConfig()
+    con = backends.connect(location.backend, location.url, config.engine)
+    raw = backends.require_tables(con, REQUIRED_TABLES, location.schema, optional=OPTIONAL_TABLES)
+    where = {name: f"{location.display} table {name}" for name in raw}
+    return con, validate_extract(con, raw, where, source=location.display)
