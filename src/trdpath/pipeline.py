@@ -14,6 +14,7 @@ from functools import cached_property
 
 import ibis
 import ibis.expr.operations as ops
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -317,18 +318,30 @@ def _finish_patients(table: pa.Table, steps: list[str], labels: dict[int, str]) 
     """Days since 1970-01-01 -> dates; treatment_sequence from the ingredient id at each position
     (`steps`, in order; `labels`: ingredient_id -> name, '+name' for augmenting agents); one type
     per column whatever the backend; contract column order."""
-    ids = range(max(labels, default=0) + 1)
-    names = pa.array([labels.get(i) for i in ids], pa.string())
-    positions = [pc.take(names, pc.cast(table[step].combine_chunks(), pa.int64())) for step in steps]
-    # Positions run 0, 1, ... without holes, so the empty ones are all at the end: join with ''
-    # for them and trim the trailing separators. (pyarrow 21's null_handling="skip" drops rows
-    # whose values are all null, so it is not used.)
-    joined = pc.binary_join_element_wise(*positions, ";", null_handling="replace", null_replacement="")
-    table = table.drop_columns(steps).append_column("treatment_sequence", pc.utf8_rtrim(joined, characters=";"))
+    table = table.drop_columns(steps).append_column("treatment_sequence", _sequences(table, steps, labels))
     for day_col, date_col in _DATE_COLUMNS.items():
         days = pc.cast(table[day_col], pa.int32())
         table = table.append_column(date_col, days.cast(pa.date32())).drop_columns([day_col])
     return table.select(list(PATIENT_COLUMNS)).cast(patients_schema())
+
+
+def _sequences(table: pa.Table, steps: list[str], labels: dict[int, str]) -> pa.Array:
+    """'name;name;...' per row from the ingredient ids in columns `steps` (in order; NULL = none).
+
+    The ids of all rows are laid out row by row (a small integer matrix), the present ones kept in
+    that order as one list per row, named with one take, and each list joined: a few vectorised
+    passes, whatever the number of positions.
+    """
+    names = pa.array([labels.get(i) for i in range(max(labels, default=0) + 1)], pa.string())
+    if not steps:
+        return pa.array([""] * table.num_rows, pa.string())
+    ids = np.column_stack([
+        pc.fill_null(pc.cast(table[step].combine_chunks(), pa.int16()), -1).to_numpy() for step in steps])
+    present = ids >= 0
+    offsets = np.zeros(table.num_rows + 1, np.int64)
+    np.cumsum(present.sum(axis=1), out=offsets[1:])
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), pc.take(names, pa.array(ids[present])))
+    return pc.binary_join(lists, ";")
 
 
 def patients_frame(table: pa.Table) -> pd.DataFrame:
