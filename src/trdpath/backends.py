@@ -180,6 +180,8 @@ def _connect_duckdb(url: str | None, engine: EngineSection):
         con.raw_sql(f"SET threads = {int(engine.threads)}")
     if engine.temp_directory:
         con.raw_sql(f"SET temp_directory = '{engine.temp_directory}'")
+    # trdpath shows its own progress (the CLI's stage display); DuckDB's bar would print over it.
+    con.raw_sql("SET enable_progress_bar = false")
     return con
 
 

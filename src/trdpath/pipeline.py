@@ -167,19 +167,18 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     per_drug = eras_now.group_by(["pkey", "ingredient_id"]).agg(first_start=eras_now.era_start.min())
     order = ibis.window(group_by="pkey", order_by=[per_drug.first_start, per_drug.ingredient_id])
     per_drug = per_drug.mutate(position=ibis.row_number().over(order)).cache()
-    # treatment_sequence: the ingredient id at each position, one column per position (a pivot on
-    # integers); the names are joined with ';' on the fetched Arrow table (see _finish_patients).
-    # Ordered string aggregates, or the pivot on names, cost the engine several times more.
-    # The max of no rows is NULL: None from DuckDB and PostgreSQL, NaN from Spark.
+    # treatment_sequence: the ingredient ids in position order, packed into 64-bit words (a few
+    # positions per word, each in its own bit field), one OR per word and patient; the words are
+    # unpacked and the names joined with ';' on the fetched Arrow table (see _finish_patients).
+    # Ordered string aggregates, a pivot on names, or one column per position cost the engine
+    # several times more. The max of no rows is NULL: None from DuckDB and PostgreSQL, NaN from Spark.
     last_position = con.execute(per_drug.position.max())
     longest = (0 if pd.isna(last_position) else int(last_position)) + 1
-    steps_ids = [f"_step{i}" for i in range(longest)]
-    roles = ibis.memtable(ingredient_table.assign(is_antidepressant=ingredient_table["role"] == ANTIDEPRESSANT)[
-        ["ingredient_id", "is_antidepressant"]])
-    named = per_drug.join(roles, "ingredient_id")
-    lines = named.group_by("pkey").agg(
-        n_antidepressants=named.is_antidepressant.ifelse(1, 0).sum(),
-        **{step: named.ingredient_id.max(where=named.position == i) for i, step in enumerate(steps_ids)},
+    packing = SequencePacking(int(ingredient_table["ingredient_id"].max()), longest)
+    antidepressant_ids = ingredient_table.loc[ingredient_table["role"] == ANTIDEPRESSANT, "ingredient_id"].tolist()
+    lines = per_drug.group_by("pkey").agg(
+        n_antidepressants=per_drug.count(where=per_drug.ingredient_id.isin(antidepressant_ids)),
+        **packing.words(per_drug.ingredient_id, per_drug.position, bit_or=con.has_operation(ops.BitOr)),
     )
 
     step("Applying cohort rules")
@@ -249,7 +248,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         age_at_death=ibis.ifelse(died, completed_years(t.birth_date, t.death_date), ibis.null("int64")),
         **{name: flag(name) for name in COMORBIDITY_FLAGS},
         **{c: t[c].fill_null(0) for c in REFERRAL_COLUMNS},
-        **{step: t[step] for step in steps_ids},
+        **{word: t[word] for word in packing.names},
     )
 
     step("Reading the notes")
@@ -257,7 +256,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     step("Collecting the per-patient table")
     labels = {row.ingredient_id: ("+" if row.role == AUGMENTING else "") + row.ingredient
               for row in ingredient_table.itertuples(index=False)}
-    table = _finish_patients(_fetch_arrow(con, out.order_by("patient_id")), steps_ids, labels)
+    table = _finish_patients(_fetch_arrow(con, out.order_by("patient_id")), packing, labels)
 
     step("Data quality and attrition")
     quality.extend(_data_quality(con, extract, index_date, mapping[list(checks)].fillna(0).sum(), codes))
@@ -314,31 +313,66 @@ def patients_schema() -> pa.Schema:
     return pa.schema([(col, kind(col)) for col in PATIENT_COLUMNS])
 
 
-def _finish_patients(table: pa.Table, steps: list[str], labels: dict[int, str]) -> pa.Table:
-    """Days since 1970-01-01 -> dates; treatment_sequence from the ingredient id at each position
-    (`steps`, in order; `labels`: ingredient_id -> name, '+name' for augmenting agents); one type
-    per column whatever the backend; contract column order."""
-    table = table.drop_columns(steps).append_column("treatment_sequence", _sequences(table, steps, labels))
+class SequencePacking:
+    """How treatment_sequence travels from the engine: ingredient ids (1..`max_id`) at positions
+    0..`longest`-1, `per_word` positions to a 64-bit word, each in a field of `bits` bits (0 = none)."""
+
+    def __init__(self, max_id: int, longest: int):
+        self.bits = max(max_id, 1).bit_length()
+        self.per_word = 62 // self.bits  # leave the sign bit alone
+        self.longest = longest
+        self.names = [f"_seq{w}" for w in range(-(-longest // self.per_word))]
+
+    def words(self, ingredient_id: ibis.IntegerValue, position: ibis.IntegerValue, bit_or: bool) -> dict[str, ibis.Value]:
+        """Aggregates (one per word) over rows of (ingredient_id, 0-based position) of one patient.
+        Positions are distinct, so their fields never overlap: OR and SUM agree; BIT_OR where the
+        backend has it (SUM on DuckDB gives a 128-bit integer)."""
+        out = {}
+        for w, name in enumerate(self.names):
+            first = w * self.per_word
+            in_word = (position >= first) & (position < first + self.per_word)
+            field = ingredient_id.cast("int64") << ((position - first) * self.bits).cast("int32")
+            out[name] = field.bit_or(where=in_word) if bit_or else field.sum(where=in_word)
+        return out
+
+    def ids(self, table: pa.Table) -> np.ndarray:
+        """rows x longest matrix of ingredient ids (0 = no drug at that position) from the words."""
+        mask = (1 << self.bits) - 1
+        ids = np.zeros((table.num_rows, self.longest), np.uint8 if self.bits <= 8 else np.int32)
+        for w, name in enumerate(self.names):
+            word = pc.fill_null(pc.cast(table[name], pa.int64()), 0).to_numpy()
+            for j in range(min(self.per_word, self.longest - w * self.per_word)):
+                ids[:, w * self.per_word + j] = (word >> (j * self.bits)) & mask
+        return ids
+
+
+def _finish_patients(table: pa.Table, packing: SequencePacking, labels: dict[int, str]) -> pa.Table:
+    """Days since 1970-01-01 -> dates; treatment_sequence from the packed ingredient ids (`labels`:
+    ingredient_id -> name, '+name' for augmenting agents); one type per column whatever the
+    backend; contract column order."""
+    sequence = _sequences(packing.ids(table), labels)
+    table = table.drop_columns(packing.names).append_column("treatment_sequence", sequence)
     for day_col, date_col in _DATE_COLUMNS.items():
         days = pc.cast(table[day_col], pa.int32())
         table = table.append_column(date_col, days.cast(pa.date32())).drop_columns([day_col])
-    return table.select(list(PATIENT_COLUMNS)).cast(patients_schema())
+    schema = patients_schema()
+    table = table.select(list(PATIENT_COLUMNS))
+    # Cast only the columns a backend returned in another type (integer widths differ between engines).
+    for i, field in enumerate(schema):
+        if table.schema.field(i).type != field.type:
+            table = table.set_column(i, field, pc.cast(table.column(i), field.type))
+    return table.replace_schema_metadata(None)
 
 
-def _sequences(table: pa.Table, steps: list[str], labels: dict[int, str]) -> pa.Array:
-    """'name;name;...' per row from the ingredient ids in columns `steps` (in order; NULL = none).
+def _sequences(ids: np.ndarray, labels: dict[int, str]) -> pa.Array:
+    """'name;name;...' per row from a rows x positions matrix of ingredient ids (0 = none).
 
-    The ids of all rows are laid out row by row (a small integer matrix), the present ones kept in
-    that order as one list per row, named with one take, and each list joined: a few vectorised
-    passes, whatever the number of positions.
+    The present ids are kept in row-then-position order as one list per row, named with one
+    take, and each list joined: a few vectorised passes, whatever the number of positions.
     """
     names = pa.array([labels.get(i) for i in range(max(labels, default=0) + 1)], pa.string())
-    if not steps:
-        return pa.array([""] * table.num_rows, pa.string())
-    ids = np.column_stack([
-        pc.fill_null(pc.cast(table[step].combine_chunks(), pa.int16()), -1).to_numpy() for step in steps])
-    present = ids >= 0
-    offsets = np.zeros(table.num_rows + 1, np.int64)
+    present = ids > 0
+    offsets = np.zeros(ids.shape[0] + 1, np.int64)
     np.cumsum(present.sum(axis=1), out=offsets[1:])
     lists = pa.LargeListArray.from_arrays(pa.array(offsets), pc.take(names, pa.array(ids[present])))
     return pc.binary_join(lists, ";")

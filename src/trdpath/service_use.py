@@ -47,5 +47,5 @@ def referral_counts(referrals: ibis.Table, mapping: ibis.Table, index_date) -> i
     )
     r = r.join(mapping, ["service_key", "given"])
     return r.group_by("patient_id").agg(
-        **{f"referrals_{c}": (r.category == c).ifelse(1, 0).sum() for c in SERVICE_CATEGORIES}
+        **{f"referrals_{c}": r.count(where=r.category == c) for c in SERVICE_CATEGORIES}
     )
