@@ -58,8 +58,9 @@ def _move_to_backend(duck, extract: Extract, backend: str, config: StudyConfig) 
     names = [n for n in ("patients", "diagnoses", "prescriptions", "referrals", "notes") if getattr(extract, n) is not None]
     typed = {name: duck.execute(getattr(extract, name)) for name in names}
     loaded = backends.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in names})
+    # Same rows: the date ranges and quality counts found while validating still hold.
     return con, Extract(**{n: loaded.get(n) for n in ("patients", "diagnoses", "prescriptions", "referrals", "notes")},
-                        source=extract.source)
+                        source=extract.source, date_bounds=extract.date_bounds, quality_counts=extract.quality_counts)
 
 
 def classify(data: str | Path, out: str | Path, config: StudyConfig | None = None,

@@ -18,12 +18,14 @@ def in_current_episode(table: ibis.Table, episodes: ibis.Table, start: str) -> i
     return joined.filter(joined[start] >= joined.episode_start).drop("episode_start")
 
 
-def trd_steps(antidepressant_eras: ibis.Table, augmenting_eras: ibis.Table, trials: ibis.Table,
+def trd_steps(antidepressant_eras: ibis.Table, augmenting_eras: ibis.Table, drugs_now: ibis.Table,
               episodes: ibis.Table, trd: TrdSection) -> ibis.Table:
-    """pkey, n_adequate_trials, t2_day, trd_day, augmented_day for patients with an adequate trial."""
-    trials_now = in_current_episode(trials, episodes, "trial_start")
-    # One adequacy date per antidepressant: its first adequate trial in the episode.
-    first_trial = trials_now.group_by(["pkey", "ingredient_id"]).agg(adequacy_day=trials_now.adequacy_day.min())
+    """pkey, n_adequate_trials, t2_day, trd_day, augmented_day for patients with an adequate trial.
+
+    `drugs_now`: pkey, ingredient_id, adequacy_day, one row per drug of the current episode, with
+    the adequacy date of its first adequate trial in the episode (NULL if none).
+    """
+    first_trial = drugs_now.filter(drugs_now.adequacy_day.notnull())
     order = ibis.window(group_by="pkey", order_by=[first_trial.adequacy_day, first_trial.ingredient_id])
     ranked = first_trial.mutate(trial_rank=ibis.row_number().over(order))  # 0-based
     failed = trd.failed_trials

@@ -34,3 +34,5 @@ class Extract:
     # (earliest, latest) of each date column, {table: {column: (min, max)}}, when validation has
     # already scanned for them; the pipeline then needs no query of its own to set the index date.
     date_bounds: dict | None = None
+    # {table: {check: rows}} for validate.QUALITY_CHECKS, when validation has counted them.
+    quality_counts: dict | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as pydt
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -85,8 +86,21 @@ def _locate(con, raw: ibis.Table, bad: Callable[[ibis.Table], ibis.Value], colum
     return None, None
 
 
-def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Table, dict]:
-    """Check one raw table; return it typed, with (earliest, latest) of each date column.
+# Rows with a known data-quality issue, counted per table in the validation scan (data_quality.csv
+# reports them); each is a condition on the typed columns. Sources that are not validated here
+# (OMOP) get the same counts from the pipeline's own query of these conditions.
+QUALITY_CHECKS: dict[str, dict[str, Callable]] = {
+    "prescriptions": {
+        "end_before_start": lambda t: t.end_date < t.start_date,
+        "no_dose": lambda t: t.daily_dose_mg.isnull(),
+        "no_end": lambda t: t.end_date.isnull() & t.days_supply.isnull(),
+    },
+}
+
+
+def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Table, dict, dict[str, int]]:
+    """Check one raw table; return it typed, with (earliest, latest) of each date column and the
+    number of rows failing each of its QUALITY_CHECKS.
 
     Text sources (CSV) are parsed once into a table in the backend; typed sources (Parquet,
     database tables) stay where they are. A failed check is located (row number, value) by a
@@ -130,11 +144,13 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
 
     typed = _typed_columns(name, staged)
     dated = [col for col in spec["dates"] if isinstance(typed[col], ibis.Column)]  # not absent (a typed NULL)
-    # The date range of each date column comes from the same scan (the index date needs it).
+    # The date range of each date column and the quality counts come from the same scan.
+    checks = QUALITY_CHECKS.get(name, {})
     summary = con.execute(staged.aggregate(
         n_rows=staged.count(), empty_ids=staged.patient_id.isnull().ifelse(1, 0).sum(),
         **{f"bad_{col}": staged[f"_bad_{col}"].any() for col in parsers},
         **{f"{bound}_{col}": getattr(typed[col], bound)() for col in dated for bound in ("min", "max")},
+        **{f"check_{check}": staged.count(where=condition(SimpleNamespace(**typed))) for check, condition in checks.items()},
     )).iloc[0]
     if summary["n_rows"] == 0 and name in REQUIRED_TABLES:
         raise InputError("has a header but no data rows", file=file)
@@ -157,7 +173,8 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
                 raise InputError("is not a plausible year of birth", file=file, row=row, column="year_of_birth", value=value)
     bounds = {col: (as_date(summary[f"min_{col}"]), as_date(summary[f"max_{col}"])) if col in dated else (None, None)
               for col in spec["dates"]}
-    return staged.select(**typed), bounds
+    counts = {check: int(summary[f"check_{check}"]) for check in checks}
+    return staged.select(**typed), bounds, counts
 
 
 def as_date(value) -> pydt.date | None:
@@ -220,7 +237,7 @@ def _typed_columns(name: str, staged: ibis.Table) -> dict[str, ibis.Value]:
 
 def validate_extract(con, raw_tables: dict[str, ibis.Table], files: dict[str, str], source: str) -> Extract:
     checked = {name: validate_table(con, name, table, files[name]) for name, table in raw_tables.items()}
-    typed = {name: table for name, (table, _) in checked.items()}
+    typed = {name: table for name, (table, _, _) in checked.items()}
     return Extract(
         patients=typed["patients"],
         diagnoses=typed["diagnoses"],
@@ -228,5 +245,6 @@ def validate_extract(con, raw_tables: dict[str, ibis.Table], files: dict[str, st
         referrals=typed.get("referrals"),
         notes=typed.get("notes"),
         source=source,
-        date_bounds={name: bounds for name, (_, bounds) in checked.items()},
+        date_bounds={name: bounds for name, (_, bounds, _) in checked.items()},
+        quality_counts={name: counts for name, (_, _, counts) in checked.items()},
     )

@@ -28,20 +28,18 @@ def era_segments(exposures: ibis.Table, treatment: TreatmentSection) -> ibis.Tab
     return numbered.group_by([*WINDOW_KEYS, "era", "adequate_era"]).agg(start=numbered.start.min(), end=numbered.end.max())
 
 
-def eras_from_segments(segments: ibis.Table, ingredients: ibis.Table) -> ibis.Table:
-    """pkey, ingredient_id, role, era_start, era_end (`ingredients`: ingredient_id -> role)."""
-    eras = segments.group_by([*WINDOW_KEYS, "era"]).agg(era_start=segments.start.min(), era_end=segments.end.max())
-    eras = eras.join(ingredients.select("ingredient_id", "role"), "ingredient_id")
-    return eras.select(*KEYS, "era_start", "era_end")
+def eras_from_segments(segments: ibis.Table, ingredients: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
+    """pkey, ingredient_id, role, era_start, era_end, first_adequacy_day (`ingredients`: ingredient_id -> role).
 
-
-def adequate_trials(segments: ibis.Table, treatment: TreatmentSection) -> ibis.Table:
-    """pkey, ingredient_id, trial_start, adequacy_day for every adequate trial."""
-    # An adequate-dose era lies inside one any-dose era, so a segment with an adequate_era number
-    # holds that whole era: segments need no further aggregation here.
-    adequate = segments.filter(segments.adequate_era.notnull())
-    trials = adequate.filter((adequate.end - adequate.start) >= treatment.min_trial_days)
-    return trials.select(
-        "pkey", "ingredient_id", trial_start=trials.start,
-        adequacy_day=trials.start + treatment.min_trial_days,
+    `first_adequacy_day` is the adequacy date of the era's first adequate trial (NULL if it has
+    none). An adequate trial is an adequate-dose era lasting at least `min_trial_days`; its
+    adequacy date is its start + `min_trial_days`. An adequate-dose era lies inside one any-dose
+    era, so a segment with an adequate_era number holds that whole adequate-dose era.
+    """
+    is_trial = segments.adequate_era.notnull() & ((segments.end - segments.start) >= treatment.min_trial_days)
+    eras = segments.group_by([*WINDOW_KEYS, "era"]).agg(
+        era_start=segments.start.min(), era_end=segments.end.max(),
+        first_adequacy_day=(segments.start + treatment.min_trial_days).min(where=is_trial),
     )
+    eras = eras.join(ingredients.select("ingredient_id", "role"), "ingredient_id")
+    return eras.select(*KEYS, "era_start", "era_end", "first_adequacy_day")

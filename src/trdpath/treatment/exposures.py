@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import ibis
 import pandas as pd
 
@@ -11,22 +9,16 @@ from trdpath.config import TreatmentSection
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, DrugDictionary
 
 
-def drug_map(con, prescriptions: ibis.Table, drugs: DrugDictionary,
-             checks: Mapping[str, ibis.BooleanValue] | None = None) -> pd.DataFrame:
-    """The distinct (drug, atc_code) pairs of the extract mapped to ingredients, with row counts.
+def drug_map(con, prescriptions: ibis.Table, drugs: DrugDictionary) -> pd.DataFrame:
+    """The distinct (drug, atc_code) pairs of the extract (missing = '') with their row counts,
+    mapped to ingredients.
 
-    `checks` (name -> boolean expression on `prescriptions`) adds, per pair, the number of rows for
-    which each is true: the data-quality counts come from the same scan of the prescriptions.
+    The pairs are grouped on the columns as they are (DuckDB then aggregates Parquet's dictionary
+    codes, about 3x faster than on a derived key); missing values are merged afterwards.
     """
-    checks = dict(checks or {})
-    keyed = prescriptions.mutate(
-        atc_key=prescriptions.atc_code.fill_null(""), drug_key=prescriptions.drug.fill_null(""),
-        **{f"_{name}": check.ifelse(1, 0) for name, check in checks.items()},
-    )
-    pairs = con.execute(
-        keyed.group_by(["drug_key", "atc_key"]).agg(
-            n=ibis._.count(), **{name: keyed[f"_{name}"].sum() for name in checks})
-    )
+    pairs = con.execute(prescriptions.group_by(["drug", "atc_code"]).agg(n=ibis._.count()))
+    pairs = (pairs.assign(drug_key=pairs["drug"].fillna(""), atc_key=pairs["atc_code"].fillna(""))
+             .groupby(["drug_key", "atc_key"], as_index=False)["n"].sum())
     pairs["ingredient"] = [drugs.map(d, a or None) for d, a in zip(pairs["drug_key"], pairs["atc_key"])]
     return pairs
 
@@ -61,4 +53,5 @@ def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping
     adequate_dose = (rx.role == ANTIDEPRESSANT) & ibis.ifelse(
         rx.daily_dose_mg.isnull(), ibis.literal(unknown_is_adequate), rx.daily_dose_mg >= rx.min_daily_dose_mg
     )
-    return rx.select("pkey", "ingredient_id", "start", end=end, adequate_dose=adequate_dose)
+    return rx.select("pkey", ingredient_id=rx.ingredient_id.cast("int16"), start=rx.start.cast("int32"),
+                     end=end.cast("int32"), adequate_dose=adequate_dose)
