@@ -69,8 +69,9 @@ def last_era_start(intervals: ibis.Table, keys: list[str], gap: int, start: str 
 
     Only the last era is wanted, so one window pass is enough: an interval that opens an era is
     known from the first pass alone, and the last era starts at the latest such interval.
+    Ordered by start alone, as in number_eras (ties cannot change which day an era opens).
     """
-    order = [intervals[start], intervals[end]]
+    order = [intervals[start]]
     earlier = ibis.window(group_by=keys, order_by=order, rows=(None, -1))
     latest_end_before = intervals[end].max().over(earlier)
     flagged = intervals.select(*keys, start, _opens=latest_end_before.isnull() | (intervals[start] > latest_end_before + gap))
