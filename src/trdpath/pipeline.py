@@ -244,7 +244,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         age_at_death=ibis.ifelse(died, completed_years(t.birth_date, t.death_date), ibis.null("int64")),
         **{name: flag(name) for name in COMORBIDITY_FLAGS},
         **{c: t[c].fill_null(0) for c in REFERRAL_COLUMNS},
-        **{word: t[word] for word in packing.names},
+        **{word: t[word].fill_null(0) for word in packing.names},
     )
 
     step("Reading the notes")
@@ -327,8 +327,15 @@ class SequencePacking:
         for w, name in enumerate(self.names):
             first = w * self.per_word
             in_word = (position >= first) & (position < first + self.per_word)
-            field = ingredient_id.cast("int64") << ((position - first) * self.bits).cast("int32")
-            out[name] = field.bit_or(where=in_word) if bit_or else field.sum(where=in_word)
+            # Rows of other words get shift 0 (only rows of this word are aggregated, but the
+            # shift is computed for every row, and an over-long shift is an error on DuckDB).
+            shift = ibis.ifelse(in_word, (position - first) * self.bits, 0).cast("int32")
+            field = ingredient_id.cast("int64") << shift
+            # SUM's declared type is int64 but PostgreSQL returns NUMERIC: cast explicitly.
+            word = field.bit_or(where=in_word) if bit_or else ops.Cast(field.sum(where=in_word), to="int64").to_expr()
+            # 0 for no drug, never NULL: a NULL would make some engines' pandas route turn the
+            # column into floats, which cannot hold 62 bits.
+            out[name] = word.fill_null(0)
         return out
 
     def ids(self, table: pa.Table) -> np.ndarray:
