@@ -28,7 +28,7 @@ from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, ReferenceData
 from trdpath.schema import EXCLUSION_REASONS, NLP_COLUMNS, PATIENT_COLUMNS, REFERRAL_COLUMNS, TABLES
 from trdpath.service_use import ServiceCategories, referral_counts, service_map
 from trdpath.sources import Extract
-from trdpath.sources.validate import QUALITY_CHECKS, as_date
+from trdpath.sources.validate import QUALITY_CHECKS, as_count, as_date
 from trdpath.treatment.adequate_trials import era_segments, eras_from_segments
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, AUGMENTING, DrugDictionary
 from trdpath.treatment.episodes import current_episodes
@@ -418,14 +418,10 @@ def _prescription_checks(con, extract: Extract, index_date: dt.date) -> dict[str
     if counts is None:
         row = con.execute(rx.aggregate(**{name: rx.count(where=condition(rx))
                                           for name, condition in QUALITY_CHECKS["prescriptions"].items()})).iloc[0]
-        # A count of no rows can come back NULL (NaN from Spark): that is 0.
-        counts = {name: 0 if pd.isna(row[name]) else int(row[name]) for name in QUALITY_CHECKS["prescriptions"]}
+        counts = {name: as_count(row[name]) for name in QUALITY_CHECKS["prescriptions"]}
     latest_start = ((extract.date_bounds or {}).get("prescriptions") or {}).get("start_date", (None, None))[1]
-    if latest_start is not None and latest_start <= index_date:
-        after = 0
-    else:
-        after = con.execute(rx.count(where=rx.start_date > ibis.literal(index_date, "date")))
-        after = 0 if pd.isna(after) else int(after)
+    after = 0 if latest_start is not None and latest_start <= index_date else as_count(
+        con.execute(rx.count(where=rx.start_date > ibis.literal(index_date, "date"))))
     return {**counts, "after_index": after}
 
 

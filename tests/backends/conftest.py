@@ -63,3 +63,13 @@ def spark_con():
     con = backends.connect("pyspark")
     yield con
     con._session.stop()
+
+
+BACKEND_FIXTURES = {"duckdb": None, "postgres": "postgres_con", "pyspark": "spark_con"}
+
+
+@pytest.fixture(params=list(BACKEND_FIXTURES))
+def any_con(request):
+    """A connection to each backend in turn (DuckDB in memory, a fresh PostgreSQL schema, Spark)."""
+    fixture = BACKEND_FIXTURES[request.param]
+    return backends.connect("duckdb") if fixture is None else request.getfixturevalue(fixture)

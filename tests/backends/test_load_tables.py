@@ -11,15 +11,6 @@ from trdpath import backends
 
 pytestmark = pytest.mark.xdist_group("backends")
 
-BACKEND_FIXTURES = {"duckdb": None, "postgres": "postgres_con", "pyspark": "spark_con"}
-
-
-@pytest.fixture(params=list(BACKEND_FIXTURES))
-def any_con(request):
-    fixture = BACKEND_FIXTURES[request.param]
-    return backends.connect("duckdb") if fixture is None else request.getfixturevalue(fixture)
-
-
 FRAME = pd.DataFrame({
     "patient_id": ["007", "12", None],  # a numeric-looking id stays text
     "start_date": [dt.date(2020, 1, 31), None, dt.date(2021, 2, 28)],

@@ -79,15 +79,6 @@ def records(con, table, order):
     return frame.to_dict("records")
 
 
-BACKEND_FIXTURES = {"duckdb": None, "postgres": "postgres_con", "pyspark": "spark_con"}
-
-
-@pytest.fixture(params=list(BACKEND_FIXTURES))
-def any_con(request):
-    fixture = BACKEND_FIXTURES[request.param]
-    return backends.connect("duckdb") if fixture is None else request.getfixturevalue(fixture)
-
-
 def test_cdm_rows_become_the_extract(any_con):
     tables = backends.load_tables(any_con, cdm_without_vocabulary(), prefix="cdm_")
     extract = read_omop(any_con, tables)

@@ -21,15 +21,6 @@ from trdpath.treatment.eras import number_eras
 
 pytestmark = pytest.mark.xdist_group("backends")
 
-BACKEND_FIXTURES = {"duckdb": None, "postgres": "postgres_con", "pyspark": "spark_con"}
-
-
-@pytest.fixture(params=list(BACKEND_FIXTURES))
-def any_con(request):
-    fixture = BACKEND_FIXTURES[request.param]
-    return backends.connect("duckdb") if fixture is None else request.getfixturevalue(fixture)
-
-
 def _drug_positions(seed: int, max_id: int) -> pd.DataFrame:
     """pkey, ingredient_id, position: each patient a random run of distinct ids at positions 0.."""
     rng = random.Random(seed)

@@ -173,8 +173,14 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
                 raise InputError("is not a plausible year of birth", file=file, row=row, column="year_of_birth", value=value)
     bounds = {col: (as_date(summary[f"min_{col}"]), as_date(summary[f"max_{col}"])) if col in dated else (None, None)
               for col in spec["dates"]}
-    counts = {check: int(summary[f"check_{check}"]) for check in checks}
+    counts = {check: as_count(summary[f"check_{check}"]) for check in checks}
     return staged.select(**typed), bounds, counts
+
+
+def as_count(value) -> int:
+    """A row count from what a backend returns: Spark counts with a condition as a SUM, which is
+    NULL (NaN in pandas) when no row has the condition true or false."""
+    return 0 if value is None or pd.isna(value) else int(value)
 
 
 def as_date(value) -> pydt.date | None:
