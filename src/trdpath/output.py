@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from trdpath import __version__
@@ -41,7 +43,7 @@ def staging_folder(out_dir: Path):
 def write_classification(result: Classification, folder: Path) -> None:
     folder = Path(folder)
     table = result.table
-    # The two big files at once: both writers release the GIL (about 1.8 s + 1.0 s for 1M patients).
+    # The two big files at once: both writers release the GIL (about 0.8 s + 0.7 s for 1M patients).
     with ThreadPoolExecutor(max_workers=2) as pool:
         csv = pool.submit(_write_csv, table, folder / "patients.csv")
         parquet = pool.submit(pq.write_table, _with_pandas_types(table), folder / "patients.parquet")
@@ -65,7 +67,28 @@ def _with_pandas_types(table: pa.Table) -> pa.Table:
 
 
 def _write_csv(table: pa.Table, path: Path) -> None:
-    """Fast CSV with quotes only where a value needs them (DuckDB's writer; pandas' is ~20x slower)."""
+    """CSV with quotes only where a value needs them; a missing value and an empty text are both
+    an empty field (as in the input contract).
+
+    Arrow's writer when no text holds a delimiter, quote or line break (the usual case: it takes
+    about half the CPU of DuckDB's, 0.8 vs 1.8 s for 1M patients); it refuses such values rather
+    than write them unquoted, and DuckDB's writer, which quotes just those values, then rewrites
+    the file."""
+    try:
+        with open(path, "wb") as sink:
+            sink.write((",".join(table.column_names) + "\n").encode())  # Arrow would quote the names
+            pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+    except pa.ArrowInvalid:
+        _write_csv_quoting(table, path)
+
+
+def _write_csv_quoting(table: pa.Table, path: Path) -> None:
+    """DuckDB's CSV writer, which quotes the values that need it. Empty texts become missing first:
+    DuckDB would write them as `""`, Arrow's writer as an empty field."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            column = table.column(i)
+            table = table.set_column(i, field, pc.if_else(pc.equal(column, ""), pa.scalar(None, field.type), column))
     con = duckdb.connect()
     try:
         con.register("patients_out", table)
