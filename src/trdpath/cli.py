@@ -6,8 +6,11 @@ nothing half-written is left in the output folder.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import os
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -189,4 +192,18 @@ def main() -> None:
     except click.exceptions.Abort:
         console.print("Aborted.")
         sys.exit(130)
-    sys.exit(result if isinstance(result, int) else 0)
+    _exit_now(result if isinstance(result, int) else 0)
+
+
+def _exit_now(code: int) -> None:
+    """End the process once a command has finished, without tearing the interpreter down object by
+    object: after a 1M-patient classification that teardown (the engine's tables, the per-patient
+    result, every module) takes 0.2 s. Exit handlers still run and the output streams are flushed;
+    every output file is already closed. If some other thread is still working, exit normally
+    (which waits for it)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trdpath.classify import in_current_episode, resistance_level, trd_steps
-from trdpath.cohort.code_lists import code_map, diagnosis_flags
+from trdpath.cohort.code_lists import DiagnosisFlags, code_map, diagnosis_flags
 from trdpath.cohort.demographics import completed_years, employment_group, ethnicity_group, label_maps, sex_group
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
@@ -181,6 +181,9 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     lists = list(dict.fromkeys(["depression", "recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS, *COMORBIDITY_FLAGS]))
     codes = code_map(con, extract.diagnoses, reference, lists, index_lit)
     dx = diagnosis_flags(extract.diagnoses, codes, lists, index_lit, packed=con.has_operation(ops.BitOr))
+    # Where the lists are packed, the comorbidity flags travel as the masks and are unpacked on the
+    # fetched table (see _finish_patients); self_harm is also needed by the notes stage.
+    flags_in_engine = COMORBIDITY_FLAGS if dx.bits is None else ("self_harm",)
 
     p = keyed
     p = _label_joins(con, p, {
@@ -189,7 +192,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         "employment_status": (lambda v: employment_group(v, reference), "employment_group"),
     }, quality, "patients")
 
-    t = p.left_join(dx, "patient_id").drop("patient_id_right")
+    t = p.left_join(dx.table, "patient_id").drop("patient_id_right")
     t = t.left_join(episodes, "pkey").drop("pkey_right")
     t = t.left_join(lines, "pkey").drop("pkey_right")
     t = t.left_join(steps, "pkey").drop("pkey_right")
@@ -205,7 +208,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         t = t.mutate(**{c: ibis.literal(0, "int64") for c in REFERRAL_COLUMNS})
 
     def flag(name):
-        return t[name].fill_null(False)
+        return dx.flag(t, name)
 
     age = completed_years(t.birth_date, index_lit)
     exclusion = ibis.cases(
@@ -242,7 +245,8 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         employment_group=t.employment_group,
         died=died,
         age_at_death=ibis.ifelse(died, completed_years(t.birth_date, t.death_date), ibis.null("int64")),
-        **{name: flag(name) for name in COMORBIDITY_FLAGS},
+        **{name: flag(name) for name in flags_in_engine},
+        **{mask: t[mask].fill_null(0) for mask in dx.masks},
         **{c: t[c].fill_null(0) for c in REFERRAL_COLUMNS},
         **{word: t[word].fill_null(0) for word in packing.names},
     )
@@ -252,7 +256,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     step("Collecting the per-patient table")
     labels = {row.ingredient_id: ("+" if row.role == AUGMENTING else "") + row.ingredient
               for row in ingredient_table.itertuples(index=False)}
-    table = _finish_patients(_fetch_arrow(con, out.order_by("patient_id")), packing, labels)
+    table = _finish_patients(_fetch_arrow(con, out.order_by("patient_id")), packing, labels, dx)
 
     step("Data quality and attrition")
     quality.extend(_data_quality(con, extract, index_date, _prescription_checks(con, extract, index_date), codes))
@@ -349,12 +353,19 @@ class SequencePacking:
         return ids
 
 
-def _finish_patients(table: pa.Table, packing: SequencePacking, labels: dict[int, str]) -> pa.Table:
+def _finish_patients(table: pa.Table, packing: SequencePacking, labels: dict[int, str], dx: DiagnosisFlags) -> pa.Table:
     """Days since 1970-01-01 -> dates; treatment_sequence from the packed ingredient ids (`labels`:
-    ingredient_id -> name, '+name' for augmenting agents); one type per column whatever the
-    backend; contract column order."""
+    ingredient_id -> name, '+name' for augmenting agents); comorbidity flags from the packed
+    diagnosis masks where the engine packed them; one type per column whatever the backend;
+    contract column order."""
     sequence = _sequences(packing.ids(table), labels)
     table = table.drop_columns(packing.names).append_column("treatment_sequence", sequence)
+    if dx.masks:
+        masks = {mask: pc.cast(table[mask], pa.int64()).to_numpy() for mask in dx.masks}
+        for name in COMORBIDITY_FLAGS:
+            if name not in table.column_names:
+                table = table.append_column(name, pa.array(dx.unpack(masks, name)))
+        table = table.drop_columns(dx.masks)
     for day_col, date_col in _DATE_COLUMNS.items():
         days = pc.cast(table[day_col], pa.int32())
         table = table.append_column(date_col, days.cast(pa.date32())).drop_columns([day_col])

@@ -52,23 +52,25 @@ def _calendar_date(text: ibis.Value) -> ibis.Value:
     return ibis.ifelse(real, ibis.date(y, m, d), ibis.null("date"))
 
 
-def _parse_date(col: ibis.Value, engine: str = "duckdb") -> tuple[ibis.Value, ibis.Value]:
-    """(parsed date, raw text) for a column that may already be a date, a timestamp or text."""
+def _parse_date(col: ibis.Value, engine: str = "duckdb") -> tuple[ibis.Value, ibis.Value | None]:
+    """(parsed date, raw text) for a column that may already be a date, a timestamp or text.
+    The text is None for a date or timestamp column, which has nothing that can fail to parse."""
     dtype = col.type()
     if dtype.is_date():
-        return col, col.cast("string")
+        return col, None
     if dtype.is_timestamp():
-        return col.date(), col.cast("string")
+        return col.date(), None
     raw = _text(col, engine)
     day = _calendar_date(raw) if engine in _NO_TRY_CAST else raw.substr(0, 10).try_cast("date")
     parsed = ibis.ifelse(raw.re_search(_ISO_DATE), day, ibis.null("date"))
     return parsed, raw
 
 
-def _parse_number(col: ibis.Value, to: str, engine: str = "duckdb") -> tuple[ibis.Value, ibis.Value]:
+def _parse_number(col: ibis.Value, to: str, engine: str = "duckdb") -> tuple[ibis.Value, ibis.Value | None]:
+    """(parsed number, raw text); the text is None for a numeric column (nothing can fail)."""
     dtype = col.type()
     if dtype.is_numeric():
-        return col.cast(to), col.cast("string")
+        return col.cast(to), None
     raw = _text(col, engine)
     if engine in _NO_TRY_CAST:
         number = ibis.ifelse(raw.re_search(_NUMBER), raw.cast("float64"), ibis.null("float64"))
@@ -134,10 +136,13 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
             # Text sources (CSV) are trimmed once while parsing; typed sources keep their strings
             # (trimming on every scan of a Parquet file costs more than the rest of the scan).
             columns[col] = _text(raw[col], engine) if needs_parsing else _nonempty(raw[col])
+    checked: list[str] = []  # text columns parsed here, whose values can fail to parse
     for col, parse in parsers.items():
         parsed, text = parse(raw)
         columns[col] = parsed
-        columns[f"_bad_{col}"] = text.notnull() & parsed.isnull()
+        if text is not None:
+            columns[f"_bad_{col}"] = text.notnull() & parsed.isnull()
+            checked.append(col)
     staged = raw.select(**columns)
     if needs_parsing:
         staged = con.create_table(f"staged_{name}", staged, temp=True, overwrite=True)
@@ -147,19 +152,20 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
     # The date range of each date column and the quality counts come from the same scan.
     checks = QUALITY_CHECKS.get(name, {})
     summary = con.execute(staged.aggregate(
-        n_rows=staged.count(), empty_ids=staged.patient_id.isnull().ifelse(1, 0).sum(),
-        **{f"bad_{col}": staged[f"_bad_{col}"].any() for col in parsers},
+        n_rows=staged.count(), empty_ids=staged.count(where=staged.patient_id.isnull()),
+        **{f"bad_{col}": staged[f"_bad_{col}"].any() for col in checked},
         **{f"{bound}_{col}": getattr(typed[col], bound)() for col in dated for bound in ("min", "max")},
         **{f"check_{check}": staged.count(where=condition(SimpleNamespace(**typed))) for check, condition in checks.items()},
     )).iloc[0]
     if summary["n_rows"] == 0 and name in REQUIRED_TABLES:
         raise InputError("has a header but no data rows", file=file)
-    for col, parse in parsers.items():
+    for col in checked:
+        parse = parsers[col]
         if summary[f"bad_{col}"]:
             row, value = _locate(con, raw, lambda t, p=parse: p(t)[1].notnull() & p(t)[0].isnull(), col)
             kind = "a date (YYYY-MM-DD)" if col in spec["dates"] else "a number"
             raise InputError(f"is not {kind}", file=file, row=row, column=col, value=value)
-    if summary["empty_ids"]:
+    if as_count(summary["empty_ids"]):
         row, _ = _locate(con, raw, lambda t: _text(t.patient_id, engine).isnull(), "patient_id")
         raise InputError("patient_id is empty", file=file, row=row, column="patient_id")
 
