@@ -420,20 +420,27 @@ def attrition_table(patients: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "remaining", "excluded"])
 
 
-def _prescription_checks(con, extract: Extract, index_date: dt.date) -> dict[str, int]:
-    """Rows of prescriptions failing each quality check, and starting after the index date. The
-    checks were counted while validating where the source was validated here; the rows after the
-    index date need a query only when the index date is before the latest prescription."""
-    rx = extract.prescriptions
-    counts = (extract.quality_counts or {}).get("prescriptions")
+def _check_counts(con, extract: Extract, name: str) -> dict[str, int]:
+    """Rows of table `name` failing each of its QUALITY_CHECKS: counted while validating where the
+    source was validated here, else by one query of the same conditions (OMOP sources)."""
+    counts = (extract.quality_counts or {}).get(name)
     if counts is None:
-        row = con.execute(rx.aggregate(**{name: rx.count(where=condition(rx))
-                                          for name, condition in QUALITY_CHECKS["prescriptions"].items()})).iloc[0]
-        counts = {name: as_count(row[name]) for name in QUALITY_CHECKS["prescriptions"]}
+        table = getattr(extract, name)
+        checks = QUALITY_CHECKS[name]
+        row = con.execute(table.aggregate(**{check: table.count(where=condition(table))
+                                             for check, condition in checks.items()})).iloc[0]
+        counts = {check: as_count(row[check]) for check in checks}
+    return counts
+
+
+def _prescription_checks(con, extract: Extract, index_date: dt.date) -> dict[str, int]:
+    """The prescription checks (_check_counts) and the rows starting after the index date, which
+    need a query only when the index date is before the latest prescription."""
+    rx = extract.prescriptions
     latest_start = ((extract.date_bounds or {}).get("prescriptions") or {}).get("start_date", (None, None))[1]
     after = 0 if latest_start is not None and latest_start <= index_date else as_count(
         con.execute(rx.count(where=rx.start_date > ibis.literal(index_date, "date"))))
-    return {**counts, "after_index": after}
+    return {**_check_counts(con, extract, "prescriptions"), "after_index": after}
 
 
 def _data_quality(con, extract: Extract, index_date: dt.date, stats: dict[str, int], codes: pd.DataFrame) -> list[tuple]:
@@ -454,7 +461,7 @@ def _data_quality(con, extract: Extract, index_date: dt.date, stats: dict[str, i
     dx_after = codes["n_after_index"].fillna(0).sum()
     if dx_after:
         rows.append(("diagnoses", "date", f"recorded after the index date {index_date} (ignored)", "", int(dx_after)))
-    no_birth = con.execute(extract.patients.birth_date.isnull().ifelse(1, 0).sum())
+    no_birth = _check_counts(con, extract, "patients")["no_birth_date"]
     if no_birth:
         rows.append(("patients", "birth_date", "no birth date: age unknown, not excluded as under_18", "", int(no_birth)))
     return rows

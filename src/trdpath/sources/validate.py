@@ -92,6 +92,9 @@ def _locate(con, raw: ibis.Table, bad: Callable[[ibis.Table], ibis.Value], colum
 # reports them); each is a condition on the typed columns. Sources that are not validated here
 # (OMOP) get the same counts from the pipeline's own query of these conditions.
 QUALITY_CHECKS: dict[str, dict[str, Callable]] = {
+    "patients": {
+        "no_birth_date": lambda t: t.birth_date.isnull(),
+    },
     "prescriptions": {
         "end_before_start": lambda t: t.end_date < t.start_date,
         "no_dose": lambda t: t.daily_dose_mg.isnull(),
