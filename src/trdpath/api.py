@@ -1,4 +1,10 @@
-"""The public Python API. The CLI (cli.py) is a thin layer over these functions."""
+"""The public Python API. The CLI (cli.py) and the demo are thin layers over these functions.
+
+``classify(data, out)`` writes the patient-level results; ``run(data, out)`` adds the publishable
+report (OUT/release/); ``report(results)`` rewrites the report of an existing result. Each builds its
+whole result beside OUT and swaps it in with one rename (trdpath.atomic); the folder names are in
+trdpath.layout.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +16,51 @@ from pathlib import Path
 
 import pandas as pd
 
-from trdpath import backends
+from trdpath import backends, layout
+from trdpath.atomic import replace_folder
 from trdpath.config import StudyConfig
-from trdpath.output import staging_folder, write_classification
+from trdpath.output import run_metadata, write_classification
 from trdpath.pipeline import Classification, Progress, classify_extract
 from trdpath.errors import UserError
+from trdpath.schema import PATIENT_COLUMNS
 from trdpath.sources import Extract
 from trdpath.sources.flat import read_flat_folder, read_flat_location
 from trdpath.sources.omop import read_omop_location
 from trdpath.sources.validate import validate_extract
 
-__all__ = ["Classification", "classify", "classify_tables"]
+__all__ = ["Classification", "classify", "classify_tables", "run", "report", "check_config", "check_output"]
+
+
+def check_config(config: StudyConfig) -> None:
+    """What the configuration's own validation cannot know: names that must be columns of the
+    per-patient table (data-contract.md). Checked before any work, so a typo costs seconds, not a run."""
+    unknown = [name for block in config.analysis.regression_blocks for name in block if name not in PATIENT_COLUMNS]
+    if unknown:
+        raise UserError(
+            f"analysis.regression_blocks names {', '.join(repr(n) for n in unknown)}, which "
+            f"{'is not a column' if len(unknown) == 1 else 'are not columns'} of the per-patient table. "
+            f"Predictors can be: {', '.join(PATIENT_COLUMNS)}.")
+
+
+def check_output(data: str | Path | None, out: str | Path, overwrite: bool = False) -> None:
+    """Refuse an output folder that would destroy something: the input extract (OUT equal to, inside or
+    holding --data) or a non-empty folder that is not a trdpath result (unless `overwrite`)."""
+    out_path = Path(out).expanduser().resolve()
+    if data is not None:
+        location = backends.backend_from_url(str(data))
+        if location.path is not None:
+            data_path = Path(location.path).expanduser().resolve()
+            if out_path == data_path or data_path in out_path.parents:
+                raise UserError(f"--out {out} is {'the' if out_path == data_path else 'inside the'} --data folder "
+                                f"{data}: the results would overwrite the extract. Choose another --out.")
+            if out_path in data_path.parents:
+                raise UserError(f"--data {data} is inside --out {out}: writing the results replaces that folder. "
+                                "Choose another --out.")
+    if out_path.exists() and not out_path.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder.")
+    if out_path.is_dir() and any(out_path.iterdir()) and not layout.is_result(out_path) and not overwrite:
+        raise UserError(f"--out {out} is not empty and is not a trdpath result: its content would be replaced. "
+                        "Choose an empty or new folder, or add --overwrite.")
 
 
 def _with_row_numbers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -63,16 +103,9 @@ def _move_to_backend(duck, extract: Extract, backend: str, config: StudyConfig) 
                         source=extract.source, date_bounds=extract.date_bounds, quality_counts=extract.quality_counts)
 
 
-def classify(data: str | Path, out: str | Path, config: StudyConfig | None = None,
-             index_date: dt.date | None = None, progress: Progress | None = None,
-             backend: str | None = None) -> Classification:
-    """Read an extract, classify, and write the results into `out` atomically.
-
-    `data` is a folder of flat tables (or ``flat:DIR``), ``omop:DIR``, ``postgresql://...`` (an OMOP
-    CDM schema) or ``spark:SCHEMA`` (see backends.backend_from_url). `backend` runs a flat folder's
-    pipeline on another engine (default: the configuration's, DuckDB).
-    """
-    config = config or StudyConfig()
+def _classify_into(folder: Path, data: str | Path, config: StudyConfig, index_date: dt.date | None,
+                   progress: Progress | None, backend: str | None) -> Classification:
+    """Read an extract, classify, and write the patient-level files into `folder` (a staging folder)."""
     location = backends.backend_from_url(str(data))
     backend = backend or config.engine.backend
     work = Path(tempfile.mkdtemp(prefix="trdpath-engine-"))
@@ -91,8 +124,52 @@ def classify(data: str | Path, out: str | Path, config: StudyConfig | None = Non
             if backend != "duckdb":
                 con, extract = _move_to_backend(con, extract, backend, config)
         result = classify_extract(con, extract, config, index_date, progress)
-        with staging_folder(Path(out)) as folder:
-            write_classification(result, folder)
+        write_classification(result, folder)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def classify(data: str | Path, out: str | Path, config: StudyConfig | None = None,
+             index_date: dt.date | None = None, progress: Progress | None = None,
+             backend: str | None = None, overwrite: bool = False) -> Classification:
+    """Read an extract, classify, and write the patient-level results into `out` (replacing it whole).
+
+    `data` is a folder of flat tables (or ``flat:DIR``), ``omop:DIR``, ``postgresql://...`` (an OMOP
+    CDM schema) or ``spark:SCHEMA`` (see backends.backend_from_url). `backend` runs a flat folder's
+    pipeline on another engine (default: the configuration's, DuckDB). `out` must be new, empty or an
+    earlier trdpath result unless `overwrite`; it may not be or hold the extract.
+    """
+    config = config or StudyConfig()
+    check_config(config)
+    check_output(data, out, overwrite)
+    with replace_folder(out) as staging:
+        return _classify_into(staging, data, config, index_date, progress, backend)
+
+
+def run(data: str | Path, out: str | Path, config: StudyConfig | None = None,
+        index_date: dt.date | None = None, progress: Progress | None = None,
+        backend: str | None = None, overwrite: bool = False) -> Classification:
+    """`classify`, then the statistics and the publishable report in OUT/release/, all swapped in at once."""
+    from trdpath.report import write_release
+
+    config = config or StudyConfig()
+    check_config(config)
+    check_output(data, out, overwrite)
+    with replace_folder(out) as staging:
+        result = _classify_into(staging, data, config, index_date, progress, backend)
+        if progress:
+            progress("analysing and writing the report")
+        write_release(layout.release_dir(staging), result.patients, result.attrition, result.config,
+                      run_metadata(result), result.data_quality)
+        return result
+
+
+def report(results: str | Path) -> None:
+    """Re-run the statistics and rewrite OUT/release/ of an existing result (the rest is kept)."""
+    from trdpath.report import read_classification, write_report
+    from trdpath.report.cli import classification_meta
+
+    patients, attrition, config = read_classification(results)
+    check_config(config)
+    write_report(results, patients, attrition, config, classification_meta(results, patients, config))

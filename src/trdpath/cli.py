@@ -1,7 +1,10 @@
 """The `trdpath` command line: a thin Typer layer over trdpath.api.
 
-User mistakes (bad files, bad settings) print one clear message and exit with status 2;
-nothing half-written is left in the output folder.
+One error handler (`main`) and one exit-code table (EXIT_*): a usage mistake prints Typer's usage
+text and exits 2; a problem with the user's data or settings prints one message and exits 2; a bug
+prints a short message and exits 1 (`trdpath --debug ...` shows the traceback). No message shows a
+password (trdpath.safety.mask_credentials); no failure leaves a half-written result (trdpath.atomic).
+Sub-command groups are mounted in `_mount_subcommands`.
 """
 
 from __future__ import annotations
@@ -11,20 +14,29 @@ import datetime as dt
 import os
 import sys
 import threading
+import time
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from trdpath import __version__
+from trdpath import __version__, layout
 from trdpath.config import DEFAULT_CONFIG_TOML, StudyConfig, load_config
 from trdpath.errors import UserError
+from trdpath.safety import mask_credentials
+
+# The exit-code table (README "Exit codes").
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug: short message, traceback with --debug
+EXIT_USAGE = 2  # the command line itself (Typer/click's own code for usage errors)
+EXIT_USER = UserError.exit_code  # 2: the data, the settings, the output folder
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 app = typer.Typer(
     name="trdpath",
@@ -34,14 +46,35 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True, soft_wrap=True)
+_debug = {"on": bool(os.environ.get("TRDPATH_DEBUG"))}
 
-DataOption = Annotated[str, typer.Option("--data", help="Folder with patients, diagnoses, prescriptions (+ referrals, notes) as CSV or Parquet; or omop:FOLDER, postgresql://... (OMOP CDM, ?schema=cdm), spark:SCHEMA.")]
-BackendOption = Annotated[Optional[str], typer.Option("--backend", help="Engine for a flat folder: duckdb (default), postgres (TRDPATH_POSTGRES_URL) or pyspark.")]
-OutOption = Annotated[Path, typer.Option("--out", help="Folder to write the results into (created if missing).")]
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Study configuration TOML (see `trdpath default-config`).")]
+DataOption = Annotated[str, typer.Option("--data", "-d", help="Folder with patients, diagnoses, prescriptions (+ referrals, notes) as CSV or Parquet; or omop:FOLDER, postgresql://... (OMOP CDM, ?schema=cdm), spark:SCHEMA.")]
+BackendOption = Annotated[Optional[str], typer.Option("--backend", "-b", help="Engine for a flat folder: duckdb (default), postgres (TRDPATH_POSTGRES_URL) or pyspark.")]
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Results folder to write (created if missing; an earlier result there is replaced whole).")]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Study configuration TOML (see `trdpath default-config`).")]
 IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest date in the extract).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace --out even if it is a non-empty folder that is not a trdpath result.")]
+ResultsOption = Annotated[Optional[Path], typer.Option("--results", "-r", help="An existing results folder (from `trdpath classify` or `run`).")]
 
 _STAGES = 10
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"trdpath {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", envvar="TRDPATH_DEBUG",
+                                        help="On an internal error, print the full traceback.")] = False,
+) -> None:
+    """Find, classify and study treatment-resistant depression (TRD) in health records."""
+    _debug["on"] = _debug["on"] or debug
 
 
 def _check_backend(value: str | None) -> str | None:
@@ -63,9 +96,20 @@ def _parse_index_date(value: str | None) -> dt.date | None:
 
 @contextmanager
 def stage_progress(title: str, total: int = _STAGES, enabled: bool = True):
-    """A Rich progress display whose callback names each pipeline stage as it starts."""
+    """A progress callback naming each pipeline stage as it starts: a Rich bar on a terminal, else
+    (a batch job, a log file) one line per stage with the elapsed time."""
     if not enabled:
         yield lambda _stage: None
+        return
+    if not console.is_terminal:
+        start = time.perf_counter()
+        console.print(f"[{0.0:7.1f} s] {title}", highlight=False)
+
+        def log(stage: str) -> None:
+            console.print(f"[{time.perf_counter() - start:7.1f} s] {title}: {stage}", highlight=False)
+
+        yield log
+        console.print(f"[{time.perf_counter() - start:7.1f} s] {title}: done", highlight=False)
         return
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
@@ -93,56 +137,68 @@ def _summary(result) -> Table:
     return table
 
 
-def run_classify(data: str, out: Path, config: StudyConfig, index_date: dt.date | None, quiet: bool = False,
-                 backend: str | None = None):
-    from trdpath.api import classify
+def _wrote(out: Path, with_report: bool) -> str:
+    text = (f"Wrote {out}/: patient-level {layout.PATIENTS_CSV}, {layout.PATIENTS_PARQUET}, {layout.DATA_QUALITY_CSV}, "
+            f"{layout.ATTRITION_CSV} (do not release; see {layout.README})")
+    if with_report:
+        text += (f"\nRelease (disclosure-controlled): {layout.report_html(out)}, {layout.REPORT_DOCX}, "
+                 f"{layout.TABLES}/, {layout.DATA_QUALITY_CSV}, {layout.ATTRITION_CSV}")
+    return text
 
-    with stage_progress("Classifying", enabled=not quiet) as progress:
-        result = classify(data, out, config=config, index_date=index_date, progress=progress, backend=backend)
+
+def run_classify(data: str, out: Path, config: StudyConfig, index_date: dt.date | None, quiet: bool = False,
+                 backend: str | None = None, overwrite: bool = False, with_report: bool = False):
+    """`classify` (or, with_report, `run`) through trdpath.api, with progress and a summary."""
+    from trdpath import api
+
+    entry = api.run if with_report else api.classify
+    with stage_progress("Running" if with_report else "Classifying",
+                        _STAGES + with_report, enabled=not quiet) as progress:
+        result = entry(data, out, config=config, index_date=index_date, progress=progress, backend=backend,
+                       overwrite=overwrite)
     if not quiet:
         console.print(_summary(result))
-        console.print(Text(f"Wrote patients.csv, patients.parquet, attrition.csv, data_quality.csv, config.toml to {out}"))
+        console.print(Text(_wrote(out, with_report)))
     return result
 
 
 @app.command()
 def classify(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
-             backend: BackendOption = None,
-             quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False) -> None:
+             backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Classify every patient of an extract: cohort, treatment lines, TRD and resistance level."""
-    run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet, _check_backend(backend))
-
-
-def run_report(out: Path, result, quiet: bool = False) -> None:
-    from trdpath.output import run_metadata
-    from trdpath.report import write_report
-
-    with console.status("Analysing and writing the report ...") if not quiet else _nothing():
-        write_report(out, result.patients, result.attrition, result.config, run_metadata(result))
-    if not quiet:
-        console.print(Text(f"Report: {out / 'report.html'}, {out / 'report.docx'}, tables in {out / 'tables'}/"))
-
-
-@contextmanager
-def _nothing():
-    yield
+    run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet, _check_backend(backend),
+                 overwrite)
 
 
 @app.command()
 def run(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
-        backend: BackendOption = None,
-        quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False) -> None:
+        backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Classify, then analyse and report (Tables 1-3, resistance levels, service use, figures)."""
-    result = run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet, _check_backend(backend))
-    run_report(out, result, quiet)
+    run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet, _check_backend(backend),
+                 overwrite, with_report=True)
 
 
 @app.command()
-def report(out: Annotated[Path, typer.Option("--out", help="A classification folder (from `trdpath classify` or `run`).")]) -> None:
-    """Re-run the analysis and report on an existing classification folder."""
-    from trdpath.report.cli import report_folder
+def report(results: ResultsOption = None,
+           out: Annotated[Optional[Path], typer.Option("--out", hidden=True,
+                                                       help="Deprecated name of --results.")] = None,
+           quiet: QuietOption = False) -> None:
+    """Re-run the analysis and rewrite OUT/release/ of an existing result (`--results OUT`)."""
+    from trdpath import api
 
-    report_folder(out, console)
+    if out is not None:
+        if results is not None:
+            raise typer.BadParameter("give --results only (--out is its deprecated name)", param_hint="--out")
+        console.print(Text("Warning: `trdpath report --out` is deprecated; use --results.", style="yellow"))
+        results = out
+    if results is None:
+        raise typer.BadParameter("the results folder to report on is required", param_hint="'--results' / '-r'")
+    with stage_progress("Report", 1, enabled=not quiet) as progress:
+        progress("analysing and writing the report")
+        api.report(results)
+    if not quiet:
+        console.print(Text(f"Report written: {layout.report_html(results)}, {layout.REPORT_DOCX}, "
+                           f"{layout.TABLES}/ in {layout.release_dir(results)}"))
 
 
 @app.command("default-config")
@@ -152,9 +208,9 @@ def default_config() -> None:
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option("--out", help="Where to write the demo.")] = Path("trdpath-demo"),
-         patients: Annotated[int, typer.Option("--patients", help="Size of the synthetic extract.")] = 5000,
-         seed: Annotated[int, typer.Option("--seed")] = 2025) -> None:
+def demo(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the demo.")] = Path("trdpath-demo"),
+         patients: Annotated[int, typer.Option("--patients", "-n", min=1, help="Size of the synthetic extract.")] = 5000,
+         seed: Annotated[int, typer.Option("--seed", "-s")] = 2025) -> None:
     """Generate a synthetic extract and run everything on it into ./trdpath-demo/."""
     from trdpath.demo import run_demo
 
@@ -168,6 +224,7 @@ def version() -> None:
 
 
 def _mount_subcommands() -> None:
+    """Every sub-command group, one line each."""
     from trdpath.nlp.cli import app as nlp_app
     from trdpath.qualitative.cli import app as qual_app
     from trdpath.synth.cli import app as synth_app
@@ -180,19 +237,47 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-def main() -> None:
+def _say(prefix: str, message: object, style: str = "bold red") -> None:
+    console.print(Text(prefix, style=style) + Text(mask_credentials(message)))
+
+
+def handle(args: list[str] | None = None) -> int:
+    """Run the command line and return its exit code (the exit-code table above); prints, never raises."""
     try:
-        result = app(standalone_mode=False)
+        result = app(args=args, prog_name="trdpath", standalone_mode=False)
     except UserError as exc:
-        console.print(Text("Error: ", style="bold red") + Text(str(exc)))
-        sys.exit(exc.exit_code)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        console.print("Aborted.")
-        sys.exit(130)
-    _exit_now(result if isinstance(result, int) else 0)
+        _say("Error: ", exc)
+        return exc.exit_code
+    except typer.TyperException as exc:  # click's usage errors (Typer's own copy of click): usage text, exit 2
+        text = _shown(exc)
+        console.print(Text(mask_credentials(text).rstrip("\n")), highlight=False)
+        return getattr(exc, "exit_code", EXIT_USAGE)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("Interrupted.")
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # a sub-command calling sys.exit
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_INTERNAL)
+    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes a short message
+        if _debug["on"]:
+            console.print(Text(mask_credentials(traceback.format_exc())), highlight=False)
+        _say("Internal error: ", f"{type(exc).__name__}: {exc}")
+        console.print(Text("This is a bug in trdpath, not a problem with your data. Run again as "
+                           "`trdpath --debug ...` for the traceback and report it."))
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def _shown(exc) -> str:
+    """What click would print for an exception (usage line, hint, error), as text."""
+    import io
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    return buffer.getvalue()
+
+
+def main() -> None:
+    _exit_now(handle())
 
 
 def _exit_now(code: int) -> None:

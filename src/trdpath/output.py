@@ -1,13 +1,12 @@
-"""Write a classification atomically: everything goes to a temporary folder first, then moves in."""
+"""Write a classification: the patient-level part of a results folder (trdpath.layout).
+
+Callers write into a staging folder from trdpath.atomic.replace_folder, which swaps the whole result
+in at the end; nothing here writes into a live results folder."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -16,47 +15,32 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from trdpath import __version__
+from trdpath import __version__, layout
 from trdpath.pipeline import Classification, patients_frame
-
-OUTPUT_FILES = ("patients.csv", "patients.parquet", "attrition.csv", "data_quality.csv", "config.toml", "metadata.json")
-
-
-@contextmanager
-def staging_folder(out_dir: Path):
-    """Yield a temporary folder beside `out_dir`; on success its files replace those in `out_dir`."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        yield staging
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for item in staging.iterdir():
-            target = out_dir / item.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(item, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+from trdpath.safety import mask_credentials, neutralise_arrow, neutralise_frame
 
 
 def write_classification(result: Classification, folder: Path) -> None:
+    """The patient-level files of `result` into `folder` (a staging folder) with its README."""
     folder = Path(folder)
     table = result.table
     # The two big files at once: both writers release the GIL (about 0.8 s + 0.7 s for 1M patients).
     with ThreadPoolExecutor(max_workers=2) as pool:
-        csv = pool.submit(_write_csv, table, folder / "patients.csv")
-        parquet = pool.submit(pq.write_table, _with_pandas_types(table), folder / "patients.parquet")
+        # Only the CSV is neutralised (OWASP CSV injection): Parquet holds the values as they are.
+        csv = pool.submit(_write_csv, neutralise_arrow(table), folder / layout.PATIENTS_CSV)
+        parquet = pool.submit(pq.write_table, _with_pandas_types(table), folder / layout.PATIENTS_PARQUET)
         csv.result()
         parquet.result()
-    result.attrition.to_csv(folder / "attrition.csv", index=False)
-    result.data_quality.to_csv(folder / "data_quality.csv", index=False)
+    neutralise_frame(result.attrition).to_csv(folder / layout.ATTRITION_CSV, index=False)
+    neutralise_frame(result.data_quality).to_csv(folder / layout.DATA_QUALITY_CSV, index=False)
+    settings = result.config.disclosure
+    (folder / layout.README).write_text(layout.out_readme(settings.min_count, settings.rounding), encoding="utf-8")
     config_text = (
         f"# Configuration used for this classification (index date {result.index_date}).\n"
         + result.config.model_copy(update={"study": result.config.study.model_copy(update={"index_date": result.index_date})}).to_toml()
     )
-    (folder / "config.toml").write_text(config_text, encoding="utf-8")
-    (folder / "metadata.json").write_text(json.dumps(run_metadata(result), indent=2, default=str), encoding="utf-8")
+    (folder / layout.CONFIG_TOML).write_text(config_text, encoding="utf-8")
+    (folder / layout.METADATA_JSON).write_text(json.dumps(run_metadata(result), indent=2, default=str), encoding="utf-8")
 
 
 def _with_pandas_types(table: pa.Table) -> pa.Table:
@@ -103,5 +87,5 @@ def run_metadata(result: Classification) -> dict:
         "software_version": __version__,
         "index_date": result.index_date,
         "data_date_range": list(result.date_range),
-        "source": result.source,
+        "source": mask_credentials(result.source),
     }

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from docx import Document
 
+from trdpath import layout
 from trdpath.config import StudyConfig, config_from_dict
 from trdpath.errors import UserError
 from trdpath.report import read_classification, write_report
@@ -42,12 +43,12 @@ def paper_report(tmp_path_factory):
 
 
 def test_all_outputs_are_written(paper_report):
-    tables = paper_report / "tables"
+    tables = layout.tables_dir(paper_report)
     for stem in ("table1_sociodemographics", "table2_comorbidities", "table3_logistic_regression", "model_fit",
                  "resistance_levels", "service_use"):
         assert (tables / f"{stem}.csv").is_file()
     assert (tables / "tables.xlsx").is_file()
-    assert (paper_report / "report.html").is_file() and (paper_report / "report.docx").is_file()
+    assert layout.report_html(paper_report).is_file() and layout.report_docx(paper_report).is_file()
     assert not list(paper_report.glob(".report-*"))  # no staging folders left behind
     fit = pd.read_csv(tables / "model_fit.csv")
     assert list(fit.columns[:8]) == ["model", "n", "minus2ll", "chi2", "df", "p_value", "cox_snell_r2",
@@ -57,7 +58,7 @@ def test_all_outputs_are_written(paper_report):
 
 
 def test_xlsx_holds_the_same_tables_as_the_csv(paper_report):
-    tables = paper_report / "tables"
+    tables = layout.tables_dir(paper_report)
     sheets = pd.read_excel(tables / "tables.xlsx", sheet_name=None)
     csv = pd.read_csv(tables / "table2_comorbidities.csv")
     sheet = sheets["table2_comorbidities"]
@@ -68,7 +69,7 @@ def test_xlsx_holds_the_same_tables_as_the_csv(paper_report):
 
 
 def test_html_formats_tables_as_in_the_paper(paper_report):
-    html = (paper_report / "report.html").read_text(encoding="utf-8")
+    html = layout.report_html(paper_report).read_text(encoding="utf-8")
     # Table 1 of the paper: "1963 (73.38)", "712 (26.62)"; chi-squared 16.54 on 1 df; P < 0.001.
     assert "1963 (73.38)" in html and "712 (26.62)" in html
     assert "χ²(1) = 16.54" in html
@@ -80,7 +81,7 @@ def test_html_formats_tables_as_in_the_paper(paper_report):
 
 
 def test_html_is_self_contained(paper_report):
-    html = (paper_report / "report.html").read_text(encoding="utf-8")
+    html = layout.report_html(paper_report).read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]+src=", html)
     assert not re.search(r"<link[^>]+href=\"?https?:", html)
     assert not re.search(r"<img[^>]+src=\"https?:", html)
@@ -89,7 +90,7 @@ def test_html_is_self_contained(paper_report):
 
 
 def test_docx_holds_the_same_tables(paper_report):
-    document = Document(str(paper_report / "report.docx"))
+    document = Document(str(layout.report_docx(paper_report)))
     text = "\n".join(cell.text for table in document.tables for row in table.rows for cell in row.cells)
     assert "1963 (73.38)" in text and "χ²(1) = 16.54" in text and "<0.001" in text
     headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
@@ -100,13 +101,13 @@ def test_docx_holds_the_same_tables(paper_report):
 def test_disclosure_reaches_html_and_docx(tmp_path):
     patients = cohort_with_counts(300, 200, {"self_harm": (3, 20), "anxiety": (61, 52)})
     write_report(tmp_path, patients, attrition_for(patients), StudyConfig(), META)
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = layout.report_html(tmp_path).read_text(encoding="utf-8")
     table2 = pd.read_html(io.StringIO(html), match="Self-harm")[0]
     row = table2[table2.iloc[:, 0] == "Self-harm"].iloc[0]
     assert row.iloc[1] == "<8" and row.iloc[2] == "20 (10.00)"
     anxiety = table2[table2.iloc[:, 0] == "Anxiety disorders"].iloc[0]
     assert anxiety.iloc[1] == "60 (20.00)"  # 61 rounded to 60, percentage of the rounded 300
-    document = Document(str(tmp_path / "report.docx"))
+    document = Document(str(layout.report_docx(tmp_path)))
     cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
     assert "<8" in cells and "61 (20.33)" not in cells
 
@@ -114,7 +115,7 @@ def test_disclosure_reaches_html_and_docx(tmp_path):
 def test_a_failed_report_leaves_the_previous_one(tmp_path, monkeypatch):
     patients = synthetic_patients(300, seed=1)
     write_report(tmp_path, patients, attrition_for(patients), StudyConfig(), META)
-    before = (tmp_path / "report.html").read_bytes()
+    before = layout.report_html(tmp_path).read_bytes()
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -122,9 +123,11 @@ def test_a_failed_report_leaves_the_previous_one(tmp_path, monkeypatch):
     monkeypatch.setattr("trdpath.report.figures.all_figures", broken)
     with pytest.raises(RuntimeError):
         write_report(tmp_path, patients, attrition_for(patients), StudyConfig(), META)
-    assert (tmp_path / "report.html").read_bytes() == before
-    assert (tmp_path / "tables" / "table1_sociodemographics.csv").is_file()
+    assert layout.report_html(tmp_path).read_bytes() == before
+    assert (layout.tables_dir(tmp_path) / "table1_sociodemographics.csv").is_file()
     assert not list(tmp_path.glob(".report-*"))
+    # nothing of the failed run is left beside the folder either (only the empty lock file)
+    assert [p.name for p in tmp_path.parent.glob(f".{tmp_path.name}.*")] == [f".{tmp_path.name}.lock"]
 
 
 def test_read_classification_round_trip(tmp_path):
@@ -143,7 +146,7 @@ def test_read_classification_round_trip(tmp_path):
     from trdpath.report.cli import report_folder
 
     report_folder(tmp_path)
-    csv = pd.read_csv(tmp_path / "tables" / "table2_comorbidities.csv", dtype=str)
+    csv = pd.read_csv(layout.tables_dir(tmp_path) / "table2_comorbidities.csv", dtype=str)
     assert "<10" in set(csv["mdd_n"]) | set(csv["trd_n"])  # the folder's own min_count is used
 
 

@@ -14,6 +14,7 @@ import pytest
 from docx import Document
 from scipy import stats as scipy_stats
 
+from trdpath import layout
 from trdpath.config import config_from_dict
 from trdpath.report import write_report
 from trdpath.stats.synthetic import self_harm_sources_cohort as hand_made_cohort, synthetic_patients
@@ -39,7 +40,7 @@ def hand_report(tmp_path_factory):
 
 
 def test_csv_and_xlsx_hold_the_sensitivity_tables(hand_report):
-    tables = hand_report / "tables"
+    tables = layout.tables_dir(hand_report)
     self_harm = pd.read_csv(tables / "sensitivity_self_harm.csv", keep_default_na=False)
     assert list(self_harm.columns[:8]) == ["section", "variable", "mdd_n", "mdd_pct", "trd_n", "trd_pct", "all_n",
                                            "all_pct"]
@@ -69,7 +70,7 @@ def test_csv_and_xlsx_hold_the_sensitivity_tables(hand_report):
 
 
 def test_html_section_states_how_many_more_patients_the_notes_find(hand_report):
-    html = (hand_report / "report.html").read_text(encoding="utf-8")
+    html = layout.report_html(hand_report).read_text(encoding="utf-8")
     section = html.split(TITLE)[1].split("Antidepressant journeys")[0]
     # Overall: codes 15, codes + notes 50 (50 / 15 = 3.3 times), notes only 35.
     assert "codes alone found self-harm in 15 patients and codes + notes in 50 (3.3 times as many)" in section
@@ -83,7 +84,7 @@ def test_html_section_states_how_many_more_patients_the_notes_find(hand_report):
 
 
 def test_docx_has_the_section(hand_report):
-    document = Document(str(hand_report / "report.docx"))
+    document = Document(str(layout.report_docx(hand_report)))
     headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
     assert TITLE in headings and any(h.startswith("Table S1") for h in headings)
     text = "\n".join(cell.text for table in document.tables for row in table.rows for cell in row.cells)
@@ -93,13 +94,13 @@ def test_docx_has_the_section(hand_report):
 def test_report_without_notes_says_so(tmp_path):
     patients = synthetic_patients(600, seed=5, notes=False)
     write_report(tmp_path, patients, attrition_for(patients), config_from_dict({}), META)
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = layout.report_html(tmp_path).read_text(encoding="utf-8")
     section = html.split(TITLE)[1].split("Antidepressant journeys")[0]
     assert "No notes in this extract" in section and "Table S1" not in section
     for stem in ("sensitivity_self_harm", "sensitivity_regression"):
-        table = pd.read_csv(tmp_path / "tables" / f"{stem}.csv")
+        table = pd.read_csv(layout.tables_dir(tmp_path) / f"{stem}.csv")
         assert table.empty and len(table.columns) > 5
-    paragraphs = [p.text for p in Document(str(tmp_path / "report.docx")).paragraphs]
+    paragraphs = [p.text for p in Document(str(layout.report_docx(tmp_path))).paragraphs]
     assert TITLE in paragraphs and any(p.startswith("No notes in this extract") for p in paragraphs)
 
 
@@ -107,8 +108,8 @@ def test_disclosure_reaches_the_section(tmp_path):
     """With disclosure on (default), the hand-made cohort's small cells are hidden in the HTML too."""
     patients = hand_made_cohort()
     write_report(tmp_path, patients, attrition_for(patients), config_from_dict({}), META)
-    section = (tmp_path / "report.html").read_text(encoding="utf-8").split(TITLE)[1].split("Antidepressant")[0]
-    table = pd.read_csv(tmp_path / "tables" / "sensitivity_self_harm.csv", dtype=str, keep_default_na=False)
+    section = layout.report_html(tmp_path).read_text(encoding="utf-8").split(TITLE)[1].split("Antidepressant")[0]
+    table = pd.read_csv(layout.tables_dir(tmp_path) / "sensitivity_self_harm.csv", dtype=str, keep_default_na=False)
     rows = table.set_index("variable")
     assert rows.at["both", "mdd_n"] == "<8" and rows.at["codes_only", "mdd_n"] == "<8"
     assert "&lt;8" in section

@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from trdpath import layout
 from trdpath.config import config_from_dict
 
 api = pytest.importorskip("trdpath.api")
@@ -40,11 +41,11 @@ def test_report_counts_equal_the_classification(tmp_path):
                  {"software_version": "t", "index_date": result.index_date,
                   "data_date_range": (None, None), "source": "hand-made extract"})
     cohort = patients[patients["in_cohort"]]
-    levels = pd.read_csv(tmp_path / "tables" / "resistance_levels.csv").iloc[0]
+    levels = pd.read_csv(layout.tables_dir(tmp_path) / "resistance_levels.csv").iloc[0]
     counts = cohort["resistance_level"].value_counts()
     for level, column in (("MDD", "mdd_n"), ("2", "level2_n"), ("3", "level3_n"), ("4+", "level4plus_n")):
         assert levels[column] == counts.get(level, 0)
-    table1 = pd.read_csv(tmp_path / "tables" / "table1_sociodemographics.csv", keep_default_na=False)
+    table1 = pd.read_csv(layout.tables_dir(tmp_path) / "table1_sociodemographics.csv", keep_default_na=False)
     f33 = table1[(table1["variable"] == "depression_code") & (table1["level"] == "F33")].iloc[0]
     assert int(f33["trd_n"]) == int(((cohort["depression_code"] == "F33") & cohort["trd"]).sum())
     assert int(f33["mdd_n"]) == int(((cohort["depression_code"] == "F33") & ~cohort["trd"]).sum())

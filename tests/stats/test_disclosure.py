@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trdpath import layout
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.stats import analyse
 from trdpath.stats.disclosure import (
@@ -145,7 +146,7 @@ def test_no_small_count_leaves_in_any_written_table(tmp_path):
                  {"software_version": "t", "index_date": "2021-10-31", "data_date_range": (None, None),
                   "source": "synthetic"})
     checked = 0
-    for path in (tmp_path / "tables").glob("*.csv"):
+    for path in layout.tables_dir(tmp_path).glob("*.csv"):
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
         count_columns = [c for c in table.columns if c.endswith("_n") or c in ("n", "remaining", "excluded")]
         for column in count_columns:
@@ -157,7 +158,7 @@ def test_no_small_count_leaves_in_any_written_table(tmp_path):
                 checked += 1
     assert checked > 50
     # The same holds in the HTML tables (the Sankey's and figures' data come from the same protected tables).
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = layout.report_html(tmp_path).read_text(encoding="utf-8")
     tables = pd.read_html(io.StringIO(html.split("<h2>Antidepressant journeys</h2>")[0]))
     table2 = tables[1]
     for cell in table2.iloc[:, 1]:

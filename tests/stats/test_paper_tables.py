@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trdpath import layout
 from trdpath.config import StudyConfig, config_from_dict
 from trdpath.stats import analyse
 from trdpath.stats.synthetic import cohort_with_counts
@@ -145,7 +146,7 @@ def test_table2_csv_from_the_report_equals_the_paper(tmp_path):
     write_report(tmp_path, paper_cohort(), attrition, config,
                  {"software_version": "test", "index_date": "2021-10-31",
                   "data_date_range": ("1996-01-01", "2021-10-31"), "source": "paper counts"})
-    csv = pd.read_csv(tmp_path / "tables" / "table2_comorbidities.csv")
+    csv = pd.read_csv(layout.tables_dir(tmp_path) / "table2_comorbidities.csv")
     assert list(csv.columns[:10]) == ["variable", "level", "mdd_n", "mdd_pct", "trd_n", "trd_pct", "test",
                                       "statistic", "df", "p_value"]
     csv = csv.set_index("variable")
@@ -161,7 +162,7 @@ def test_table2_statistics_are_unchanged_by_disclosure_control(tmp_path):
     write_report(tmp_path, paper_cohort(), attrition, StudyConfig(),
                  {"software_version": "test", "index_date": "2021-10-31",
                   "data_date_range": ("1996-01-01", "2021-10-31"), "source": "paper counts"})
-    csv = pd.read_csv(tmp_path / "tables" / "table2_comorbidities.csv", dtype=str).set_index("variable")
+    csv = pd.read_csv(layout.tables_dir(tmp_path) / "table2_comorbidities.csv", dtype=str).set_index("variable")
     assert round(float(csv.loc["anxiety", "statistic"]), 2) == pytest.approx(25.63)
     assert csv.loc["anxiety", "mdd_n"] == "655"  # 656 rounded to the nearest 5
     assert csv.loc["sedatives", "mdd_n"] == "<8"  # 4 patients

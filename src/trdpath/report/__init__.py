@@ -1,36 +1,40 @@
 """The study report: tables as CSV and XLSX, a self-contained HTML report and a DOCX, all disclosure-controlled.
 
 ``write_report(out_dir, patients, attrition, config, meta)`` analyses the classification (trdpath.stats),
-applies statistical disclosure control (trdpath.stats.disclosure) and writes, atomically::
+applies statistical disclosure control (trdpath.stats.disclosure) and writes the publishable part of the
+results folder (trdpath.layout), swapping the whole folder in at the end (trdpath.atomic)::
 
-    OUT/tables/*.csv        one machine-readable table each (numbers, or "<8" / "suppressed")
-    OUT/tables/tables.xlsx  the same tables, one sheet each
-    OUT/report.html         one self-contained file (figures as base64, plotly.js inline; opens offline)
-    OUT/report.docx         the same tables and figures for a journal submission
+    OUT/release/tables/*.csv        one machine-readable table each (numbers, or "<8" / "suppressed")
+    OUT/release/tables/tables.xlsx  the same tables, one sheet each
+    OUT/release/report.html         one self-contained file (figures as base64, plotly.js inline; opens offline)
+    OUT/release/report.docx         the same tables and figures for a journal submission
+    OUT/release/data_quality.csv    data-quality counts, rare labels grouped, counts rounded
+    OUT/release/attrition.csv       the cohort flow, rounded
+    OUT/release/README.md           what may leave the secure environment
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from trdpath.config import StudyConfig, load_config
+from trdpath import layout
+from trdpath.atomic import carry_over, replace_folder
+from trdpath.config import DisclosureSection, StudyConfig, load_config
 from trdpath.errors import UserError
 from trdpath.report import display, figures
 from trdpath.report.docx_writer import write_docx
 from trdpath.stats import Analysis, analyse
-from trdpath.stats.disclosure import protect, protect_attrition, published_group_sizes
+from trdpath.safety import neutralise_frame
+from trdpath.stats.disclosure import protect, protect_attrition, published_group_sizes, round_count, small_label
 
-__all__ = ["write_report", "read_classification", "render_report"]
+__all__ = ["write_report", "write_release", "read_classification", "render_report", "release_data_quality"]
 
-REPORT_FILES = ("tables", "report.html", "report.docx")
+REPORT_FILES = layout.REPORT_FILES
 SENSITIVITY_TITLE = "Sensitivity analysis: self-harm from codes and notes"
 # Figures shown after a table in the HTML (the rest go at the end).
 FIGURES_AFTER = {"table2": ["comorbidities"], "table3": ["forest"], "resistance": ["resistance_levels"],
@@ -40,20 +44,28 @@ FIGURES_AFTER = {"table2": ["comorbidities"], "table3": ["forest"], "resistance"
 def read_classification(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, StudyConfig]:
     """An existing classification folder (patients.parquet, attrition.csv, config.toml), for `trdpath report`."""
     out_dir = Path(out_dir)
-    needed = {name: out_dir / name for name in ("patients.parquet", "attrition.csv", "config.toml")}
+    needed = {name: out_dir / name for name in (layout.PATIENTS_PARQUET, layout.ATTRITION_CSV, layout.CONFIG_TOML)}
     missing = [name for name, path in needed.items() if not path.is_file()]
     if missing:
         raise UserError(f"{out_dir} is not a classification folder: {', '.join(missing)} missing. "
                         "Run `trdpath classify` or `trdpath run` first.")
     try:
-        patients = pd.read_parquet(needed["patients.parquet"])
+        patients = pd.read_parquet(needed[layout.PATIENTS_PARQUET])
     except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise UserError(f"{needed['patients.parquet']} cannot be read: {exc}") from None
-    attrition = pd.read_csv(needed["attrition.csv"], keep_default_na=False)
+        raise UserError(f"{needed[layout.PATIENTS_PARQUET]} cannot be read: {exc}") from None
+    attrition = pd.read_csv(needed[layout.ATTRITION_CSV], keep_default_na=False)
     for column in ("remaining", "excluded"):
         if column in attrition.columns:
             attrition[column] = pd.to_numeric(attrition[column], errors="coerce").fillna(0).astype(int)
-    return patients, attrition, load_config(needed["config.toml"])
+    return patients, attrition, load_config(needed[layout.CONFIG_TOML])
+
+
+def read_data_quality(out_dir: Path) -> pd.DataFrame | None:
+    """The raw data_quality.csv of a results folder, if it has one."""
+    path = Path(out_dir) / layout.DATA_QUALITY_CSV
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"value": str}, keep_default_na=False)
 
 
 def _meta_dates(meta: dict) -> tuple[str, str]:
@@ -69,11 +81,13 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     attrition_protected = protect_attrition(attrition, settings)
     sizes = published_group_sizes(analysis, settings)
 
-    tables_dir = out_dir / "tables"
+    tables_dir = out_dir / layout.TABLES
     tables_dir.mkdir(parents=True, exist_ok=True)
     published = dict(protected.tables())
     published["attrition"] = attrition_protected
     published["warnings"] = pd.DataFrame({"warning": analysis.warnings}, dtype=object)
+    # Text cells that a spreadsheet would run as a formula get a leading ' (OWASP CSV injection).
+    published = {stem: neutralise_frame(table) for stem, table in published.items()}
     for stem, table in published.items():
         table.to_csv(tables_dir / f"{stem}.csv", index=False)
     date_from, date_to = _meta_dates(meta)
@@ -84,10 +98,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
                   date_from, date_to, str(meta.get("source", "")), str(settings.enabled), settings.min_count,
                   settings.rounding, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")],
     })
-    with pd.ExcelWriter(tables_dir / "tables.xlsx", engine="openpyxl") as writer:
-        about.to_excel(writer, sheet_name="about", index=False)
-        for stem, table in published.items():
-            table.to_excel(writer, sheet_name=stem[:31], index=False)
+    _write_xlsx(tables_dir / layout.TABLES_XLSX, {"about": neutralise_frame(about), **published})
 
     display_tables = display.all_tables(protected, attrition_protected, sizes, settings)
     sensitivity = {"title": SENSITIVITY_TITLE, "summary": display.sensitivity_summary(protected),
@@ -110,7 +121,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
         figures_after=FIGURES_AFTER, sankey=figures.sankey_html(protected),
         warnings=analysis.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
     )
-    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    (out_dir / layout.REPORT_HTML).write_text(html, encoding="utf-8")
 
     intro = [
         f"Of the {sizes['cohort']} patients in the cohort, {sizes['trd']}{f' ({trd_pct})' if trd_pct else ''} met "
@@ -121,30 +132,73 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
     about_lines += [f"Warning: {w}" for w in analysis.warnings]
     about_lines += ["Configuration:"] + config.to_toml().splitlines()
-    write_docx(out_dir / "report.docx", title, intro, display_tables, static_figures, about_lines,
+    write_docx(out_dir / layout.REPORT_DOCX, title, intro, display_tables, static_figures, about_lines,
                sensitivity=sensitivity)
 
 
-def write_report(out_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame, config: StudyConfig,
-                 meta: dict) -> None:
-    """Analyse and write OUT/tables/*.csv, tables.xlsx, report.html and report.docx, atomically.
+def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """One sheet per table; every text cell stored as text, never as a formula (openpyxl turns any
+    string starting with '=' into one, so the cells are typed explicitly after pandas writes them)."""
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for stem, table in sheets.items():
+            table.to_excel(writer, sheet_name=stem[:31], index=False)
+        for sheet in writer.book.worksheets:
+            for row in sheet.iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":
+                        cell.data_type = "s"
 
-    Everything is written into a temporary folder inside ``out_dir`` and moved into place at the end, so a
-    failure leaves the previous report (or nothing) rather than a half-written one.
+
+def release_data_quality(data_quality: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
+    """data_quality.csv as it may be published: a value (an unmapped label) seen by fewer than
+    ``min_count`` rows is not named (grouped into one row per issue), every count is rounded like the
+    tables' counts, and a total below ``min_count`` is shown as ``<min_count``."""
+    columns = ["table", "column", "issue", "value", "count"]
+    if data_quality is None or data_quality.empty:
+        return pd.DataFrame(columns=columns)
+    if not settings.enabled:
+        return data_quality[columns].copy()
+    frame = data_quality[columns].copy()
+    frame["value"] = frame["value"].fillna("").astype(str)
+    frame["count"] = pd.to_numeric(frame["count"], errors="coerce").fillna(0).astype(int)
+    rare = (frame["value"] != "") & (frame["count"] < settings.min_count)
+    kept = frame[~rare]
+    grouped = (frame[rare].groupby(["table", "column", "issue"], sort=False, as_index=False)["count"].sum()
+               .assign(value=f"(values each seen fewer than {settings.min_count} times)"))
+    out = pd.concat([kept, grouped[columns]], ignore_index=True)
+    out["count"] = [small_label(settings) if 0 < n < settings.min_count else round_count(n, settings.rounding)
+                    for n in out["count"]]
+    return out.astype(object)
+
+
+def write_release(release_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame, config: StudyConfig,
+                  meta: dict, data_quality: pd.DataFrame | None = None) -> None:
+    """The whole publishable part of a result into ``release_dir`` (a staging folder): the report, its
+    tables, the protected attrition and data-quality counts and the README that says what may leave."""
+    release_dir = Path(release_dir)
+    release_dir.mkdir(parents=True, exist_ok=True)
+    settings = config.disclosure
+    render_report(release_dir, analyse(patients, config), attrition, config, meta)
+    neutralise_frame(protect_attrition(attrition, settings)).to_csv(release_dir / layout.RELEASE_ATTRITION_CSV,
+                                                                      index=False)
+    neutralise_frame(release_data_quality(data_quality, settings)).to_csv(
+        release_dir / layout.RELEASE_DATA_QUALITY_CSV, index=False)
+    (release_dir / layout.README).write_text(
+        layout.release_readme(settings.enabled, settings.min_count, settings.rounding), encoding="utf-8")
+
+
+def write_report(out_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame, config: StudyConfig,
+                 meta: dict, data_quality: pd.DataFrame | None = None) -> None:
+    """Analyse and write OUT/release/ (report, tables, protected counts), keeping the rest of OUT.
+
+    The new OUT is built beside it (the rest of OUT as hard links) and swapped in with one rename, so a
+    failure or a kill at any instant leaves the previous OUT complete (trdpath.atomic).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    analysis = analyse(patients, config)
-    staging = Path(tempfile.mkdtemp(prefix=".report-tmp-", dir=out_dir))
-    try:
-        render_report(staging, analysis, attrition, config, meta)
-        previous = out_dir / f".report-old-{uuid.uuid4().hex[:8]}"
-        previous.mkdir()
-        for name in REPORT_FILES:
-            if (out_dir / name).exists():
-                (out_dir / name).rename(previous / name)
-        for name in REPORT_FILES:
-            (staging / name).rename(out_dir / name)
-        shutil.rmtree(previous, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if data_quality is None:
+        data_quality = read_data_quality(out_dir)
+    regenerated = {f"{layout.RELEASE}/{name}" for name in (*layout.REPORT_FILES, layout.RELEASE_ATTRITION_CSV,
+                                                           layout.RELEASE_DATA_QUALITY_CSV, layout.README)}
+    with replace_folder(out_dir) as staging:
+        carry_over(out_dir, staging, skip=regenerated)
+        write_release(layout.release_dir(staging), patients, attrition, config, meta, data_quality)

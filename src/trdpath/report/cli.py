@@ -1,27 +1,22 @@
-"""`trdpath report --out DIR`: re-run the analysis and report on an existing classification folder.
+"""`trdpath report --results DIR`: what the report states about an existing results folder.
 
-The lead mounts ``app`` (or calls :func:`report_folder`) under ``trdpath``.
+The command itself is in trdpath.cli (over trdpath.api.report).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
 
 import pandas as pd
-import typer
 from rich.console import Console
 
-from trdpath import __version__
-from trdpath.report import read_classification, write_report
-
-app = typer.Typer(help="The study report: Tables 1-3, resistance levels, service use, figures (HTML, DOCX, CSV).")
+from trdpath import __version__, layout
 
 
 def classification_meta(out_dir: Path, patients: pd.DataFrame, config) -> dict:
     """What the report states about its data when only the classification folder is at hand."""
-    saved = Path(out_dir) / "metadata.json"
+    saved = Path(out_dir) / layout.METADATA_JSON
     if saved.is_file():  # written by `trdpath classify` since 0.1.0
         meta = json.loads(saved.read_text(encoding="utf-8"))
         meta["data_date_range"] = tuple(meta.get("data_date_range") or (None, None))
@@ -36,16 +31,11 @@ def classification_meta(out_dir: Path, patients: pd.DataFrame, config) -> dict:
 
 
 def report_folder(out_dir: Path, console: Console | None = None) -> None:
+    """Rewrite the release part of an existing results folder (trdpath.api.report) and say where."""
+    from trdpath.api import report
+
     console = console or Console(stderr=True)
-    with console.status("Reading the classification ..."):
-        patients, attrition, config = read_classification(out_dir)
-    with console.status(f"Analysing {int(patients['in_cohort'].sum()):,} patients and writing the report ..."):
-        write_report(out_dir, patients, attrition, config, classification_meta(out_dir, patients, config))
-    console.print(f"Report written: {out_dir / 'report.html'}, {out_dir / 'report.docx'}, {out_dir / 'tables'}/")
-
-
-@app.command("report")
-def report(out: Annotated[Path, typer.Option("--out", help="A classification folder (from `trdpath classify`).")]
-           ) -> None:
-    """Re-run the analysis and report on an existing classification folder."""
-    report_folder(out)
+    with console.status("Analysing and writing the report ..."):
+        report(out_dir)
+    console.print(f"Report written: {layout.report_html(out_dir)}, {layout.report_docx(out_dir)}, "
+                  f"{layout.tables_dir(out_dir)}/")

@@ -1,0 +1,99 @@
+"""Where everything goes in a results folder OUT: the one place that names its files.
+
+OUT/ itself is patient-level and never leaves the secure environment; OUT/release/ is the
+disclosure-controlled part that may be published after the environment's output check
+(docs/security.md, "Results folder"). Every writer, reader, test and doc takes names from here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# OUT/: patient-level (one row per patient, raw data-quality labels and counts).
+README = "README.md"
+PATIENTS_CSV = "patients.csv"
+PATIENTS_PARQUET = "patients.parquet"
+ATTRITION_CSV = "attrition.csv"  # exact counts at each exclusion step (the release copy is rounded)
+DATA_QUALITY_CSV = "data_quality.csv"  # raw: unmapped labels with their exact counts
+CONFIG_TOML = "config.toml"
+METADATA_JSON = "metadata.json"
+PATIENT_LEVEL_FILES = (PATIENTS_CSV, PATIENTS_PARQUET, ATTRITION_CSV, DATA_QUALITY_CSV, CONFIG_TOML, METADATA_JSON)
+
+# OUT/release/: disclosure-controlled, publishable.
+RELEASE = "release"
+REPORT_HTML = "report.html"
+REPORT_DOCX = "report.docx"
+TABLES = "tables"
+TABLES_XLSX = "tables.xlsx"
+RELEASE_DATA_QUALITY_CSV = DATA_QUALITY_CSV  # labels with counts 1..min_count-1 suppressed, counts rounded
+RELEASE_ATTRITION_CSV = ATTRITION_CSV  # counts rounded, small exclusions suppressed
+REPORT_FILES = (REPORT_HTML, REPORT_DOCX, TABLES)
+
+
+def release_dir(out: Path | str) -> Path:
+    return Path(out) / RELEASE
+
+
+def tables_dir(out: Path | str) -> Path:
+    return Path(out) / RELEASE / TABLES
+
+
+def report_html(out: Path | str) -> Path:
+    return Path(out) / RELEASE / REPORT_HTML
+
+
+def report_docx(out: Path | str) -> Path:
+    return Path(out) / RELEASE / REPORT_DOCX
+
+
+def is_result(folder: Path | str) -> bool:
+    """A folder written by trdpath classify/run (its metadata.json names the software version)."""
+    import json
+
+    meta = Path(folder) / METADATA_JSON
+    try:
+        return "software_version" in json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+OUT_README = """\
+# trdpath results: PATIENT-LEVEL, do not release
+
+This folder holds patient-level data and must not leave the secure environment:
+
+- `patients.csv`, `patients.parquet`: one row per patient of the extract (identifiers, dates, flags).
+- `data_quality.csv`: unmapped or odd values with their exact counts (a rare label can identify someone).
+- `attrition.csv`: exact counts at each exclusion step.
+- `config.toml`, `metadata.json`: the settings and the run (index date, data range, source).
+
+Only the files in `release/` are disclosure-controlled (counts 1-{small} suppressed, counts rounded to
+the nearest {rounding}) and may be submitted to the environment's output check for publication:
+see `release/README.md`.
+"""
+
+RELEASE_README = """\
+# trdpath results: release (disclosure-controlled)
+
+Everything in this folder has passed trdpath's statistical disclosure control{state}, and may be
+submitted to the secure environment's output check for publication:
+
+- `report.html`, `report.docx`: the study report (written by `trdpath run` or `trdpath report`).
+- `tables/*.csv`, `tables/tables.xlsx`: the report's tables.
+- `data_quality.csv`: data-quality counts, labels seen fewer than {min_count} times grouped, counts rounded.
+- `attrition.csv`: patients remaining at each exclusion step, rounded.
+
+The folder above (`patients.csv`, `patients.parquet`, the raw `data_quality.csv` and `attrition.csv`)
+is patient-level and must not leave the environment.
+"""
+
+
+def out_readme(min_count: int, rounding: int) -> str:
+    return OUT_README.format(small=min_count - 1, rounding=rounding)
+
+
+def release_readme(enabled: bool, min_count: int, rounding: int) -> str:
+    state = (f" (counts 1-{min_count - 1} suppressed, other counts rounded to the nearest {rounding})" if enabled
+             else " - EXCEPT THAT DISCLOSURE CONTROL WAS TURNED OFF for this run ([disclosure] enabled = false):"
+                  " nothing here may leave the environment")
+    return RELEASE_README.format(state=state, min_count=min_count)
