@@ -7,7 +7,8 @@ so that, whenever the process is killed, TARGET holds the complete old or the co
 
 Leftovers of a killed run (staging folders beside TARGET, which can hold patient-level files, and the
 `.report-tmp-*`/`.report-old-*` folders of trdpath before 0.2) are removed by the next run on TARGET.
-Two runs on one TARGET at once: the second stops with a message (an advisory lock beside TARGET).
+Two runs on one TARGET at once: the second stops with a message (an advisory lock `.TARGET.lock`
+beside TARGET while a run writes it).
 Files and folders get the user's umask (0644/0755 by default), not the 0600/0700 of temporary files.
 """
 
@@ -115,16 +116,25 @@ def _locked(target: Path) -> Iterator[None]:
         yield
         return
     lock = target.parent / f".{target.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
-    try:
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise UserError(f"{target} is being written by another trdpath run right now; "
                             "wait for it to finish or choose another output folder.") from None
+        try:
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder removed this lock file as we took it: take the new one
+    try:
         yield
     finally:
-        os.close(fd)  # releases the lock (the empty lock file stays: removing it would race)
+        lock.unlink(missing_ok=True)  # removed while still held, so no one can take the old file
+        os.close(fd)
 
 
 @contextmanager

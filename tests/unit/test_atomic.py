@@ -33,7 +33,7 @@ def test_replace_folder_swaps_the_whole_folder(tmp_path, monkeypatch, exchange):
         fill(staging, {"patients.csv": b"new", "release/report.html": b"new report"})
         assert tree(out)["patients.csv"] == b"old"  # nothing reaches OUT before the swap
     assert tree(out) == {"patients.csv": b"new", "release/report.html": b"new report"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_a_failure_leaves_the_old_folder_and_no_staging(tmp_path):
@@ -43,7 +43,7 @@ def test_a_failure_leaves_the_old_folder_and_no_staging(tmp_path):
         fill(staging, {"patients.csv": b"half"})
         raise RuntimeError("disk full")
     assert tree(out) == {"patients.csv": b"old"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_leftovers_of_killed_runs_are_removed_and_others_kept(tmp_path):

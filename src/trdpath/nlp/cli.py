@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -12,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trdpath.atomic import replace_file
 from trdpath.errors import InputError, UserError
 
 app = typer.Typer(help="Find self-harm, suicidal ideation and suicide attempt in free-text notes (medspaCy).",
@@ -38,18 +37,11 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write to a temporary file beside the target and rename, so a failure leaves nothing half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(handle)
-    try:
+    with replace_file(path) as temporary:  # trdpath.atomic: the one staging-and-rename helper
         if path.suffix.lower() == ".parquet":
             frame.to_parquet(temporary, index=False)
         else:
             frame.to_csv(temporary, index=False)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def _fmt(value: float) -> str:

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from trdpath.atomic import replace_folder
 from trdpath.config import StudyConfig
 from trdpath.errors import InputError
 from trdpath.reference import ReferenceData
@@ -335,9 +334,7 @@ def write_omop_folder(omop: Mapping[str, pd.DataFrame], folder: Path | str, file
     if file_format not in ("csv", "parquet"):
         raise InputError(f"file format must be csv or parquet, not {file_format!r}")
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    with replace_folder(folder) as staging:  # all files or none (trdpath.atomic)
         for name, frame in omop.items():
             if file_format == "csv":
                 frame.to_csv(staging / f"{name}.csv", index=False, date_format="%Y-%m-%d")
@@ -345,10 +342,4 @@ def write_omop_folder(omop: Mapping[str, pd.DataFrame], folder: Path | str, file
                 # Microsecond timestamps: Spark cannot read pandas' default nanoseconds from Parquet.
                 frame.to_parquet(staging / f"{name}.parquet", index=False, coerce_timestamps="us",
                                  allow_truncated_timestamps=True)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from trdpath.atomic import replace_folder
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.synth import calibration as cal
@@ -225,11 +224,15 @@ def generate(out_dir: Path, n_patients: int, seed: int = 0, fmt: str = "csv", ch
     extract_day = _day(cal.EXTRACT_DATE)
     with_notes = notes and _make_notes() is not None
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    # Built beside out_dir and swapped in whole (trdpath.atomic): a failure or a kill leaves the old extract.
+    with replace_folder(out_dir) as tmp:
+        return _write_tables(tmp, ctx, seed, n_patients, n_blocks, blocks_per_chunk, n_chunks, fmt,
+                             partitioned, with_notes, extract_day, progress, on_chunk)
+
+
+def _write_tables(tmp: Path, ctx: _Context, seed: int, n_patients: int, n_blocks: int, blocks_per_chunk: int,
+                  n_chunks: int, fmt: str, partitioned: bool, with_notes: bool, extract_day: int, progress: bool,
+                  on_chunk: Callable[[int, int], None] | None) -> dict:
     tables = [t for t in TABLES if t != "notes" or with_notes]
     sinks = {t: _Sink(tmp, t, fmt, partitioned) for t in tables}
     sinks["synth_truth"] = _Sink(tmp, "synth_truth", "csv", False)
@@ -271,20 +274,12 @@ def generate(out_dir: Path, n_patients: int, seed: int = 0, fmt: str = "csv", ch
             "extract_date": cal.EXTRACT_DATE, "notes": with_notes, "counts": counts,
         }
         (tmp / "synth.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out_dir)
     except BaseException:
         for sink in sinks.values():
             try:
                 sink.close()
-            except Exception:  # noqa: BLE001 - already failing; the folder is removed below
+            except Exception:  # noqa: BLE001 - already failing; replace_folder removes the folder
                 pass
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         if bar is not None:
