@@ -97,3 +97,14 @@ def release_readme(enabled: bool, min_count: int, rounding: int) -> str:
              else " - EXCEPT THAT DISCLOSURE CONTROL WAS TURNED OFF for this run ([disclosure] enabled = false):"
                   " nothing here may leave the environment")
     return RELEASE_README.format(state=state, min_count=min_count)
+
+
+def release_statement(enabled: bool) -> str:
+    """The report's sentence on which files may leave the secure environment."""
+    if not enabled:
+        return ("Disclosure control was turned off for this run: no file of it, this report included, may "
+                "leave the secure environment.")
+    return (f"May leave the secure environment (after its output check): the files in {RELEASE}/ only: "
+            f"{REPORT_HTML}, {REPORT_DOCX}, {TABLES}/ ({TABLES_XLSX} and one CSV per table), "
+            f"{RELEASE_DATA_QUALITY_CSV} and {RELEASE_ATTRITION_CSV}. {PATIENTS_CSV}, {PATIENTS_PARQUET} "
+            f"and the {DATA_QUALITY_CSV} and {ATTRITION_CSV} beside {RELEASE}/ are patient-level and must not.")

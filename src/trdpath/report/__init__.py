@@ -29,7 +29,7 @@ from trdpath.errors import UserError
 from trdpath.report import display, figures
 from trdpath.report.docx_writer import write_docx
 from trdpath.stats import Analysis, analyse
-from trdpath.safety import neutralise_frame
+from trdpath.safety import mask_credentials, neutralise_frame
 from trdpath.stats.disclosure import protect, protect_attrition, published_group_sizes, round_count, small_label
 
 __all__ = ["write_report", "write_release", "read_classification", "render_report", "release_data_quality"]
@@ -91,12 +91,14 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     for stem, table in published.items():
         table.to_csv(tables_dir / f"{stem}.csv", index=False)
     date_from, date_to = _meta_dates(meta)
+    meta = {**meta, "source": mask_credentials(meta.get("source", ""))}  # no password in any file
+    release_note = layout.release_statement(settings.enabled)
     about = pd.DataFrame({
         "item": ["study", "software_version", "index_date", "data_from", "data_to", "source",
-                 "disclosure_control", "min_count", "rounding", "generated"],
+                 "disclosure_control", "min_count", "rounding", "generated", "release"],
         "value": [config.study.name, meta.get("software_version", ""), str(meta.get("index_date", "")),
                   date_from, date_to, str(meta.get("source", "")), str(settings.enabled), settings.min_count,
-                  settings.rounding, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")],
+                  settings.rounding, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), release_note],
     })
     _write_xlsx(tables_dir / layout.TABLES_XLSX, {"about": neutralise_frame(about), **published})
 
@@ -116,7 +118,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
         title=title, tables=display_tables, sizes=sizes, trd_pct=trd_pct, mdd_pct=mdd_pct,
         meta={**meta, "date_from": date_from, "date_to": date_to},
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        disclosure=settings, disclosure_note=disclosure_note,
+        disclosure=settings, disclosure_note=disclosure_note, release_note=release_note,
         figures={k: (caption, base64.b64encode(png).decode("ascii")) for k, (caption, png) in static_figures.items()},
         figures_after=FIGURES_AFTER, sankey=figures.sankey_html(protected),
         warnings=analysis.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
@@ -127,6 +129,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
         f"Of the {sizes['cohort']} patients in the cohort, {sizes['trd']}{f' ({trd_pct})' if trd_pct else ''} met "
         f"the TRD criteria and {sizes['mdd']}{f' ({mdd_pct})' if mdd_pct else ''} were classified as MDD.",
         disclosure_note,
+        release_note,
     ]
     about_lines = [f"trdpath {meta.get('software_version', '')}; index date {meta.get('index_date', '')}; "
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
