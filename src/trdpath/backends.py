@@ -30,6 +30,7 @@ import sqlglot as sg
 
 from trdpath.config import EngineSection
 from trdpath.errors import BackendError
+from trdpath.safety import mask_credentials
 
 BACKENDS = ("duckdb", "postgres", "pyspark")
 # Data formats a location can hold: the data contract's flat tables, or an OMOP CDM.
@@ -91,7 +92,7 @@ def backend_from_url(data: str) -> DataLocation:
         scheme = "postgresql"
         url = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{rest}" if rest else "")
         return DataLocation("postgres", fmt, url=url, schema=schema or "public",
-                            display=_without_password(url) + (f" (schema {schema})" if schema else ""))
+                            display=mask_credentials(url) + (f" (schema {schema})" if schema else ""))
     if lowered.startswith("spark://"):
         parts = urlsplit(text)
         schema = parts.path.strip("/") or None
@@ -99,13 +100,13 @@ def backend_from_url(data: str) -> DataLocation:
         fmt = query.get("format", "omop").lower()
         _check_format(fmt, text)
         master = f"spark://{parts.netloc}"
-        return DataLocation("pyspark", fmt, url=master, schema=schema, display=text)
+        return DataLocation("pyspark", fmt, url=master, schema=schema, display=mask_credentials(text))
     if lowered.startswith("spark:"):
         rest = text[len("spark:"):]
         schema, _, fmt = rest.partition("?format=")
         fmt = (fmt or "omop").lower()
         _check_format(fmt, text)
-        return DataLocation("pyspark", fmt, url=None, schema=schema.strip() or None, display=text)
+        return DataLocation("pyspark", fmt, url=None, schema=schema.strip() or None, display=mask_credentials(text))
     if lowered.startswith("omop:"):
         path = Path(text[len("omop:"):]).expanduser()
         return DataLocation("duckdb", "omop", path=path, display=f"omop:{path}")
@@ -115,7 +116,7 @@ def backend_from_url(data: str) -> DataLocation:
     if re.match(r"^[a-z][a-z0-9+.-]*://", lowered):
         scheme = lowered.split("://", 1)[0]
         raise BackendError(
-            f"--data {text!r}: unknown scheme '{scheme}://'. Use a folder, omop:FOLDER, "
+            f"--data {mask_credentials(text)!r}: unknown scheme '{scheme}://'. Use a folder, omop:FOLDER, "
             "postgresql://user@host/db?schema=cdm, spark:SCHEMA or spark://host:7077/SCHEMA."
         )
     path = Path(text).expanduser()
@@ -124,15 +125,7 @@ def backend_from_url(data: str) -> DataLocation:
 
 def _check_format(fmt: str, text: str) -> None:
     if fmt not in FORMATS:
-        raise BackendError(f"--data {text!r}: format '{fmt}' is not one of {', '.join(FORMATS)}.")
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
+        raise BackendError(f"--data {mask_credentials(text)!r}: format '{fmt}' is not one of {', '.join(FORMATS)}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +163,7 @@ def _connect_duckdb(url: str | None, engine: EngineSection):
     try:
         con = ibis.duckdb.connect(url or ":memory:")
     except Exception as exc:  # duckdb raises its own IOException family
-        raise BackendError(f"Cannot open DuckDB database {url}: {_first_line(exc)}") from None
+        raise BackendError(mask_credentials(f"Cannot open DuckDB database {url}: {_first_line(exc)}")) from None
     # DuckDB's own default (80% of RAM) leaves too little for the per-patient result, which lives
     # in Python beside the engine: at national scale that is a few GB.
     limit = engine.memory_limit or _half_of_memory()
@@ -196,7 +189,7 @@ def _connect_postgres(url: str | None):
                            f"(or set {POSTGRES_URL_VARIABLE}).")
     parts = urlsplit(url)
     if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
-        raise BackendError(f"Not a PostgreSQL URL: {_without_password(url)} (expected postgresql://...).")
+        raise BackendError(f"Not a PostgreSQL URL: {mask_credentials(url)} (expected postgresql://...).")
     database = unquote(parts.path.lstrip("/")) or None
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     query.pop("schema", None)
@@ -220,7 +213,7 @@ def _connect_postgres(url: str | None):
             hint = f"authentication failed ({message})"
         else:
             hint = message
-        raise BackendError(f"Cannot connect to {where}: {hint}") from None
+        raise BackendError(mask_credentials(f"Cannot connect to {where}: {hint}")) from None
 
 
 def _connect_pyspark(url: str | None, engine: EngineSection, session):
@@ -245,12 +238,12 @@ def _connect_pyspark(url: str | None, engine: EngineSection, session):
             try:
                 session = builder.getOrCreate()
             except Exception as exc:
-                raise BackendError(f"Cannot start Spark (master {master}): {_first_line(exc)}") from None
+                raise BackendError(mask_credentials(f"Cannot start Spark (master {master}): {_first_line(exc)}")) from None
             session.sparkContext.setLogLevel("ERROR")
     try:
         con = ibis.pyspark.connect(session)
     except Exception as exc:
-        raise BackendError(f"Cannot use the Spark session: {_first_line(exc)}") from None
+        raise BackendError(mask_credentials(f"Cannot use the Spark session: {_first_line(exc)}")) from None
     _register_memtables_before_cache(con)
     return con
 
@@ -436,7 +429,7 @@ def require_tables(con, names: Iterable[str], schema: str | None = None, *, opti
         try:
             schemas = _list_schemas(con)
         except Exception as exc:
-            raise BackendError(f"Cannot list the schemas of {place}: {_first_line(exc)}") from None
+            raise BackendError(mask_credentials(f"Cannot list the schemas of {place}: {_first_line(exc)}")) from None
         if schema not in schemas and schema.lower() not in {s.lower() for s in schemas}:
             raise BackendError(
                 f"Schema '{schema}' does not exist on {place}; schemas there: {', '.join(sorted(schemas)) or '(none)'}."
@@ -444,7 +437,7 @@ def require_tables(con, names: Iterable[str], schema: str | None = None, *, opti
     try:
         present = _list_tables(con, schema)
     except Exception as exc:
-        raise BackendError(f"Cannot list the tables of {place}: {_first_line(exc)}") from None
+        raise BackendError(mask_credentials(f"Cannot list the tables of {place}: {_first_line(exc)}")) from None
     by_lower = {t.lower(): t for t in present}
     missing = [n for n in names if n.lower() not in by_lower]
     if missing:
