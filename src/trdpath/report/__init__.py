@@ -202,6 +202,7 @@ def write_report(out_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame,
         data_quality = read_data_quality(out_dir)
     regenerated = {f"{layout.RELEASE}/{name}" for name in (*layout.REPORT_FILES, layout.RELEASE_ATTRITION_CSV,
                                                            layout.RELEASE_DATA_QUALITY_CSV, layout.README)}
+    regenerated |= set(layout.REPORT_FILES)  # a report of trdpath 0.1 sat in OUT itself: superseded
     with replace_folder(out_dir) as staging:
         carry_over(out_dir, staging, skip=regenerated)
         write_release(layout.release_dir(staging), patients, attrition, config, meta, data_quality)
