@@ -31,9 +31,15 @@ from trdpath.sources.validate import validate_extract
 __all__ = ["Classification", "classify", "classify_tables", "run", "report", "check_config", "check_output"]
 
 
-def check_config(config: StudyConfig) -> None:
+def check_config(config: StudyConfig, files: bool = True) -> None:
     """What the configuration's own validation cannot know: names that must be columns of the
-    per-patient table (data-contract.md). Checked before any work, so a typo costs seconds, not a run."""
+    per-patient table (data-contract.md) and files it names. Checked before any work, so a typo costs
+    seconds, not a run."""
+    named = {f"reference.{key}": path for key, path in config.reference.model_dump().items() if path is not None}
+    named.update({f"nlp.extra_rules[{i}]": path for i, path in enumerate(config.nlp.extra_rules)})
+    missing = [f"{key} = {str(path)!r}" for key, path in named.items() if files and not Path(path).is_file()]
+    if missing:
+        raise UserError(f"The configuration names file(s) that do not exist: {'; '.join(missing)}.")
     unknown = [name for block in config.analysis.regression_blocks for name in block if name not in PATIENT_COLUMNS]
     if unknown:
         raise UserError(
@@ -171,5 +177,5 @@ def report(results: str | Path) -> None:
     from trdpath.report.cli import classification_meta
 
     patients, attrition, config = read_classification(results)
-    check_config(config)
+    check_config(config, files=False)  # the report reads no reference file
     write_report(results, patients, attrition, config, classification_meta(results, patients, config))

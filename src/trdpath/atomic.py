@@ -143,7 +143,7 @@ def replace_folder(target: Path | str) -> Iterator[Path]:
 
     On an exception (or a kill) `target` is untouched and the staging folder is removed (now or by
     the next run)."""
-    target = Path(os.path.abspath(target))
+    target = Path(os.path.realpath(target))  # through a symlink: replace what it points at, keep the link
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target):
         remove_leftovers(target)
@@ -160,7 +160,7 @@ def replace_folder(target: Path | str) -> Iterator[Path]:
 @contextmanager
 def replace_file(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
-    path = Path(os.path.abspath(path))
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.new-", dir=path.parent)
     os.close(handle)

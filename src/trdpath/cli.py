@@ -214,7 +214,7 @@ def demo(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write t
     """Generate a synthetic extract and run everything on it into ./trdpath-demo/."""
     from trdpath.demo import run_demo
 
-    run_demo(out, patients, seed, console)
+    run_demo(out, patients, seed, console, lambda title: stage_progress(title, _STAGES + 1), _summary)
 
 
 @app.command()

@@ -1,17 +1,23 @@
-"""`trdpath demo`: a synthetic extract, then everything trdpath can do on it."""
+"""`trdpath demo`: a synthetic extract, then everything trdpath can do on it (over trdpath.api)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
 
 from trdpath import layout
-from trdpath.config import StudyConfig
 
 
-def run_demo(out: Path, n_patients: int, seed: int, console: Console) -> None:
-    from trdpath.cli import run_classify
+def run_demo(out: Path, n_patients: int, seed: int, console: Console, stages: Callable | None = None,
+             summary: Callable | None = None):
+    """Write OUT/data (a synthetic extract), OUT/results (`trdpath run` on it) and OUT/qualitative;
+    return the classification. `stages(title)`: a context giving the progress callback, `summary(result)`:
+    what to show of the classification (both the CLI's)."""
+    from trdpath import api
+    from trdpath.qualitative.demo import write_demo
     from trdpath.synth import generate
 
     out = Path(out)
@@ -19,9 +25,10 @@ def run_demo(out: Path, n_patients: int, seed: int, console: Console) -> None:
     console.print(f"Generating a synthetic extract of {n_patients:,} patients (seed {seed}) in {data} ...")
     generate(data, n_patients=n_patients, seed=seed, fmt="csv", overwrite=True)
     results = out / "results"
-    run_classify(str(data), results, StudyConfig(), None, with_report=True)
-    from trdpath.qualitative.demo import write_demo
-
+    with stages("Running") if stages else nullcontext(None) as progress:
+        result = api.run(data, results, progress=progress)
+    if summary:
+        console.print(summary(result))
     with console.status("Qualitative demo project: coding, agreement, saturation, themes report ..."):
         qual_report = write_demo(out / "qualitative")
     release = layout.release_dir(results)
@@ -32,3 +39,4 @@ def run_demo(out: Path, n_patients: int, seed: int, console: Console) -> None:
     console.print(f"  {release}/     publishable: {layout.REPORT_HTML} (open in a browser), {layout.REPORT_DOCX}, "
                   f"{layout.TABLES}/, {layout.DATA_QUALITY_CSV}, {layout.ATTRITION_CSV}")
     console.print(f"  {qual_report}  the qualitative themes report (demo interviews, two coders)")
+    return result

@@ -138,3 +138,14 @@ def test_report_out_still_works_as_a_deprecated_alias(tmp_path, monkeypatch, cap
     assert cli.handle(["report", "--out", str(tmp_path), "-q"]) == 0
     assert seen == [tmp_path] and "deprecated" in capsys.readouterr().err
     assert cli.handle(["report", "--out", str(tmp_path), "--results", str(tmp_path)]) == 2
+
+
+def test_a_missing_reference_file_stops_before_any_work(tmp_path):
+    data = write_extract(tmp_path / "data")
+    config = tmp_path / "study.toml"
+    config.write_text('[reference]\nantidepressants = "my_drugs.csv"\n')
+    proc = run_cli("classify", "-d", str(data), "-o", str(tmp_path / "out"), "-c", str(config), "-q")
+    assert proc.returncode == 2
+    assert_no_traceback(proc)
+    assert "reference.antidepressants = 'my_drugs.csv'" in " ".join(proc.stderr.split())
+    assert not (tmp_path / "out").exists()

@@ -124,3 +124,14 @@ def test_carry_over_links_instead_of_copying(tmp_path):
     atomic.carry_over(source, staging, skip={"release/report.html"})
     assert tree(staging) == {"patients.csv": b"p" * 1000, "release/definitions/agreement.csv": b"a"}
     assert (staging / "patients.csv").stat().st_ino == (source / "patients.csv").stat().st_ino
+
+
+def test_a_symlinked_target_keeps_its_link(tmp_path):
+    real = tmp_path / "store" / "run1"
+    fill(real, {"patients.csv": b"old"})
+    link = tmp_path / "latest"
+    link.symlink_to(real)
+    with atomic.replace_folder(link) as staging:
+        fill(staging, {"patients.csv": b"new"})
+    assert link.is_symlink() and tree(link) == {"patients.csv": b"new"} == tree(real)
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["run1"]
