@@ -35,6 +35,8 @@ from trdpath.treatment.episodes import current_episodes
 from trdpath.treatment.exposures import build_exposures, drug_map
 
 EPOCH = dt.date(1970, 1, 1)
+DRUG_MAP_SCHEMA = {"drug_key": "string", "atc_key": "string", "ingredient_id": "int64", "role": "string",
+                   "min_daily_dose_mg": "float64"}
 Progress = Callable[[str], None]
 
 
@@ -101,7 +103,8 @@ def _label_joins(con, table: ibis.Table, mappers: dict, quality: list, source: s
         unrecognised = mapping[~mapping["recognised"]].sort_values(["n", "value"], ascending=[False, True])
         for row in unrecognised.itertuples(index=False):
             quality.append((source, column, f"value not recognised, grouped as {getattr(row, out)}", row.value, int(row.n)))
-        lookup = ibis.memtable(mapping[["value", out]].rename(columns={"value": f"_{column}_key"}))
+        lookup = ibis.memtable(mapping[["value", out]].rename(columns={"value": f"_{column}_key"}),
+                               schema={f"_{column}_key": "string", out: "string"})
         keyed = table.mutate(**{f"_{column}_key": table[column].fill_null("")})
         table = keyed.left_join(lookup, f"_{column}_key").drop(f"_{column}_key", f"_{column}_key_right")
     return table
@@ -135,7 +138,10 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     ingredient_table = drugs.ingredient_table()
     mapped = mapping.dropna(subset=["ingredient"]).merge(
         ingredient_table[["ingredient", "ingredient_id", "role", "min_daily_dose_mg"]], on="ingredient")
-    mapping_t = ibis.memtable(mapped[["drug_key", "atc_key", "ingredient_id", "role", "min_daily_dose_mg"]])
+    # Every small table sent to the engine carries its types: an empty one would otherwise have
+    # null-typed columns, which PostgreSQL refuses (issue 13: an extract with no named drug).
+    mapping_t = ibis.memtable(mapped[["drug_key", "atc_key", "ingredient_id", "role", "min_daily_dose_mg"]],
+                              schema=DRUG_MAP_SCHEMA)
     ingredients_t = ibis.memtable(ingredient_table)
 
     step("Building exposures and eras")
@@ -202,7 +208,9 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         for row in smap[smap["category"].isna()].sort_values(
                 ["n", "service_key", "given"], ascending=[False, True, True]).itertuples(index=False):
             quality.append(("referrals", "service", "service name matches no service category (not counted)", row.service_key, int(row.n)))
-        counts = referral_counts(extract.referrals, ibis.memtable(smap[["service_key", "given", "category"]]), index_lit)
+        smap_t = ibis.memtable(smap[["service_key", "given", "category"]],
+                               schema={"service_key": "string", "given": "string", "category": "string"})
+        counts = referral_counts(extract.referrals, smap_t, index_lit)
         t = t.left_join(counts, "patient_id").drop("patient_id_right")
     else:
         t = t.mutate(**{c: ibis.literal(0, "int64") for c in REFERRAL_COLUMNS})
@@ -287,7 +295,10 @@ def _with_note_flags(con, out: ibis.Table, extract: Extract, config: StudyConfig
 
     notes = con.execute(extract.notes.filter(extract.notes.date <= index_date))
     flags = patient_flags(notes, index_date, extra_rule_files=config.nlp.extra_rules, n_process=config.nlp.n_process)
-    flags = ibis.memtable(flags[["patient_id", *FLAG_COLUMNS]].rename(columns={"patient_id": "_note_patient_id"}))
+    # Typed even when no patient has a note up to the index date (issue 13: PostgreSQL refused the
+    # null-typed column of an empty flags table).
+    flags = ibis.memtable(flags[["patient_id", *FLAG_COLUMNS]].rename(columns={"patient_id": "_note_patient_id"}),
+                          schema={"_note_patient_id": "string", **{col: "boolean" for col in FLAG_COLUMNS}})
     joined = out.left_join(flags, out.patient_id == flags._note_patient_id).drop("_note_patient_id")
     filled = {col: joined[col].fill_null(False) for col in FLAG_COLUMNS}
     return joined.mutate(**filled).mutate(self_harm_any=ibis._.self_harm | ibis._.self_harm_nlp)

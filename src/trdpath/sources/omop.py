@@ -125,17 +125,23 @@ def read_omop_folder(folder: Path | str, con=None, config: StudyConfig | None = 
 
 
 def read_omop_location(location: backends.DataLocation, config: StudyConfig | None = None, *, session=None,
-                       **kwargs) -> tuple[object, Extract]:
+                       backend: str | None = None, **kwargs) -> tuple[object, Extract]:
     """Connect to where a ``--data`` value points (backends.backend_from_url) and read its OMOP CDM.
 
+    An ``omop:DIR`` folder is read on `backend` (``--backend``; default the configuration's, DuckDB);
+    a database location runs where its tables are, and another `backend` there is an error.
     Returns (connection, Extract); the pipeline runs on that connection.
     """
     config = config or StudyConfig()
     if location.format != "omop":
         raise BackendError(f"{location.display} holds flat tables, not an OMOP CDM.")
     if location.path is not None:
-        con = backends.connect("duckdb", engine=config.engine)
+        engine = backend or config.engine.backend
+        con = backends.connect(engine, engine=config.engine, session=session)
         return con, read_omop_folder(location.path, con, config, source=location.display, **kwargs)
+    if backend is not None and backend != location.backend:
+        raise BackendError(f"--backend {backend} cannot run on {location.display}: its tables are in "
+                           f"{location.backend}, where the pipeline runs. Leave --backend out.")
     con = backends.connect(location.backend, location.url, config.engine, session=session)
     return con, read_omop(con, location.schema, config, source=location.display, **kwargs)
 
@@ -152,13 +158,38 @@ def _text(table: ibis.Table, name: str) -> ibis.Value:
     return ibis.ifelse(value == "", ibis.null().cast(dt.string), value)
 
 
+# A whole number as written in text: cast directly, never through a float (a 64-bit person_id such as
+# -1095016967997700156 comes out of a float as -1095016967997700096: issue 13).
+_WHOLE_NUMBER = r"^[+-]?[0-9]+$"
+_ZERO_FRACTION = r"^[+-]?[0-9]+[.]0*$"
+
+
 def _integer(table: ibis.Table, name: str) -> ibis.Value:
+    """A column as int64: whole-number text exactly, "30.0" style text through a float (small values only)."""
     if name not in table.columns:
         return ibis.null().cast(dt.int64)
     value = table[name]
     if value.type().is_string():
-        value = _text(table, name).cast(dt.float64)  # CSV text such as "30" or "30.0"
+        text = _text(table, name)
+        return ibis.ifelse(text.re_search(_WHOLE_NUMBER), text.cast(dt.int64), text.cast(dt.float64).cast(dt.int64))
     return value.cast(dt.int64)
+
+
+def _identifier(table: ibis.Table, name: str) -> ibis.Value:
+    """A person_id as text, exactly as the source gives it (data-contract.md: ids are carried unchanged).
+
+    An integer column is written in decimal; text is kept (trimmed), except that a zero fraction some
+    exports add ("123.0") is dropped so that CSV and Parquet copies of one CDM give the same ids.
+    """
+    if name not in table.columns:
+        return ibis.null().cast(dt.string)
+    value = table[name]
+    if value.type().is_integer():
+        return value.cast(dt.string)
+    if value.type().is_numeric():  # a float or decimal column: whole values, as integers
+        return value.cast(dt.int64).cast(dt.string)
+    text = _text(table, name)
+    return ibis.ifelse(text.re_search(_ZERO_FRACTION), text.re_replace(r"[.]0*$", ""), text)
 
 
 def _number(table: ibis.Table, name: str) -> ibis.Value:
@@ -186,7 +217,7 @@ class _OmopMapping:
     def __init__(self, con, cdm: Mapping[str, ibis.Table], ingredient_map: pd.DataFrame, patient_id: str):
         self.con = con
         self.cdm = cdm
-        self.ingredient_map = ibis.memtable(ingredient_map)
+        self.ingredient_map = ibis.memtable(ingredient_map, schema={"map_concept_id": "int64", "map_ingredient": "string"})
         self.patient_id = patient_id
         self.has_vocabulary = "concept" in cdm
 
@@ -194,17 +225,17 @@ class _OmopMapping:
     def _person_key(self) -> ibis.Table:
         """person_id -> the contract's patient_id (person_id as text, or person_source_value)."""
         person = self.cdm["person"]
-        key = _integer(person, "person_id")
+        key = _identifier(person, "person_id")
         if self.patient_id == "person_id":
-            patient = key.cast(dt.string)
+            patient = key
         else:
-            patient = ibis.coalesce(_text(person, "person_source_value"), key.cast(dt.string))
+            patient = ibis.coalesce(_text(person, "person_source_value"), key)
         return person.select(key_person_id=key, patient_id=patient)
 
     def _with_patient(self, table: ibis.Table) -> ibis.Table:
         """Add patient_id to a table that has key_person_id."""
         if self.patient_id == "person_id":
-            return table.mutate(patient_id=table.key_person_id.cast(dt.string))
+            return table.mutate(patient_id=table.key_person_id)
         keys = self._person_key()
         return table.join(keys, "key_person_id", how="inner")
 
@@ -224,8 +255,8 @@ class _OmopMapping:
             else_=_text(person, "gender_source_value"),
         )
         ethnicity = ibis.coalesce(_text(person, "race_source_value"), _text(person, "ethnicity_source_value"))
-        key = _integer(person, "person_id")
-        patient = key.cast(dt.string)
+        key = _identifier(person, "person_id")
+        patient = key
         if self.patient_id == "person_source_value":
             patient = ibis.coalesce(_text(person, "person_source_value"), patient)
         base = person.select(key_person_id=key, patient_id=patient, birth_date=birth_date, sex=sex,
@@ -239,21 +270,21 @@ class _OmopMapping:
 
     def _deaths(self) -> ibis.Table:
         if "death" not in self.cdm:
-            return ibis.memtable(pd.DataFrame({"key_person_id": pd.Series([], dtype="int64"),
+            return ibis.memtable(pd.DataFrame({"key_person_id": pd.Series([], dtype="string"),
                                                "death_date": pd.Series([], dtype="datetime64[s]")})).select(
                 "key_person_id", death_date=ibis._.death_date.cast(dt.date))
         death = self.cdm["death"]
-        rows = death.select(key_person_id=_integer(death, "person_id"), death_date=_date(death, "death_date"))
+        rows = death.select(key_person_id=_identifier(death, "person_id"), death_date=_date(death, "death_date"))
         return rows.group_by("key_person_id").aggregate(death_date=rows.death_date.min())
 
     def _employment(self) -> ibis.Table:
-        empty = ibis.memtable(pd.DataFrame({"key_person_id": pd.Series([], dtype="int64"),
+        empty = ibis.memtable(pd.DataFrame({"key_person_id": pd.Series([], dtype="string"),
                                             "employment_status": pd.Series([], dtype="string")}))
         if "observation" not in self.cdm:
             return empty.select("key_person_id", employment_status=ibis._.employment_status.cast(dt.string))
         obs = self.cdm["observation"]
         rows = obs.select(
-            key_person_id=_integer(obs, "person_id"), kind=_text(obs, "observation_source_value").lower(),
+            key_person_id=_identifier(obs, "person_id"), kind=_text(obs, "observation_source_value").lower(),
             value=_text(obs, "value_as_string"), when=_date(obs, "observation_date"),
         )
         rows = rows.filter((rows.kind == EMPLOYMENT_OBSERVATION) & rows.value.notnull())
@@ -266,7 +297,7 @@ class _OmopMapping:
     def diagnoses(self) -> ibis.Table:
         co = self.cdm["condition_occurrence"]
         rows = co.select(
-            key_person_id=_integer(co, "person_id"), date=_date(co, "condition_start_date"),
+            key_person_id=_identifier(co, "person_id"), date=_date(co, "condition_start_date"),
             source_value=_text(co, "condition_source_value"),
             source_concept_id=_integer(co, "condition_source_concept_id"),
             concept_id=_integer(co, "condition_concept_id"),
@@ -366,7 +397,7 @@ class _OmopMapping:
             end = _date(de, "drug_exposure_end_date")
             days_supply = _integer(de, "days_supply")
             rows = de.select(
-                key_person_id=_integer(de, "person_id"), drug_concept_id=_integer(de, "drug_concept_id"),
+                key_person_id=_identifier(de, "person_id"), drug_concept_id=_integer(de, "drug_concept_id"),
                 source_value=_text(de, "drug_source_value"), start_date=start,
                 # OHDSI ETL convention: end = start when the duration is unknown; that is no duration at all.
                 end_date=ibis.ifelse((end == start) & days_supply.isnull(), ibis.null().cast(dt.date), end),
@@ -395,7 +426,7 @@ class _OmopMapping:
         if "drug_era" in self.cdm:
             era = self.cdm["drug_era"]
             eras = era.select(
-                key_person_id=_integer(era, "person_id"), drug_concept_id=_integer(era, "drug_concept_id"),
+                key_person_id=_identifier(era, "person_id"), drug_concept_id=_integer(era, "drug_concept_id"),
                 source_value=ibis.null().cast(dt.string), start_date=_date(era, "drug_era_start_date"),
                 end_date=_date(era, "drug_era_end_date"),
             )
@@ -422,7 +453,7 @@ class _OmopMapping:
                       source_column: str) -> ibis.Table:
         visit = _integer(table, concept_column)
         return table.select(
-            key_person_id=_integer(table, "person_id"), care_site_id=_integer(table, "care_site_id"),
+            key_person_id=_identifier(table, "person_id"), care_site_id=_integer(table, "care_site_id"),
             visit_source=_text(table, source_column), date=_date(table, date_column),
             # Only the visit types that say the category for certain; the rest is mapped from the name.
             service_category=ibis.cases(
@@ -469,7 +500,7 @@ class _OmopMapping:
             return None
         note = self.cdm["note"]
         rows = note.select(
-            key_person_id=_integer(note, "person_id"), note_id=_text(note, "note_id"),
+            key_person_id=_identifier(note, "person_id"), note_id=_text(note, "note_id"),
             date=_date(note, "note_date"), text=_text(note, "note_text"),
         )
         rows = self._with_patient(rows.filter(rows.text.notnull()))
