@@ -49,13 +49,19 @@ GENDER_MALE, GENDER_FEMALE = 8507, 8532
 UNIT_MILLIGRAM, UNIT_MICROGRAM, UNIT_GRAM = 8576, 9655, 8504
 VISIT_INPATIENT, VISIT_ER_AND_INPATIENT, VISIT_EMERGENCY = 9201, 262, 9203
 ICD10_VOCABULARIES = ("ICD10", "ICD10CM")
+ICD9_VOCABULARIES = ("ICD9CM",)
 RXNORM_VOCABULARIES = ("RxNorm", "RxNorm Extension")
 # Where observation rows hold employment status (trust-local convention, see docs/backends.md).
 EMPLOYMENT_OBSERVATION = "employment_status"
 # ICD-10 as written in source values: a letter, two digits, an optional dot and up to four more characters.
 ICD10_PATTERN = r"^[A-Z][0-9][0-9](\.?[0-9A-Z]{0,4})?$"
+# ICD-9-CM as written: three digits (.d/.dd), E800-E999 (.d) or V01-V91 (.d/.dd); which one a code is
+# (and whether a V code is ICD-9-CM at all) is decided later by codes.system (cohort/code_lists.py).
+ICD9_PATTERN = r"^([0-9]{3}(\.?[0-9]{1,2})?|E[89][0-9]{2}(\.?[0-9])?|V[0-9]{2}(\.?[0-9]{1,2})?)$"
 
 PATIENT_ID_CHOICES = ("person_id", "person_source_value")
+# NDC product codes as drug_source_value (4-5, 3-4 and 1-2 digits, dashed or not): a code, not a name.
+NDC_PATTERN = r"^[0-9]{4,5}-?[0-9]{3,4}-?[0-9]{1,2}$"
 
 
 def load_ingredient_map(path: Path | None = None) -> pd.DataFrame:
@@ -295,6 +301,15 @@ class _OmopMapping:
 
     # -- diagnoses -----------------------------------------------------------------------------
     def diagnoses(self) -> ibis.Table:
+        """condition_occurrence -> (patient_id, code, date, code_system), every row kept.
+
+        The code and its system, in this order: the source concept's code when the vocabulary says it
+        is ICD-10(-CM) or ICD-9-CM; for a source concept of another vocabulary (SNOMED, Read), the ICD-10
+        code that 'Maps to' the standard concept, else the source value labelled with that vocabulary;
+        without a source concept, condition_source_value when it is shaped like an ICD code (its system
+        then decided by codes.system), else the mapped ICD-10 code, else the source value as it is.
+        Rows no list can read are counted in data_quality.csv, not dropped here (issue 13).
+        """
         co = self.cdm["condition_occurrence"]
         rows = co.select(
             key_person_id=_identifier(co, "person_id"), date=_date(co, "condition_start_date"),
@@ -303,27 +318,45 @@ class _OmopMapping:
             concept_id=_integer(co, "condition_concept_id"),
         )
         normalised = rows.source_value.upper()
-        rows = rows.mutate(value_code=ibis.ifelse(normalised.re_search(ICD10_PATTERN), rows.source_value,
-                                                  ibis.null().cast(dt.string)))
+        icd_shaped = normalised.re_search(ICD10_PATTERN) | normalised.re_search(ICD9_PATTERN)
+        rows = rows.mutate(value_code=ibis.ifelse(icd_shaped, rows.source_value, ibis.null().cast(dt.string)))
+        none = ibis.null().cast(dt.string)
         if self.has_vocabulary:
             concept = self.cdm["concept"]
-            icd10 = concept.filter(_text(concept, "vocabulary_id").isin(ICD10_VOCABULARIES)).select(
-                icd_concept_id=_integer(concept, "concept_id"), icd_code=_text(concept, "concept_code"))
-            rows = rows.left_join(icd10, rows.source_concept_id == icd10.icd_concept_id).drop("icd_concept_id")
-            rows = rows.rename(source_concept_code="icd_code")
+            sources = concept.select(src_concept_id=_integer(concept, "concept_id"),
+                                     src_code=_text(concept, "concept_code"),
+                                     src_vocabulary=_text(concept, "vocabulary_id"))
+            rows = rows.left_join(sources, rows.source_concept_id == sources.src_concept_id).drop("src_concept_id")
             if "concept_relationship" in self.cdm:
+                icd10 = concept.filter(_text(concept, "vocabulary_id").isin(ICD10_VOCABULARIES)).select(
+                    icd_concept_id=_integer(concept, "concept_id"), icd_code=_text(concept, "concept_code"))
                 mapped = self._icd10_of_standard(icd10)
                 rows = rows.left_join(mapped, rows.concept_id == mapped.standard_concept_id)
                 rows = rows.drop("standard_concept_id")
             else:
-                rows = rows.mutate(mapped_code=ibis.null().cast(dt.string))
+                rows = rows.mutate(mapped_code=none)
         else:
-            rows = rows.mutate(source_concept_code=ibis.null().cast(dt.string),
-                               mapped_code=ibis.null().cast(dt.string))
-        code = ibis.coalesce(rows.source_concept_code, rows.value_code, rows.mapped_code)
-        rows = rows.mutate(code=code).filter(code.notnull())
-        rows = self._with_patient(rows)
-        return rows.select("patient_id", "code", "date")
+            rows = rows.mutate(src_code=none, src_vocabulary=none, mapped_code=none)
+        icd_source = rows.src_vocabulary.isin(ICD10_VOCABULARIES + ICD9_VOCABULARIES)
+        other_source = rows.src_vocabulary.notnull() & ~icd_source
+        code = ibis.cases(
+            (icd_source, rows.src_code),
+            (other_source & rows.mapped_code.notnull(), rows.mapped_code),
+            (other_source, rows.source_value),
+            (rows.value_code.notnull(), rows.value_code),
+            (rows.mapped_code.notnull(), rows.mapped_code),
+            else_=rows.source_value,
+        )
+        system = ibis.cases(
+            (icd_source, rows.src_vocabulary),
+            (other_source & rows.mapped_code.notnull(), ibis.literal("ICD10")),
+            (other_source, rows.src_vocabulary),
+            (rows.value_code.notnull(), none),
+            (rows.mapped_code.notnull(), ibis.literal("ICD10")),
+            else_=none,
+        )
+        rows = self._with_patient(rows.mutate(code=code, code_system=system))
+        return rows.select("patient_id", "code", "date", "code_system")
 
     def _icd10_of_standard(self, icd10: ibis.Table) -> ibis.Table:
         """For each standard (SNOMED) concept, one ICD-10 code that 'Maps to' it.
@@ -371,7 +404,18 @@ class _OmopMapping:
         lookup_id = ibis.coalesce(rows.ingredient_concept_id, rows.drug_concept_id)
         rows = rows.mutate(lookup_id=lookup_id)
         rows = rows.left_join(shipped, rows.lookup_id == shipped.map_concept_id).drop("map_concept_id")
-        drug = ibis.coalesce(rows.map_ingredient, rows.ingredient_name, rows.source_value)
+        if self.has_vocabulary:
+            # Without concept_ancestor the drug concept's own name still names it ("quetiapine 25 MG Oral
+            # Tablet" -> quetiapine, by the treatment stage's name matching): augmenting agents included.
+            concept = self.cdm["concept"]
+            names = concept.select(name_concept_id=_integer(concept, "concept_id"),
+                                   concept_name=_text(concept, "concept_name"))
+            rows = rows.left_join(names, rows.drug_concept_id == names.name_concept_id).drop("name_concept_id")
+        else:
+            rows = rows.mutate(concept_name=ibis.null().cast(dt.string))
+        # An NDC (or other all-digit code) names nothing without a vocabulary: unnamed, counted (issue 13).
+        source_name = ibis.ifelse(rows.source_value.re_search(NDC_PATTERN), ibis.null().cast(dt.string), rows.source_value)
+        drug = ibis.coalesce(rows.map_ingredient, rows.ingredient_name, rows.concept_name, source_name)
         return rows.mutate(drug=drug, ingredient_concept_id=ibis.coalesce(
             rows.ingredient_concept_id, ibis.ifelse(rows.map_ingredient.notnull(), rows.drug_concept_id, None)))
 
@@ -420,7 +464,7 @@ class _OmopMapping:
             daily = ibis.ifelse((rows.quantity > 0) & (rows.days_supply > 0),
                                 strength * rows.quantity / rows.days_supply.cast(dt.float64),
                                 ibis.null().cast(dt.float64))
-            named = rows.filter(rows.drug.notnull()).select(
+            named = rows.select(
                 "key_person_id", "drug", "start_date", "end_date", "days_supply", daily_dose_mg=daily,
             )
         if "drug_era" in self.cdm:
@@ -431,7 +475,7 @@ class _OmopMapping:
                 end_date=_date(era, "drug_era_end_date"),
             )
             eras = self._name_drugs(eras)
-            eras = eras.filter(eras.drug.notnull()).select(
+            eras = eras.select(
                 "key_person_id", "drug", "start_date", "end_date",
                 days_supply=ibis.null().cast(dt.int64), daily_dose_mg=ibis.null().cast(dt.float64),
             )
