@@ -433,6 +433,14 @@ class _OmopMapping:
         return rows.group_by("strength_drug_concept_id", "strength_ingredient_id").aggregate(
             strength_mg=rows.strength_mg.max())
 
+    def _single_ingredient_strengths(self, strengths: ibis.Table) -> ibis.Table:
+        """drug concept -> mg, for products of one ingredient: the strength when no concept_ancestor says
+        which ingredient a product is (the product was named by its concept_name)."""
+        per_drug = strengths.group_by("strength_drug_concept_id").aggregate(
+            n_ingredients=strengths.count(), single_mg=strengths.strength_mg.max())
+        return per_drug.filter(per_drug.n_ingredients == 1).select(
+            single_drug_concept_id=per_drug.strength_drug_concept_id, single_mg=per_drug.single_mg)
+
     def prescriptions(self) -> ibis.Table:
         named = None
         if "drug_exposure" in self.cdm:
@@ -454,6 +462,10 @@ class _OmopMapping:
                 rows = rows.left_join(strengths, (rows.drug_concept_id == strengths.strength_drug_concept_id)
                                       & (rows.ingredient_concept_id == strengths.strength_ingredient_id))
                 rows = rows.drop("strength_drug_concept_id", "strength_ingredient_id")
+                single = self._single_ingredient_strengths(strengths)
+                rows = rows.left_join(single, rows.drug_concept_id == single.single_drug_concept_id)
+                rows = rows.mutate(strength_mg=ibis.coalesce(rows.strength_mg, rows.single_mg)).drop(
+                    "single_drug_concept_id", "single_mg")
             else:
                 rows = rows.mutate(strength_mg=ibis.null().cast(dt.float64))
             # Without drug_strength, "sertraline 50 mg tablets" in drug_source_value still gives the strength
