@@ -15,6 +15,8 @@ Semantics in one place (docs/rules.md has the worked examples):
   is unknown; a birth date giving an age outside 0..120 at the index date is unknown (no age, not
   under_18); a death before the birth gives no age at death. Labels and drug names are read after
   Unicode NFKC.
+- code systems: each diagnosis is ICD-10 or ICD-9-CM by its code_system, else by codes.system
+  (code_system_of); depression lists use codes.depression_systems only, every other list any system.
 - ingredient: the ATC code decides when it is in the lists; else the name (lower case, dose text
   removed) must contain an ingredient's generic name or one of its brand names as a whole word.
 - exposure: start_date .. end_date, else start_date + days_supply, else start_date +
