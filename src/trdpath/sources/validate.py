@@ -70,6 +70,9 @@ def _parse_number(col: ibis.Value, to: str, engine: str = "duckdb") -> tuple[ibi
     """(parsed number, raw text); the text is None for a numeric column (nothing can fail)."""
     dtype = col.type()
     if dtype.is_numeric():
+        if to == "int64" and dtype.is_floating():  # NaN/inf in a typed column: -1 (impossible, counted)
+            return ibis.ifelse(col.isnull(), ibis.null("int64"),
+                               ibis.ifelse((col >= -1e15) & (col <= 1e15), col, -1).cast(to)), None
         return col.cast(to), None
     raw = _text(col, engine)
     if engine in _NO_TRY_CAST:
