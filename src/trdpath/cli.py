@@ -39,7 +39,7 @@ DataOption = Annotated[str, typer.Option("--data", help="Folder with patients, d
 BackendOption = Annotated[Optional[str], typer.Option("--backend", help="Engine for a folder (flat or omop:): duckdb (default), postgres (TRDPATH_POSTGRES_URL) or pyspark.")]
 OutOption = Annotated[Path, typer.Option("--out", help="Folder to write the results into (created if missing).")]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Study configuration TOML (see `trdpath default-config`).")]
-IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest date in the extract).")]
+IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest event date in the extract).")]
 
 _STAGES = 10
 

@@ -23,7 +23,7 @@ class _Section(BaseModel):
 
 class StudySection(_Section):
     name: str = "TRD study"
-    # trd-rules.md 1: the point of data extraction; None = latest date anywhere in the extract.
+    # trd-rules.md 1: the point of data extraction; None = the latest event date (never a birth/death date).
     index_date: dt.date | None = None
 
 

@@ -9,11 +9,13 @@ lost is documented in docs/backends.md; in short:
   gender_source_value; ethnicity from race_source_value, else ethnicity_source_value (UK trusts keep the
   NHS ethnic category there); employment from an `observation` row whose observation_source_value is
   'employment_status' (a local convention; the CDM has no field); death_date from `death`.
-- condition_occurrence -> diagnoses: the ICD-10 code from the source concept (vocabulary ICD10/ICD10CM),
-  else condition_source_value when it looks like ICD-10, else the ICD-10 code that 'Maps to' the
-  standard (SNOMED) condition_concept_id through concept_relationship.
+- condition_occurrence -> diagnoses with a code_system: the ICD-10 / ICD-9-CM code of the source concept
+  (its vocabulary_id says which), else condition_source_value when it is shaped like an ICD code (the
+  system then decided by codes.system), else the ICD-10 code that 'Maps to' the standard (SNOMED)
+  condition_concept_id through concept_relationship; every row is kept (see diagnoses()).
 - drug_exposure -> prescriptions: the ingredient through concept_ancestor when the vocabulary is present,
-  else the shipped RxNorm ingredient ids (omop_data/rxnorm_ingredients.csv), else drug_source_value as
+  else the shipped RxNorm ingredient ids (omop_data/rxnorm_ingredients.csv), else the drug concept's
+  concept_name (no concept_ancestor needed), else drug_source_value (not an NDC code) as
   the drug name; daily dose = strength (drug_strength, else "NN mg" in drug_source_value) x quantity /
   days_supply. drug_era rows fill in (person, ingredient) pairs that no named exposure covers.
 - visit_occurrence / visit_detail -> referrals: the care site's name, else visit_source_value, as service.
