@@ -113,11 +113,11 @@ def _classify_into(folder: Path, data: str | Path, config: StudyConfig, index_da
                    progress: Progress | None, backend: str | None) -> Classification:
     """Read an extract, classify, and write the patient-level files into `folder` (a staging folder)."""
     location = backends.backend_from_url(str(data))
-    backend = backend or config.engine.backend
+    asked, backend = backend, backend or config.engine.backend
     work = Path(tempfile.mkdtemp(prefix="trdpath-engine-"))
     try:
         if location.format == "omop":
-            con, extract = read_omop_location(location, config)
+            con, extract = read_omop_location(location, config, backend=asked if location.path is None else backend)
         elif location.path is None:  # the contract's tables in a database schema
             con, extract = read_flat_location(location, config)
         else:

@@ -489,13 +489,20 @@ def read_folder(con, folder: Path, names: Iterable[str], optional: Iterable[str]
     if not folder.is_dir():
         raise BackendError(f"Data folder {folder} does not exist or is not a folder.")
     names, optional = list(names), list(optional)
+    # Any case of NAME (PERSON.csv, Person.parquet, person/): CDM exports differ (issue 13).
+    entries: dict[str, list[Path]] = {}
+    for entry in folder.iterdir():
+        entries.setdefault(entry.name.lower(), []).append(entry)
     found: dict[str, Path] = {}
     for name in names + optional:
-        for candidate in (folder / f"{name}.parquet", folder / name, folder / f"{name}.csv",
-                          folder / f"{name.upper()}.csv", folder / f"{name}.csv.gz"):
-            if candidate.is_file() or (candidate.is_dir() and any(candidate.glob("*.parquet"))):
-                found[name] = candidate
-                break
+        present = [path for suffix in (".parquet", "", ".csv", ".csv.gz")
+                   for path in entries.get(f"{name}{suffix}", [])
+                   if path.is_file() or (path.is_dir() and any(path.glob("*.parquet")))]
+        if len(present) > 1:
+            raise BackendError(f"{folder} has more than one file for table '{name}' "
+                               f"({', '.join(sorted(p.name for p in present))}); keep one.")
+        if present:
+            found[name] = present[0]
     missing = [n for n in names if n not in found]
     if missing:
         raise BackendError(
@@ -514,6 +521,12 @@ def _read_file(con, path: Path, name: str) -> ibis.Table:
         source = str(path / "*.parquet") if path.is_dir() else str(path)
         if con.name == "duckdb":
             return con.read_parquet(source, table_name=table_name)
+        if con.name == "postgres":  # no Parquet reader in the server: through Arrow, types kept
+            import pyarrow.parquet as pq
+
+            arrow = pq.read_table(str(path))
+            _drop_table(con, table_name)
+            return con.create_table(table_name, arrow, temp=True)
         return con.read_parquet(str(path), table_name=table_name)
     if con.name == "duckdb":
         # all_varchar keeps identifiers and codes exactly as written (no '007' -> 7).

@@ -49,10 +49,10 @@ console = Console(stderr=True, soft_wrap=True)
 _debug = {"on": bool(os.environ.get("TRDPATH_DEBUG"))}
 
 DataOption = Annotated[str, typer.Option("--data", "-d", help="Folder with patients, diagnoses, prescriptions (+ referrals, notes) as CSV or Parquet; or omop:FOLDER, postgresql://... (OMOP CDM, ?schema=cdm), spark:SCHEMA.")]
-BackendOption = Annotated[Optional[str], typer.Option("--backend", "-b", help="Engine for a flat folder: duckdb (default), postgres (TRDPATH_POSTGRES_URL) or pyspark.")]
+BackendOption = Annotated[Optional[str], typer.Option("--backend", "-b", help="Engine for a folder (flat or omop:): duckdb (default), postgres (TRDPATH_POSTGRES_URL) or pyspark.")]
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Results folder to write (created if missing; an earlier result there is replaced whole).")]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Study configuration TOML (see `trdpath default-config`).")]
-IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest date in the extract).")]
+IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest event date in the extract).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace --out even if it is a non-empty folder that is not a trdpath result.")]
 ResultsOption = Annotated[Optional[Path], typer.Option("--results", "-r", help="An existing results folder (from `trdpath classify` or `run`).")]

@@ -23,13 +23,25 @@ class _Section(BaseModel):
 
 class StudySection(_Section):
     name: str = "TRD study"
-    # trd-rules.md 1: the point of data extraction; None = latest date anywhere in the extract.
+    # trd-rules.md 1: the point of data extraction; None = the latest event date (never a birth/death date).
     index_date: dt.date | None = None
 
 
 class CohortSection(_Section):
     # trd-rules.md 2: age < min_age at the index date excludes (`under_18`).
     min_age: int = Field(18, ge=0, le=120)
+
+
+class CodesSection(_Section):
+    """Which code system each diagnosis code belongs to, and which systems define depression (issue 13)."""
+
+    # When the source does not say (no vocabulary, no code_system column): "auto" decides by the code's
+    # shape (docs/data-contract.md: 3 digits -> ICD-9-CM, E800-E999 -> ICD-9-CM, V codes -> ambiguous,
+    # a letter and two characters -> ICD-10), or every such code is "icd10" / "icd9cm".
+    system: Literal["auto", "icd10", "icd9cm"] = "auto"
+    # The paper defines depression by ICD-10 F32-F33; ICD-9-CM 296.2x/296.3x/311 only when listed here.
+    # Exclusions and comorbidities use every code system present (a psychosis is a psychosis).
+    depression_systems: list[Literal["icd10", "icd9cm"]] = Field(default_factory=lambda: ["icd10"], min_length=1)
 
 
 class TreatmentSection(_Section):
@@ -61,6 +73,7 @@ class ReferenceSection(_Section):
     antidepressants: Path | None = None
     augmenting_agents: Path | None = None
     icd10_codes: Path | None = None
+    icd9cm_codes: Path | None = None
     service_categories: Path | None = None
     ethnicity: Path | None = None
     employment: Path | None = None
@@ -104,6 +117,7 @@ class EngineSection(_Section):
 class StudyConfig(_Section):
     study: StudySection = StudySection()
     cohort: CohortSection = CohortSection()
+    codes: CodesSection = CodesSection()
     treatment: TreatmentSection = TreatmentSection()
     trd: TrdSection = TrdSection()
     reference: ReferenceSection = ReferenceSection()
@@ -178,10 +192,14 @@ DEFAULT_CONFIG_TOML = """\
 
 [study]
 name = "TRD study"
-# index_date = "2021-10-31"   # point of data extraction; default: latest date in the extract
+# index_date = "2021-10-31"   # point of data extraction; default: latest event date in the extract
 
 [cohort]
 min_age = 18                  # younger at the index date -> excluded as under_18
+
+[codes]
+system = "auto"               # code system when the source does not say: "auto" (by shape), "icd10" or "icd9cm"
+depression_systems = ["icd10"]  # systems whose depression codes define the cohort; add "icd9cm" for 296.2x/296.3x/311
 
 [treatment]
 default_exposure_days = 28    # exposure length when a prescription has no end_date or days_supply
@@ -199,7 +217,7 @@ augmentation_min_overlap_days = 1
 [reference]
 # Point any list at a study's own copy (same columns as the shipped file), e.g.
 # antidepressants = "my_antidepressants.csv"
-# augmenting_agents, icd10_codes, service_categories, ethnicity, employment
+# augmenting_agents, icd10_codes, icd9cm_codes, service_categories, ethnicity, employment
 
 [disclosure]
 enabled = true                # statistical disclosure control on every output that leaves the program

@@ -8,9 +8,15 @@ it loops over patients in Python on purpose (like ehrQL's in-memory query engine
 
 Semantics in one place (docs/rules.md has the worked examples):
 
-- index date: the argument, else ``config.study.index_date``, else the latest date in any date
-  column (birth_date, death_date, diagnoses.date, prescriptions.start_date / end_date,
-  referrals.date). Events after it are ignored; exposures are clipped to end at it.
+- index date: the argument, else ``config.study.index_date``, else the latest *event* date
+  (diagnoses.date, prescriptions.start_date, referrals.date, notes.date); birth, death and end
+  dates never set it. Events after it are ignored; exposures are clipped to end at it.
+- impossible values (schema.MAX_*): a negative, NaN, infinite or absurd daily dose or days_supply
+  is unknown; a birth date giving an age outside 0..120 at the index date is unknown (no age, not
+  under_18); a death before the birth gives no age at death. Labels and drug names are read after
+  Unicode NFKC.
+- code systems: each diagnosis is ICD-10 or ICD-9-CM by its code_system, else by codes.system
+  (code_system_of); depression lists use codes.depression_systems only, every other list any system.
 - ingredient: the ATC code decides when it is in the lists; else the name (lower case, dose text
   removed) must contain an ingredient's generic name or one of its brand names as a whole word.
 - exposure: start_date .. end_date, else start_date + days_supply, else start_date +
@@ -32,6 +38,7 @@ import datetime as dt
 import functools
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -39,19 +46,20 @@ import pandas as pd
 
 from trdpath.config import ReferenceSection, StudyConfig
 from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, SERVICE_CATEGORIES, ReferenceData
-from trdpath.schema import CONTRACT_COLUMNS, REFERRAL_COLUMNS
+from trdpath.schema import CONTRACT_COLUMNS, MAX_AGE, REFERRAL_COLUMNS, days_supply_is_possible, dose_is_possible
 
-# Columns that hold dates, by table, used for the default index date (the lead's decision, issue 2).
+# Event dates, by table: the default index date is the latest of them (trd-rules.md 1; issue 13:
+# a birth date of 2090 must not move it).
 INDEX_DATE_COLUMNS = {
-    "patients": ("birth_date", "death_date"),
     "diagnoses": ("date",),
-    "prescriptions": ("start_date", "end_date"),
+    "prescriptions": ("start_date",),
     "referrals": ("date",),
+    "notes": ("date",),
 }
 
 OUTPUT_COLUMNS = (
     CONTRACT_COLUMNS
-    + ("age", "died", "ethnicity_group", "employment_group")
+    + ("age", "died", "age_at_death", "ethnicity_group", "employment_group")
     + COMORBIDITY_FLAGS
     + REFERRAL_COLUMNS
     + ("treatment_sequence",)
@@ -109,7 +117,7 @@ def _rows(tables: Mapping[str, pd.DataFrame], name: str) -> list[dict]:
 
 
 def default_index_date(tables: Mapping[str, pd.DataFrame]) -> dt.date | None:
-    """trd-rules.md 1: the latest date found in any date column of any table."""
+    """trd-rules.md 1: the latest event date of any table."""
     dates = [
         _as_date(row.get(column))
         for table, columns in INDEX_DATE_COLUMNS.items()
@@ -130,6 +138,26 @@ def normalise_icd10(code: str) -> str:
     return re.sub(r"[\s.]", "", code).upper()
 
 
+def code_system_of(code: str, given: str | None, rule: str) -> str | None:
+    """Which code system a diagnosis is read in (docs/data-contract.md "Code systems"): the stated one
+    (ICD10/ICD10CM/ICD-10 -> ICD10, ICD9/ICD9CM/ICD-9-CM -> ICD9CM, anything else is another system),
+    else `codes.system`: "icd10", "icd9cm", or "auto" by shape -- three digits or E800-E999 are
+    ICD-9-CM, a V code is ambiguous (neither), a letter + digit + digit/letter is ICD-10."""
+    if given is not None:
+        key = re.sub(r"[^A-Z0-9]", "", given.upper())
+        if key.startswith("ICD10"):
+            return "ICD10"
+        return "ICD9CM" if key in ("ICD9", "ICD9CM") else "other"
+    if rule != "auto":
+        return rule.upper()
+    written = re.sub(r"\s", "", code).upper()
+    if re.fullmatch(r"[0-9]{3}(\.?[0-9]{1,2})?", written) or re.fullmatch(r"E[89][0-9]{2}(\.?[0-9])?", written):
+        return "ICD9CM"
+    if re.fullmatch(r"V[0-9]{2}(\.?[0-9]{1,2})?", written):
+        return None
+    return "ICD10" if re.match(r"[A-Z][0-9][0-9A-Z]", written) else None
+
+
 def code_in_ranges(code: str, ranges: Iterable[tuple[str, str]]) -> bool:
     """A code is in code_from..code_to (inclusive) when its first len(code_from) characters are."""
     return any(code_from <= code[: len(code_from)] <= code_to for code_from, code_to in ranges)
@@ -139,7 +167,7 @@ def _normalise_label(value: str | None) -> str:
     """Free-text labels (ethnicity, employment): lower case, punctuation as spaces, one space."""
     if value is None:
         return ""
-    text = re.sub(r"[^a-z0-9\-]+", " ", value.lower())
+    text = re.sub(r"[^a-z0-9\-]+", " ", unicodedata.normalize("NFKC", value).lower())
     return " ".join(text.split())
 
 
@@ -178,7 +206,7 @@ class DrugDictionary:
                 return ingredient
         if drug is None:
             return None
-        text = _DOSE_TEXT.sub(" ", drug.lower())
+        text = _DOSE_TEXT.sub(" ", unicodedata.normalize("NFKC", drug).lower())
         # Several names in one text (a rare combination product): the one written first wins.
         found = [(m.start(), ingredient) for pattern, ingredient in self.name_patterns
                  if (m := pattern.search(text))]
@@ -323,7 +351,7 @@ def _treatment_sequence(eras: list[Era]) -> str:
 @dataclass(frozen=True)
 class _ReferenceLists:
     drugs: DrugDictionary
-    code_ranges: dict[str, list[tuple[str, str]]]
+    code_ranges: dict[tuple[str, str], list[tuple[str, str]]]  # (list, system) -> ranges
     service_patterns: list[tuple[re.Pattern, str]]
     ethnicity: dict[str, str]
     employment: dict[str, str]
@@ -336,7 +364,8 @@ def _reference_lists(reference_section: ReferenceSection) -> _ReferenceLists:
     code_lists = ("depression", "recurrent_depression", "psychotic_symptoms") + EXCLUSION_LISTS + COMORBIDITY_FLAGS
     return _ReferenceLists(
         drugs=DrugDictionary(reference),
-        code_ranges={name: reference.code_ranges(name) for name in code_lists},
+        code_ranges={(name, system): reference.code_ranges(name, system)
+                     for name in code_lists for system in ("ICD10", "ICD9CM")},
         service_patterns=[
             (re.compile(row["pattern"], re.IGNORECASE), row["service_category"])
             for row in reference.service_categories.to_dict("records")
@@ -364,11 +393,14 @@ def classify_in_memory(
     index_date = index_date or config.study.index_date or default_index_date(tables) or dt.date.today()
     ranges = lists.code_ranges
 
-    codes: dict[str, set[str]] = {}
+    codes: dict[str, set[tuple[str, str]]] = {}  # patient -> {(code system, normalised code)}
     for row in _rows(tables, "diagnoses"):
         date, code = _as_date(row.get("date")), _as_text(row.get("code"))
         if code is not None and date is not None and date <= index_date:
-            codes.setdefault(_as_text(row["patient_id"]), set()).add(normalise_icd10(code))
+            system = code_system_of(code, _as_text(row.get("code_system")), config.codes.system)
+            if system in ("ICD10", "ICD9CM"):
+                codes.setdefault(_as_text(row["patient_id"]), set()).add((system, normalise_icd10(code)))
+    depression_systems = {s.upper() for s in config.codes.depression_systems}
 
     exposures: dict[str, list[Exposure]] = {}
     default_days = config.treatment.default_exposure_days
@@ -381,10 +413,14 @@ def classify_in_memory(
             continue
         end = _as_date(row.get("end_date"))
         days_supply = _as_number(row.get("days_supply"))
+        if days_supply is not None and not days_supply_is_possible(days_supply):
+            days_supply = None  # negative, NaN, infinite or absurd: unknown
         if end is None:
             days = days_supply if days_supply is not None else default_days
             end = start + dt.timedelta(days=int(days))
         dose = _as_number(row.get("daily_dose_mg"))
+        if dose is not None and not dose_is_possible(dose):
+            dose = None  # negative, NaN, infinite or absurd: unknown
         if dose is None:
             adequate_dose = config.treatment.unknown_dose == "adequate"
         else:
@@ -417,13 +453,20 @@ def classify_in_memory(
         patient_codes = codes.get(patient_id, set())
 
         def has(list_name: str) -> bool:
-            return any(code_in_ranges(code, ranges[list_name]) for code in patient_codes)
+            # Depression is defined by codes.depression_systems only; every other list by any system.
+            return any(code_in_ranges(code, ranges[(list_name, system)]) for system, code in patient_codes
+                       if list_name not in ("depression", "recurrent_depression", "psychotic_symptoms")
+                       or system in depression_systems)
 
         birth = _as_date(row.get("birth_date"))
         if birth is None and not _is_missing(row.get("year_of_birth")):
             birth = dt.date(int(float(row["year_of_birth"])), 7, 1)  # mid-year when only the year is known
         age = completed_years(birth, index_date) if birth is not None else None
+        if age is not None and not 0 <= age <= MAX_AGE:
+            birth, age = None, None  # a future birth or a date-shifted record: age unknown
         death = _as_date(row.get("death_date"))
+        died = death is not None and death <= index_date
+        age_at_death = completed_years(birth, death) if died and birth is not None and death >= birth else None
 
         patient_exposures = exposures.get(patient_id, [])
         treatment = patient_treatment(patient_exposures, config)
@@ -458,7 +501,8 @@ def classify_in_memory(
             "resistance_level": resistance_level,
             "episode_start": treatment.episode_start,
             "age": age,
-            "died": death is not None and death <= index_date,
+            "died": died,
+            "age_at_death": age_at_death,
             "ethnicity_group": ethnicity.get(_normalise_label(_as_text(row.get("ethnicity"))), "Unknown"),
             "employment_group": employment.get(
                 _normalise_label(_as_text(row.get("employment_status"))), "Unknown"),
@@ -471,4 +515,6 @@ def classify_in_memory(
             result[column] = counts.get(category, 0)
         output.append(result)
 
-    return pd.DataFrame(output, columns=list(OUTPUT_COLUMNS))
+    frame = pd.DataFrame(output, columns=list(OUTPUT_COLUMNS))
+    frame["age_at_death"] = frame["age_at_death"].astype("Int64")  # whole years, missing when unknown
+    return frame

@@ -20,12 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trdpath.classify import in_current_episode, resistance_level, trd_steps
-from trdpath.cohort.code_lists import DiagnosisFlags, code_map, diagnosis_flags
+from trdpath.cohort.code_lists import AMBIGUOUS, SYSTEM_LABELS, DiagnosisFlags, code_map, diagnosis_flags
 from trdpath.cohort.demographics import completed_years, employment_group, ethnicity_group, label_maps, sex_group
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, ReferenceData
-from trdpath.schema import EXCLUSION_REASONS, NLP_COLUMNS, PATIENT_COLUMNS, REFERRAL_COLUMNS, TABLES
+from trdpath.schema import MAX_AGE, MAX_DAILY_DOSE_MG, MAX_DAYS_SUPPLY, EXCLUSION_REASONS, NLP_COLUMNS, PATIENT_COLUMNS, REFERRAL_COLUMNS, TABLES
 from trdpath.service_use import ServiceCategories, referral_counts, service_map
 from trdpath.sources import Extract
 from trdpath.sources.validate import QUALITY_CHECKS, as_count, as_date
@@ -35,6 +35,8 @@ from trdpath.treatment.episodes import current_episodes
 from trdpath.treatment.exposures import build_exposures, drug_map
 
 EPOCH = dt.date(1970, 1, 1)
+DRUG_MAP_SCHEMA = {"drug_key": "string", "atc_key": "string", "ingredient_id": "int64", "role": "string",
+                   "min_daily_dose_mg": "float64"}
 Progress = Callable[[str], None]
 
 
@@ -64,12 +66,15 @@ class Classification:
 
 
 def extract_date_range(con, extract: Extract) -> tuple[dt.date | None, dt.date | None, dt.date | None]:
-    """(earliest event date, latest event date, latest date anywhere) in the extract (trd-rules.md 1)."""
+    """(earliest event date, latest event date, latest date anywhere) in the extract (trd-rules.md 1).
+
+    Event dates: prescriptions.start_date, diagnoses.date, referrals.date, notes.date. Birth, death and
+    prescription end dates are not events: one wrong birth date (2090) must not move the index date."""
     latest_any: list[dt.date] = []
     events_min: list[dt.date] = []
     events_max: list[dt.date] = []
     tables = {"patients": extract.patients, "diagnoses": extract.diagnoses,
-              "prescriptions": extract.prescriptions, "referrals": extract.referrals}
+              "prescriptions": extract.prescriptions, "referrals": extract.referrals, "notes": extract.notes}
     known = extract.date_bounds or {}
     for name, table in tables.items():
         if table is None:
@@ -93,6 +98,13 @@ def extract_date_range(con, extract: Extract) -> tuple[dt.date | None, dt.date |
             max(latest_any) if latest_any else None)
 
 
+def _possible_birth_dates(patients: ibis.Table, index_lit) -> ibis.Table:
+    """Birth dates that give an age outside 0..MAX_AGE at the index date (a future birth, a date-shifted
+    record) are unknown: no age, not excluded as under_18, counted in data quality (issue 13)."""
+    age = completed_years(patients.birth_date, index_lit)
+    return patients.mutate(birth_date=ibis.ifelse((age >= 0) & (age <= MAX_AGE), patients.birth_date, ibis.null("date")))
+
+
 def _label_joins(con, table: ibis.Table, mappers: dict, quality: list, source: str) -> ibis.Table:
     """Add each grouped label (`mappers`: column -> (mapper, output name)) by joining a small map;
     values no group recognises are counted in data quality."""
@@ -101,7 +113,8 @@ def _label_joins(con, table: ibis.Table, mappers: dict, quality: list, source: s
         unrecognised = mapping[~mapping["recognised"]].sort_values(["n", "value"], ascending=[False, True])
         for row in unrecognised.itertuples(index=False):
             quality.append((source, column, f"value not recognised, grouped as {getattr(row, out)}", row.value, int(row.n)))
-        lookup = ibis.memtable(mapping[["value", out]].rename(columns={"value": f"_{column}_key"}))
+        lookup = ibis.memtable(mapping[["value", out]].rename(columns={"value": f"_{column}_key"}),
+                               schema={f"_{column}_key": "string", out: "string"})
         keyed = table.mutate(**{f"_{column}_key": table[column].fill_null("")})
         table = keyed.left_join(lookup, f"_{column}_key").drop(f"_{column}_key", f"_{column}_key_right")
     return table
@@ -119,7 +132,8 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
 
     step("Finding the index date")
     first_event, last_event, latest_any = extract_date_range(con, extract)
-    index_date = index_date or config.study.index_date or latest_any
+    # trd-rules.md 1: the latest event date; dates after it are counted in data quality (_data_quality).
+    index_date = index_date or config.study.index_date or last_event
     if index_date is None:
         raise UserError("The extract has no dates at all, so no index date can be set; give --index-date.")
     index_day = (index_date - EPOCH).days
@@ -128,20 +142,27 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     step("Mapping drug names to ingredients")
     drugs = DrugDictionary(reference)
     mapping = drug_map(con, extract.prescriptions, drugs)
-    for row in mapping[mapping["ingredient"].isna()].sort_values(
+    unnamed = mapping[mapping["ingredient"].isna() & (mapping["drug_key"].str.strip() == "")]
+    if len(unnamed):
+        quality.append(("prescriptions", "drug", "no drug name (e.g. an NDC code with no vocabulary to name it; ignored)",
+                        "", int(unnamed["n"].sum())))
+    for row in mapping[mapping["ingredient"].isna() & (mapping["drug_key"].str.strip() != "")].sort_values(
             ["n", "drug_key", "atc_key"], ascending=[False, True, True]).itertuples(index=False):
         quality.append(("prescriptions", "drug", "drug name not an antidepressant or augmenting agent in the reference lists (ignored)",
                         row.drug_key + (f" [{row.atc_key}]" if row.atc_key else ""), int(row.n)))
     ingredient_table = drugs.ingredient_table()
     mapped = mapping.dropna(subset=["ingredient"]).merge(
         ingredient_table[["ingredient", "ingredient_id", "role", "min_daily_dose_mg"]], on="ingredient")
-    mapping_t = ibis.memtable(mapped[["drug_key", "atc_key", "ingredient_id", "role", "min_daily_dose_mg"]])
+    # Every small table sent to the engine carries its types: an empty one would otherwise have
+    # null-typed columns, which PostgreSQL refuses (issue 13: an extract with no named drug).
+    mapping_t = ibis.memtable(mapped[["drug_key", "atc_key", "ingredient_id", "role", "min_daily_dose_mg"]],
+                              schema=DRUG_MAP_SCHEMA)
     ingredients_t = ibis.memtable(ingredient_table)
 
     step("Building exposures and eras")
     # An integer surrogate key per patient for the treatment stages (faster windows and joins;
     # 32 bits, like the days and ingredient ids: narrower sort keys make DuckDB's windows ~10% faster).
-    keyed = extract.patients.mutate(pkey=ibis.row_number().cast("int32")).cache()
+    keyed = _possible_birth_dates(extract.patients, index_lit).mutate(pkey=ibis.row_number().cast("int32")).cache()
     patient_keys = keyed.select("patient_id", "pkey")
     exposures = build_exposures(extract.prescriptions, patient_keys, mapping_t, index_day, config.treatment)
     segments = era_segments(exposures, config.treatment).cache()
@@ -179,7 +200,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
 
     step("Applying cohort rules")
     lists = list(dict.fromkeys(["depression", "recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS, *COMORBIDITY_FLAGS]))
-    codes = code_map(con, extract.diagnoses, reference, lists, index_lit)
+    codes = code_map(con, extract.diagnoses, reference, lists, index_lit, config.codes)
     dx = diagnosis_flags(extract.diagnoses, codes, lists, index_lit, packed=con.has_operation(ops.BitOr))
     # Where the lists are packed, the comorbidity flags travel as the masks and are unpacked on the
     # fetched table (see _finish_patients); self_harm is also needed by the notes stage.
@@ -202,7 +223,9 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         for row in smap[smap["category"].isna()].sort_values(
                 ["n", "service_key", "given"], ascending=[False, True, True]).itertuples(index=False):
             quality.append(("referrals", "service", "service name matches no service category (not counted)", row.service_key, int(row.n)))
-        counts = referral_counts(extract.referrals, ibis.memtable(smap[["service_key", "given", "category"]]), index_lit)
+        smap_t = ibis.memtable(smap[["service_key", "given", "category"]],
+                               schema={"service_key": "string", "given": "string", "category": "string"})
+        counts = referral_counts(extract.referrals, smap_t, index_lit)
         t = t.left_join(counts, "patient_id").drop("patient_id_right")
     else:
         t = t.mutate(**{c: ibis.literal(0, "int64") for c in REFERRAL_COLUMNS})
@@ -240,11 +263,14 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
         episode_day=t.episode_start,
         sex=t.sex_group,
         age=age,
-        age_at_diagnosis=completed_years(t.birth_date, t.first_depression_date),
+        age_at_diagnosis=ibis.ifelse(t.first_depression_date >= t.birth_date,
+                                     completed_years(t.birth_date, t.first_depression_date), ibis.null("int64")),
         ethnicity_group=t.ethnicity_group,
         employment_group=t.employment_group,
         died=died,
-        age_at_death=ibis.ifelse(died, completed_years(t.birth_date, t.death_date), ibis.null("int64")),
+        # A death before the birth gives no age at death (counted in data quality; issue 13).
+        age_at_death=ibis.ifelse(died & (t.death_date >= t.birth_date), completed_years(t.birth_date, t.death_date),
+                                 ibis.null("int64")),
         **{name: flag(name) for name in flags_in_engine},
         **{mask: t[mask].fill_null(0) for mask in dx.masks},
         **{c: t[c].fill_null(0) for c in REFERRAL_COLUMNS},
@@ -259,7 +285,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     table = _finish_patients(_fetch_arrow(con, out.order_by("patient_id")), packing, labels, dx)
 
     step("Data quality and attrition")
-    quality.extend(_data_quality(con, extract, index_date, _prescription_checks(con, extract, index_date), codes))
+    quality.extend(_data_quality(con, extract, index_date, _prescription_checks(con, extract, index_date), codes, config))
     attrition = attrition_table(table)
     data_quality = pd.DataFrame(quality, columns=["table", "column", "issue", "value", "count"])
     return Classification(table, attrition, data_quality, index_date, (first_event, last_event), config, extract.source)
@@ -287,7 +313,10 @@ def _with_note_flags(con, out: ibis.Table, extract: Extract, config: StudyConfig
 
     notes = con.execute(extract.notes.filter(extract.notes.date <= index_date))
     flags = patient_flags(notes, index_date, extra_rule_files=config.nlp.extra_rules, n_process=config.nlp.n_process)
-    flags = ibis.memtable(flags[["patient_id", *FLAG_COLUMNS]].rename(columns={"patient_id": "_note_patient_id"}))
+    # Typed even when no patient has a note up to the index date (issue 13: PostgreSQL refused the
+    # null-typed column of an empty flags table).
+    flags = ibis.memtable(flags[["patient_id", *FLAG_COLUMNS]].rename(columns={"patient_id": "_note_patient_id"}),
+                          schema={"_note_patient_id": "string", **{col: "boolean" for col in FLAG_COLUMNS}})
     joined = out.left_join(flags, out.patient_id == flags._note_patient_id).drop("_note_patient_id")
     filled = {col: joined[col].fill_null(False) for col in FLAG_COLUMNS}
     return joined.mutate(**filled).mutate(self_harm_any=ibis._.self_harm | ibis._.self_harm_nlp)
@@ -443,7 +472,8 @@ def _prescription_checks(con, extract: Extract, index_date: dt.date) -> dict[str
     return {**_check_counts(con, extract, "prescriptions"), "after_index": after}
 
 
-def _data_quality(con, extract: Extract, index_date: dt.date, stats: dict[str, int], codes: pd.DataFrame) -> list[tuple]:
+def _data_quality(con, extract: Extract, index_date: dt.date, stats: dict[str, int], codes: pd.DataFrame,
+                  config: StudyConfig | None = None) -> list[tuple]:
     """Rows of data_quality.csv; `stats`: the prescription checks (_prescription_checks);
     `codes`: the distinct diagnosis codes with their counts (cohort.code_lists.code_map)."""
     rows: list[tuple] = []
@@ -453,15 +483,97 @@ def _data_quality(con, extract: Extract, index_date: dt.date, stats: dict[str, i
         rows.append(("prescriptions", "start_date", f"starts after the index date {index_date} (ignored)", "", int(stats["after_index"])))
     if stats["no_dose"]:
         rows.append(("prescriptions", "daily_dose_mg", "no daily dose (judged by the unknown_dose setting)", "", int(stats["no_dose"])))
+    if stats["impossible_dose"]:
+        rows.append(("prescriptions", "daily_dose_mg", f"impossible daily dose (negative, NaN, infinite or above "
+                     f"{MAX_DAILY_DOSE_MG:g} mg): treated as unknown", "", int(stats["impossible_dose"])))
+    if stats["impossible_days_supply"]:
+        rows.append(("prescriptions", "days_supply", f"impossible days_supply (negative or above {MAX_DAYS_SUPPLY}): "
+                     "treated as unknown", "", int(stats["impossible_days_supply"])))
     if stats["no_end"]:
         rows.append(("prescriptions", "end_date", "no end_date or days_supply (default exposure length used)", "", int(stats["no_end"])))
-    bad = codes[~codes["looks_like_icd10"]].sort_values(["n", "code_key"], ascending=[False, True]).head(50)
-    for row in bad.itertuples(index=False):
-        rows.append(("diagnoses", "code", "not an ICD-10 code (ignored)", row.code_key, int(row.n)))
+    rows.extend(_code_system_rows(codes, (config or StudyConfig()).codes))
     dx_after = codes["n_after_index"].fillna(0).sum()
     if dx_after:
         rows.append(("diagnoses", "date", f"recorded after the index date {index_date} (ignored)", "", int(dx_after)))
     no_birth = _check_counts(con, extract, "patients")["no_birth_date"]
     if no_birth:
         rows.append(("patients", "birth_date", "no birth date: age unknown, not excluded as under_18", "", int(no_birth)))
+    rows.extend(_patient_date_checks(con, extract, index_date))
+    rows.extend(_events_after_index(con, extract, index_date))
+    return rows
+
+
+def _code_system_rows(codes: pd.DataFrame, codes_config) -> list[tuple]:
+    """Diagnosis rows by code system, and what was not used (issue 13: 87% of a US CDM's condition rows
+    were dropped without a line)."""
+    rows = []
+    system = codes["system"].fillna("")
+    for key, label in SYSTEM_LABELS.items():
+        n = int(codes.loc[system == key, "n"].sum())
+        if n:
+            rows.append(("diagnoses", "code_system", f"rows read as {label}", key, n))
+    used = {s.upper() for s in codes_config.depression_systems}
+    for key, label in SYSTEM_LABELS.items():
+        if key not in used:
+            n = int(codes.loc[(system == key) & codes["depression_in_system"], "n"].sum())
+            if n:
+                rows.append(("diagnoses", "code", f"{label} depression code: not used to define depression "
+                             "(codes.depression_systems)", key, n))
+    ambiguous = int(codes.loc[system == AMBIGUOUS, "n"].sum())
+    if ambiguous:
+        rows.append(("diagnoses", "code", "V code without a code system: ICD-9-CM or ICD-10 cannot be told apart "
+                     "(ignored; give code_system or set codes.system)", "", ambiguous))
+    missing = int(codes.loc[codes["code_key"].str.strip() == "", "n"].sum())
+    if missing:
+        rows.append(("diagnoses", "code", "no code (no source value and no ICD mapping; ignored)", "", missing))
+    other = codes[~system.isin([*SYSTEM_LABELS, AMBIGUOUS, ""]) & (codes["code_key"].str.strip() != "")]
+    for vocabulary, n in other.groupby(system[other.index])["n"].sum().sort_values(ascending=False).items():
+        rows.append(("diagnoses", "code_system", f"rows in another code system: {vocabulary} (ignored)", vocabulary, int(n)))
+    bad = codes[(system == "") & (codes["code_key"].str.strip() != "")].sort_values(["n", "code_key"], ascending=[False, True]).head(50)
+    for row in bad.itertuples(index=False):
+        rows.append(("diagnoses", "code", "not an ICD-10 or ICD-9-CM code (ignored)", row.code_key, int(row.n)))
+    return rows
+
+
+def _patient_date_checks(con, extract: Extract, index_date: dt.date) -> list[tuple]:
+    """Birth and death dates that are impossible at the index date (issue 13), in one query."""
+    p = extract.patients
+    index_lit = ibis.literal(index_date, "date")
+    age = completed_years(p.birth_date, index_lit)
+    row = con.execute(p.aggregate(
+        future_birth=p.count(where=p.birth_date > index_lit),
+        too_old=p.count(where=age > MAX_AGE),
+        death_before_birth=p.count(where=p.death_date < p.birth_date),
+        death_after_index=p.count(where=p.death_date > index_lit),
+    )).iloc[0]
+    rows = []
+    if as_count(row["future_birth"]):
+        rows.append(("patients", "birth_date", f"after the index date {index_date}: age unknown (birth date ignored)",
+                     "", as_count(row["future_birth"])))
+    if as_count(row["too_old"]):
+        rows.append(("patients", "birth_date", f"age above {MAX_AGE} at the index date: age unknown (birth date ignored)",
+                     "", as_count(row["too_old"])))
+    if as_count(row["death_before_birth"]):
+        rows.append(("patients", "death_date", "before birth_date: no age at death", "", as_count(row["death_before_birth"])))
+    if as_count(row["death_after_index"]):
+        rows.append(("patients", "death_date", f"after the index date {index_date}: not counted as died", "",
+                     as_count(row["death_after_index"])))
+    return rows
+
+
+def _events_after_index(con, extract: Extract, index_date: dt.date) -> list[tuple]:
+    """Referrals and notes dated after the index date (ignored); prescriptions and diagnoses are
+    counted with their own checks. Needs a query only when the date bounds say some exist."""
+    rows = []
+    bounds = extract.date_bounds or {}
+    for name, label in (("referrals", "referrals"), ("notes", "notes")):
+        table = getattr(extract, name)
+        if table is None:
+            continue
+        latest = (bounds.get(name) or {}).get("date", (None, None))[1] if name in bounds else None
+        if name in bounds and (latest is None or latest <= index_date):
+            continue
+        n = as_count(con.execute(table.count(where=table.date > ibis.literal(index_date, "date"))))
+        if n:
+            rows.append((name, "date", f"after the index date {index_date} (ignored)", "", n))
     return rows

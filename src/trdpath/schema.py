@@ -14,7 +14,8 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "diagnoses": {
         "required": ("patient_id", "code", "date"),
-        "optional": (),
+        # ICD10 / ICD9CM (any spelling) when the extract knows it; else codes.system decides (issue 13).
+        "optional": ("code_system",),
         "dates": ("date",),
         "numbers": (),
     },
@@ -38,6 +39,23 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 REQUIRED_TABLES = ("patients", "diagnoses", "prescriptions")
+# Values no real record can hold (issue 13; docs/data-contract.md "Impossible values"): counted in
+# data_quality.csv and kept out of the computation they would corrupt. Limits of the data, not study
+# choices: no antidepressant or augmenting agent is given at 10 g a day (the highest licensed doses are
+# about 2 g, lithium carbonate), no single supply lasts ten years, and no patient is older than 120.
+MAX_DAILY_DOSE_MG = 10_000.0
+MAX_DAYS_SUPPLY = 3_650
+MAX_AGE = 120
+
+
+def dose_is_possible(dose):
+    """0 <= dose <= MAX_DAILY_DOSE_MG, for an Ibis value or a Python float alike; false for NaN and
+    infinities (NaN compares false in Python, and every engine orders NaN above every number)."""
+    return (dose >= 0) & (dose <= MAX_DAILY_DOSE_MG)
+
+
+def days_supply_is_possible(days):
+    return (days >= 0) & (days <= MAX_DAYS_SUPPLY)
 OPTIONAL_TABLES = ("referrals", "notes")
 
 # Exclusion reasons in the order the cohort rules are applied (trd-rules.md 2).

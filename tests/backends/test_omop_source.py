@@ -19,7 +19,7 @@ SERTRALINE = 739138  # RxNorm ingredient concept id shipped in omop_data/rxnorm_
 EXTRACT_TYPES = {
     "patients": {"patient_id": "string", "birth_date": "date", "sex": "string", "ethnicity": "string",
                  "employment_status": "string", "death_date": "date"},
-    "diagnoses": {"patient_id": "string", "code": "string", "date": "date"},
+    "diagnoses": {"patient_id": "string", "code": "string", "date": "date", "code_system": "string"},
     "prescriptions": {"patient_id": "string", "drug": "string", "start_date": "date", "end_date": "date",
                       "days_supply": "int64", "daily_dose_mg": "float64", "atc_code": "string"},
     "referrals": {"patient_id": "string", "service": "string", "date": "date", "service_category": "string"},
@@ -97,11 +97,13 @@ def test_cdm_rows_become_the_extract(any_con):
         {"patient_id": "3", "birth_date": D(1975, 5, 6), "sex": "X", "ethnicity": None,
          "employment_status": None, "death_date": None},
     ]
-    # A Read code (XaX1Z) is not ICD-10 and there is no vocabulary to map it: dropped. Values stay as written.
+    # A Read code (XaX1Z) is no ICD code and there is no vocabulary to map it: kept as written, with no
+    # code system, so no list reads it and data_quality.csv counts it (issue 13). Values stay as written.
     assert records(any_con, extract.diagnoses, ["patient_id", "date"]) == [
-        {"patient_id": "1", "code": "F32.1", "date": D(2019, 1, 1)},
-        {"patient_id": "2", "code": "f33", "date": D(2019, 3, 1)},
-        {"patient_id": "3", "code": "F41", "date": D(2019, 4, 1)},
+        {"patient_id": "1", "code": "F32.1", "date": D(2019, 1, 1), "code_system": None},
+        {"patient_id": "1", "code": "XaX1Z", "date": D(2019, 2, 1), "code_system": None},
+        {"patient_id": "2", "code": "f33", "date": D(2019, 3, 1), "code_system": None},
+        {"patient_id": "3", "code": "F41", "date": D(2019, 4, 1), "code_system": None},
     ]
     assert records(any_con, extract.prescriptions, ["patient_id", "start_date"]) == [
         # shipped ingredient id -> sertraline; 50 mg x 60 tablets / 30 days = 100 mg a day
@@ -184,9 +186,9 @@ def test_vocabulary_paths():
     extract = read_omop(con, backends.load_tables(con, vocabulary_cdm(), prefix="cdm_"))
     assert records(con, extract.diagnoses, "patient_id") == [
         # SNOMED only: two ICD-10 codes map to it; the smallest is taken (F32.9, documented loss)
-        {"patient_id": "1", "code": "F32.9", "date": D(2019, 1, 1)},
+        {"patient_id": "1", "code": "F32.9", "date": D(2019, 1, 1), "code_system": "ICD10"},
         # the ICD-10 source concept wins over the (ICD-9) source value and the SNOMED mapping
-        {"patient_id": "2", "code": "F33.9", "date": D(2019, 2, 1)},
+        {"patient_id": "2", "code": "F33.9", "date": D(2019, 2, 1), "code_system": "ICD10"},
     ]
     assert records(con, extract.prescriptions, ["patient_id", "start_date"]) == [
         # concept_ancestor names the ingredient; 100 mg x 14 / 28 days = 50 mg a day
@@ -231,7 +233,7 @@ def test_cdm_schema_on_postgres(postgres_con):
         postgres_con.create_table(name, backends.frame_to_arrow(frame), database=postgres_con.test_schema)
     extract = read_omop(postgres_con, postgres_con.test_schema)
     assert sorted(postgres_con.execute(extract.patients)["patient_id"]) == ["1", "2", "3"]
-    assert postgres_con.execute(extract.diagnoses.count()) == 3
+    assert postgres_con.execute(extract.diagnoses.count()) == 4  # every condition row, the Read code included (counted in data quality, not dropped)
 
 
 @pytest.mark.parametrize("file_format", ["csv", "parquet"])

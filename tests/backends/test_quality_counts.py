@@ -12,7 +12,7 @@ import pytest
 
 from trdpath import backends
 from trdpath.api import classify_tables
-from trdpath.pipeline import _check_counts, _prescription_checks
+from trdpath.pipeline import _check_counts, _patient_date_checks, _prescription_checks
 from trdpath.sources import Extract
 from trdpath.sources.validate import validate_extract
 
@@ -20,22 +20,29 @@ pytestmark = pytest.mark.xdist_group("backends")
 
 INDEX = dt.date(2021, 1, 1)
 TABLES = {
-    # Two patients without a birth date (one empty, one missing).
-    "patients": pd.DataFrame({"patient_id": ["1", "2", "3"], "birth_date": ["1970-01-01", "", None],
-                              "sex": ["F", "M", "F"]}),
+    # Two patients without a birth date (one empty, one missing); then one born after the index date,
+    # one aged 131 at it, one dying before birth, one dying after the index date (issue 13).
+    "patients": pd.DataFrame({"patient_id": ["1", "2", "3", "4", "5", "6", "7"],
+                              "birth_date": ["1970-01-01", "", None, "2090-01-01", "1890-01-01", "1970-01-01", "1970-01-01"],
+                              "death_date": [None, None, None, None, None, "1960-01-01", "2022-01-01"],
+                              "sex": ["F", "M", "F", "F", "F", "F", "F"]}),
     "diagnoses": pd.DataFrame({"patient_id": ["1"], "code": ["F32.1"], "date": ["2019-06-01"]}),
     "prescriptions": pd.DataFrame({
-        "patient_id": ["1"] * 5,
-        "drug": ["sertraline"] * 5,
-        "start_date": ["2020-01-10", "2020-02-01", "2020-03-01", "2020-04-01", "2021-06-01"],
-        # end before start; fine; no end and no supply; supply only; fine but after the index date
-        "end_date": ["2020-01-01", "2020-03-01", None, None, "2021-07-01"],
-        "days_supply": [28, None, None, 28, None],
-        "daily_dose_mg": [50.0, None, 50.0, 50.0, 50.0],  # one without a dose
+        "patient_id": ["1"] * 7,
+        "drug": ["sertraline"] * 7,
+        "start_date": ["2020-01-10", "2020-02-01", "2020-03-01", "2020-04-01", "2021-06-01", "2020-05-01", "2020-06-01"],
+        # end before start; fine; no end and no supply; supply only; fine but after the index date;
+        # a negative dose; an infinite dose with a negative supply
+        "end_date": ["2020-01-01", "2020-03-01", None, None, "2021-07-01", "2020-06-01", "2020-07-01"],
+        "days_supply": [28, None, None, 28, None, None, -3],
+        "daily_dose_mg": [50.0, None, 50.0, 50.0, 50.0, -5.0, float("inf")],  # one without a dose
     }),
 }
-EXPECTED = {"end_before_start": 1, "no_dose": 1, "no_end": 1, "after_index": 1}
+EXPECTED = {"end_before_start": 1, "no_dose": 1, "no_end": 1, "impossible_dose": 2, "impossible_days_supply": 1,
+            "after_index": 1}
 EXPECTED_NO_BIRTH = 2
+# 2090 > 2021 (future birth); 2021 - 1890 = 131 > 120; 1960 < 1970; 2022 > 2021.
+EXPECTED_DEATH_AFTER = 1
 
 
 def test_validated_counts_reach_data_quality():
@@ -46,6 +53,12 @@ def test_validated_counts_reach_data_quality():
     assert counts[("prescriptions", "end_date", "no end_date or days_supply")] == EXPECTED["no_end"]
     assert counts[("prescriptions", "start_date", f"starts after the index date {INDEX}")] == EXPECTED["after_index"]
     assert counts[("patients", "birth_date", "no birth date")] == EXPECTED_NO_BIRTH
+    assert counts[("prescriptions", "daily_dose_mg", "impossible daily dose")] == EXPECTED["impossible_dose"]
+    assert counts[("prescriptions", "days_supply", "impossible days_supply")] == EXPECTED["impossible_days_supply"]
+
+
+def _patient_date_counts(rows) -> dict:
+    return {(column, issue.split(":")[0]): n for _, column, issue, _, n in rows}
 
 
 def test_queried_counts_match_on_every_backend(any_con):
@@ -62,3 +75,6 @@ def test_queried_counts_match_on_every_backend(any_con):
                    prescriptions=loaded["prescriptions"], referrals=None, notes=None, source="test")
     assert _prescription_checks(any_con, bare, INDEX) == EXPECTED
     assert _check_counts(any_con, bare, "patients") == {"no_birth_date": EXPECTED_NO_BIRTH}
+    assert _patient_date_counts(_patient_date_checks(any_con, bare, INDEX)) == {
+        ("birth_date", "after the index date 2021-01-01"): 1, ("birth_date", "age above 120 at the index date"): 1,
+        ("death_date", "before birth_date"): 1, ("death_date", "after the index date 2021-01-01"): EXPECTED_DEATH_AFTER}

@@ -1,10 +1,10 @@
 """1. Index date
 
 The index date is the point of data extraction (trd-rules.md 1). Unless given (the `index_date`
-argument, else `study.index_date` in the configuration), it is the latest date in any date column
-of any table: birth_date, death_date, diagnoses.date, prescriptions.start_date and end_date,
-referrals.date. An exposure end computed from days_supply or the default duration is not a date
-column and does not move it. Ages are completed years at the index date. Diagnoses, referrals and
+argument, else `study.index_date` in the configuration), it is the latest *event* date: diagnoses.date,
+prescriptions.start_date, referrals.date, notes.date. Birth and death dates, prescription end dates
+and exposure ends computed from days_supply never move it, so one wrong birth date (2090) cannot shift
+every age; dates after it are counted in data_quality.csv. Ages are completed years at the index date. Diagnoses, referrals and
 prescriptions dated after it are ignored; an exposure running past it is cut at the index date.
 """
 
@@ -14,11 +14,11 @@ from trdpath.config import config_from_dict
 
 
 def test_default_index_date_is_latest_date(spec_test):
-    """The default index date is the latest date in the extract, and exposures are cut there.
+    """The default index date is the latest event date in the extract, and exposures are cut there.
 
-    Patient 2's diagnosis on 2021-01-20 is the latest date anywhere (patient 1's prescription end
-    is computed from days_supply, which is not a date column), so patient 1's 60-day supply is cut
-    at 2021-01-20: 19 days, short of an adequate trial.
+    Patient 2's diagnosis on 2021-01-20 is the latest event (patient 1's prescription end is computed
+    from days_supply, which is not an event), so patient 1's 60-day supply is cut at 2021-01-20:
+    19 days, short of an adequate trial.
     """
     spec_test(
         diagnoses="""
@@ -130,5 +130,44 @@ def test_index_date_from_configuration(spec_test):
             patient_id | age | in_cohort | exclusion_reason
             1          | 17  | F         | under_18
             2          | 18  | T         |
+        """,
+    )
+
+
+def test_birth_and_death_dates_do_not_move_the_index_date(spec_test):
+    """A birth date of 2090 (a typing error) and a death date in 2030 do not set the index date.
+
+    The latest event is patient 1's anxiety diagnosis on 2021-06-01, so that is the index date, not
+    2090-01-01. Patient 2, "born" after it, has no age (unknown, so not excluded as under 18, and
+    counted in data_quality.csv); patient 3's death after the index date is not a death by then.
+    """
+    spec_test(
+        patients="""
+            patient_id | birth_date | sex | death_date
+            1          | 1970-01-01 | F   |
+            2          | 2090-01-01 | F   |
+            3          | 1970-06-02 | F   | 2030-01-01
+        """,
+        diagnoses="""
+            patient_id | code  | date
+            1          | F32.1 | 2010-01-01
+            1          | F41.1 | 2021-06-01
+            2          | F32.1 | 2010-01-01
+            3          | F32.1 | 2010-01-01
+        """,
+        prescriptions="""
+            patient_id | drug       | start_date | end_date   | daily_dose_mg
+            1          | sertraline | 2021-01-01 | 2021-03-01 | 100
+            2          | sertraline | 2021-01-01 | 2021-03-01 | 100
+            3          | sertraline | 2021-01-01 | 2021-03-01 | 100
+        """,
+        # index 2021-06-01. 1: 2021 - 1970 = 51 (birthday 01-01 passed). 2: born after the index date:
+        # age unknown. 3: 2021 - 1970 = 51, birthday 06-02 not reached on 06-01 -> 50; dies 2030 > index.
+        # Every sertraline exposure is 2021-01-01 .. 2021-03-01 = 59 days >= 28: one adequate trial.
+        expected="""
+            patient_id | age | in_cohort | died | n_adequate_trials
+            1          | 51  | T         | F    | 1
+            2          |     | T         | F    | 1
+            3          | 50  | T         | F    | 1
         """,
     )

@@ -357,6 +357,9 @@ def test_excluded_patients_keep_treatment_counts_but_not_trd(spec_test):
             2          | citalopram | 2021-03-01 | 2021-05-01 | 20
             2          | lithium    | 2021-04-01 | 2021-06-01 | 800
         """,
+        # The extraction is after the last end date (the latest *event* is lithium's start, 2021-04-01,
+        # which would cut lithium to 0 days: trd-rules.md 1).
+        index_date=dt.date(2021, 6, 1),
         expected="""
             patient_id | in_cohort | exclusion_reason | n_antidepressants | n_adequate_trials | episode_start | trd | trd_date   | augmented | resistance_level
             1          | F         | bipolar_or_mania | 2                 | 2                 | 2021-01-01    | F   |            | F         |

@@ -36,3 +36,8 @@ def latent_truth(calibration_extract) -> pd.DataFrame:
 
 def read_csv(folder: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(Path(folder) / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+# The backend fixtures (a PostgreSQL URL that skips, or fails under CI, without a server; one Spark
+# session) for the synthetic-CDM tests that run on every backend.
+from backends.conftest import postgres_url, spark_con  # noqa: E402,F401

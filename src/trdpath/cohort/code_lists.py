@@ -1,25 +1,84 @@
-"""ICD-10 code lists as per-patient flags (trd-rules.md 2 and 6).
+"""Diagnosis code lists (ICD-10 and ICD-9-CM) as per-patient flags (trd-rules.md 2 and 6).
 
 Codes are compared without the dot and in upper case on the first len(code_from) characters,
 inclusive of both ends: `F43.1` matches the range F431..F431 and `X84.9` the range X60..X84.
+
+Each code is read in one code system: the one the source gives (the OMOP vocabulary's vocabulary_id,
+or a flat extract's code_system column), else the configured rule (`codes.system`; "auto" decides by
+the code's shape, see :func:`system_by_shape`). Depression-defining lists use only the systems of
+`codes.depression_systems` (the paper: ICD-10); exclusions and comorbidities use every system.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import ibis
 import numpy as np
 import pandas as pd
 
+from trdpath.config import CodesSection
 from trdpath.reference import ReferenceData
 
-_ICD10_SHAPE = r"^[A-Z][0-9][0-9A-Z]"
+ICD10, ICD9CM = "ICD10", "ICD9CM"
+CODE_SYSTEMS = (ICD10, ICD9CM)
+AMBIGUOUS = "ambiguous"  # a V code without a code system: ICD-9-CM V01-V91 or ICD-10 V01-V99
+SYSTEM_LABELS = {ICD10: "ICD-10", ICD9CM: "ICD-9-CM"}
+# The lists that define the cohort's depression (and its kind): only from codes.depression_systems.
+DEPRESSION_LISTS = ("depression", "recurrent_depression", "psychotic_symptoms")
+
+# Shapes, on the code as written (upper case, spaces removed; the dot's place tells E87.1 from E871.0).
+_ICD9_NUMERIC = re.compile(r"^[0-9]{3}(\.?[0-9]{1,2})?$")
+_ICD9_E_CODE = re.compile(r"^E[89][0-9]{2}(\.?[0-9])?$")  # E800-E999 external causes; ICD-10 E has two digits
+_V_CODE = re.compile(r"^V[0-9]{2}(\.?[0-9]{1,2})?$")
+_ICD10_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z]")
 
 
 def normalised_codes(codes: pd.Series) -> pd.Series:
     """Upper case, without dots and spaces: `f33.1 ` -> `F331`."""
     return codes.str.replace(r"[\s.]", "", regex=True).str.upper()
+
+
+def system_given(label) -> str | None:
+    """A source's code-system label as ICD10 / ICD9CM (any spelling: ICD10CM, ICD-9-CM, icd9), another
+    vocabulary's name as given (SNOMED, Read: not used by the lists), or None when there is none."""
+    if label is None or (isinstance(label, float) and np.isnan(label)) or not str(label).strip():
+        return None
+    key = re.sub(r"[^A-Z0-9]", "", str(label).upper())
+    if key in ("ICD10", "ICD10CM", "ICD10GM", "ICD10CA", "ICD10AM"):
+        return ICD10
+    if key in ("ICD9", "ICD9CM"):
+        return ICD9CM
+    return str(label).strip()
+
+
+def system_by_shape(code: str) -> str | None:
+    """The "auto" rule (docs/data-contract.md): 3 digits (optionally .d or .dd) -> ICD-9-CM; E800-E999
+    (E + three digits) -> ICD-9-CM; V + two digits -> ambiguous (never read as ICD-10); a letter, a
+    digit and a digit or letter -> ICD-10; anything else -> None (not a code of either)."""
+    written = re.sub(r"\s", "", code).upper()
+    if _ICD9_NUMERIC.match(written) or _ICD9_E_CODE.match(written):
+        return ICD9CM
+    if _V_CODE.match(written):
+        return AMBIGUOUS
+    if _ICD10_SHAPE.match(written):
+        return ICD10
+    return None
+
+
+def code_system(code: str, given, rule: str) -> str | None:
+    """The system one code is read in: the source's, else the configured rule."""
+    stated = system_given(given)
+    if stated is not None:
+        return stated
+    if not code.strip():
+        return None
+    if rule == "icd10":
+        return ICD10
+    if rule == "icd9cm":
+        return ICD9CM
+    return system_by_shape(code)
 
 
 def in_code_list(codes: pd.Series, ranges: list[tuple[str, str]]) -> pd.Series:
@@ -31,20 +90,37 @@ def in_code_list(codes: pd.Series, ranges: list[tuple[str, str]]) -> pd.Series:
     return found
 
 
-def code_map(con, diagnoses: ibis.Table, reference: ReferenceData, lists: list[str], index_date) -> pd.DataFrame:
-    """The distinct diagnosis codes of the extract, judged once (like drug names).
+def code_map(con, diagnoses: ibis.Table, reference: ReferenceData, lists: list[str], index_date,
+             codes_config: CodesSection | None = None) -> pd.DataFrame:
+    """The distinct (code, code_system) pairs of the extract, judged once (like drug names).
 
-    Columns: code_key (the code as written, "" when missing), n (rows), n_after_index (rows dated
-    after the index date), looks_like_icd10, and one boolean per code list. The engine scans the
-    diagnoses once for this; the per-patient flags then join on code_key.
+    Columns: code_key (the code as written, "" when missing), system_key (the source's code system,
+    "" when none), n (rows), n_after_index (rows dated after the index date), system (ICD10, ICD9CM,
+    another vocabulary's name, "ambiguous" or None) and one boolean per code list. The engine scans
+    the diagnoses once for this; the per-patient flags then join on (code_key, system_key).
     """
-    keyed = diagnoses.mutate(code_key=diagnoses.code.fill_null(""))
-    codes = con.execute(keyed.group_by("code_key").agg(
+    codes_config = codes_config or CodesSection()
+    keyed = diagnoses.mutate(code_key=diagnoses.code.fill_null(""), system_key=diagnoses.code_system.fill_null(""))
+    codes = con.execute(keyed.group_by(["code_key", "system_key"]).agg(
         n=ibis._.count(), n_after_index=(keyed.date > index_date).ifelse(1, 0).sum()))
-    normal = normalised_codes(codes["code_key"].astype(str))
-    codes["looks_like_icd10"] = normal.str.match(_ICD10_SHAPE)
+    codes["code_key"] = codes["code_key"].astype(str)
+    codes["system_key"] = codes["system_key"].astype(str)
+    codes["system"] = [code_system(c, g, codes_config.system) for c, g in zip(codes["code_key"], codes["system_key"])]
+    normal = normalised_codes(codes["code_key"])
+    depression_systems = {s.upper() for s in codes_config.depression_systems}
+    # Depression codes of any system, used or not (data quality says how many were left out).
+    codes["depression_in_system"] = pd.Series(False, index=codes.index)
+    for system in CODE_SYSTEMS:
+        codes["depression_in_system"] |= (codes["system"] == system) & in_code_list(normal, reference.code_ranges("depression", system))
     for name in lists:
-        codes[name] = in_code_list(normal, reference.code_ranges(name))
+        found = pd.Series(False, index=codes.index)
+        for system in CODE_SYSTEMS:
+            if name in DEPRESSION_LISTS and system not in depression_systems:
+                continue
+            ranges = reference.code_ranges(name, system)
+            if ranges:
+                found |= (codes["system"] == system) & in_code_list(normal, ranges)
+        codes[name] = found
     return codes
 
 
@@ -87,21 +163,22 @@ def diagnosis_flags(diagnoses: ibis.Table, codes: pd.DataFrame, lists: list[str]
     same as one OR per list, which is what other backends get; DuckDB aggregates the one integer
     about four times faster than ~30 booleans (measured on 3M diagnoses).
     """
-    relevant = codes[codes[lists].any(axis=1)][["code_key", *lists]]
+    relevant = codes[codes[lists].any(axis=1)][["code_key", "system_key", *lists]]
     dx = diagnoses.filter(diagnoses.date <= index_date)
-    dx = dx.mutate(code_key=dx.code.fill_null(""))
+    dx = dx.mutate(code_key=dx.code.fill_null(""), system_key=dx.code_system.fill_null(""))
+    keys = {"code_key": "string", "system_key": "string"}
     if not packed:
-        lookup = ibis.memtable(relevant, schema={"code_key": "string", **{name: "boolean" for name in lists}})
-        dx = dx.join(lookup, "code_key")
+        lookup = ibis.memtable(relevant, schema={**keys, **{name: "boolean" for name in lists}})
+        dx = dx.join(lookup, ["code_key", "system_key"])
         return DiagnosisFlags(dx.group_by("patient_id").agg(
             **{name: dx[name].max() for name in lists}, first_depression_date=dx.date.min(where=dx.depression)
         ))
     bits = {name: (i // _BITS, i % _BITS) for i, name in enumerate(lists)}  # list -> (mask number, bit)
     masks = {f"_mask{m}": sum(relevant[name].astype("int64") * (1 << b) for name, (k, b) in bits.items() if k == m)
              for m in range(len(lists) // _BITS + 1)}
-    lookup = ibis.memtable(relevant[["code_key", "depression"]].assign(**masks),
-                           schema={"code_key": "string", "depression": "boolean", **{m: "int64" for m in masks}})
-    dx = dx.join(lookup, "code_key")
+    lookup = ibis.memtable(relevant[["code_key", "system_key", "depression"]].assign(**masks),
+                           schema={**keys, "depression": "boolean", **{m: "int64" for m in masks}})
+    dx = dx.join(lookup, ["code_key", "system_key"])
     flags = dx.group_by("patient_id").agg(
         **{m: dx[m].bit_or() for m in masks}, first_depression_date=dx.date.min(where=dx.depression)
     )

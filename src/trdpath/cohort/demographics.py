@@ -7,6 +7,7 @@ few hundred), then joined in the engine.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 import ibis
@@ -17,14 +18,27 @@ from trdpath.reference import ReferenceData
 _SPACES = re.compile(r"[^a-z0-9]+")
 
 
+def nfkc(value) -> str:
+    """Unicode NFKC: full-width letters, ligatures and compatibility forms as plain characters."""
+    return unicodedata.normalize("NFKC", str(value))
+
+
 def _key(value) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
-    return _SPACES.sub(" ", str(value).lower()).strip()
+    return _SPACES.sub(" ", nfkc(value).lower()).strip()
+
+
+def _foreign(value) -> bool:
+    """Letters outside ASCII even after NFKC (a Cyrillic a in "Blаck British"): such a label matches
+    no group by keyword, only exactly, so a look-alike is counted rather than guessed (issue 13)."""
+    return value is not None and not (isinstance(value, float) and pd.isna(value)) and not nfkc(value).isascii()
 
 
 def sex_group(value) -> tuple[str, bool]:
     """(group, recognised): female / male / other / unknown (NHS codes 1, 2, 9, 0 included)."""
+    if _foreign(value):
+        return "unknown", False
     key = _key(value)
     if key in {"f", "female", "woman", "w", "2", "girl"}:
         return "female", True
@@ -39,6 +53,8 @@ def sex_group(value) -> tuple[str, bool]:
 
 def ethnicity_group(value, reference: ReferenceData) -> tuple[str, bool]:
     """(group, recognised). NHS letter codes, 'A - White British' style, ONS labels, then keywords."""
+    if _foreign(value):
+        return "Unknown", False
     key = _key(value)
     table = dict(zip(reference.ethnicity["value"].str.lower(), reference.ethnicity["ethnicity_group"]))
     if key == "":
@@ -64,6 +80,8 @@ def ethnicity_group(value, reference: ReferenceData) -> tuple[str, bool]:
 
 
 def employment_group(value, reference: ReferenceData) -> tuple[str, bool]:
+    if _foreign(value):
+        return "Unknown", False
     key = _key(value)
     table = dict(zip(reference.employment["value"].str.lower().map(_key), reference.employment["employment_group"]))
     if key == "":

@@ -19,6 +19,7 @@ _REQUIRED_COLUMNS = {
     "antidepressants": ["ingredient", "atc_code", "class", "min_daily_dose_mg", "dose_source", "synonyms"],
     "augmenting_agents": ["ingredient", "atc_code", "class", "source", "synonyms"],
     "icd10_codes": ["list", "code_from", "code_to", "description"],
+    "icd9cm_codes": ["list", "code_from", "code_to", "description"],
     "service_categories": ["pattern", "service_category"],
     "ethnicity": ["value", "ethnicity_group"],
     "employment": ["value", "employment_group"],
@@ -82,6 +83,13 @@ class ReferenceData:
         return frame
 
     @cached_property
+    def icd9cm_codes(self) -> pd.DataFrame:
+        frame = self._load("icd9cm_codes")
+        for col in ("code_from", "code_to"):
+            frame[col] = frame[col].str.upper().str.replace(".", "", regex=False).str.strip()
+        return frame
+
+    @cached_property
     def service_categories(self) -> pd.DataFrame:
         return self._load("service_categories")
 
@@ -93,9 +101,11 @@ class ReferenceData:
     def employment(self) -> pd.DataFrame:
         return self._load("employment")
 
-    def code_ranges(self, list_name: str) -> list[tuple[str, str]]:
-        """The (code_from, code_to) ranges of one ICD-10 list, e.g. ``code_ranges("anxiety")``."""
-        rows = self.icd10_codes[self.icd10_codes["list"] == list_name]
-        if rows.empty:
+    def code_ranges(self, list_name: str, system: str = "ICD10") -> list[tuple[str, str]]:
+        """The (code_from, code_to) ranges of one list in one code system ("ICD10" or "ICD9CM"),
+        e.g. ``code_ranges("anxiety", "ICD9CM")``. A list may have no ICD-9-CM rows (none is empty)."""
+        codes = self.icd10_codes if system == "ICD10" else self.icd9cm_codes
+        rows = codes[codes["list"] == list_name]
+        if rows.empty and system == "ICD10":
             raise InputError(f"ICD-10 code list '{list_name}' is missing from the reference codes")
         return list(zip(rows["code_from"], rows["code_to"]))

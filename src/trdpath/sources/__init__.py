@@ -7,7 +7,8 @@ later stages never need to know where the data came from.
 - patients:      patient_id string, birth_date date, sex string, ethnicity string,
                  employment_status string, death_date date
                  (a `year_of_birth`-only source sets birth_date to 1 July of that year)
-- diagnoses:     patient_id string, code string (as recorded), date date
+- diagnoses:     patient_id string, code string (as recorded), date date, code_system string
+                 (ICD10, ICD9CM, another vocabulary's name, or NULL: decided by codes.system)
 - prescriptions: patient_id string, drug string, start_date date, end_date date,
                  days_supply int64, daily_dose_mg float64, atc_code string
 - referrals:     patient_id string, service string, date date, service_category string

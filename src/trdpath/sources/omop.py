@@ -9,11 +9,13 @@ lost is documented in docs/backends.md; in short:
   gender_source_value; ethnicity from race_source_value, else ethnicity_source_value (UK trusts keep the
   NHS ethnic category there); employment from an `observation` row whose observation_source_value is
   'employment_status' (a local convention; the CDM has no field); death_date from `death`.
-- condition_occurrence -> diagnoses: the ICD-10 code from the source concept (vocabulary ICD10/ICD10CM),
-  else condition_source_value when it looks like ICD-10, else the ICD-10 code that 'Maps to' the
-  standard (SNOMED) condition_concept_id through concept_relationship.
+- condition_occurrence -> diagnoses with a code_system: the ICD-10 / ICD-9-CM code of the source concept
+  (its vocabulary_id says which), else condition_source_value when it is shaped like an ICD code (the
+  system then decided by codes.system), else the ICD-10 code that 'Maps to' the standard (SNOMED)
+  condition_concept_id through concept_relationship; every row is kept (see diagnoses()).
 - drug_exposure -> prescriptions: the ingredient through concept_ancestor when the vocabulary is present,
-  else the shipped RxNorm ingredient ids (omop_data/rxnorm_ingredients.csv), else drug_source_value as
+  else the shipped RxNorm ingredient ids (omop_data/rxnorm_ingredients.csv), else the drug concept's
+  concept_name (no concept_ancestor needed), else drug_source_value (not an NDC code) as
   the drug name; daily dose = strength (drug_strength, else "NN mg" in drug_source_value) x quantity /
   days_supply. drug_era rows fill in (person, ingredient) pairs that no named exposure covers.
 - visit_occurrence / visit_detail -> referrals: the care site's name, else visit_source_value, as service.
@@ -49,13 +51,19 @@ GENDER_MALE, GENDER_FEMALE = 8507, 8532
 UNIT_MILLIGRAM, UNIT_MICROGRAM, UNIT_GRAM = 8576, 9655, 8504
 VISIT_INPATIENT, VISIT_ER_AND_INPATIENT, VISIT_EMERGENCY = 9201, 262, 9203
 ICD10_VOCABULARIES = ("ICD10", "ICD10CM")
+ICD9_VOCABULARIES = ("ICD9CM",)
 RXNORM_VOCABULARIES = ("RxNorm", "RxNorm Extension")
 # Where observation rows hold employment status (trust-local convention, see docs/backends.md).
 EMPLOYMENT_OBSERVATION = "employment_status"
 # ICD-10 as written in source values: a letter, two digits, an optional dot and up to four more characters.
 ICD10_PATTERN = r"^[A-Z][0-9][0-9](\.?[0-9A-Z]{0,4})?$"
+# ICD-9-CM as written: three digits (.d/.dd), E800-E999 (.d) or V01-V91 (.d/.dd); which one a code is
+# (and whether a V code is ICD-9-CM at all) is decided later by codes.system (cohort/code_lists.py).
+ICD9_PATTERN = r"^([0-9]{3}(\.?[0-9]{1,2})?|E[89][0-9]{2}(\.?[0-9])?|V[0-9]{2}(\.?[0-9]{1,2})?)$"
 
 PATIENT_ID_CHOICES = ("person_id", "person_source_value")
+# NDC product codes as drug_source_value (4-5, 3-4 and 1-2 digits, dashed or not): a code, not a name.
+NDC_PATTERN = r"^[0-9]{4,5}-?[0-9]{3,4}-?[0-9]{1,2}$"
 
 
 def load_ingredient_map(path: Path | None = None) -> pd.DataFrame:
@@ -125,17 +133,23 @@ def read_omop_folder(folder: Path | str, con=None, config: StudyConfig | None = 
 
 
 def read_omop_location(location: backends.DataLocation, config: StudyConfig | None = None, *, session=None,
-                       **kwargs) -> tuple[object, Extract]:
+                       backend: str | None = None, **kwargs) -> tuple[object, Extract]:
     """Connect to where a ``--data`` value points (backends.backend_from_url) and read its OMOP CDM.
 
+    An ``omop:DIR`` folder is read on `backend` (``--backend``; default the configuration's, DuckDB);
+    a database location runs where its tables are, and another `backend` there is an error.
     Returns (connection, Extract); the pipeline runs on that connection.
     """
     config = config or StudyConfig()
     if location.format != "omop":
         raise BackendError(f"{location.display} holds flat tables, not an OMOP CDM.")
     if location.path is not None:
-        con = backends.connect("duckdb", engine=config.engine)
+        engine = backend or config.engine.backend
+        con = backends.connect(engine, engine=config.engine, session=session)
         return con, read_omop_folder(location.path, con, config, source=location.display, **kwargs)
+    if backend is not None and backend != location.backend:
+        raise BackendError(f"--backend {backend} cannot run on {location.display}: its tables are in "
+                           f"{location.backend}, where the pipeline runs. Leave --backend out.")
     con = backends.connect(location.backend, location.url, config.engine, session=session)
     return con, read_omop(con, location.schema, config, source=location.display, **kwargs)
 
@@ -152,13 +166,38 @@ def _text(table: ibis.Table, name: str) -> ibis.Value:
     return ibis.ifelse(value == "", ibis.null().cast(dt.string), value)
 
 
+# A whole number as written in text: cast directly, never through a float (a 64-bit person_id such as
+# -1095016967997700156 comes out of a float as -1095016967997700096: issue 13).
+_WHOLE_NUMBER = r"^[+-]?[0-9]+$"
+_ZERO_FRACTION = r"^[+-]?[0-9]+[.]0*$"
+
+
 def _integer(table: ibis.Table, name: str) -> ibis.Value:
+    """A column as int64: whole-number text exactly, "30.0" style text through a float (small values only)."""
     if name not in table.columns:
         return ibis.null().cast(dt.int64)
     value = table[name]
     if value.type().is_string():
-        value = _text(table, name).cast(dt.float64)  # CSV text such as "30" or "30.0"
+        text = _text(table, name)
+        return ibis.ifelse(text.re_search(_WHOLE_NUMBER), text.cast(dt.int64), text.cast(dt.float64).cast(dt.int64))
     return value.cast(dt.int64)
+
+
+def _identifier(table: ibis.Table, name: str) -> ibis.Value:
+    """A person_id as text, exactly as the source gives it (data-contract.md: ids are carried unchanged).
+
+    An integer column is written in decimal; text is kept (trimmed), except that a zero fraction some
+    exports add ("123.0") is dropped so that CSV and Parquet copies of one CDM give the same ids.
+    """
+    if name not in table.columns:
+        return ibis.null().cast(dt.string)
+    value = table[name]
+    if value.type().is_integer():
+        return value.cast(dt.string)
+    if value.type().is_numeric():  # a float or decimal column: whole values, as integers
+        return value.cast(dt.int64).cast(dt.string)
+    text = _text(table, name)
+    return ibis.ifelse(text.re_search(_ZERO_FRACTION), text.re_replace(r"[.]0*$", ""), text)
 
 
 def _number(table: ibis.Table, name: str) -> ibis.Value:
@@ -186,7 +225,7 @@ class _OmopMapping:
     def __init__(self, con, cdm: Mapping[str, ibis.Table], ingredient_map: pd.DataFrame, patient_id: str):
         self.con = con
         self.cdm = cdm
-        self.ingredient_map = ibis.memtable(ingredient_map)
+        self.ingredient_map = ibis.memtable(ingredient_map, schema={"map_concept_id": "int64", "map_ingredient": "string"})
         self.patient_id = patient_id
         self.has_vocabulary = "concept" in cdm
 
@@ -194,17 +233,17 @@ class _OmopMapping:
     def _person_key(self) -> ibis.Table:
         """person_id -> the contract's patient_id (person_id as text, or person_source_value)."""
         person = self.cdm["person"]
-        key = _integer(person, "person_id")
+        key = _identifier(person, "person_id")
         if self.patient_id == "person_id":
-            patient = key.cast(dt.string)
+            patient = key
         else:
-            patient = ibis.coalesce(_text(person, "person_source_value"), key.cast(dt.string))
+            patient = ibis.coalesce(_text(person, "person_source_value"), key)
         return person.select(key_person_id=key, patient_id=patient)
 
     def _with_patient(self, table: ibis.Table) -> ibis.Table:
         """Add patient_id to a table that has key_person_id."""
         if self.patient_id == "person_id":
-            return table.mutate(patient_id=table.key_person_id.cast(dt.string))
+            return table.mutate(patient_id=table.key_person_id)
         keys = self._person_key()
         return table.join(keys, "key_person_id", how="inner")
 
@@ -224,8 +263,8 @@ class _OmopMapping:
             else_=_text(person, "gender_source_value"),
         )
         ethnicity = ibis.coalesce(_text(person, "race_source_value"), _text(person, "ethnicity_source_value"))
-        key = _integer(person, "person_id")
-        patient = key.cast(dt.string)
+        key = _identifier(person, "person_id")
+        patient = key
         if self.patient_id == "person_source_value":
             patient = ibis.coalesce(_text(person, "person_source_value"), patient)
         base = person.select(key_person_id=key, patient_id=patient, birth_date=birth_date, sex=sex,
@@ -239,21 +278,21 @@ class _OmopMapping:
 
     def _deaths(self) -> ibis.Table:
         if "death" not in self.cdm:
-            return ibis.memtable(pd.DataFrame({"key_person_id": pd.Series([], dtype="int64"),
+            return ibis.memtable(pd.DataFrame({"key_person_id": pd.Series([], dtype="string"),
                                                "death_date": pd.Series([], dtype="datetime64[s]")})).select(
                 "key_person_id", death_date=ibis._.death_date.cast(dt.date))
         death = self.cdm["death"]
-        rows = death.select(key_person_id=_integer(death, "person_id"), death_date=_date(death, "death_date"))
+        rows = death.select(key_person_id=_identifier(death, "person_id"), death_date=_date(death, "death_date"))
         return rows.group_by("key_person_id").aggregate(death_date=rows.death_date.min())
 
     def _employment(self) -> ibis.Table:
-        empty = ibis.memtable(pd.DataFrame({"key_person_id": pd.Series([], dtype="int64"),
+        empty = ibis.memtable(pd.DataFrame({"key_person_id": pd.Series([], dtype="string"),
                                             "employment_status": pd.Series([], dtype="string")}))
         if "observation" not in self.cdm:
             return empty.select("key_person_id", employment_status=ibis._.employment_status.cast(dt.string))
         obs = self.cdm["observation"]
         rows = obs.select(
-            key_person_id=_integer(obs, "person_id"), kind=_text(obs, "observation_source_value").lower(),
+            key_person_id=_identifier(obs, "person_id"), kind=_text(obs, "observation_source_value").lower(),
             value=_text(obs, "value_as_string"), when=_date(obs, "observation_date"),
         )
         rows = rows.filter((rows.kind == EMPLOYMENT_OBSERVATION) & rows.value.notnull())
@@ -264,35 +303,62 @@ class _OmopMapping:
 
     # -- diagnoses -----------------------------------------------------------------------------
     def diagnoses(self) -> ibis.Table:
+        """condition_occurrence -> (patient_id, code, date, code_system), every row kept.
+
+        The code and its system, in this order: the source concept's code when the vocabulary says it
+        is ICD-10(-CM) or ICD-9-CM; for a source concept of another vocabulary (SNOMED, Read), the ICD-10
+        code that 'Maps to' the standard concept, else the source value labelled with that vocabulary;
+        without a source concept, condition_source_value when it is shaped like an ICD code (its system
+        then decided by codes.system), else the mapped ICD-10 code, else the source value as it is.
+        Rows no list can read are counted in data_quality.csv, not dropped here (issue 13).
+        """
         co = self.cdm["condition_occurrence"]
         rows = co.select(
-            key_person_id=_integer(co, "person_id"), date=_date(co, "condition_start_date"),
+            key_person_id=_identifier(co, "person_id"), date=_date(co, "condition_start_date"),
             source_value=_text(co, "condition_source_value"),
             source_concept_id=_integer(co, "condition_source_concept_id"),
             concept_id=_integer(co, "condition_concept_id"),
         )
         normalised = rows.source_value.upper()
-        rows = rows.mutate(value_code=ibis.ifelse(normalised.re_search(ICD10_PATTERN), rows.source_value,
-                                                  ibis.null().cast(dt.string)))
+        icd_shaped = normalised.re_search(ICD10_PATTERN) | normalised.re_search(ICD9_PATTERN)
+        rows = rows.mutate(value_code=ibis.ifelse(icd_shaped, rows.source_value, ibis.null().cast(dt.string)))
+        none = ibis.null().cast(dt.string)
         if self.has_vocabulary:
             concept = self.cdm["concept"]
-            icd10 = concept.filter(_text(concept, "vocabulary_id").isin(ICD10_VOCABULARIES)).select(
-                icd_concept_id=_integer(concept, "concept_id"), icd_code=_text(concept, "concept_code"))
-            rows = rows.left_join(icd10, rows.source_concept_id == icd10.icd_concept_id).drop("icd_concept_id")
-            rows = rows.rename(source_concept_code="icd_code")
+            sources = concept.select(src_concept_id=_integer(concept, "concept_id"),
+                                     src_code=_text(concept, "concept_code"),
+                                     src_vocabulary=_text(concept, "vocabulary_id"))
+            rows = rows.left_join(sources, rows.source_concept_id == sources.src_concept_id).drop("src_concept_id")
             if "concept_relationship" in self.cdm:
+                icd10 = concept.filter(_text(concept, "vocabulary_id").isin(ICD10_VOCABULARIES)).select(
+                    icd_concept_id=_integer(concept, "concept_id"), icd_code=_text(concept, "concept_code"))
                 mapped = self._icd10_of_standard(icd10)
                 rows = rows.left_join(mapped, rows.concept_id == mapped.standard_concept_id)
                 rows = rows.drop("standard_concept_id")
             else:
-                rows = rows.mutate(mapped_code=ibis.null().cast(dt.string))
+                rows = rows.mutate(mapped_code=none)
         else:
-            rows = rows.mutate(source_concept_code=ibis.null().cast(dt.string),
-                               mapped_code=ibis.null().cast(dt.string))
-        code = ibis.coalesce(rows.source_concept_code, rows.value_code, rows.mapped_code)
-        rows = rows.mutate(code=code).filter(code.notnull())
-        rows = self._with_patient(rows)
-        return rows.select("patient_id", "code", "date")
+            rows = rows.mutate(src_code=none, src_vocabulary=none, mapped_code=none)
+        icd_source = rows.src_vocabulary.isin(ICD10_VOCABULARIES + ICD9_VOCABULARIES)
+        other_source = rows.src_vocabulary.notnull() & ~icd_source
+        code = ibis.cases(
+            (icd_source, rows.src_code),
+            (other_source & rows.mapped_code.notnull(), rows.mapped_code),
+            (other_source, rows.source_value),
+            (rows.value_code.notnull(), rows.value_code),
+            (rows.mapped_code.notnull(), rows.mapped_code),
+            else_=rows.source_value,
+        )
+        system = ibis.cases(
+            (icd_source, rows.src_vocabulary),
+            (other_source & rows.mapped_code.notnull(), ibis.literal("ICD10")),
+            (other_source, rows.src_vocabulary),
+            (rows.value_code.notnull(), none),
+            (rows.mapped_code.notnull(), ibis.literal("ICD10")),
+            else_=none,
+        )
+        rows = self._with_patient(rows.mutate(code=code, code_system=system))
+        return rows.select("patient_id", "code", "date", "code_system")
 
     def _icd10_of_standard(self, icd10: ibis.Table) -> ibis.Table:
         """For each standard (SNOMED) concept, one ICD-10 code that 'Maps to' it.
@@ -340,7 +406,18 @@ class _OmopMapping:
         lookup_id = ibis.coalesce(rows.ingredient_concept_id, rows.drug_concept_id)
         rows = rows.mutate(lookup_id=lookup_id)
         rows = rows.left_join(shipped, rows.lookup_id == shipped.map_concept_id).drop("map_concept_id")
-        drug = ibis.coalesce(rows.map_ingredient, rows.ingredient_name, rows.source_value)
+        if self.has_vocabulary:
+            # Without concept_ancestor the drug concept's own name still names it ("quetiapine 25 MG Oral
+            # Tablet" -> quetiapine, by the treatment stage's name matching): augmenting agents included.
+            concept = self.cdm["concept"]
+            names = concept.select(name_concept_id=_integer(concept, "concept_id"),
+                                   concept_name=_text(concept, "concept_name"))
+            rows = rows.left_join(names, rows.drug_concept_id == names.name_concept_id).drop("name_concept_id")
+        else:
+            rows = rows.mutate(concept_name=ibis.null().cast(dt.string))
+        # An NDC (or other all-digit code) names nothing without a vocabulary: unnamed, counted (issue 13).
+        source_name = ibis.ifelse(rows.source_value.re_search(NDC_PATTERN), ibis.null().cast(dt.string), rows.source_value)
+        drug = ibis.coalesce(rows.map_ingredient, rows.ingredient_name, rows.concept_name, source_name)
         return rows.mutate(drug=drug, ingredient_concept_id=ibis.coalesce(
             rows.ingredient_concept_id, ibis.ifelse(rows.map_ingredient.notnull(), rows.drug_concept_id, None)))
 
@@ -358,6 +435,14 @@ class _OmopMapping:
         return rows.group_by("strength_drug_concept_id", "strength_ingredient_id").aggregate(
             strength_mg=rows.strength_mg.max())
 
+    def _single_ingredient_strengths(self, strengths: ibis.Table) -> ibis.Table:
+        """drug concept -> mg, for products of one ingredient: the strength when no concept_ancestor says
+        which ingredient a product is (the product was named by its concept_name)."""
+        per_drug = strengths.group_by("strength_drug_concept_id").aggregate(
+            n_ingredients=strengths.count(), single_mg=strengths.strength_mg.max())
+        return per_drug.filter(per_drug.n_ingredients == 1).select(
+            single_drug_concept_id=per_drug.strength_drug_concept_id, single_mg=per_drug.single_mg)
+
     def prescriptions(self) -> ibis.Table:
         named = None
         if "drug_exposure" in self.cdm:
@@ -366,7 +451,7 @@ class _OmopMapping:
             end = _date(de, "drug_exposure_end_date")
             days_supply = _integer(de, "days_supply")
             rows = de.select(
-                key_person_id=_integer(de, "person_id"), drug_concept_id=_integer(de, "drug_concept_id"),
+                key_person_id=_identifier(de, "person_id"), drug_concept_id=_integer(de, "drug_concept_id"),
                 source_value=_text(de, "drug_source_value"), start_date=start,
                 # OHDSI ETL convention: end = start when the duration is unknown; that is no duration at all.
                 end_date=ibis.ifelse((end == start) & days_supply.isnull(), ibis.null().cast(dt.date), end),
@@ -379,6 +464,10 @@ class _OmopMapping:
                 rows = rows.left_join(strengths, (rows.drug_concept_id == strengths.strength_drug_concept_id)
                                       & (rows.ingredient_concept_id == strengths.strength_ingredient_id))
                 rows = rows.drop("strength_drug_concept_id", "strength_ingredient_id")
+                single = self._single_ingredient_strengths(strengths)
+                rows = rows.left_join(single, rows.drug_concept_id == single.single_drug_concept_id)
+                rows = rows.mutate(strength_mg=ibis.coalesce(rows.strength_mg, rows.single_mg)).drop(
+                    "single_drug_concept_id", "single_mg")
             else:
                 rows = rows.mutate(strength_mg=ibis.null().cast(dt.float64))
             # Without drug_strength, "sertraline 50 mg tablets" in drug_source_value still gives the strength
@@ -389,18 +478,18 @@ class _OmopMapping:
             daily = ibis.ifelse((rows.quantity > 0) & (rows.days_supply > 0),
                                 strength * rows.quantity / rows.days_supply.cast(dt.float64),
                                 ibis.null().cast(dt.float64))
-            named = rows.filter(rows.drug.notnull()).select(
+            named = rows.select(
                 "key_person_id", "drug", "start_date", "end_date", "days_supply", daily_dose_mg=daily,
             )
         if "drug_era" in self.cdm:
             era = self.cdm["drug_era"]
             eras = era.select(
-                key_person_id=_integer(era, "person_id"), drug_concept_id=_integer(era, "drug_concept_id"),
+                key_person_id=_identifier(era, "person_id"), drug_concept_id=_integer(era, "drug_concept_id"),
                 source_value=ibis.null().cast(dt.string), start_date=_date(era, "drug_era_start_date"),
                 end_date=_date(era, "drug_era_end_date"),
             )
             eras = self._name_drugs(eras)
-            eras = eras.filter(eras.drug.notnull()).select(
+            eras = eras.select(
                 "key_person_id", "drug", "start_date", "end_date",
                 days_supply=ibis.null().cast(dt.int64), daily_dose_mg=ibis.null().cast(dt.float64),
             )
@@ -422,7 +511,7 @@ class _OmopMapping:
                       source_column: str) -> ibis.Table:
         visit = _integer(table, concept_column)
         return table.select(
-            key_person_id=_integer(table, "person_id"), care_site_id=_integer(table, "care_site_id"),
+            key_person_id=_identifier(table, "person_id"), care_site_id=_integer(table, "care_site_id"),
             visit_source=_text(table, source_column), date=_date(table, date_column),
             # Only the visit types that say the category for certain; the rest is mapped from the name.
             service_category=ibis.cases(
@@ -469,7 +558,7 @@ class _OmopMapping:
             return None
         note = self.cdm["note"]
         rows = note.select(
-            key_person_id=_integer(note, "person_id"), note_id=_text(note, "note_id"),
+            key_person_id=_identifier(note, "person_id"), note_id=_text(note, "note_id"),
             date=_date(note, "note_date"), text=_text(note, "note_text"),
         )
         rows = self._with_patient(rows.filter(rows.text.notnull()))

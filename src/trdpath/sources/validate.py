@@ -18,7 +18,7 @@ import pandas as pd
 
 from trdpath.backends import strip_text
 from trdpath.errors import InputError
-from trdpath.schema import REQUIRED_TABLES, TABLES
+from trdpath.schema import REQUIRED_TABLES, TABLES, days_supply_is_possible, dose_is_possible
 from trdpath.sources import Extract
 
 _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T].*)?$"
@@ -70,12 +70,20 @@ def _parse_number(col: ibis.Value, to: str, engine: str = "duckdb") -> tuple[ibi
     """(parsed number, raw text); the text is None for a numeric column (nothing can fail)."""
     dtype = col.type()
     if dtype.is_numeric():
+        if to == "int64" and dtype.is_floating():  # NaN/inf in a typed column: -1 (impossible, counted)
+            return ibis.ifelse(col.isnull(), ibis.null("int64"),
+                               ibis.ifelse((col >= -1e15) & (col <= 1e15), col, -1).cast(to)), None
         return col.cast(to), None
     raw = _text(col, engine)
     if engine in _NO_TRY_CAST:
         number = ibis.ifelse(raw.re_search(_NUMBER), raw.cast("float64"), ibis.null("float64"))
     else:
         number = raw.try_cast("float64")
+    if to == "int64":
+        # A whole-number column holding NaN, inf or 1e308 cannot become an int64: read it as -1, an
+        # impossible value that QUALITY_CHECKS counts and the pipeline ignores (issue 13), not a crash.
+        return ibis.ifelse(number.isnull(), ibis.null("int64"),
+                           ibis.ifelse((number >= -1e15) & (number <= 1e15), number, -1).cast(to)), raw
     return number.cast(to), raw
 
 
@@ -99,6 +107,9 @@ QUALITY_CHECKS: dict[str, dict[str, Callable]] = {
         "end_before_start": lambda t: t.end_date < t.start_date,
         "no_dose": lambda t: t.daily_dose_mg.isnull(),
         "no_end": lambda t: t.end_date.isnull() & t.days_supply.isnull(),
+        # Negative, NaN, infinite or absurd (schema.MAX_*): treated as unknown (issue 13).
+        "impossible_dose": lambda t: t.daily_dose_mg.notnull() & ~dose_is_possible(t.daily_dose_mg),
+        "impossible_days_supply": lambda t: t.days_supply.notnull() & ~days_supply_is_possible(t.days_supply),
     },
 }
 
@@ -226,7 +237,7 @@ def _check_unique_patients(con, raw: ibis.Table, staged: ibis.Table, file: str) 
 _TYPES = {
     "patients": {"patient_id": dt.string, "birth_date": dt.date, "sex": dt.string, "ethnicity": dt.string,
                  "employment_status": dt.string, "death_date": dt.date},
-    "diagnoses": {"patient_id": dt.string, "code": dt.string, "date": dt.date},
+    "diagnoses": {"patient_id": dt.string, "code": dt.string, "date": dt.date, "code_system": dt.string},
     "prescriptions": {"patient_id": dt.string, "drug": dt.string, "start_date": dt.date, "end_date": dt.date,
                       "days_supply": dt.int64, "daily_dose_mg": dt.float64, "atc_code": dt.string},
     "referrals": {"patient_id": dt.string, "service": dt.string, "date": dt.date, "service_category": dt.string},

@@ -18,7 +18,10 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed; the same seed gives the same files.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the extract into.")] = Path("synthetic-extract"),
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet (parquet is partitioned into NAME/part-*.parquet "
-                                     "when larger than one chunk).")] = "csv",
+                                     "when larger than one chunk), or omop / omop-parquet for an OMOP CDM "
+                                     "(64-bit hashed person ids, mixed ICD-9-CM/ICD-10, NDC codes).")] = "csv",
+    vocabulary: Annotated[str, typer.Option("--vocabulary", help="With --format omop: full (with concept_ancestor), "
+                                            "no-ancestor, or none.")] = "full",
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Patients held in memory at a time.")] = 100_000,
     notes: Annotated[bool, typer.Option("--notes/--no-notes", help="Write free-text clinical notes (notes table).")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
@@ -27,6 +30,15 @@ def synth(
     """Write patients, diagnoses, prescriptions, referrals and notes tables (data-contract.md) into OUT."""
     from trdpath.synth.writer import generate
 
+    if fmt.lower() in ("omop", "omop-csv", "omop-parquet"):
+        from trdpath.synth.omop import generate_omop
+
+        counts = generate_omop(out, patients, seed=seed, file_format="parquet" if fmt.lower() == "omop-parquet" else "csv",
+                               vocabulary=vocabulary, overwrite=overwrite)
+        if not quiet:
+            console.print(f"Wrote an OMOP CDM to {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+                          + f". Classify it with: trdpath classify --data omop:{out} --out results/")
+        return
     counts = generate(out, n_patients=patients, seed=seed, fmt=fmt.lower(), chunk_size=chunk_size,
                       progress=not quiet, notes=notes, overwrite=overwrite)
     if not quiet:

@@ -7,6 +7,7 @@ dictionary of a few thousand entries at most - and the result is joined back in 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,7 +24,8 @@ def normalise_drug_name(name: str | None) -> str:
     """Lower case, letters only: 'Sertraline 50mg Tablets' -> 'sertraline mg tablets'."""
     if name is None:
         return ""
-    return _NON_LETTERS.sub(" ", str(name).lower()).strip()
+    # NFKC first: full-width or ligature letters read as the plain ones (issue 13).
+    return _NON_LETTERS.sub(" ", unicodedata.normalize("NFKC", str(name)).lower()).strip()
 
 
 @dataclass(frozen=True)

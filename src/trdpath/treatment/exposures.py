@@ -6,6 +6,7 @@ import ibis
 import pandas as pd
 
 from trdpath.config import TreatmentSection
+from trdpath.schema import days_supply_is_possible, dose_is_possible
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, DrugDictionary
 
 
@@ -39,6 +40,10 @@ def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping
         start=prescriptions.start_date.epoch_days().cast("int64"),
     )
     rx = rx.filter(rx.start <= index_day)
+    # Impossible doses and supplies (negative, NaN, infinite, absurd) are unknown, not used (issue 13;
+    # counted by sources.validate.QUALITY_CHECKS).
+    rx = rx.mutate(daily_dose_mg=ibis.ifelse(dose_is_possible(rx.daily_dose_mg), rx.daily_dose_mg, ibis.null("float64")),
+                   days_supply=ibis.ifelse(days_supply_is_possible(rx.days_supply), rx.days_supply, ibis.null("int64")))
     rx = rx.join(patient_keys, "patient_id")
     rx = rx.join(mapping, ["drug_key", "atc_key"])
     # trd-rules.md 3.2: end_date, else start + days_supply, else start + default_exposure_days.
