@@ -73,7 +73,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     tables_dir.mkdir(parents=True, exist_ok=True)
     published = dict(protected.tables())
     published["attrition"] = attrition_protected
-    published["warnings"] = pd.DataFrame({"warning": analysis.warnings}, dtype=object)
+    published["warnings"] = pd.DataFrame({"warning": protected.warnings}, dtype=object)
     for stem, table in published.items():
         table.to_csv(tables_dir / f"{stem}.csv", index=False)
     date_from, date_to = _meta_dates(meta)
@@ -108,7 +108,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
         disclosure=settings, disclosure_note=disclosure_note,
         figures={k: (caption, base64.b64encode(png).decode("ascii")) for k, (caption, png) in static_figures.items()},
         figures_after=FIGURES_AFTER, sankey=figures.sankey_html(protected),
-        warnings=analysis.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
+        warnings=protected.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
     )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
 
@@ -119,7 +119,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     ]
     about_lines = [f"trdpath {meta.get('software_version', '')}; index date {meta.get('index_date', '')}; "
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
-    about_lines += [f"Warning: {w}" for w in analysis.warnings]
+    about_lines += [f"Warning: {w}" for w in protected.warnings]
     about_lines += ["Configuration:"] + config.to_toml().splitlines()
     write_docx(out_dir / "report.docx", title, intro, display_tables, static_figures, about_lines,
                sensitivity=sensitivity)

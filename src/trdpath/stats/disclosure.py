@@ -1,36 +1,108 @@
 """Statistical disclosure control for everything that leaves the program (CSV, XLSX, HTML, DOCX, figures).
 
-The rules (issue 3; the common practice of NHS trusted research environments such as OpenSAFELY):
+The release policy (issue 3, hardened by issue 14 after a reader recombining published figures recovered
+suppressed cells exactly; the practice of NHS trusted research environments such as OpenSAFELY and the ONS):
 
 * **Primary suppression**: a count from 1 to ``min_count - 1`` is shown as ``<min_count`` (e.g. ``<8``).
-* **Secondary suppression**: where counts add up to a published total (the levels of a categorical variable
-  add up to the group size; TRD levels 2, 3 and 4+ add up to the TRD count shown in Tables 1-2; the flows
-  into and out of a Sankey node balance), a single hidden cell could be recovered by subtraction. So in every
-  such group the smallest visible non-zero cells are hidden too (shown as ``suppressed``) until at least two
+* **Secondary suppression**: where counts add up to a published total, a single hidden cell could be recovered
+  by subtraction, so the smallest visible non-zero cells are hidden too (``suppressed``) until at least two
   cells are hidden and the hidden cells add up to at least ``min_count``.
 * **Rounding**: every other count is rounded to the nearest ``rounding`` (5); percentages are computed from
-  the rounded counts and rounded denominators, so they cannot be turned back into exact counts.
-* Percentages, means and test statistics that use a hidden cell are hidden too; the tests themselves are
-  computed on the true counts (by :func:`trdpath.stats.analyse`) before this step.
+  the rounded counts over rounded denominators.
+* **Statistics of counts are computed on the published counts**: a chi-squared, its P and the ANOVA of a 0/1
+  indicator are recomputed from the rounded counts, so they hold nothing the counts do not (a chi-squared of
+  true counts printed to two decimals picks out the exact table among the few that round alike).
+* **Statistics are rounded as journals print them** (:data:`DECIMALS`): chi-squared, t and F to 2 decimals,
+  P to 3 (or ``<0.001``), odds ratios and CIs to 2, R-squared to 2, means, s.d. and mean differences to 1.
+* **Figures that pin down an exact count are withheld** (``withheld``): the degrees of freedom of t-tests and
+  the residual df of F (N - 2, N - k), -2 log likelihood (with the model chi-squared it gives the null
+  likelihood, hence the exact group sizes), the raw coefficients and standard errors.
+* **Nothing derived from a hidden cell is published**: percentages, means, tests, post hoc comparisons of a
+  suppressed ANOVA, warnings that quote a hidden count, and a regression block whose terms are all suppressed
+  (with the model statistics that would give its chi-squared back by difference).
 
+:data:`RELEASE_POLICY` lists every published figure with its rule and the reason (docs/report.md prints it).
 :func:`protect` turns an :class:`~trdpath.stats.Analysis` of true counts into one whose tables hold only
-publishable values (numbers, or the strings ``<8`` / ``suppressed``).
+publishable values (numbers, or the strings ``<8`` / ``suppressed`` / ``withheld`` / ``<0.001``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Hashable, Iterable
 
 import numpy as np
 import pandas as pd
 
 from trdpath.config import DisclosureSection
-from trdpath.stats.tables import RESISTANCE_GROUPS
+from trdpath.stats.comparisons import (
+    ANOVA_F, FISHER_EXACT, PEARSON_CHI2, PEARSON_CHI2_BONFERRONI, TestResult, chi_squared, one_way_anova,
+)
+from trdpath.stats.tables import CLUSTERED_NOTE, RESISTANCE_GROUPS, RESISTANCE_LEVELS
 
 SUPPRESSED = "suppressed"  # a secondary-suppressed count, or a percentage / statistic that used a hidden cell
+WITHHELD = "withheld"  # a figure never published under the release policy: it would give an exact count back
+P_FLOOR = 0.001
+P_BELOW = "<0.001"  # P as journals print it below 0.001
 PRIMARY, SECONDARY = "primary", "secondary"
+
+# Decimals of every published statistic, as journals print them (BJPsych style; SPSS tables rounded for print).
+DECIMALS = {"statistic": 2, "p_value": 3, "odds_ratio": 2, "r2": 2, "mean": 1, "sd": 1, "mean_difference": 1}
+CHI2_TESTS = (PEARSON_CHI2, PEARSON_CHI2_BONFERRONI, FISHER_EXACT, f"{FISHER_EXACT}_bonferroni")
+ON_PUBLISHED_COUNTS = "computed on the published (rounded) counts"
+
+# Every published figure: (figure, rule, why). Printed in docs/report.md and docs/security.md.
+RELEASE_POLICY = (
+    ("Count (cell, group size, model n, flow, attrition step)",
+     "1-7 shown as <8; the rest rounded to the nearest 5; 0 shown as 0",
+     "OpenSAFELY/ONS small-number rule: a count of 1-7 can identify a person; rounding stops differencing"),
+    ("Count in a linked sum (levels to a group, TRD 2+3+4+ to TRD, referral categories, Sankey node, "
+     "codes/notes overlaps)",
+     "secondary suppression: more cells hidden until no hidden cell is alone and the hidden add up to >= 8",
+     "a lone hidden cell comes back by subtraction from the published total"),
+    ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded",
+     "remaining - excluded = next remaining would reveal it"),
+    ("Percentage", "rounded count / rounded denominator (printed to any precision); suppressed when its count "
+     "is hidden", "a percentage of exact counts gives the exact count back; of rounded counts it adds nothing"),
+    ("Chi-squared (overall, per level, flag, resistance level, service use, sensitivity), Fisher's P",
+     f"recomputed {ON_PUBLISHED_COUNTS}; 2 decimals; suppressed when any of its cells is hidden",
+     "chi-squared of true counts to 2 decimals picks out the one table among those that round alike "
+     "(issue 14: level counts from per-level chi-squared)"),
+    ("Chi-squared degrees of freedom", "published ((levels - 1) x (groups - 1))",
+     "depends only on which cells are non-zero, which the published counts already show"),
+    ("Mean and s.d. (ages, age at death)", "1 decimal; suppressed when the group's count is hidden",
+     "a mean of whole-year ages to 16 digits is a fraction whose denominator is the exact n (issue 14)"),
+    ("Mean of a 0/1 indicator (economic inactivity by level)", "not published (its rounded percentage is)",
+     "the mean of an indicator is an exact proportion"),
+    ("t statistic (Student, Welch)", "2 decimals; df withheld",
+     "Student df = n1 + n2 - 2 and Welch df give the exact group sizes (issue 14)"),
+    ("One-way ANOVA F (ages)", "2 decimals; numerator df published, residual df withheld",
+     "residual df = N - k gives the exact N (issue 14)"),
+    ("One-way ANOVA F (economic inactivity)", f"recomputed {ON_PUBLISHED_COUNTS}; 2 decimals; residual df withheld",
+     "an F of a 0/1 indicator is a function of the counts, like a chi-squared"),
+    ("Post hoc (Bonferroni) P and mean difference",
+     f"P 3 decimals, difference 1 decimal (indicator: {ON_PUBLISHED_COUNTS}, difference not published); "
+     "suppressed whenever its ANOVA is",
+     "post hoc P of exact counts gave 'suppressed, suppressed, 20' back as (10, 8, 20) (issue 14)"),
+    ("P value", "3 decimals, or <0.001", "journal style; more digits invert the statistic"),
+    ("Odds ratio and 95% CI", "2 decimals; suppressed when the term's 2x2 table (term x TRD) has a cell of 1-7",
+     "an odds ratio of a small cell is the small cell in disguise"),
+    ("Regression coefficient (log odds) and standard error", "withheld",
+     "the odds ratio and CI carry them at journal precision; full-precision coefficients do not round"),
+    ("-2 log likelihood", "withheld",
+     "-2LL + model chi-squared = -2LL of the null model = -2[n1 ln(n1/n) + n0 ln(n0/n)]: exact TRD and MDD counts"),
+    ("Model chi-squared, df, P; Cox & Snell and Nagelkerke R2",
+     "chi-squared 2 decimals, P 3, R2 2 decimals; suppressed for a model whose block is suppressed",
+     "Cox & Snell R2 = 1 - exp(-chi2/n) to many digits gives the exact model n (issue 14)"),
+    ("Block chi-squared, df, P",
+     "2 decimals; suppressed when every term of the block is suppressed, and then the next block's too",
+     "it is the test of the hidden terms; model chi-squared k - (k-1) and (k+1) - block k+1 would give it back"),
+    ("Warnings (warnings.csv, report)",
+     f"expected-count warnings recomputed {ON_PUBLISHED_COUNTS}; counts in them rounded; none on a hidden row",
+     "'4 of 8 cells have an expected count below 5' and 'n patients left out' quote true counts"),
+)
 
 
 def small_label(settings: DisclosureSection) -> str:
@@ -42,6 +114,26 @@ def round_count(value: float, base: int) -> int:
     if base <= 1:
         return int(value)
     return int(base * math.floor(value / base + 0.5))
+
+
+def release_number(value, decimals: int):
+    """A statistic rounded for release; hidden markers and missing values pass through."""
+    if isinstance(value, str) or value is None or value is pd.NA:
+        return value
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        return value
+    return round(value, decimals) + 0.0  # + 0.0: no "-0.0" in a CSV
+
+
+def release_p(value):
+    """P to 3 decimals, or '<0.001' (journal style)."""
+    if isinstance(value, str) or value is None or value is pd.NA:
+        return value
+    value = float(value)
+    if math.isnan(value):
+        return value
+    return P_BELOW if value < P_FLOOR else round(value, DECIMALS["p_value"])
 
 
 def suppression_pattern(values: dict[Hashable, int], groups: Iterable[Iterable[Hashable]],
@@ -104,27 +196,118 @@ class _Protector:
         return 100.0 * round_count(count_value, self.settings.rounding) / rounded_denominator
 
 
+HIDDEN_NOTE = "statistic suppressed: it uses a suppressed count (disclosure control)"
+
+
 def _hide_statistics(out: pd.DataFrame, index, columns=("statistic", "df", "df2", "p_value")) -> None:
     for column in columns:
         if column in out.columns:
             out.at[index, column] = SUPPRESSED
-    note = "statistic suppressed: it uses a suppressed count (disclosure control)"
-    previous = out.at[index, "warning"] if "warning" in out.columns else ""
+    # The row's own warning came from the true counts (e.g. "no test: fewer than two values"): not published.
     if "warning" in out.columns:
-        out.at[index, "warning"] = "; ".join(w for w in (previous if isinstance(previous, str) else "", note) if w)
+        out.at[index, "warning"] = HIDDEN_NOTE
+
+
+def _published_number(value) -> float | None:
+    """A published count as a number, or None when it is hidden or missing."""
+    if isinstance(value, str) or value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return float(value)
+
+
+def _set_test(out: pd.DataFrame, index, result) -> None:
+    """Write a test recomputed on published counts (statistic, df, P rounded; its own warning)."""
+    out.at[index, "test"] = result.test
+    out.at[index, "statistic"] = release_number(result.statistic, DECIMALS["statistic"])
+    out.at[index, "df"] = result.df
+    out.at[index, "p_value"] = release_p(result.p_value)
+    if "warning" in out.columns:
+        out.at[index, "warning"] = result.warning
+
+
+def _retest_counts(out: pd.DataFrame, table: pd.DataFrame, groups: tuple[str, ...], blocks: dict[int, list[int]],
+                   header_of: dict[int, int], totals: Callable[[int, str], float | None],
+                   composite: dict[int, list[int]]) -> None:
+    """Recompute every chi-squared (and Fisher's P) from the published counts of ``out``.
+
+    A header row tests its block of levels; a level row tests its level against the rest (Bonferroni); a
+    ``composite`` row tests the rows it names; any other row is a flag: yes against (published total - yes).
+    A test whose counts are not all published is suppressed (that was decided before this step).
+    """
+    def counts(rows: list[int]) -> np.ndarray | None:
+        values = [[_published_number(out.at[r, f"{g}_n"]) for g in groups] for r in rows]
+        if any(v is None for row in values for v in row):
+            return None
+        return np.array(values, dtype=float)
+
+    for i, row in table.iterrows():
+        test = row.get("test")
+        if not isinstance(test, str) or test not in CHI2_TESTS or out.at[i, "statistic"] == SUPPRESSED:
+            continue
+        if i in blocks or i in composite:
+            matrix = counts(blocks.get(i) or composite[i])
+            result = chi_squared(matrix) if matrix is not None else None
+        else:
+            yes = counts([i])
+            total = [totals(i, g) for g in groups]
+            result = None
+            if yes is not None and all(t is not None for t in total):
+                result = chi_squared(np.vstack([yes[0], np.array(total, dtype=float) - yes[0]]))
+            if result is not None and i in header_of:
+                # Level against the rest, Bonferroni over the non-empty levels (zeros are published as 0).
+                compared = sum(any(out.at[m, f"{g}_n"] != 0 for g in groups) for m in blocks[header_of[i]])
+                result = _bonferroni(result, compared)
+        if result is None:
+            _hide_statistics(out, i)
+        else:
+            _set_test(out, i, result)
+
+
+def _bonferroni(result, compared: int):
+    """A level's 2x2 test as per_level_chi_squared reports it: P x levels compared (capped at 1), renamed."""
+    p = min(1.0, result.p_value * compared) if not math.isnan(result.p_value) else math.nan
+    name = PEARSON_CHI2_BONFERRONI if result.test == PEARSON_CHI2 else f"{result.test}_bonferroni"
+    return TestResult(name, result.statistic, result.df, p, warning=result.warning)
+
+
+def _round_summaries(out: pd.DataFrame, groups: tuple[str, ...]) -> None:
+    """Means and s.d. to 1 decimal; t / F statistics to 2, P to 3; the df of t and residual df of F withheld."""
+    for g in groups:
+        for stat in ("mean", "sd"):
+            column = f"{g}_{stat}"
+            if column in out.columns:
+                out[column] = _column(out, [release_number(v, DECIMALS[stat]) for v in out[column]])
+    for i in out.index:
+        test = out.at[i, "test"] if "test" in out.columns else None
+        if not isinstance(test, str) or not test or test in CHI2_TESTS:
+            continue
+        if out.at[i, "statistic"] == SUPPRESSED:
+            continue
+        out.at[i, "statistic"] = release_number(out.at[i, "statistic"], DECIMALS["statistic"])
+        out.at[i, "p_value"] = release_p(out.at[i, "p_value"])
+        if test == ANOVA_F:
+            if "df2" in out.columns and _published_number(out.at[i, "df2"]) is not None:
+                out.at[i, "df2"] = WITHHELD  # N - k
+        elif _published_number(out.at[i, "df"]) is not None:
+            out.at[i, "df"] = WITHHELD  # Student: n1 + n2 - 2; Welch: a function of n1, n2
 
 
 def _protect_grouped_table(table: pd.DataFrame, groups: tuple[str, ...], settings: DisclosureSection,
                            denominator: Callable[[int, str], float], row_sums_over: tuple[str, ...] = (),
                            label_column: str = "variable", level_column: str = "level",
-                           extra_groups: list[list[tuple[int, str]]] = ()) -> pd.DataFrame:
+                           extra_groups: list[list[tuple[int, str]]] = (),
+                           composite: dict[int, list[int]] | None = None) -> pd.DataFrame:
     """Protect a table of rows x groups with ``{group}_n`` / ``{group}_pct`` (and optional mean/sd) columns.
 
     Categorical variables are the blocks of level rows after a header row whose counts are empty; their
     level counts add up to the group size. ``row_sums_over`` names groups whose counts in a row add up to a
-    number published elsewhere (TRD levels 2, 3, 4+ add up to the TRD count of Tables 1-2).
+    number published elsewhere (TRD levels 2, 3, 4+ add up to the TRD count of Tables 1-2). ``composite``
+    maps a row whose test is over other rows (all referrals: the categories) to those rows.
     """
     protector = _Protector(settings)
+    composite = composite or {}
     values, blocks = {}, {}
     header_of: dict[int, int] = {}
     current_header = None
@@ -165,13 +348,22 @@ def _protect_grouped_table(table: pd.DataFrame, groups: tuple[str, ...], setting
             for stat in ("mean", "sd"):
                 if f"{g}_{stat}" in out.columns and pd.notna(table.at[i, f"{g}_{stat}"]):
                     out.at[i, f"{g}_{stat}"] = SUPPRESSED
-    # A test is hidden when any count it was computed from is hidden.
+    # A test is hidden when any count it was computed from is hidden (a flag's or level's group total too).
     for i, row in table.iterrows():
         if not isinstance(row.get("test"), str) or not row.get("test"):
             continue
-        members = blocks.get(i, []) + [i]
-        if any((m, g) in pattern for m in members for g in groups):
+        members = blocks.get(i, []) + composite.get(i, []) + [i]
+        small_total = any(isinstance(protector.total(denominator(i, g)), str) for g in groups
+                          if (i, g) in values and i not in composite)
+        if small_total or any((m, g) in pattern for m in members for g in groups):
             _hide_statistics(out, i)
+
+    def published_total(i, g):
+        total = protector.total(denominator(i, g))
+        return None if isinstance(total, str) else float(total)
+
+    _retest_counts(out, table, groups, blocks, header_of, published_total, composite)
+    _round_summaries(out, groups)
     return out
 
 
@@ -179,7 +371,9 @@ def _protect_comparison(table: pd.DataFrame, sizes: dict[str, int], settings) ->
     return _protect_grouped_table(table, ("mdd", "trd"), settings, lambda i, g: sizes[g])
 
 
-def _protect_resistance(table: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
+def _protect_resistance(table: pd.DataFrame, posthoc: pd.DataFrame,
+                        settings: DisclosureSection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The resistance-level table and its Bonferroni post hoc comparisons, protected together."""
     first = table.index[table["variable"] == "resistance_level"]
     sizes = {g: int(table.loc[first[0], f"{g}_n"]) for g in RESISTANCE_GROUPS} if len(first) else {}
     total = sum(sizes.values())
@@ -194,13 +388,56 @@ def _protect_resistance(table: pd.DataFrame, settings: DisclosureSection) -> pd.
     out = _protect_grouped_table(table, RESISTANCE_GROUPS, settings, denominator,
                                  row_sums_over=RESISTANCE_GROUPS[1:], extra_groups=extra)
     # The mean of a 0/1 indicator (economic inactivity) is an exact proportion: it would undo the rounding,
-    # so it is not published (its rounded percentage is).
+    # so it is not published (its rounded percentage is); its F and post hoc P come from the published counts.
     indicator_rows = table.index[(table["level"].fillna("") != "") & (table["test"].fillna("") != "")]
+    recomputed: dict[tuple[str, str], list] = {}
     for i in indicator_rows:
         for g in RESISTANCE_GROUPS:
             out.at[i, f"{g}_mean"] = np.nan
             out.at[i, f"{g}_sd"] = np.nan
-    return out
+        if out.at[i, "statistic"] == SUPPRESSED:
+            continue
+        yes = [_published_number(out.at[i, f"{g}_n"]) for g in RESISTANCE_GROUPS]
+        group_sizes = [_published_number(out.at[first[0], f"{g}_n"]) if len(first) else None
+                       for g in RESISTANCE_GROUPS]
+        if any(v is None for v in yes + group_sizes):
+            _hide_statistics(out, i)
+            continue
+        values = np.concatenate([np.r_[np.ones(int(y)), np.zeros(int(n - y))] for y, n in zip(yes, group_sizes)])
+        levels = np.concatenate([[lvl] * int(n) for lvl, n in zip(RESISTANCE_LEVELS, group_sizes)])
+        result, post_hoc = one_way_anova(values, levels, RESISTANCE_LEVELS)
+        out.at[i, "statistic"] = release_number(result.statistic, DECIMALS["statistic"])
+        out.at[i, "df"] = result.df
+        out.at[i, "df2"] = WITHHELD if not math.isnan(result.df2) else np.nan
+        out.at[i, "p_value"] = release_p(result.p_value)
+        out.at[i, "warning"] = result.warning
+        recomputed[(table.at[i, "variable"], table.at[i, "level"])] = post_hoc
+    return out, _protect_posthoc(posthoc, table, out, recomputed)
+
+
+def _protect_posthoc(posthoc: pd.DataFrame, table: pd.DataFrame, protected: pd.DataFrame,
+                     recomputed: dict[tuple[str, str], list]) -> pd.DataFrame:
+    """Post hoc P only beside a published ANOVA: P to 3 decimals, mean difference to 1 (indicators: none)."""
+    out = posthoc.astype(object).copy()
+    anova = {(table.at[i, "variable"], table.at[i, "level"]): i for i in table.index if table.at[i, "test"] == ANOVA_F}
+    keep = []
+    for i, row in posthoc.iterrows():
+        key = (row["variable"], row["level"])
+        row_index = anova.get(key)
+        if row_index is None or protected.at[row_index, "statistic"] == SUPPRESSED:
+            # The comparisons of a suppressed ANOVA would give its hidden cells back (issue 14: (10, 8, 20)).
+            out.at[i, "mean_difference"] = SUPPRESSED
+            out.at[i, "p_value"] = SUPPRESSED
+        elif key in recomputed:
+            published = {(a, b): p for a, b, _, p in recomputed[key]}
+            p = published.get((row["group_a"], row["group_b"]))
+            out.at[i, "mean_difference"] = np.nan  # a difference of proportions: not published
+            out.at[i, "p_value"] = release_p(p) if p is not None else SUPPRESSED
+        else:
+            out.at[i, "mean_difference"] = release_number(row["mean_difference"], DECIMALS["mean_difference"])
+            out.at[i, "p_value"] = release_p(row["p_value"])
+        keep.append(i)
+    return out.loc[keep]
 
 
 def _protect_service_use(table: pd.DataFrame, sizes: dict[str, int], settings) -> pd.DataFrame:
@@ -212,14 +449,15 @@ def _protect_service_use(table: pd.DataFrame, sizes: dict[str, int], settings) -
             categories = part.index[part["category"] != ""]
             # Referrals per category add up to the group's total referrals (the first row).
             extra = [[(i, g) for i in categories] for g in ("mdd", "trd")]
+            composite = {totals.index[0]: list(categories)} if len(totals) else {}
             protected = _protect_grouped_table(
                 part, ("mdd", "trd"), settings, lambda i, g: total[g], label_column="measure",
-                level_column="category", extra_groups=extra)
+                level_column="category", extra_groups=extra, composite=composite)
             if len(totals):
-                hidden = any(protected.at[i, f"{g}_n"] in (SUPPRESSED, small_label(settings))
-                             for i in categories for g in ("mdd", "trd"))
-                if hidden:
-                    _hide_statistics(protected, totals.index[0])
+                # The overall test's note that referrals are clustered within patients is a method note.
+                previous = protected.at[totals.index[0], "warning"]
+                protected.at[totals.index[0], "warning"] = "; ".join(
+                    w for w in (previous if isinstance(previous, str) else "", CLUSTERED_NOTE) if w)
                 for g in ("mdd", "trd"):
                     protected.at[totals.index[0], f"{g}_pct"] = 100.0
         else:
@@ -229,23 +467,112 @@ def _protect_service_use(table: pd.DataFrame, sizes: dict[str, int], settings) -
     return pd.concat(out_parts).loc[table.index]
 
 
+ESTIMATE_DECIMALS = {"odds_ratio": DECIMALS["odds_ratio"], "ci_lower": DECIMALS["odds_ratio"],
+                     "ci_upper": DECIMALS["odds_ratio"]}
+
+
+def _small_term(cells: pd.DataFrame, term: str, settings: DisclosureSection) -> bool:
+    """A term whose 2x2 table (term present/absent x MDD/TRD) has a cell of 1 .. min_count-1."""
+    if term not in cells.index:
+        return False
+    counts = cells.loc[term]
+    return any(0 < int(counts[c]) < settings.min_count for c in ("mdd_yes", "trd_yes", "mdd_no", "trd_no"))
+
+
+def _release_estimates(table: pd.DataFrame, prefix: str = "") -> None:
+    """Odds ratios and CIs to 2 decimals, P to 3; coefficients and standard errors withheld."""
+    for column, decimals in ESTIMATE_DECIMALS.items():
+        if prefix + column in table.columns:
+            table[prefix + column] = _column(table, [release_number(v, decimals) for v in table[prefix + column]])
+    if prefix + "p_value" in table.columns:
+        table[prefix + "p_value"] = _column(table, [release_p(v) for v in table[prefix + "p_value"]])
+    for column in ("coef", "std_err"):
+        if prefix + column in table.columns:
+            # ln(OR) and its s.e. at full precision are the odds ratio unrounded: not published.
+            table[prefix + column] = _column(table, [v if v == SUPPRESSED or is_missing(v) else WITHHELD
+                                      for v in table[prefix + column]])
+
+
+def _column(frame: pd.DataFrame, values: list) -> pd.Series:
+    """Values as an object column, so a later 'suppressed' fits beside the numbers."""
+    return pd.Series(values, index=frame.index, dtype=object)
+
+
+def is_missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _suppressed_blocks(estimates: pd.DataFrame, odds_ratio: str = "odds_ratio") -> set[str]:
+    """Models whose block (the terms not in the previous model) has every term suppressed."""
+    models = list(dict.fromkeys(estimates["model"]))
+    hidden, previous_terms = set(), set()
+    for model in models:
+        part = estimates[estimates["model"] == model]
+        new = part[~part["term"].isin(previous_terms) & (part["term"] != "const")]
+        if len(new) and all(v == SUPPRESSED for v in new[odds_ratio]):
+            hidden.add(model)
+        previous_terms |= set(part["term"])
+    return hidden
+
+
+def _release_model_fit(model_fit: pd.DataFrame, hidden_blocks: set[str], settings: DisclosureSection,
+                       all_models: list[str] | None = None) -> pd.DataFrame:
+    """Model fit for release: n rounded, -2LL withheld, statistics rounded, hidden blocks kept hidden.
+
+    A block whose terms are all suppressed has its block chi-squared hidden; since model chi2(k) - chi2(k-1)
+    = block chi2(k) and chi2(k+1) - block chi2(k+1) = chi2(k), model k's statistics (and R2, which give its
+    chi-squared back with n) and block k+1's chi-squared are hidden too.
+    """
+    out = model_fit.astype(object).copy()
+    if out.empty:
+        return out
+    protector = _Protector(settings)
+    if "n" in out.columns:
+        out["n"] = _column(out, [protector.total(int(n)) if pd.notna(n) else np.nan for n in model_fit["n"]])
+    if "minus2ll" in out.columns:
+        out["minus2ll"] = _column(out, [np.nan if is_missing(v) else WITHHELD for v in model_fit["minus2ll"]])
+    for column in ("chi2", "block_chi2"):
+        if column in out.columns:
+            out[column] = _column(out, [release_number(v, DECIMALS["statistic"]) for v in out[column]])
+    for column in ("cox_snell_r2", "nagelkerke_r2"):
+        if column in out.columns:
+            out[column] = _column(out, [release_number(v, DECIMALS["r2"]) for v in out[column]])
+    for column in ("p_value", "block_p_value"):
+        if column in out.columns:
+            out[column] = _column(out, [release_p(v) for v in out[column]])
+    order = all_models or list(out["model"])
+    for model in hidden_blocks:
+        rows = out.index[out["model"] == model]
+        for i in rows:
+            for column in ("block_chi2", "block_df", "block_p_value", "chi2", "df", "p_value", "cox_snell_r2",
+                           "nagelkerke_r2"):
+                if column in out.columns:
+                    out.at[i, column] = SUPPRESSED
+            out.at[i, "warning"] = "; ".join(w for w in (out.at[i, "warning"] if isinstance(
+                out.at[i, "warning"], str) else "", "block suppressed: all its terms are suppressed") if w)
+        position = order.index(model) if model in order else -1
+        if 0 <= position < len(order) - 1:
+            for i in out.index[out["model"] == order[position + 1]]:
+                for column in ("block_chi2", "block_df", "block_p_value"):
+                    if column in out.columns:
+                        out.at[i, column] = SUPPRESSED
+    return out
+
+
 def _protect_regression(analysis, settings: DisclosureSection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hide a term's odds ratio when its 2x2 table (term x group) has a small cell; round each model's n."""
+    """Hide a term's odds ratio when its 2x2 table (term x group) has a small cell; release the model fit."""
     table3 = analysis.table3.astype(object).copy()
     cells = analysis.term_cells.set_index("term") if len(analysis.term_cells) else pd.DataFrame()
     for i, row in analysis.table3.iterrows():
-        if row["term"] in cells.index:
-            counts = cells.loc[row["term"]]
-            if any(0 < int(counts[c]) < settings.min_count for c in ("mdd_yes", "trd_yes", "mdd_no", "trd_no")):
-                for column in ("odds_ratio", "ci_lower", "ci_upper", "p_value", "coef", "std_err"):
-                    table3.at[i, column] = SUPPRESSED
-                table3.at[i, "warning"] = "; ".join(
-                    w for w in (row["warning"] if isinstance(row["warning"], str) else "",
-                                f"odds ratio suppressed: fewer than {settings.min_count} patients in a cell") if w)
-    model_fit = analysis.model_fit.astype(object).copy()
-    model_fit["n"] = [_Protector(settings).total(int(n)) if pd.notna(n) else np.nan
-                      for n in analysis.model_fit["n"]]
-    return table3, model_fit
+        if _small_term(cells, row["term"], settings):
+            for column in ("odds_ratio", "ci_lower", "ci_upper", "p_value", "coef", "std_err"):
+                table3.at[i, column] = SUPPRESSED
+            table3.at[i, "warning"] = "; ".join(
+                w for w in (row["warning"] if isinstance(row["warning"], str) else "",
+                            f"odds ratio suppressed: fewer than {settings.min_count} patients in a cell") if w)
+    hidden = _suppressed_blocks(table3)
+    _release_estimates(table3)
+    return table3, _release_model_fit(analysis.model_fit, hidden, settings)
 
 
 def _protect_journeys(journeys: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
@@ -263,7 +590,7 @@ def _protect_journeys(journeys: pd.DataFrame, settings: DisclosureSection) -> pd
     pattern = suppression_pattern(values, groups, settings.min_count)
     protector = _Protector(settings)
     out = journeys.astype(object).copy()
-    out["n"] = [protector.count(values[i], pattern.get(i)) for i in journeys.index]
+    out["n"] = _column(out, [protector.count(values[i], pattern.get(i)) for i in journeys.index])
     return out
 
 
@@ -297,8 +624,8 @@ def protect_attrition(attrition: pd.DataFrame, settings: DisclosureSection) -> p
             merged.append(pending)
     protector = _Protector(settings)
     out = pd.DataFrame(merged, columns=attrition.columns).astype(object)
-    out["remaining"] = [protector.total(int(v)) for v in out["remaining"]]
-    out["excluded"] = [protector.total(int(v)) if pd.notna(v) else np.nan for v in out["excluded"]]
+    out["remaining"] = _column(out, [protector.total(int(v)) for v in out["remaining"]])
+    out["excluded"] = _column(out, [protector.total(int(v)) if pd.notna(v) else np.nan for v in out["excluded"]])
     return out
 
 
@@ -349,6 +676,18 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
     for g in groups:
         for column in (f"{g}_n", f"{g}_pct"):
             out.at[row["either"], column] = out.at[row[ANY], column]
+    # TRD v. MDD tests from the published counts, as in Table 2 (comparison rows only; overlap rows have none).
+    published_sizes = {g: protector.total(sizes[g]) for g in ("mdd", "trd")}
+    for i in table.index:
+        test = table.at[i, "test"]
+        if not isinstance(test, str) or test not in CHI2_TESTS or out.at[i, "statistic"] == SUPPRESSED:
+            continue
+        yes = [_published_number(out.at[i, f"{g}_n"]) for g in ("mdd", "trd")]
+        totals = [published_sizes[g] for g in ("mdd", "trd")]
+        if any(v is None for v in yes) or any(isinstance(t, str) for t in totals):
+            _hide_statistics(out, i)
+            continue
+        _set_test(out, i, chi_squared(np.array([yes, [t - y for t, y in zip(totals, yes)]], dtype=float)))
     return out
 
 
@@ -365,21 +704,23 @@ def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tu
     for i, term in table["term"].items():
         for source in SOURCES:
             key = ANY if (source == SOURCES[1] and term == CODED) else term
-            if key not in cells[source].index:
-                continue
-            counts = cells[source].loc[key]
-            if any(0 < int(counts[c]) < settings.min_count for c in ("mdd_yes", "trd_yes", "mdd_no", "trd_no")):
+            if _small_term(cells[source], key, settings):
                 for column in ESTIMATE_COLUMNS:
                     table.at[i, f"{source}_{column}"] = SUPPRESSED
                 previous = table.at[i, f"{source}_warning"]
                 table.at[i, f"{source}_warning"] = "; ".join(
                     w for w in (previous if isinstance(previous, str) else "",
                                 f"odds ratio suppressed: fewer than {settings.min_count} patients in a cell") if w)
-    model_fit = sensitivity.model_fit.astype(object).copy()
-    if "n" in model_fit.columns:
-        model_fit["n"] = [_Protector(settings).total(int(n)) if pd.notna(n) else np.nan
-                          for n in sensitivity.model_fit["n"]]
-    return table, model_fit
+    # The refitted models continue Table 3's chain: their first block is tested against Table 3's previous model.
+    refit_terms = table.rename(columns={f"{SOURCES[1]}_odds_ratio": "odds_ratio"})[["model", "term", "odds_ratio"]]
+    refit_terms = refit_terms[refit_terms["odds_ratio"].notna()]
+    codes_models = list(dict.fromkeys(analysis.table3["model"]))
+    earlier = analysis.table3[~analysis.table3["model"].isin(set(refit_terms["model"]))]
+    chain = pd.concat([earlier[["model", "term"]].assign(odds_ratio=1.0), refit_terms], ignore_index=True)
+    hidden = _suppressed_blocks(chain)
+    for source in SOURCES:
+        _release_estimates(table, f"{source}_")
+    return table, _release_model_fit(sensitivity.model_fit, hidden, settings, codes_models)
 
 
 def protect(analysis, settings: DisclosureSection):
@@ -388,21 +729,53 @@ def protect(analysis, settings: DisclosureSection):
         return dataclasses.replace(analysis, disclosure_applied=False)
     sizes = {"mdd": analysis.n_mdd, "trd": analysis.n_trd}
     table3, model_fit = _protect_regression(analysis, settings)
-    posthoc = analysis.resistance_posthoc.astype(object).copy()
-    # The difference of two proportions with exact denominators would reveal exact counts: not published.
-    posthoc.loc[posthoc["level"].fillna("") != "", "mean_difference"] = np.nan
-    return dataclasses.replace(
+    resistance, posthoc = _protect_resistance(analysis.resistance_levels, analysis.resistance_posthoc, settings)
+    protected = dataclasses.replace(
         analysis,
         table1=_protect_comparison(analysis.table1, sizes, settings),
         table2=_protect_comparison(analysis.table2, sizes, settings),
         table3=table3, model_fit=model_fit,
-        resistance_levels=_protect_resistance(analysis.resistance_levels, settings),
+        resistance_levels=resistance,
         resistance_posthoc=posthoc,
         service_use=_protect_service_use(analysis.service_use, sizes, settings),
         journeys=_protect_journeys(analysis.journeys, settings),
         sensitivity=_protect_sensitivity(analysis, sizes, settings),
         disclosure_applied=True,
     )
+    protected.warnings = published_warnings(analysis, protected, settings)
+    return protected
+
+
+# Warnings computed from true counts: the expected-count ones are rebuilt from the published tables.
+_TRUE_COUNT_WARNING = re.compile(r"expected count below|no test: fewer than two|level absent|statistic suppressed")
+_PATIENT_COUNT = re.compile(r"\b(\d+) patients with a missing predictor")
+
+
+def published_warnings(analysis, protected, settings: DisclosureSection) -> list[str]:
+    """warnings.csv and the report's warnings: rebuilt from the protected tables; counts in them protected."""
+    protector = _Protector(settings)
+    notes = [w for w in analysis.warnings if not _TRUE_COUNT_WARNING.search(w)]
+    notes = [_PATIENT_COUNT.sub(lambda m: f"{protector.total(int(m.group(1)))} patients with a missing predictor",
+                                w) for w in notes]
+    rebuilt = []
+    for name, table in (("Table 1", protected.table1), ("Table 2", protected.table2),
+                        ("Resistance levels", protected.resistance_levels), ("Service use", protected.service_use)):
+        for _, row in table[table["warning"].fillna("").astype(str) != ""].iterrows():
+            if row["warning"] == HIDDEN_NOTE:
+                continue
+            where = row.get("level") or row.get("category") or ""
+            rebuilt.append(f"{name}, {row.get('variable', row.get('measure'))}"
+                           f"{' ' + str(where) if where else ''}: {row['warning']}")
+    if protected.sensitivity.notes_available:
+        frame = protected.sensitivity.self_harm
+        for _, row in frame[frame["warning"].fillna("").astype(str) != ""].iterrows():
+            if row["warning"] != HIDDEN_NOTE:
+                rebuilt.append(f"Sensitivity, {row['variable']}: {row['warning']}")
+    # Keep the analysis order: table notes first (as analyse() lists them), then models and sensitivity.
+    table_prefixes = ("Table 1, ", "Table 2, ", "Resistance levels, ", "Service use, ") + tuple(
+        f"Sensitivity, {v}:" for v in ("self_harm", "self_harm_any", "suicidal_ideation_nlp", "suicide_attempt_nlp"))
+    rest = [w for w in notes if not w.startswith(table_prefixes)]
+    return rebuilt + rest
 
 
 def _protect_sensitivity(analysis, sizes: dict[str, int], settings: DisclosureSection):
