@@ -201,8 +201,9 @@ def disclosure_footnote(settings, applied: bool) -> str:
     return (f"Disclosure control: <{settings.min_count}, fewer than {settings.min_count} patients; "
             f"{SECONDARY_MARK}, hidden so that a small count cannot be recovered from totals, or computed from a "
             f"hidden count. Counts are rounded to the nearest {settings.rounding}; percentages and chi-squared tests "
-            "are computed from the rounded counts. Degrees of freedom of t and F tests and -2 log likelihood are "
-            "not published (they give exact group sizes); statistics are rounded as printed.")
+            "are computed from the rounded counts, t and F tests from the rounded n with the printed means and "
+            "s.d., -2 log likelihood and R² from the printed model χ² and rounded group sizes (so that no "
+            "figure gives an exact count back).")
 
 
 def table1(analysis, sizes, settings) -> DisplayTable:
@@ -516,8 +517,6 @@ def sensitivity_regression_table(protected) -> DisplayTable:
     codes_fit = protected.model_fit.set_index("model")
     notes_fit = protected.sensitivity.model_fit.set_index("model") if len(protected.sensitivity.model_fit) else None
     for name, column in (("n", "n"), ("-2 log likelihood", "minus2ll"), ("Nagelkerke R²", "nagelkerke_r2")):
-        if column == "minus2ll" and protected.disclosure_applied:
-            continue  # withheld by the release policy: with the model chi-squared it gives the exact group sizes
         cells = [name]
         for model, source in columns:
             fit = codes_fit if source == "codes" else notes_fit
