@@ -85,7 +85,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     tables_dir.mkdir(parents=True, exist_ok=True)
     published = dict(protected.tables())
     published["attrition"] = attrition_protected
-    published["warnings"] = pd.DataFrame({"warning": analysis.warnings}, dtype=object)
+    published["warnings"] = pd.DataFrame({"warning": protected.warnings}, dtype=object)
     # Text cells that a spreadsheet would run as a formula get a leading ' (OWASP CSV injection).
     published = {stem: neutralise_frame(table) for stem, table in published.items()}
     for stem, table in published.items():
@@ -121,7 +121,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
         disclosure=settings, disclosure_note=disclosure_note, release_note=release_note,
         figures={k: (caption, base64.b64encode(png).decode("ascii")) for k, (caption, png) in static_figures.items()},
         figures_after=FIGURES_AFTER, sankey=figures.sankey_html(protected),
-        warnings=analysis.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
+        warnings=protected.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
     )
     (out_dir / layout.REPORT_HTML).write_text(html, encoding="utf-8")
 
@@ -133,7 +133,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     ]
     about_lines = [f"trdpath {meta.get('software_version', '')}; index date {meta.get('index_date', '')}; "
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
-    about_lines += [f"Warning: {w}" for w in analysis.warnings]
+    about_lines += [f"Warning: {w}" for w in protected.warnings]
     about_lines += ["Configuration:"] + config.to_toml().splitlines()
     write_docx(out_dir / layout.REPORT_DOCX, title, intro, display_tables, static_figures, about_lines,
                sensitivity=sensitivity)

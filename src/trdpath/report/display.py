@@ -15,7 +15,7 @@ import pandas as pd
 from trdpath.stats.comparisons import (
     ANOVA_F, FISHER_EXACT, PEARSON_CHI2, PEARSON_CHI2_BONFERRONI, STUDENT_T, WELCH_T,
 )
-from trdpath.stats.disclosure import SUPPRESSED
+from trdpath.stats.disclosure import DECIMALS, P_BELOW, SUPPRESSED, WITHHELD
 from trdpath.stats.tables import RESISTANCE_GROUPS, RESISTANCE_LEVELS
 
 VARIABLE_LABELS = {
@@ -121,7 +121,8 @@ def fmt_mean_sd(mean, sd) -> str:
         return DASH
     if mean == SUPPRESSED:
         return SECONDARY_MARK
-    return f"{fmt_number(mean)} ({fmt_number(sd)})"
+    # One decimal, as released (release policy: more digits of a mean of whole years give n back).
+    return f"{fmt_number(mean, DECIMALS['mean'])} ({fmt_number(sd, DECIMALS['sd'])})"
 
 
 def fmt_p(p) -> str:
@@ -130,6 +131,8 @@ def fmt_p(p) -> str:
         return DASH
     if p == SUPPRESSED:
         return SECONDARY_MARK
+    if p == P_BELOW:
+        return P_BELOW
     p = float(p)
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -147,8 +150,15 @@ def fmt_df(df) -> str:
     return f"{int(df)}" if df == int(df) else f"{df:.1f}"
 
 
+def _df_text(*dfs) -> str:
+    """'(219)' or '(3, 217)'; empty when a df is withheld (it would give the exact group sizes)."""
+    if any(df == WITHHELD for df in dfs):
+        return ""
+    return f"({', '.join(fmt_df(df) for df in dfs)})"
+
+
 def fmt_statistic(test: str, statistic, df, df2=None) -> str:
-    """'χ²(1) = 16.54', 't(5134) = 0.09', 'F(3, 5132) = 2.41', 'Fisher's exact'."""
+    """'χ²(1) = 16.54', 't(5134) = 0.09', 'F(3, 5132) = 2.41', 'Fisher's exact'; a withheld df is left out."""
     if is_missing(test):
         return DASH
     if statistic == SUPPRESSED:
@@ -161,11 +171,11 @@ def fmt_statistic(test: str, statistic, df, df2=None) -> str:
         mark = " †" if test == PEARSON_CHI2_BONFERRONI else ""
         return f"χ²({fmt_df(df)}) = {float(statistic):.2f}{mark}"
     if test == STUDENT_T:
-        return f"t({fmt_df(df)}) = {float(statistic):.2f}"
+        return f"t{_df_text(df)} = {float(statistic):.2f}"
     if test == WELCH_T:
-        return f"Welch t({fmt_df(df)}) = {float(statistic):.2f}"
+        return f"Welch t{_df_text(df)} = {float(statistic):.2f}"
     if test == ANOVA_F:
-        return f"F({fmt_df(df)}, {fmt_df(df2)}) = {float(statistic):.2f}"
+        return f"F{_df_text(df, df2)} = {float(statistic):.2f}"
     return f"{test} = {fmt_number(statistic)}"
 
 
@@ -190,8 +200,10 @@ def disclosure_footnote(settings, applied: bool) -> str:
         return "Disclosure control was switched off for this report: it shows exact counts and must not leave a secure environment."
     return (f"Disclosure control: <{settings.min_count}, fewer than {settings.min_count} patients; "
             f"{SECONDARY_MARK}, hidden so that a small count cannot be recovered from totals, or computed from a "
-            f"hidden count. Counts are rounded to the nearest {settings.rounding} and percentages are computed "
-            "from rounded counts; test statistics are computed on the true counts.")
+            f"hidden count. Counts are rounded to the nearest {settings.rounding}; percentages and chi-squared tests "
+            "are computed from the rounded counts, t and F tests from the rounded n with the printed means and "
+            "s.d., -2 log likelihood and R² from the printed model χ² and rounded group sizes (so that no "
+            "figure gives an exact count back).")
 
 
 def table1(analysis, sizes, settings) -> DisplayTable:
@@ -268,6 +280,12 @@ def table2(analysis, sizes, settings) -> DisplayTable:
     return table
 
 
+def _withheld_row(fit, models, column) -> bool:
+    """A model-fit row withheld by the release policy for every model (-2LL): left out of the table."""
+    values = [fit.at[m, column] for m in models if m in fit.index and column in fit.columns]
+    return bool(values) and all(v == WITHHELD for v in values)
+
+
 def _estimable(row) -> bool:
     """An odds ratio worth printing: finite limits and not the astronomic value of (quasi-)separation."""
     values = [row["odds_ratio"], row["ci_lower"], row["ci_upper"]]
@@ -305,8 +323,10 @@ def table3(analysis) -> DisplayTable:
         table.add(cells)
     fit = analysis.model_fit.set_index("model")
     for name, column, style in (("n", "n", "count"), ("-2 log likelihood", "minus2ll", "num"),
-                                ("Model χ² (df), P", "chi2", "chi"), ("Cox & Snell R²", "cox_snell_r2", "pct"),
-                                ("Nagelkerke R²", "nagelkerke_r2", "pct")):
+                                ("Model χ² (df), P", "chi2", "chi"), ("Cox & Snell R²", "cox_snell_r2", "r2"),
+                                ("Nagelkerke R²", "nagelkerke_r2", "r2")):
+        if _withheld_row(fit, models, column):
+            continue
         cells = [name]
         for model in models:
             value = fit.at[model, column] if model in fit.index else None
@@ -314,8 +334,10 @@ def table3(analysis) -> DisplayTable:
                 text = fmt_count(value)
             elif style == "num":
                 text = fmt_number(value)
-            elif style == "pct":
-                text = DASH if is_missing(value) else f"{100 * float(value):.1f}%"
+            elif style == "r2":
+                text = fmt_number(value, DECIMALS["r2"])
+            elif value == SUPPRESSED:
+                text = SECONDARY_MARK
             else:
                 text = DASH if is_missing(value) else (
                     f"{float(value):.2f} ({fmt_df(fit.at[model, 'df'])}), {p_phrase(fit.at[model, 'p_value'])}")
@@ -361,6 +383,8 @@ def resistance_table(analysis, settings) -> DisplayTable:
                            "comparisons below.")
     posthoc = analysis.resistance_posthoc
     for (variable, level), part in posthoc.groupby(["variable", "level"], sort=False):
+        if all(p == SUPPRESSED for p in part["p_value"]):
+            continue  # its ANOVA uses a suppressed count: the comparisons would give the hidden cells back
         pairs = ", ".join(f"{a} v. {b} {p_phrase(p)}" for a, b, p in zip(part["group_a"], part["group_b"],
                                                                            part["p_value"]))
         name = level_label(level) if level else label(variable)
@@ -500,7 +524,7 @@ def sensitivity_regression_table(protected) -> DisplayTable:
             if column == "n":
                 cells.append(fmt_count(value))
             elif column == "nagelkerke_r2":
-                cells.append(DASH if is_missing(value) else f"{100 * float(value):.1f}%")
+                cells.append(fmt_number(value, DECIMALS["r2"]))
             else:
                 cells.append(fmt_number(value))
         table.add(cells, "fit", [1] + [3] * len(columns))

@@ -53,6 +53,7 @@ RESISTANCE_COLUMNS = (
 ANOVA_VARIABLES = (("age_at_diagnosis", ""), ("age", ""), ("employment_group", "Economically inactive"))
 POSTHOC_COLUMNS = ("variable", "level", "group_a", "group_b", "mean_difference", "p_value")
 
+CLUSTERED_NOTE = "referrals of one patient are not independent; see the patient-level rows"
 SERVICE_COLUMNS = ("measure", "category", "mdd_n", "mdd_pct", "trd_n", "trd_pct", "test", "statistic", "df",
                    "p_value", "warning")
 
@@ -192,7 +193,7 @@ def service_use_table(cohort: pd.DataFrame) -> pd.DataFrame:
     sizes = {False: int((~trd).sum()), True: int(trd.sum())}
     totals = sums.sum(axis=1)
     rows = []
-    clustered = "referrals of one patient are not independent; see the patient-level rows"
+    clustered = CLUSTERED_NOTE
     overall = chi_squared(sums.to_numpy().T)
     rows.append({"measure": "referrals", "category": "", "mdd_n": int(totals[False]), "mdd_pct": 100.0,
                  "trd_n": int(totals[True]), "trd_pct": 100.0, **_result_fields(overall)})

@@ -1,0 +1,87 @@
+"""The attacker of issue 14 against whole releases: every protected count keeps at least two candidates.
+
+For a run's release the attacker (tests/disclosure/attacker.py) searches, by integer programming
+(scipy.optimize.milp), over every table of counts consistent with all published figures, and reports the
+smallest and largest value each published count can take. Done when: for every suppressed cell and every
+rounded count, smallest < largest; the group sizes keep two candidates after the non-linear figures (dfs,
+means and s.d. of whole-year ages, t, R2, -2LL); the true table is among the candidates (so the attacker's
+model of the release is right); and every percentage and chi-squared is the one of the published counts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trdpath.config import DisclosureSection, StudyConfig, load_config
+from trdpath.stats import analyse
+from trdpath.stats.disclosure import protect, protect_attrition
+from trdpath.stats.synthetic import synthetic_patients
+
+from .attacker import Attack, read_release, release_of, true_values
+
+SETTINGS = DisclosureSection()
+
+
+def assert_no_count_recovered(attack: Attack, analysis, attrition: pd.DataFrame) -> None:
+    truth = true_values(attack, analysis, attrition)
+    assert attack.p.holds(truth) == [], "the true counts should be one of the attacker's candidates"
+    ranges = attack.ranges()
+    pinned = {}
+    for name, (low, high) in ranges.items():
+        if low == high == 0:
+            continue  # a published 0 is exact by design (nobody to protect)
+        assert low is not None, name
+        if high <= low:
+            pinned[name] = (low, truth.get(name))
+    assert not pinned, f"counts recovered exactly: {pinned}"
+    pairs = attack.group_size_candidates()
+    assert (analysis.n_mdd, analysis.n_trd) in pairs
+    assert len({a for a, _ in pairs}) >= 2 and len({b for _, b in pairs}) >= 2, pairs
+    assert attack.derived_figures_mismatches() == []
+
+
+def _tables_dir(out: Path) -> Path:
+    for candidate in (out / "release" / "tables", out / "tables"):
+        if candidate.is_dir():
+            return candidate
+    raise AssertionError(f"no tables folder in {out}")
+
+
+@pytest.mark.slow
+def test_attacker_on_the_300_patient_synthetic_cohort(tmp_path):
+    """`trdpath synth --patients 300` then `trdpath run`: the release as written, read back as strings."""
+    command = [sys.executable, "-m", "trdpath"]
+    subprocess.run(command + ["synth", "--patients", "300", "--out", str(tmp_path / "extract")], check=True,
+                   capture_output=True)
+    out = tmp_path / "results"
+    subprocess.run(command + ["run", "--data", str(tmp_path / "extract"), "--out", str(out)], check=True,
+                   capture_output=True)
+    release = read_release(_tables_dir(out))
+    assert {"table1_sociodemographics", "resistance_levels", "journeys", "attrition", "model_fit"} <= set(release)
+    patients = pd.read_parquet(out / "patients.parquet")
+    analysis = analyse(patients, load_config(out / "config.toml"))
+    attrition = pd.read_csv(out / "attrition.csv")
+    attack = Attack(release)
+    assert len(attack.published) > 300  # every count of every table is in the programme
+    assert_no_count_recovered(attack, analysis, attrition)
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(min_value=60, max_value=400), seed=st.integers(min_value=0, max_value=100_000))
+def test_attacker_on_generated_small_cohorts(n, seed):
+    """Arbitrary small cohorts (many cells of 1-7, many linked sums): nothing is recovered exactly."""
+    patients = synthetic_patients(n, seed=seed)
+    analysis = analyse(patients, StudyConfig())
+    in_cohort = int(patients["in_cohort"].sum())
+    attrition = pd.DataFrame({"rule": ["extract", "not_in_cohort"], "remaining": [n, in_cohort],
+                              "excluded": [0, n - in_cohort]})
+    release = release_of(protect(analysis, SETTINGS), protect_attrition(attrition, SETTINGS))
+    assert_no_count_recovered(Attack(release), analysis, attrition)
