@@ -5,7 +5,7 @@ applies statistical disclosure control (trdpath.stats.disclosure) and writes, at
 
     OUT/tables/*.csv        one machine-readable table each (numbers, or "<8" / "suppressed")
     OUT/tables/tables.xlsx  the same tables, one sheet each
-    OUT/report.html         one self-contained file (figures as base64, plotly.js inline; opens offline)
+    OUT/report.html         one self-contained file (figures as base64 PNG, the Sankey as inline SVG; opens offline)
     OUT/report.docx         the same tables and figures for a journal submission
 """
 
@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from trdpath.config import StudyConfig, load_config
 from trdpath.errors import UserError
 from trdpath.report import display, figures
+from trdpath.report.content import SENSITIVITY_TITLE, report_sections
 from trdpath.report.docx_writer import write_docx
 from trdpath.stats import Analysis, analyse
 from trdpath.stats.disclosure import protect, protect_attrition, published_group_sizes
@@ -31,10 +32,6 @@ from trdpath.stats.disclosure import protect, protect_attrition, published_group
 __all__ = ["write_report", "read_classification", "render_report"]
 
 REPORT_FILES = ("tables", "report.html", "report.docx")
-SENSITIVITY_TITLE = "Sensitivity analysis: self-harm from codes and notes"
-# Figures shown after a table in the HTML (the rest go at the end).
-FIGURES_AFTER = {"table2": ["comorbidities"], "table3": ["forest"], "resistance": ["resistance_levels"],
-                 "service_use": ["service_use"], "attrition": ["cohort_flow"]}
 
 
 def read_classification(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, StudyConfig]:
@@ -92,37 +89,25 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     display_tables = display.all_tables(protected, attrition_protected, sizes, settings)
     sensitivity = {"title": SENSITIVITY_TITLE, "summary": display.sensitivity_summary(protected),
                    "tables": display.sensitivity_tables(protected, sizes, settings)}
-    static_figures = figures.all_figures(protected, attrition_protected)
+    report_figures = figures.all_figures(protected, attrition_protected)
     disclosure_note = display.disclosure_footnote(settings, protected.disclosure_applied)
-    trd_pct = mdd_pct = ""
-    if all(isinstance(sizes[k], int) for k in ("mdd", "trd", "cohort")) and sizes["cohort"]:
-        trd_pct = f"{100 * sizes['trd'] / sizes['cohort']:.2f}%"
-        mdd_pct = f"{100 * sizes['mdd'] / sizes['cohort']:.2f}%"
+    sections = report_sections(display_tables, report_figures, sizes, settings, protected.disclosure_applied,
+                               sensitivity, analysis.warnings)
     title = f"{config.study.name}: treatment-resistant depression report"
     environment = Environment(loader=PackageLoader("trdpath.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))
+    environment.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
     html = environment.get_template("report.html.j2").render(
-        title=title, tables=display_tables, sizes=sizes, trd_pct=trd_pct, mdd_pct=mdd_pct,
-        meta={**meta, "date_from": date_from, "date_to": date_to},
+        title=title, sections=sections, meta={**meta, "date_from": date_from, "date_to": date_to},
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        disclosure=settings, disclosure_note=disclosure_note,
-        figures={k: (caption, base64.b64encode(png).decode("ascii")) for k, (caption, png) in static_figures.items()},
-        figures_after=FIGURES_AFTER, sankey=figures.sankey_html(protected),
-        warnings=analysis.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
+        disclosure=settings, disclosure_note=disclosure_note, config_toml=config.to_toml(),
     )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
 
-    intro = [
-        f"Of the {sizes['cohort']} patients in the cohort, {sizes['trd']}{f' ({trd_pct})' if trd_pct else ''} met "
-        f"the TRD criteria and {sizes['mdd']}{f' ({mdd_pct})' if mdd_pct else ''} were classified as MDD.",
-        disclosure_note,
-    ]
+    intro = [disclosure_note]
     about_lines = [f"trdpath {meta.get('software_version', '')}; index date {meta.get('index_date', '')}; "
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
-    about_lines += [f"Warning: {w}" for w in analysis.warnings]
-    about_lines += ["Configuration:"] + config.to_toml().splitlines()
-    write_docx(out_dir / "report.docx", title, intro, display_tables, static_figures, about_lines,
-               sensitivity=sensitivity)
+    write_docx(out_dir / "report.docx", title, intro, sections, about_lines, config.to_toml())
 
 
 def write_report(out_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame, config: StudyConfig,
