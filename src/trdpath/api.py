@@ -19,6 +19,7 @@ from trdpath.sources import Extract
 from trdpath.sources.flat import read_flat_folder, read_flat_location
 from trdpath.sources.omop import read_omop_location
 from trdpath.sources.validate import validate_extract
+from trdpath.stats.extract_outputs import write_extract_outputs
 
 __all__ = ["Classification", "classify", "classify_tables"]
 
@@ -93,6 +94,8 @@ def classify(data: str | Path, out: str | Path, config: StudyConfig | None = Non
         result = classify_extract(con, extract, config, index_date, progress)
         with staging_folder(Path(out)) as folder:
             write_classification(result, folder)
+            # Issue 16: the assumption sensitivity and the pathway steps need the extract (patient-level side).
+            write_extract_outputs(con, extract, result, folder)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)

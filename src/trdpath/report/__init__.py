@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from trdpath.config import StudyConfig, load_config
 from trdpath.errors import UserError
 from trdpath.report import display, figures
-from trdpath.report.content import SENSITIVITY_TITLE, report_sections
+from trdpath.report.content import SENSITIVITY_TITLE, extra_outputs, load_extras, report_sections
 from trdpath.report.docx_writer import write_docx
 from trdpath.stats import Analysis, analyse
 from trdpath.stats.disclosure import protect, protect_attrition, published_group_sizes
@@ -59,8 +59,11 @@ def _meta_dates(meta: dict) -> tuple[str, str]:
 
 
 def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, config: StudyConfig,
-                  meta: dict) -> None:
-    """Write the protected outputs of an existing Analysis into ``out_dir`` (which should be empty)."""
+                  meta: dict, extras: dict | None = None) -> None:
+    """Write the protected outputs of an existing Analysis into ``out_dir`` (which should be empty).
+
+    ``extras``: what the classification wrote beside patients.csv (content.load_extras), published here.
+    """
     settings = config.disclosure
     protected = protect(analysis, settings)
     attrition_protected = protect_attrition(attrition, settings)
@@ -71,6 +74,8 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     published = dict(protected.tables())
     published["attrition"] = attrition_protected
     published["warnings"] = pd.DataFrame({"warning": analysis.warnings}, dtype=object)
+    extra = extra_outputs(extras or {}, settings, protected)
+    published.update(extra.tables)
     for stem, table in published.items():
         table.to_csv(tables_dir / f"{stem}.csv", index=False)
     date_from, date_to = _meta_dates(meta)
@@ -89,10 +94,11 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     display_tables = display.all_tables(protected, attrition_protected, sizes, settings)
     sensitivity = {"title": SENSITIVITY_TITLE, "summary": display.sensitivity_summary(protected),
                    "tables": display.sensitivity_tables(protected, sizes, settings)}
-    report_figures = figures.all_figures(protected, attrition_protected)
+    report_figures = figures.all_figures(protected, attrition_protected, extra.colours)
+    report_figures.update(extra.figures)
     disclosure_note = display.disclosure_footnote(settings, protected.disclosure_applied)
     sections = report_sections(display_tables, report_figures, sizes, settings, protected.disclosure_applied,
-                               sensitivity, analysis.warnings)
+                               sensitivity, analysis.warnings, extra.sections)
     title = f"{config.study.name}: treatment-resistant depression report"
     environment = Environment(loader=PackageLoader("trdpath.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))
@@ -122,7 +128,7 @@ def write_report(out_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame,
     analysis = analyse(patients, config)
     staging = Path(tempfile.mkdtemp(prefix=".report-tmp-", dir=out_dir))
     try:
-        render_report(staging, analysis, attrition, config, meta)
+        render_report(staging, analysis, attrition, config, meta, load_extras(out_dir, patients))
         previous = out_dir / f".report-old-{uuid.uuid4().hex[:8]}"
         previous.mkdir()
         for name in REPORT_FILES:
