@@ -74,7 +74,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     published = dict(protected.tables())
     published["attrition"] = attrition_protected
     published["warnings"] = pd.DataFrame({"warning": analysis.warnings}, dtype=object)
-    extra = extra_outputs(extras or {}, settings, protected)
+    extra = extra_outputs(extras or {}, settings, protected, meta)
     published.update(extra.tables)
     for stem, table in published.items():
         table.to_csv(tables_dir / f"{stem}.csv", index=False)

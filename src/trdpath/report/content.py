@@ -64,9 +64,9 @@ def report_sections(tables: list[display.DisplayTable], figures: dict[str, Figur
         "\"augmentation\"). Hover over a flow or a drug for its count; click a drug to highlight its flows. Flows "
         "below the disclosure threshold are not drawn.", "note")
     journeys.figure(figures.get("sankey")).figure(figures.get("journeys"))
-    if "pathways" in extra:
-        journeys.blocks.extend(extra["pathways"].blocks)
     sections.append(journeys)
+    if "pathways" in extra:
+        sections.append(extra["pathways"])
     sections.append(Section("warnings", "Warnings").items(warnings) if warnings
                     else Section("warnings", "Warnings").text("None."))
     number_figures(sections)
@@ -86,15 +86,19 @@ class ExtraOutputs:
 def load_extras(out_dir: Path, patients: pd.DataFrame) -> dict:
     """What `trdpath classify` wrote beside patients.csv for the report (absent files are skipped)."""
     from trdpath.stats.assumptions import read_assumption_sensitivity
+    from trdpath.stats.pathways import read_pathway_steps
 
     extras: dict = {"patients": patients}
     assumptions = read_assumption_sensitivity(out_dir)
     if assumptions is not None:
         extras["assumptions"] = assumptions
+    steps = read_pathway_steps(out_dir)
+    if steps is not None:
+        extras["steps"] = steps
     return extras
 
 
-def extra_outputs(extras: dict, settings, protected) -> ExtraOutputs:
+def extra_outputs(extras: dict, settings, protected, meta: dict | None = None) -> ExtraOutputs:
     from trdpath.stats.assumptions import protect_assumptions
 
     out = ExtraOutputs(colours=DrugColours.from_journeys(protected.journeys))
@@ -102,7 +106,98 @@ def extra_outputs(extras: dict, settings, protected) -> ExtraOutputs:
         table = protect_assumptions(extras["assumptions"], settings)
         out.tables["assumption_sensitivity"] = neutralise_frame(table)
         out.sections["assumptions"] = assumptions_section(table, settings, protected.disclosure_applied)
+    if "steps" in extras:
+        pathways_outputs(out, extras["steps"], extras["patients"], settings, protected.disclosure_applied,
+                         (meta or {}).get("index_date"))
     return out
+
+
+def pathways_outputs(out: ExtraOutputs, steps: pd.DataFrame, patients: pd.DataFrame, settings, applied: bool,
+                     index_date) -> None:
+    """lines.csv, steps.csv, step_times.csv, time_to_trd.csv, Tables 7-9 and the Kaplan-Meier figure."""
+    from trdpath.report import figures as fig
+    from trdpath.stats import pathways as pw
+
+    try:
+        index_date = pd.Timestamp(index_date).date() if index_date not in (None, "", "unknown") else None
+    except (TypeError, ValueError):
+        index_date = None
+    cohort = pw.cohort_steps(steps, patients)
+    n_cohort = int(patients["in_cohort"].fillna(False).astype(bool).sum())
+    lines = pw.protect_lines(pw.lines_table(cohort, n_cohort), settings, n_cohort)
+    step_counts = pw.protect_steps(pw.steps_table(cohort), settings)
+    times = pw.protect_step_times(pw.step_times_table(cohort, patients), settings)
+    curve = pw.published_time_to_trd(patients, index_date, settings)
+    for stem, table in (("lines", lines), ("steps", step_counts), ("step_times", times), ("time_to_trd", curve)):
+        out.tables[stem] = neutralise_frame(table)
+    section = Section("pathways", "Treatment lines, steps and time to TRD")
+    with display.percent_precision(applied):
+        section.table(lines_display(lines)).table(steps_display(step_counts)).table(step_times_display(times))
+    note = [display.disclosure_footnote(settings, applied), display.rounding_note(settings, applied)]
+    for block in section.blocks:
+        block[1].footnotes += note
+    section.figure(Figure("time_to_trd", "Time from the start of the current episode to TRD: Kaplan-Meier "
+                          "cumulative incidence with 95% pointwise confidence band; patients without TRD censored at "
+                          "the index date" + (f" (counts rounded to {settings.rounding} before fitting, 30-day "
+                                              "intervals)" if applied else " (30-day intervals)"),
+                          fig.time_to_trd_png(curve)))
+    out.sections["pathways"] = section
+
+
+def lines_display(lines: pd.DataFrame) -> display.DisplayTable:
+    table = display.DisplayTable(
+        "lines", "Table 7 Patients by treatment line and drug in the current episode",
+        header=[[("Line, drug", 1), ("Patients", 1), ("% of cohort", 1), ("% of patients at this line", 1)]])
+    for _, row in lines.iterrows():
+        is_total = row["drug"] == "any"
+        name = f"Line {row['line']}: any drug" if is_total else str(row["drug"])
+        table.add([name, display.fmt_count(row["n"]), display.fmt_pct(row["pct_cohort"]),
+                   display.fmt_pct(row["pct_treated"])], "header" if is_total else "level")
+    table.footnotes.append("Line k: the k-th drug started in the current episode (antidepressants and augmenting "
+                           "agents, the positions of the Sankey); the eight most used drugs per line are named, the "
+                           "rest grouped as other.")
+    return table
+
+
+def steps_display(steps: pd.DataFrame) -> display.DisplayTable:
+    from trdpath.stats import pathways as pw
+
+    adequacy = [pw.ADEQUATE, pw.INADEQUATE, pw.ONGOING, pw.NOT_JUDGED]
+    table = display.DisplayTable(
+        "steps", "Table 8 How each line was reached and whether its drug had an adequate trial",
+        header=[[("Line, step", 1)] + [(a.capitalize(), 1) for a in adequacy]])
+    for line, part in steps.groupby("line", sort=True):
+        table.add([f"Line {line}"] + [""] * len(adequacy), "section")
+        for step in (pw.FIRST, pw.SWITCH, pw.COMBINATION, pw.AUGMENTATION):
+            cells = part[part["step"] == step].set_index("adequacy")["n"]
+            if cells.empty:
+                continue
+            table.add([step.capitalize()] + [display.fmt_count(cells.get(a, 0)) for a in adequacy], "level")
+    table.footnotes.append(
+        "First drug: line 1. Switch: an antidepressant started after every earlier antidepressant's first era in the "
+        "episode had ended; combination: started while one was still taken; augmentation: an augmenting agent. "
+        "Adequate: an adequate trial of the drug in the episode (adequate dose for at least the minimum trial "
+        "length); ongoing: no adequate trial yet and still taken at the index date; inadequate: stopped without "
+        "one; not judged: augmenting agents (no minimum dose applies).")
+    return table
+
+
+def step_times_display(times: pd.DataFrame) -> display.DisplayTable:
+    table = display.DisplayTable(
+        "step_times", "Table 9 Days between treatment steps and from the episode start to T1, T2 and TRD",
+        header=[[("Interval", 1), ("Patients", 1), ("Mean (s.d.)", 1), ("Median (IQR)", 1)]])
+    for _, row in times.iterrows():
+        median = display.DASH if display.is_missing(row["median"]) else (
+            display.SECONDARY_MARK if row["median"] == "suppressed" else
+            f"{float(row['median']):.0f} ({float(row['q1']):.0f}–{float(row['q3']):.0f})")
+        table.add([str(row["interval"]), display.fmt_count(row["n"]), display.fmt_mean_sd(row["mean"], row["sd"]),
+                   median])
+    table.footnotes.append(
+        "Days. Line k to k + 1: from the start of the k-th drug to the start of the next. T1, T2: the dates the "
+        "first and second adequate trials of different antidepressants became adequate; TRD: the next step after "
+        "T2 (trd-rules.md 4). IQR, interquartile range (numpy's linear interpolation). Minimum and maximum are not "
+        "published (each is one patient's value).")
+    return table
 
 
 ASSUMPTIONS_TITLE = "Sensitivity to missing doses and durations"

@@ -409,6 +409,25 @@ def sankey_png(layout: SankeyLayout | None, colours: DrugColours) -> bytes:
     return _png(fig)
 
 
+def time_to_trd_png(curve: pd.DataFrame) -> bytes:
+    """Kaplan-Meier cumulative incidence of TRD (1 - S) with its 95% band, months on the axis."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    if curve.empty:
+        ax.text(0.5, 0.5, "No patients to publish", ha="center")
+        ax.axis("off")
+        return _png(fig)
+    months = curve["day"].to_numpy(float) / 30.4375
+    ax.step(months, 100 * (1 - curve["survival"].astype(float)), where="post", color=TRD_COLOUR)
+    ax.fill_between(months, 100 * (1 - curve["ci_upper"].astype(float)), 100 * (1 - curve["ci_lower"].astype(float)),
+                    step="post", color=TRD_COLOUR, alpha=0.2, lw=0)
+    ax.set_xlabel("Months since the start of the current episode")
+    ax.set_ylabel("Patients with TRD (%)")
+    ax.set_ylim(0, None)
+    ax.set_xlim(0, None)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
 @dataclass
 class Figure:
     """A figure of the report: caption without its number (the layout numbers figures in reading order)."""
