@@ -86,6 +86,10 @@ def test_lines_table_by_hand(classified):
     # Line 3: mirtazapine (P1) and lithium (P2): 1 each, 25% of the cohort, 50% of line 3.
     assert rows[(3, "mirtazapine")] == (1, 25.0, 50.0) and rows[(3, "augmentation: lithium")] == (1, 25.0, 50.0)
     assert len(lines) == 8
+    # Drugs below min_named join "other": at line 1 venlafaxine (1 patient) with min_named = 2.
+    folded = pw.lines_table(pw.cohort_steps(steps, result.patients), n_cohort=4, min_named=2)
+    line1 = folded[folded["line"] == 1].set_index("drug")["n"].to_dict()
+    assert line1 == {"any": 4, "sertraline": 3, "other": 1}
     counted = pw.steps_table(pw.cohort_steps(steps, result.patients))
     assert {(r.line, r.step, r.adequacy): r.n for r in counted.itertuples()} == {
         (1, "first drug", "adequate"): 2, (1, "first drug", "inadequate"): 1, (1, "first drug", "ongoing"): 1,
@@ -121,8 +125,13 @@ def test_kaplan_meier_by_hand(classified):
     assert curve.loc[120, "at_risk"] == 3 and curve.loc[120, "survival"] == pytest.approx(2 / 3)
     assert curve.loc[150, "at_risk"] == 2 and curve.loc[150, "survival"] == pytest.approx(1 / 3)
     assert curve.loc[390, "censored"] == 1 and curve.loc[390, "survival"] == pytest.approx(1 / 3)
-    # Greenwood: var S(150) = S² (1/(3·2) + 1/(2·1)) = (1/9)(2/3); the band lies around S and within 0-1.
-    assert curve.loc[150, "ci_lower"] < 1 / 3 < curve.loc[150, "ci_upper"] <= 1
+    # Greenwood: var S(150) = S² (1/(3·2) + 1/(2·1)) = (1/9)(2/3), s.e. 0.2722; log(-log) interval:
+    # half-width 1.959964 x 0.2722 / (S |ln S|) = 1.4567, limits S^exp(+1.4568) and S^exp(-1.4568).
+    s, se = 1 / 3, np.sqrt((1 / 9) * (2 / 3))
+    half = 1.959964 * se / (s * abs(np.log(s)))
+    assert half == pytest.approx(1.4567, abs=1e-4)
+    assert curve.loc[150, "ci_lower"] == pytest.approx(s ** np.exp(half))  # 0.0089
+    assert curve.loc[150, "ci_upper"] == pytest.approx(s ** np.exp(-half))  # 0.774
 
 
 def test_kaplan_meier_from_rounded_counts():

@@ -61,8 +61,8 @@ def report_sections(tables: list[display.DisplayTable], figures: dict[str, Figur
     sections.append(self_harm)
     journeys = Section("journeys", "Treatment pathways").text(
         "Flows between consecutive drugs started in the current episode (augmenting agents shown as "
-        "\"augmentation\"). Hover over a flow or a drug for its count; click a drug to highlight its flows. Flows "
-        "below the disclosure threshold are not drawn.", "note")
+        "\"augmentation\"); flows below the disclosure threshold are not drawn.", "note").text(
+        "Hover over a flow or a drug for its count; click a drug to highlight its flows.", "note screen")
     journeys.figure(figures.get("sankey")).figure(figures.get("journeys"))
     sections.append(journeys)
     if "pathways" in extra:
@@ -124,7 +124,9 @@ def pathways_outputs(out: ExtraOutputs, steps: pd.DataFrame, patients: pd.DataFr
         index_date = None
     cohort = pw.cohort_steps(steps, patients)
     n_cohort = int(patients["in_cohort"].fillna(False).astype(bool).sum())
-    lines = pw.protect_lines(pw.lines_table(cohort, n_cohort), settings, n_cohort)
+    # Drugs too rare to publish at a line join "other" rather than fill the table with "<8" rows.
+    min_named = settings.min_count if settings.enabled else 1
+    lines = pw.protect_lines(pw.lines_table(cohort, n_cohort, min_named=min_named), settings, n_cohort)
     step_counts = pw.protect_steps(pw.steps_table(cohort), settings)
     times = pw.protect_step_times(pw.step_times_table(cohort, patients), settings)
     curve = pw.published_time_to_trd(patients, index_date, settings)
@@ -154,8 +156,8 @@ def lines_display(lines: pd.DataFrame) -> display.DisplayTable:
         table.add([name, display.fmt_count(row["n"]), display.fmt_pct(row["pct_cohort"]),
                    display.fmt_pct(row["pct_treated"])], "header" if is_total else "level")
     table.footnotes.append("Line k: the k-th drug started in the current episode (antidepressants and augmenting "
-                           "agents, the positions of the Sankey); the eight most used drugs per line are named, the "
-                           "rest grouped as other.")
+                           "agents, the positions of the Sankey); the eight most used drugs per line are named (if given to "
+                           "enough patients to publish), the rest grouped as other.")
     return table
 
 
@@ -163,6 +165,8 @@ def steps_display(steps: pd.DataFrame) -> display.DisplayTable:
     from trdpath.stats import pathways as pw
 
     adequacy = [pw.ADEQUATE, pw.INADEQUATE, pw.ONGOING, pw.NOT_JUDGED]
+    # Cells that cannot occur are dashes, not zeros: augmenting agents are never judged, antidepressants always.
+    possible = {pw.AUGMENTATION: {pw.NOT_JUDGED}}
     table = display.DisplayTable(
         "steps", "Table 8 How each line was reached and whether its drug had an adequate trial",
         header=[[("Line, step", 1)] + [(a.capitalize(), 1) for a in adequacy]])
@@ -172,7 +176,9 @@ def steps_display(steps: pd.DataFrame) -> display.DisplayTable:
             cells = part[part["step"] == step].set_index("adequacy")["n"]
             if cells.empty:
                 continue
-            table.add([step.capitalize()] + [display.fmt_count(cells.get(a, 0)) for a in adequacy], "level")
+            allowed = possible.get(step, set(adequacy) - {pw.NOT_JUDGED} if step != pw.FIRST else set(adequacy))
+            table.add([step.capitalize()] + [display.fmt_count(cells.get(a, 0)) if a in allowed else display.DASH
+                                             for a in adequacy], "level")
     table.footnotes.append(
         "First drug: line 1. Switch: an antidepressant started after every earlier antidepressant's first era in the "
         "episode had ended; combination: started while one was still taken; augmentation: an augmenting agent. "
@@ -190,7 +196,7 @@ def step_times_display(times: pd.DataFrame) -> display.DisplayTable:
         median = display.DASH if display.is_missing(row["median"]) else (
             display.SECONDARY_MARK if row["median"] == "suppressed" else
             f"{float(row['median']):.0f} ({float(row['q1']):.0f}–{float(row['q3']):.0f})")
-        table.add([str(row["interval"]), display.fmt_count(row["n"]), display.fmt_mean_sd(row["mean"], row["sd"]),
+        table.add([str(row["interval"])[:1].upper() + str(row["interval"])[1:], display.fmt_count(row["n"]), display.fmt_mean_sd(row["mean"], row["sd"]),
                    median])
     table.footnotes.append(
         "Days. Line k to k + 1: from the start of the k-th drug to the start of the next. T1, T2: the dates the "

@@ -93,8 +93,12 @@ def _small(paragraph, size: float = 8) -> None:
 
 
 def _write_figure(document, figure) -> None:
-    # The Sankey is wide: it gets the page's width; the other figures a journal column's.
-    width = Cm(24) if figure.key == "sankey" else Cm(16)
+    from PIL import Image
+
+    # The Sankey is wide: it gets the page's width; the other figures a journal column's. No figure is taller
+    # than 13 cm, so it stays on the page of its heading (A4 landscape leaves 18 cm).
+    pixels_wide, pixels_high = Image.open(io.BytesIO(figure.png)).size
+    width = min(Cm(24) if figure.key == "sankey" else Cm(16), int(Cm(13) * pixels_wide / pixels_high))
     document.add_picture(io.BytesIO(figure.png), width=width)
     caption = document.add_paragraph()
     caption.add_run(f"Figure {figure.number} ").bold = True
@@ -129,8 +133,10 @@ def write_docx(path: Path, title: str, intro: list[str], sections: list, about: 
         heading.paragraph_format.page_break_before = True  # each section on a new page, as the HTML prints
         for kind, value in part.blocks:
             if kind == "text":
+                if "screen" in value[1].split():
+                    continue  # about the interactive HTML only (hover, click)
                 paragraph = document.add_paragraph(value[0])
-                if value[1] == "note":
+                if "note" in value[1].split():
                     _small(paragraph)
             elif kind == "subheading":
                 document.add_paragraph(value, style="Heading 3")

@@ -46,19 +46,21 @@ def _png(fig) -> bytes:
 
 
 def cohort_flow(attrition: pd.DataFrame) -> bytes:
-    """Boxes down the page: patients remaining after each rule, exclusions to the side."""
-    rows = list(attrition.itertuples(index=False))
-    fig, ax = plt.subplots(figsize=(6.5, 0.6 * len(rows) + 0.4))
+    """Boxes down the page: patients remaining after each rule, exclusions to the side (steps excluding no one,
+    such as the closing "cohort" row, are not repeated)."""
+    rows = [r for i, r in enumerate(attrition.itertuples(index=False))
+            if i == 0 or not (_is_number(r.excluded) and float(r.excluded) == 0)]
+    fig, ax = plt.subplots(figsize=(6.5, 0.75 * len(rows) + 0.3))
     ax.set_xlim(0, 10)
-    ax.set_ylim(-len(rows), 0.6)
+    ax.set_ylim(-len(rows) + 0.5, 0.5)
     ax.axis("off")
     for i, row in enumerate(rows):
         y = -i
-        text = "Extract" if row.rule == "extract" else f"after: {str(row.rule).replace('_', ' ')}"
-        ax.text(3, y, f"{text}\n{fmt_count(row.remaining)} patients", ha="center", va="center", fontsize=9,
+        text = "Extract" if i == 0 else f"after: {str(row.rule).replace('_', ' ')}"
+        ax.text(3, y, f"{text}\n{fmt_count(row.remaining)} patients", ha="center", va="center", fontsize=8,
                 bbox=dict(boxstyle="round", fc="#EEF2F8", ec="#4C72B0"))
         if i:
-            ax.annotate("", xy=(3, y + 0.28), xytext=(3, y + 0.72), arrowprops=dict(arrowstyle="->"))
+            ax.annotate("", xy=(3, y + 0.3), xytext=(3, y + 0.7), arrowprops=dict(arrowstyle="->"))
             ax.text(6.2, y + 0.5, f"excluded: {fmt_count(row.excluded)}", ha="left", va="center", fontsize=8,
                     color="#7A1F1F")
     return _png(fig)
@@ -421,6 +423,7 @@ def time_to_trd_png(curve: pd.DataFrame) -> bytes:
     ax.fill_between(months, 100 * (1 - curve["ci_upper"].astype(float)), 100 * (1 - curve["ci_lower"].astype(float)),
                     step="post", color=TRD_COLOUR, alpha=0.2, lw=0)
     ax.set_xlabel("Months since the start of the current episode")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("Patients with TRD (%)")
     ax.set_ylim(0, None)
     ax.set_xlim(0, None)

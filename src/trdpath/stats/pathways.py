@@ -151,15 +151,17 @@ def cohort_steps(steps: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def lines_table(steps: pd.DataFrame, n_cohort: int, top: int = TOP_DRUGS) -> pd.DataFrame:
+def lines_table(steps: pd.DataFrame, n_cohort: int, top: int = TOP_DRUGS, min_named: int = 1) -> pd.DataFrame:
     """line, drug, n, pct_cohort, pct_treated (of patients with a drug at that line); a line's total first
-    (drug = "any"), then its drugs by size, the rest grouped as "other"."""
+    (drug = "any"), then its ``top`` drugs by size with at least ``min_named`` patients, the rest as "other"."""
     rows = []
     for line, part in steps.groupby("line", sort=True):
         counts = part["drug"].value_counts()
         named = counts.sort_values(ascending=False, kind="stable")
         named = named.loc[sorted(named.index, key=lambda d: (-named[d], d))]
-        keep, rest = named.iloc[:top], named.iloc[top:]
+        keep = named.iloc[:top]
+        keep = keep[keep >= min_named]
+        rest = named.drop(keep.index)
         treated = int(counts.sum())
         rows.append((int(line), "any", treated))
         rows += [(int(line), drug, int(n)) for drug, n in keep.items()]
@@ -243,11 +245,19 @@ def time_to_trd(patients: pd.DataFrame, index_date: dt.date | None, bin_days: in
     censored = np.diff(cumulative_censored, prepend=0)
     total = round_count(len(days), rounding)
     at_risk = total - np.r_[0, (cumulative_events + cumulative_censored)[:-1]]
-    times = np.r_[grid, grid].astype(float)
-    status = np.r_[np.ones(len(grid)), np.zeros(len(grid))]
-    weights = np.r_[events, censored].astype(float)
-    used = weights > 0
-    fit = SurvfuncRight(times[used], status[used], freq_weights=weights[used])
+    # One row per (rounded) patient at its bin's day: statsmodels' frequency weights give a standard error that
+    # is not Greenwood's (0.023 v. 0.009 at 14 months on the demo), so the counts are expanded instead.
+    times = np.repeat(np.r_[grid, grid].astype(float), np.r_[events, censored].astype(int))
+    status = np.repeat(np.r_[np.ones(len(grid)), np.zeros(len(grid))], np.r_[events, censored].astype(int))
+    if status.sum() == 0:
+        fit = None
+    else:
+        fit = SurvfuncRight(times, status)
+    if fit is None:
+        frame = pd.DataFrame({"day": grid, "at_risk": at_risk, "events": events, "censored": censored,
+                              "survival": 1.0, "ci_lower": 1.0, "ci_upper": 1.0})
+        frame["cumulative_incidence"] = 0.0
+        return frame
     lower, upper = _log_log_interval(np.asarray(fit.surv_prob, float), np.asarray(fit.surv_prob_se, float))
     survival = pd.Series(fit.surv_prob, index=fit.surv_times)
     lower = pd.Series(lower, index=fit.surv_times)
