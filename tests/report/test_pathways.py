@@ -162,3 +162,41 @@ def test_published_tables_follow_the_disclosure_rules():
     protected = pw.protect_step_times(times, settings)
     assert protected.at[0, "n"] == "<8" and protected.at[0, "median"] == "suppressed"
     assert protected.at[1, "n"] == 25 and protected.at[1, "median"] == 20.0
+
+
+def test_classify_writes_the_steps_and_the_report_publishes_them(tmp_path):
+    """End to end: `classify` writes pathway_steps (CSV + Parquet) and assumption_sensitivity.csv beside
+    patients.csv; the report then carries Tables 6-9 and the Kaplan-Meier figure, numbered after the Sankey."""
+    import re
+
+    from trdpath.api import classify
+    from trdpath.config import config_from_dict
+    from trdpath.report import write_report
+
+    data = tmp_path / "extract"
+    data.mkdir()
+    ids = ["P1", "P2", "P3", "P4"]
+    pd.DataFrame({"patient_id": ids, "birth_date": "1970-01-01", "sex": "F"}).to_csv(data / "patients.csv", index=False)
+    pd.DataFrame({"patient_id": ids, "code": "F32.1", "date": "2010-01-01"}).to_csv(data / "diagnoses.csv", index=False)
+    pd.DataFrame(PRESCRIPTIONS, columns=["patient_id", "drug", "start_date", "days_supply", "daily_dose_mg"]).to_csv(
+        data / "prescriptions.csv", index=False)
+    out = tmp_path / "out"
+    config = config_from_dict({"study": {"index_date": "2021-01-01"}, "disclosure": {"enabled": False}})
+    result = classify(data, out, config)
+    for name in ("pathway_steps.csv", "pathway_steps.parquet", "assumption_sensitivity.csv"):
+        assert (out / name).is_file()
+    csv_steps = pd.read_csv(out / "pathway_steps.csv")
+    assert list(csv_steps["step"]) == ["first drug", "switch", "switch", "first drug", "combination",
+                                       "augmentation", "first drug", "first drug"]
+    write_report(out, result.patients, result.attrition, config,
+                 {"software_version": "t", "index_date": result.index_date, "data_date_range": (None, None),
+                  "source": "t"})
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for title in ("Table 6 Prevalence of TRD", "Table 7 Patients by treatment line", "Table 8 How each line",
+                  "Table 9 Days between"):
+        assert title in html
+    numbers = re.findall(r"<figcaption><b>Figure (\d+)</b> ([^<]{0,60})", html)
+    assert [int(n) for n, _ in numbers] == list(range(1, len(numbers) + 1))
+    assert numbers[-1][1].startswith("Time from the start of the current episode to TRD")
+    lines = pd.read_csv(out / "tables" / "lines.csv")
+    assert lines[(lines["line"] == 1) & (lines["drug"] == "sertraline")]["n"].tolist() == [3]

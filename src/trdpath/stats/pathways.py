@@ -38,6 +38,7 @@ from trdpath.treatment.episodes import current_episodes
 from trdpath.treatment.exposures import build_exposures, drug_map
 
 STEPS_FILE = "pathway_steps.csv"  # patient level: stays with patients.csv
+STEPS_PARQUET = "pathway_steps.parquet"  # the same, typed, for `trdpath report` (fast to read at 1M patients)
 FIRST, SWITCH, AUGMENTATION, COMBINATION = "first drug", "switch", "augmentation", "combination"
 ADEQUATE, INADEQUATE, ONGOING, NOT_JUDGED = "adequate", "inadequate", "ongoing", "not judged"
 STEP_COLUMNS = ("patient_id", "line", "drug", "role", "step", "adequacy", "episode_start", "start_date",
@@ -120,21 +121,56 @@ def patient_steps(con, extract, config: StudyConfig, index_date: dt.date) -> pd.
 
 
 def write_pathway_steps(con, extract, result, folder: Path) -> pd.DataFrame:
+    steps = patient_steps(con, extract, result.config, result.index_date)
+    write_steps(steps, folder)
+    return steps
+
+
+def write_steps(steps: pd.DataFrame, folder: Path) -> None:
+    """pathway_steps.csv (for people, formula-neutralised) and pathway_steps.parquet (for the report)."""
     from trdpath.safety import neutralise_frame
 
-    steps = patient_steps(con, extract, result.config, result.index_date)
     neutralise_frame(steps).to_csv(Path(folder) / STEPS_FILE, index=False)
-    return steps
+    steps.to_parquet(Path(folder) / STEPS_PARQUET, index=False)
 
 
 def read_pathway_steps(folder: Path) -> pd.DataFrame | None:
-    path = Path(folder) / STEPS_FILE
-    if not path.is_file():
+    parquet, path = Path(folder) / STEPS_PARQUET, Path(folder) / STEPS_FILE
+    if parquet.is_file():
+        steps = pd.read_parquet(parquet)
+        steps["patient_id"] = steps["patient_id"].astype(str)
+    elif path.is_file():
+        steps = pd.read_csv(path, dtype={"patient_id": str}, keep_default_na=False, na_values=[""])
+    else:
         return None
-    steps = pd.read_csv(path, dtype={"patient_id": str}, keep_default_na=False, na_values=[""])
+    steps = steps.copy()
     for column in DATE_COLUMNS:
         steps[column] = pd.to_datetime(steps[column], errors="coerce")
     return steps
+
+
+def synthetic_steps(patients: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Pathway steps made up from a synthetic classification's treatment_sequence (benchmarks only): drug k
+    starts 60 days after drug k - 1, lasts 56 days, and is adequate on day 28 with probability 0.7."""
+    rng = np.random.default_rng(seed)
+    sequences = patients[["patient_id", "treatment_sequence", "episode_start"]].dropna()
+    sequences = sequences[sequences["treatment_sequence"] != ""]
+    drugs = sequences["treatment_sequence"].str.split(";").explode()
+    frame = sequences.loc[drugs.index, ["patient_id", "episode_start"]].reset_index(drop=True)
+    frame["drug"] = drugs.to_numpy()
+    frame["line"] = frame.groupby("patient_id").cumcount() + 1
+    augmenting = frame["drug"].str.startswith("+")
+    frame["drug"] = np.where(augmenting, "augmentation: " + frame["drug"].str[1:], frame["drug"])
+    frame["role"] = np.where(augmenting, AUGMENTING, ANTIDEPRESSANT)
+    start = pd.to_datetime(frame["episode_start"]) + pd.to_timedelta(60 * (frame["line"] - 1), unit="D")
+    adequate = ~augmenting & (rng.random(len(frame)) < 0.7)
+    frame["step"] = np.select([frame["line"] == 1, augmenting], [FIRST, AUGMENTATION], SWITCH)
+    frame["adequacy"] = np.select([augmenting, adequate], [NOT_JUDGED, ADEQUATE], INADEQUATE)
+    frame["episode_start"] = pd.to_datetime(frame["episode_start"])
+    frame["start_date"] = start
+    frame["first_era_end"] = start + pd.Timedelta(days=56)
+    frame["adequacy_date"] = (start + pd.Timedelta(days=28)).where(adequate)
+    return frame[list(STEP_COLUMNS)]
 
 
 # --- statistics on the steps of in-cohort patients -------------------------------------------------------------
