@@ -57,7 +57,7 @@ def classified():
 
 def test_each_step_is_labelled(classified):
     result, steps = classified
-    got = [tuple(r) for r in steps[["patient_id", "line", "drug", "step", "adequacy"]].itertuples(index=False)]
+    got = [tuple(r) for r in steps[["patient_id", "position", "drug", "step", "adequacy"]].itertuples(index=False)]
     assert got == [
         ("P1", 1, "sertraline", "first drug", "adequate"), ("P1", 2, "citalopram", "switch", "adequate"),
         ("P1", 3, "mirtazapine", "switch", "adequate"),
@@ -66,6 +66,8 @@ def test_each_step_is_labelled(classified):
         ("P3", 1, "venlafaxine", "first drug", "ongoing"),
         ("P4", 1, "sertraline", "first drug", "inadequate"),
     ]
+    # Lines count antidepressants only (GLOSSARY): P2's lithium is a step (position 3) but not a line.
+    assert [None if pd.isna(v) else int(v) for v in steps["line"]] == [1, 2, 3, 1, 2, None, 1, 1]
     assert list(steps.loc[steps["patient_id"] == "P1", "adequacy_date"]) == [
         dt.date(2020, 1, 29), dt.date(2020, 3, 29), dt.date(2020, 5, 29)]
     # The classification agrees: P1 and P2 TRD (levels 3 and 2), P3 and P4 MDD.
@@ -83,15 +85,16 @@ def test_lines_table_by_hand(classified):
     assert rows[(1, "sertraline")] == (3, 75.0, 75.0) and rows[(1, "venlafaxine")] == (1, 25.0, 25.0)
     # Line 2: P1 and P2, both citalopram: 50% of the cohort, 100% of those at line 2.
     assert rows[(2, "any")] == (2, 50.0, 100.0) and rows[(2, "citalopram")] == (2, 50.0, 100.0)
-    # Line 3: mirtazapine (P1) and lithium (P2): 1 each, 25% of the cohort, 50% of line 3.
-    assert rows[(3, "mirtazapine")] == (1, 25.0, 50.0) and rows[(3, "augmentation: lithium")] == (1, 25.0, 50.0)
-    assert len(lines) == 8
+    # Line 3: only P1 has a third antidepressant (mirtazapine): 25% of the cohort, 100% of line 3; P2's lithium
+    # is not a line.
+    assert rows[(3, "any")] == (1, 25.0, 100.0) and rows[(3, "mirtazapine")] == (1, 25.0, 100.0)
+    assert len(lines) == 7
     # Drugs below min_named join "other": at line 1 venlafaxine (1 patient) with min_named = 2.
     folded = pw.lines_table(pw.cohort_steps(steps, result.patients), n_cohort=4, min_named=2)
     line1 = folded[folded["line"] == 1].set_index("drug")["n"].to_dict()
     assert line1 == {"any": 4, "sertraline": 3, "other": 1}
     counted = pw.steps_table(pw.cohort_steps(steps, result.patients))
-    assert {(r.line, r.step, r.adequacy): r.n for r in counted.itertuples()} == {
+    assert {(r.position, r.step, r.adequacy): r.n for r in counted.itertuples()} == {
         (1, "first drug", "adequate"): 2, (1, "first drug", "inadequate"): 1, (1, "first drug", "ongoing"): 1,
         (2, "switch", "adequate"): 1, (2, "combination", "adequate"): 1,
         (3, "switch", "adequate"): 1, (3, "augmentation", "not judged"): 1}
@@ -100,14 +103,14 @@ def test_lines_table_by_hand(classified):
 def test_step_times_by_hand(classified):
     result, steps = classified
     times = pw.step_times_table(pw.cohort_steps(steps, result.patients), result.patients).set_index("interval")
-    # Line 1 -> 2: 60 and 60 days.
-    assert times.loc["line 1 to line 2", ["n", "mean", "sd", "median"]].tolist() == [2, 60, 0, 60]
-    # Line 2 -> 3: 61 (P1) and 45 (P2): mean 53, s.d. sqrt((8² + 8²) / 1) = 11.314, median 53,
+    # Step 1 -> 2: 60 and 60 days.
+    assert times.loc["step 1 to step 2", ["n", "mean", "sd", "median"]].tolist() == [2, 60, 0, 60]
+    # Step 2 -> 3 (P2's third step is lithium): 61 (P1) and 45 (P2): mean 53, s.d. sqrt((8² + 8²) / 1) = 11.314, median 53,
     # quartiles 45 + 0.25 x 16 = 49 and 45 + 0.75 x 16 = 57 (linear interpolation).
-    row = times.loc["line 2 to line 3"]
+    row = times.loc["step 2 to step 3"]
     assert (row["n"], row["mean"], row["median"], row["q1"], row["q3"]) == (2, 53, 53, 49, 57)
     assert row["sd"] == pytest.approx(np.sqrt(128))
-    assert times.loc["line 3 to line 4", "n"] == 0
+    assert times.loc["step 3 to step 4", "n"] == 0
     # Episode start to T1: 28 and 28; to T2: 88 and 88; to TRD: 121 and 105 (mean 113, s.d. 11.314).
     assert times.loc["episode start to T1", ["n", "mean", "median"]].tolist() == [2, 28, 28]
     assert times.loc["episode start to T2", ["n", "mean", "median"]].tolist() == [2, 88, 88]
@@ -192,7 +195,7 @@ def test_classify_writes_the_steps_and_the_report_publishes_them(tmp_path):
                  {"software_version": "t", "index_date": result.index_date, "data_date_range": (None, None),
                   "source": "t"})
     html = (out / "report.html").read_text(encoding="utf-8")
-    for title in ("Table 6 Prevalence of TRD", "Table 7 Patients by treatment line", "Table 8 How each line",
+    for title in ("Table 6 Prevalence of TRD", "Table 7 Patients by treatment line", "Table 8 How each step",
                   "Table 9 Days between"):
         assert title in html
     numbers = re.findall(r"<figcaption><b>Figure (\d+)</b> ([^<]{0,60})", html)

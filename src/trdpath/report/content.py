@@ -148,16 +148,17 @@ def pathways_outputs(out: ExtraOutputs, steps: pd.DataFrame, patients: pd.DataFr
 
 def lines_display(lines: pd.DataFrame) -> display.DisplayTable:
     table = display.DisplayTable(
-        "lines", "Table 7 Patients by treatment line and drug in the current episode",
+        "lines", "Table 7 Patients by treatment line (antidepressant) and drug in the current episode",
         header=[[("Line, drug", 1), ("Patients", 1), ("% of cohort", 1), ("% of patients at this line", 1)]])
     for _, row in lines.iterrows():
         is_total = row["drug"] == "any"
         name = f"Line {row['line']}: any drug" if is_total else str(row["drug"])
         table.add([name, display.fmt_count(row["n"]), display.fmt_pct(row["pct_cohort"]),
                    display.fmt_pct(row["pct_treated"])], "header" if is_total else "level")
-    table.footnotes.append("Line k: the k-th drug started in the current episode (antidepressants and augmenting "
-                           "agents, the positions of the Sankey); the eight most used drugs per line are named (if given to "
-                           "enough patients to publish), the rest grouped as other.")
+    table.footnotes.append("Line k: the k-th antidepressant started in the current episode (augmenting agents are "
+                           "not lines; they are in Table 8 and the Sankey); line k's total is the patients with at least "
+                           "k antidepressants. The eight most used drugs per line are named (if given to enough patients "
+                           "to publish), the rest grouped as other.")
     return table
 
 
@@ -168,10 +169,10 @@ def steps_display(steps: pd.DataFrame) -> display.DisplayTable:
     # Cells that cannot occur are dashes, not zeros: augmenting agents are never judged, antidepressants always.
     possible = {pw.AUGMENTATION: {pw.NOT_JUDGED}}
     table = display.DisplayTable(
-        "steps", "Table 8 How each line was reached and whether its drug had an adequate trial",
-        header=[[("Line, step", 1)] + [(a.capitalize(), 1) for a in adequacy]])
-    for line, part in steps.groupby("line", sort=True):
-        table.add([f"Line {line}"] + [""] * len(adequacy), "section")
+        "steps", "Table 8 How each step of the current episode was taken and whether its drug had an adequate trial",
+        header=[[("Position, step", 1)] + [(a.capitalize(), 1) for a in adequacy]])
+    for position, part in steps.groupby("position", sort=True):
+        table.add([f"Position {position}"] + [""] * len(adequacy), "section")
         for step in (pw.FIRST, pw.SWITCH, pw.COMBINATION, pw.AUGMENTATION):
             cells = part[part["step"] == step].set_index("adequacy")["n"]
             if cells.empty:
@@ -180,7 +181,8 @@ def steps_display(steps: pd.DataFrame) -> display.DisplayTable:
             table.add([step.capitalize()] + [display.fmt_count(cells.get(a, 0)) if a in allowed else display.DASH
                                              for a in adequacy], "level")
     table.footnotes.append(
-        "First drug: line 1. Switch: an antidepressant started after every earlier antidepressant's first era in the "
+        "Position k: the k-th drug started in the current episode (the Sankey's columns). First drug: position 1. "
+        "Switch: an antidepressant started after every earlier antidepressant's first era in the "
         "episode had ended; combination: started while one was still taken; augmentation: an augmenting agent. "
         "Adequate: an adequate trial of the drug in the episode (adequate dose for at least the minimum trial "
         "length); ongoing: no adequate trial yet and still taken at the index date; inadequate: stopped without "
@@ -199,7 +201,7 @@ def step_times_display(times: pd.DataFrame) -> display.DisplayTable:
         table.add([str(row["interval"])[:1].upper() + str(row["interval"])[1:], display.fmt_count(row["n"]), display.fmt_mean_sd(row["mean"], row["sd"]),
                    median])
     table.footnotes.append(
-        "Days. Line k to k + 1: from the start of the k-th drug to the start of the next. T1, T2: the dates the "
+        "Days. Step k to k + 1: from the start of the k-th drug of the episode to the start of the next. T1, T2: the dates the "
         "first and second adequate trials of different antidepressants became adequate; TRD: the next step after "
         "T2 (trd-rules.md 4). IQR, interquartile range (numpy's linear interpolation). Minimum and maximum are not "
         "published (each is one patient's value).")

@@ -10,8 +10,10 @@ ingredient id: the order of ``treatment_sequence``), each labelled
   adequate trial yet, still taken at the index date), ``inadequate`` (stopped without an adequate trial) and
   ``not judged`` for augmenting agents (no minimum dose or duration applies to them).
 
-From these: ``lines.csv`` (patients by line x drug, % of the cohort and % of those with a drug at that line),
-``steps.csv`` (line x step x adequacy), ``step_times.csv`` (days between consecutive steps, and from the
+Each step has a **position** (1, 2, ... in that order, augmenting agents included: the Sankey's columns) and,
+for antidepressants, a **line** (the k-th antidepressant: GLOSSARY's line, counted by ``n_antidepressants``).
+From these: ``lines.csv`` (patients by line x drug, % of the cohort and % of those with a k-th antidepressant),
+``steps.csv`` (position x step x adequacy), ``step_times.csv`` (days between consecutive steps, and from the
 episode start to T1, T2 and the TRD date: n, mean, s.d., median, quartiles) and ``time_to_trd.csv`` (a
 Kaplan-Meier curve of the time from episode start to TRD, statsmodels' SurvfuncRight, censored at the index
 date). The per-patient steps are written beside patients.csv (``pathway_steps.csv``, patient level).
@@ -41,7 +43,7 @@ STEPS_FILE = "pathway_steps.csv"  # patient level: stays with patients.csv
 STEPS_PARQUET = "pathway_steps.parquet"  # the same, typed, for `trdpath report` (fast to read at 1M patients)
 FIRST, SWITCH, AUGMENTATION, COMBINATION = "first drug", "switch", "augmentation", "combination"
 ADEQUATE, INADEQUATE, ONGOING, NOT_JUDGED = "adequate", "inadequate", "ongoing", "not judged"
-STEP_COLUMNS = ("patient_id", "line", "drug", "role", "step", "adequacy", "episode_start", "start_date",
+STEP_COLUMNS = ("patient_id", "position", "line", "drug", "role", "step", "adequacy", "episode_start", "start_date",
                 "first_era_end", "adequacy_date")
 EPOCH = dt.date(1970, 1, 1)
 TOP_DRUGS = 8  # drugs named per line, the rest "other" (as the Sankey: stats.tables.JOURNEY_TOP_DRUGS)
@@ -87,14 +89,16 @@ def label_steps(frame: pd.DataFrame, index_date: dt.date) -> pd.DataFrame:
     index_day = (index_date - EPOCH).days
     frame = frame.sort_values(["patient_id", "start_day", "ingredient_id"], kind="stable").reset_index(drop=True)
     by_patient = frame.groupby("patient_id", sort=False)
-    frame["line"] = by_patient.cumcount() + 1
+    frame["position"] = by_patient.cumcount() + 1
     is_ad = frame["role"] == ANTIDEPRESSANT
+    # Line: the k-th antidepressant (GLOSSARY: n_antidepressants counts lines); augmenting agents have none.
+    frame["line"] = (is_ad.astype(int).groupby(frame["patient_id"], sort=False).cumsum()).where(is_ad).astype("Int64")
     # The latest end of any earlier antidepressant's first era: still running when this drug starts?
     ad_end = frame["end_day"].where(is_ad, -np.inf).astype(float)
     earlier_end = ad_end.groupby(frame["patient_id"], sort=False).cummax()
     earlier_end = earlier_end.groupby(frame["patient_id"], sort=False).shift(1).fillna(-np.inf)
     frame["step"] = np.select(
-        [frame["line"] == 1, frame["role"] == AUGMENTING, earlier_end > frame["start_day"]],
+        [frame["position"] == 1, frame["role"] == AUGMENTING, earlier_end > frame["start_day"]],
         [FIRST, AUGMENTATION, COMBINATION], SWITCH)
     frame["adequacy"] = np.select(
         [frame["role"] != ANTIDEPRESSANT, frame["adequacy_day"].notna(), frame["end_day"] >= index_day],
@@ -112,7 +116,8 @@ def patient_steps(con, extract, config: StudyConfig, index_date: dt.date) -> pd.
     """The patient-level pathway (STEP_COLUMNS)."""
     frame = label_steps(engine_steps(con, extract, config, index_date), index_date)
     out = pd.DataFrame({
-        "patient_id": frame["patient_id"], "line": frame["line"], "drug": frame["drug"], "role": frame["role"],
+        "patient_id": frame["patient_id"], "position": frame["position"], "line": frame["line"],
+        "drug": frame["drug"], "role": frame["role"],
         "step": frame["step"], "adequacy": frame["adequacy"], "episode_start": _dates(frame["episode_day"]),
         "start_date": _dates(frame["start_day"]), "first_era_end": _dates(frame["end_day"]),
         "adequacy_date": _dates(frame["adequacy_day"]),
@@ -158,13 +163,14 @@ def synthetic_steps(patients: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     drugs = sequences["treatment_sequence"].str.split(";").explode()
     frame = sequences.loc[drugs.index, ["patient_id", "episode_start"]].reset_index(drop=True)
     frame["drug"] = drugs.to_numpy()
-    frame["line"] = frame.groupby("patient_id").cumcount() + 1
+    frame["position"] = frame.groupby("patient_id").cumcount() + 1
     augmenting = frame["drug"].str.startswith("+")
+    frame["line"] = (~augmenting).astype(int).groupby(frame["patient_id"]).cumsum().where(~augmenting).astype("Int64")
     frame["drug"] = np.where(augmenting, "augmentation: " + frame["drug"].str[1:], frame["drug"])
     frame["role"] = np.where(augmenting, AUGMENTING, ANTIDEPRESSANT)
-    start = pd.to_datetime(frame["episode_start"]) + pd.to_timedelta(60 * (frame["line"] - 1), unit="D")
+    start = pd.to_datetime(frame["episode_start"]) + pd.to_timedelta(60 * (frame["position"] - 1), unit="D")
     adequate = ~augmenting & (rng.random(len(frame)) < 0.7)
-    frame["step"] = np.select([frame["line"] == 1, augmenting], [FIRST, AUGMENTATION], SWITCH)
+    frame["step"] = np.select([frame["position"] == 1, augmenting], [FIRST, AUGMENTATION], SWITCH)
     frame["adequacy"] = np.select([augmenting, adequate], [NOT_JUDGED, ADEQUATE], INADEQUATE)
     frame["episode_start"] = pd.to_datetime(frame["episode_start"])
     frame["start_date"] = start
@@ -188,9 +194,11 @@ def cohort_steps(steps: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def lines_table(steps: pd.DataFrame, n_cohort: int, top: int = TOP_DRUGS, min_named: int = 1) -> pd.DataFrame:
-    """line, drug, n, pct_cohort, pct_treated (of patients with a drug at that line); a line's total first
-    (drug = "any"), then its ``top`` drugs by size with at least ``min_named`` patients, the rest as "other"."""
+    """line, drug, n, pct_cohort, pct_treated (of patients with a k-th antidepressant); a line's total first
+    (drug = "any": patients with at least k antidepressants), then its ``top`` drugs by size with at least
+    ``min_named`` patients, the rest as "other". Augmenting agents are not lines (GLOSSARY)."""
     rows = []
+    steps = steps[steps["line"].notna()]
     for line, part in steps.groupby("line", sort=True):
         counts = part["drug"].value_counts()
         named = counts.sort_values(ascending=False, kind="stable")
@@ -211,9 +219,9 @@ def lines_table(steps: pd.DataFrame, n_cohort: int, top: int = TOP_DRUGS, min_na
 
 
 def steps_table(steps: pd.DataFrame) -> pd.DataFrame:
-    """line, step, adequacy, n: how each line was reached and whether its drug had an adequate trial."""
-    counts = steps.groupby(["line", "step", "adequacy"]).size().rename("n").reset_index()
-    return counts.sort_values(["line", "step", "adequacy"]).reset_index(drop=True)
+    """position, step, adequacy, n: how each position was reached and whether its drug had an adequate trial."""
+    counts = steps.groupby(["position", "step", "adequacy"]).size().rename("n").reset_index()
+    return counts.sort_values(["position", "step", "adequacy"]).reset_index(drop=True)
 
 
 def _describe(name: str, days: pd.Series) -> dict:
@@ -226,15 +234,16 @@ def _describe(name: str, days: pd.Series) -> dict:
             "median": median, "q1": q1, "q3": q3}
 
 
-def step_times_table(steps: pd.DataFrame, patients: pd.DataFrame, max_line: int = 5) -> pd.DataFrame:
-    """Days between consecutive steps (line k to k + 1) and from the episode start to T1, T2 and the TRD date."""
-    ordered = steps.sort_values(["patient_id", "line"])
+def step_times_table(steps: pd.DataFrame, patients: pd.DataFrame, max_position: int = 5) -> pd.DataFrame:
+    """Days between consecutive steps (position k to k + 1) and from the episode start to T1, T2 and TRD."""
+    ordered = steps.sort_values(["patient_id", "position"])
     start = ordered["start_date"]
     gap = (start - start.groupby(ordered["patient_id"]).shift(1)).dt.days
-    rows = [_describe(f"line {k - 1} to line {k}", gap[ordered["line"] == k]) for k in range(2, max_line + 1)]
+    rows = [_describe(f"step {k - 1} to step {k}", gap[ordered["position"] == k])
+            for k in range(2, max_position + 1)]
     antidepressants = steps[steps["adequacy_date"].notna() & (steps["role"] == ANTIDEPRESSANT)]
-    # T1, T2: the first and second adequacy dates of different antidepressants (trd-rules.md 4; ties by line).
-    trials = antidepressants.sort_values(["patient_id", "adequacy_date", "line"])
+    # T1, T2: the first and second adequacy dates of different antidepressants (trd-rules.md 4; ties by position).
+    trials = antidepressants.sort_values(["patient_id", "adequacy_date", "position"])
     rank = trials.groupby("patient_id").cumcount()
     episode = trials["episode_start"]
     for k, name in ((0, "T1"), (1, "T2")):
@@ -356,10 +365,11 @@ def protect_lines(lines: pd.DataFrame, settings, n_cohort: int) -> pd.DataFrame:
 
 
 def protect_steps(steps: pd.DataFrame, settings) -> pd.DataFrame:
-    """A line's (step, adequacy) cells add up to the line's total in lines.csv: one group per line."""
+    """A position's (step, adequacy) cells add up to the patients with a drug at that position (the Sankey's
+    column): one group per position."""
     if not settings.enabled or steps.empty:
         return steps.copy()
-    return _protect_counts(steps, [list(part.index) for _, part in steps.groupby("line")], settings)
+    return _protect_counts(steps, [list(part.index) for _, part in steps.groupby("position")], settings)
 
 
 def protect_step_times(times: pd.DataFrame, settings) -> pd.DataFrame:
