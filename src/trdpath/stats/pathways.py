@@ -187,9 +187,12 @@ DATE_COLUMNS = ("episode_start", "start_date", "first_era_end", "adequacy_date")
 def cohort_steps(steps: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     """The steps of in-cohort patients, dates as datetime64."""
     cohort = patients.loc[patients["in_cohort"].fillna(False).astype(bool), "patient_id"].astype(str)
-    out = steps[steps["patient_id"].astype(str).isin(set(cohort))].copy()
+    out = steps[steps["patient_id"].astype(str).isin(cohort)].copy()
     for column in DATE_COLUMNS:
-        out[column] = pd.to_datetime(out[column], errors="coerce")
+        if not pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = pd.to_datetime(out[column], errors="coerce")
+    # Integer patient codes: the sorts and groupings below then work on integers, not millions of strings.
+    out["_patient"] = pd.factorize(out["patient_id"])[0]
     return out
 
 
@@ -236,15 +239,27 @@ def _describe(name: str, days: pd.Series) -> dict:
 
 def step_times_table(steps: pd.DataFrame, patients: pd.DataFrame, max_position: int = 5) -> pd.DataFrame:
     """Days between consecutive steps (position k to k + 1) and from the episode start to T1, T2 and TRD."""
-    ordered = steps.sort_values(["patient_id", "position"])
-    start = ordered["start_date"]
-    gap = (start - start.groupby(ordered["patient_id"]).shift(1)).dt.days
-    rows = [_describe(f"step {k - 1} to step {k}", gap[ordered["position"] == k])
+    patient = steps["_patient"] if "_patient" in steps else pd.Series(pd.factorize(steps["patient_id"])[0],
+                                                                             index=steps.index)
+    order = np.lexsort((steps["position"].to_numpy(), patient.to_numpy()))
+    ordered = steps.iloc[order]
+    same_patient = patient.iloc[order].to_numpy()
+    same_patient = np.r_[False, same_patient[1:] == same_patient[:-1]]
+    # After sorting by patient and position the previous row is the previous step of the same patient.
+    gap = (ordered["start_date"] - ordered["start_date"].shift(1)).dt.days.where(same_patient)
+    rows = [_describe(f"step {k - 1} to step {k}", gap[ordered["position"].to_numpy() == k])
             for k in range(2, max_position + 1)]
-    antidepressants = steps[steps["adequacy_date"].notna() & (steps["role"] == ANTIDEPRESSANT)]
+    is_trial = (steps["adequacy_date"].notna() & (steps["role"] == ANTIDEPRESSANT)).to_numpy()
+    antidepressants = steps[is_trial]
     # T1, T2: the first and second adequacy dates of different antidepressants (trd-rules.md 4; ties by position).
-    trials = antidepressants.sort_values(["patient_id", "adequacy_date", "position"])
-    rank = trials.groupby("patient_id").cumcount()
+    codes = patient.to_numpy()[is_trial]
+    order = np.lexsort((antidepressants["position"].to_numpy(),
+                        antidepressants["adequacy_date"].to_numpy().astype("datetime64[D]").astype(np.int64), codes))
+    trials = antidepressants.iloc[order]
+    codes = codes[order]
+    starts = np.r_[True, codes[1:] != codes[:-1]]
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(len(codes)), 0))
+    rank = pd.Series(np.arange(len(codes)) - run_start, index=trials.index)
     episode = trials["episode_start"]
     for k, name in ((0, "T1"), (1, "T2")):
         chosen = rank == k
