@@ -27,6 +27,7 @@ from trdpath.sources import Extract
 from trdpath.sources.flat import read_flat_folder, read_flat_location
 from trdpath.sources.omop import read_omop_location
 from trdpath.sources.validate import validate_extract
+from trdpath.stats.extract_outputs import write_extract_outputs
 
 __all__ = ["Classification", "classify", "classify_tables", "run", "report", "check_config", "check_output"]
 
@@ -131,6 +132,8 @@ def _classify_into(folder: Path, data: str | Path, config: StudyConfig, index_da
                 con, extract = _move_to_backend(con, extract, backend, config)
         result = classify_extract(con, extract, config, index_date, progress)
         write_classification(result, folder)
+        # Issue 16: the assumption sensitivity and the pathway steps need the extract (patient-level side).
+        write_extract_outputs(con, extract, result, folder)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -158,6 +161,7 @@ def run(data: str | Path, out: str | Path, config: StudyConfig | None = None,
         backend: str | None = None, overwrite: bool = False) -> Classification:
     """`classify`, then the statistics and the publishable report in OUT/release/, all swapped in at once."""
     from trdpath.report import write_release
+    from trdpath.report.content import load_extras
 
     config = config or StudyConfig()
     check_config(config)
@@ -167,7 +171,7 @@ def run(data: str | Path, out: str | Path, config: StudyConfig | None = None,
         if progress:
             progress("analysing and writing the report")
         write_release(layout.release_dir(staging), result.patients, result.attrition, result.config,
-                      run_metadata(result), result.data_quality)
+                      run_metadata(result), result.data_quality, load_extras(staging, result.patients))
         return result
 
 

@@ -71,7 +71,7 @@ def test_csv_and_xlsx_hold_the_sensitivity_tables(hand_report):
 
 def test_html_section_states_how_many_more_patients_the_notes_find(hand_report):
     html = layout.report_html(hand_report).read_text(encoding="utf-8")
-    section = html.split(TITLE)[1].split("Antidepressant journeys")[0]
+    section = html.split('<h2 id="sensitivity">')[1].split('<h2 id="journeys">')[0]
     # Overall: codes 15, codes + notes 50 (50 / 15 = 3.3 times), notes only 35.
     assert "codes alone found self-harm in 15 patients and codes + notes in 50 (3.3 times as many)" in section
     assert "the notes found 35 more patients" in section
@@ -95,7 +95,7 @@ def test_report_without_notes_says_so(tmp_path):
     patients = synthetic_patients(600, seed=5, notes=False)
     write_report(tmp_path, patients, attrition_for(patients), config_from_dict({}), META)
     html = layout.report_html(tmp_path).read_text(encoding="utf-8")
-    section = html.split(TITLE)[1].split("Antidepressant journeys")[0]
+    section = html.split('<h2 id="sensitivity">')[1].split('<h2 id="journeys">')[0]
     assert "No notes in this extract" in section and "Table S1" not in section
     for stem in ("sensitivity_self_harm", "sensitivity_regression"):
         table = pd.read_csv(layout.tables_dir(tmp_path) / f"{stem}.csv")
@@ -108,7 +108,8 @@ def test_disclosure_reaches_the_section(tmp_path):
     """With disclosure on (default), the hand-made cohort's small cells are hidden in the HTML too."""
     patients = hand_made_cohort()
     write_report(tmp_path, patients, attrition_for(patients), config_from_dict({}), META)
-    section = layout.report_html(tmp_path).read_text(encoding="utf-8").split(TITLE)[1].split("Antidepressant")[0]
+    section = layout.report_html(tmp_path).read_text(encoding="utf-8").split('<h2 id="sensitivity">')[1].split(
+        '<h2 id="journeys">')[0]
     table = pd.read_csv(layout.tables_dir(tmp_path) / "sensitivity_self_harm.csv", dtype=str, keep_default_na=False)
     rows = table.set_index("variable")
     assert rows.at["both", "mdd_n"] == "<8" and rows.at["codes_only", "mdd_n"] == "<8"

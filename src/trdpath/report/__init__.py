@@ -6,7 +6,7 @@ results folder (trdpath.layout), swapping the whole folder in at the end (trdpat
 
     OUT/release/tables/*.csv        one machine-readable table each (numbers, or "<8" / "suppressed")
     OUT/release/tables/tables.xlsx  the same tables, one sheet each
-    OUT/release/report.html         one self-contained file (figures as base64, plotly.js inline; opens offline)
+    OUT/release/report.html         one self-contained file (figures as base64 PNG, the Sankey as inline SVG; opens offline)
     OUT/release/report.docx         the same tables and figures for a journal submission
     OUT/release/data_quality.csv    data-quality counts, rare labels grouped, counts rounded
     OUT/release/attrition.csv       the cohort flow, rounded
@@ -27,6 +27,7 @@ from trdpath.atomic import carry_over, replace_folder
 from trdpath.config import DisclosureSection, StudyConfig, load_config
 from trdpath.errors import UserError
 from trdpath.report import display, figures
+from trdpath.report.content import SENSITIVITY_TITLE, extra_outputs, load_extras, report_sections
 from trdpath.report.docx_writer import write_docx
 from trdpath.stats import Analysis, analyse
 from trdpath.safety import mask_credentials, neutralise_frame
@@ -35,10 +36,6 @@ from trdpath.stats.disclosure import protect, protect_attrition, published_group
 __all__ = ["write_report", "write_release", "read_classification", "render_report", "release_data_quality"]
 
 REPORT_FILES = layout.REPORT_FILES
-SENSITIVITY_TITLE = "Sensitivity analysis: self-harm from codes and notes"
-# Figures shown after a table in the HTML (the rest go at the end).
-FIGURES_AFTER = {"table2": ["comorbidities"], "table3": ["forest"], "resistance": ["resistance_levels"],
-                 "service_use": ["service_use"], "attrition": ["cohort_flow"]}
 
 
 def read_classification(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, StudyConfig]:
@@ -74,8 +71,11 @@ def _meta_dates(meta: dict) -> tuple[str, str]:
 
 
 def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, config: StudyConfig,
-                  meta: dict) -> None:
-    """Write the protected outputs of an existing Analysis into ``out_dir`` (which should be empty)."""
+                  meta: dict, extras: dict | None = None) -> None:
+    """Write the protected outputs of an existing Analysis into ``out_dir`` (which should be empty).
+
+    ``extras``: what the classification wrote beside patients.csv (content.load_extras), published here.
+    """
     settings = config.disclosure
     protected = protect(analysis, settings)
     attrition_protected = protect_attrition(attrition, settings)
@@ -86,6 +86,8 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     published = dict(protected.tables())
     published["attrition"] = attrition_protected
     published["warnings"] = pd.DataFrame({"warning": protected.warnings}, dtype=object)
+    extra = extra_outputs(extras or {}, settings, protected, meta)
+    published.update(extra.tables)
     # Text cells that a spreadsheet would run as a formula get a leading ' (OWASP CSV injection).
     published = {stem: neutralise_frame(table) for stem, table in published.items()}
     for stem, table in published.items():
@@ -105,38 +107,26 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     display_tables = display.all_tables(protected, attrition_protected, sizes, settings)
     sensitivity = {"title": SENSITIVITY_TITLE, "summary": display.sensitivity_summary(protected),
                    "tables": display.sensitivity_tables(protected, sizes, settings)}
-    static_figures = figures.all_figures(protected, attrition_protected)
+    report_figures = figures.all_figures(protected, attrition_protected, extra.colours)
+    report_figures.update(extra.figures)
     disclosure_note = display.disclosure_footnote(settings, protected.disclosure_applied)
-    trd_pct = mdd_pct = ""
-    if all(isinstance(sizes[k], int) for k in ("mdd", "trd", "cohort")) and sizes["cohort"]:
-        trd_pct = f"{100 * sizes['trd'] / sizes['cohort']:.2f}%"
-        mdd_pct = f"{100 * sizes['mdd'] / sizes['cohort']:.2f}%"
+    sections = report_sections(display_tables, report_figures, sizes, settings, protected.disclosure_applied,
+                               sensitivity, protected.warnings, extra.sections)
     title = f"{config.study.name}: treatment-resistant depression report"
     environment = Environment(loader=PackageLoader("trdpath.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))
+    environment.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
     html = environment.get_template("report.html.j2").render(
-        title=title, tables=display_tables, sizes=sizes, trd_pct=trd_pct, mdd_pct=mdd_pct,
-        meta={**meta, "date_from": date_from, "date_to": date_to},
+        title=title, sections=sections, meta={**meta, "date_from": date_from, "date_to": date_to},
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        disclosure=settings, disclosure_note=disclosure_note, release_note=release_note,
-        figures={k: (caption, base64.b64encode(png).decode("ascii")) for k, (caption, png) in static_figures.items()},
-        figures_after=FIGURES_AFTER, sankey=figures.sankey_html(protected),
-        warnings=protected.warnings, config_toml=config.to_toml(), sensitivity=sensitivity,
+        disclosure=settings, disclosure_note=disclosure_note, release_note=release_note, config_toml=config.to_toml(),
     )
     (out_dir / layout.REPORT_HTML).write_text(html, encoding="utf-8")
 
-    intro = [
-        f"Of the {sizes['cohort']} patients in the cohort, {sizes['trd']}{f' ({trd_pct})' if trd_pct else ''} met "
-        f"the TRD criteria and {sizes['mdd']}{f' ({mdd_pct})' if mdd_pct else ''} were classified as MDD.",
-        disclosure_note,
-        release_note,
-    ]
+    intro = [disclosure_note, release_note]
     about_lines = [f"trdpath {meta.get('software_version', '')}; index date {meta.get('index_date', '')}; "
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
-    about_lines += [f"Warning: {w}" for w in protected.warnings]
-    about_lines += ["Configuration:"] + config.to_toml().splitlines()
-    write_docx(out_dir / layout.REPORT_DOCX, title, intro, display_tables, static_figures, about_lines,
-               sensitivity=sensitivity)
+    write_docx(out_dir / layout.REPORT_DOCX, title, intro, sections, about_lines, config.to_toml())
 
 
 def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
@@ -175,13 +165,14 @@ def release_data_quality(data_quality: pd.DataFrame, settings: DisclosureSection
 
 
 def write_release(release_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame, config: StudyConfig,
-                  meta: dict, data_quality: pd.DataFrame | None = None) -> None:
+                  meta: dict, data_quality: pd.DataFrame | None = None, extras: dict | None = None) -> None:
     """The whole publishable part of a result into ``release_dir`` (a staging folder): the report, its
-    tables, the protected attrition and data-quality counts and the README that says what may leave."""
+    tables, the protected attrition and data-quality counts and the README that says what may leave.
+    ``extras``: the classification's extra patient-level outputs (content.load_extras)."""
     release_dir = Path(release_dir)
     release_dir.mkdir(parents=True, exist_ok=True)
     settings = config.disclosure
-    render_report(release_dir, analyse(patients, config), attrition, config, meta)
+    render_report(release_dir, analyse(patients, config), attrition, config, meta, extras)
     neutralise_frame(protect_attrition(attrition, settings)).to_csv(release_dir / layout.RELEASE_ATTRITION_CSV,
                                                                       index=False)
     neutralise_frame(release_data_quality(data_quality, settings)).to_csv(
@@ -205,4 +196,5 @@ def write_report(out_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame,
     regenerated |= set(layout.REPORT_FILES)  # a report of trdpath 0.1 sat in OUT itself: superseded
     with replace_folder(out_dir) as staging:
         carry_over(out_dir, staging, skip=regenerated)
-        write_release(layout.release_dir(staging), patients, attrition, config, meta, data_quality)
+        write_release(layout.release_dir(staging), patients, attrition, config, meta, data_quality,
+                      load_extras(staging, patients))

@@ -1,12 +1,15 @@
 """The paper's tables as display tables (header rows, body rows of strings, footnotes), shared by HTML and DOCX.
 
-Formats follow the paper: N (%) with two decimals, mean (s.d.), P to three decimals or "<0.001". The input is
-always the *protected* Analysis, so only publishable values reach this module; "<8" is passed through and
+Formats follow the paper: N (%), mean (s.d.), P to three decimals or "<0.001". Percentages carry two decimals
+(the paper's) only on exact counts; on disclosure-controlled counts (rounded to 5) they carry one decimal, since a
+rounded count cannot support more (see :func:`percent_decimals`). The input is always the *protected* Analysis, so only publishable values reach this module; "<8" is passed through and
 a secondary-suppressed value is shown as "*".
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from dataclasses import dataclass, field
 
@@ -59,6 +62,29 @@ LEVEL_LABELS = {"Unknown": "Unknown/not reported", "female": "Female", "male": "
                 "unknown": "Unknown/not reported"}
 SECONDARY_MARK = "*"
 DASH = "–"
+# Decimals of a percentage in N (%): 2 on exact counts (the paper), 1 on rounded counts (issue 16, item 1).
+EXACT_PCT_DECIMALS, ROUNDED_PCT_DECIMALS = 2, 1
+_PCT_DECIMALS: contextvars.ContextVar[int] = contextvars.ContextVar("pct_decimals", default=EXACT_PCT_DECIMALS)
+
+
+def percent_decimals(disclosure_applied: bool) -> int:
+    """One decimal from counts rounded to 5 (a step of 5 moves a percentage by more than 0.01), else the paper's 2."""
+    return ROUNDED_PCT_DECIMALS if disclosure_applied else EXACT_PCT_DECIMALS
+
+
+@contextlib.contextmanager
+def percent_precision(disclosure_applied: bool):
+    """Every N (%) formatted inside the block uses the precision that fits the counts."""
+    token = _PCT_DECIMALS.set(percent_decimals(disclosure_applied))
+    try:
+        yield
+    finally:
+        _PCT_DECIMALS.reset(token)
+
+
+def fmt_pct(value, decimals: int | None = None) -> str:
+    """A percentage at the report's precision (no % sign), '*' when hidden."""
+    return fmt_number(value, _PCT_DECIMALS.get() if decimals is None else decimals)
 
 
 def label(variable: str) -> str:
@@ -113,7 +139,7 @@ def fmt_n_pct(n, pct) -> str:
         return DASH
     if isinstance(n, str):
         return fmt_count(n)
-    return f"{fmt_count(n)} ({fmt_number(pct)})" if not is_missing(pct) else fmt_count(n)
+    return f"{fmt_count(n)} ({fmt_pct(pct)})" if not is_missing(pct) else fmt_count(n)
 
 
 def fmt_mean_sd(mean, sd) -> str:
@@ -206,6 +232,16 @@ def disclosure_footnote(settings, applied: bool) -> str:
             "figure gives an exact count back).")
 
 
+def rounding_note(settings, applied: bool) -> str:
+    """Why rounded parts need not add up, and why the report differs from the terminal summary."""
+    if not applied:
+        return "Percentages to two decimals, from exact counts."
+    return (f"Percentages to one decimal, from counts rounded to the nearest {settings.rounding} over rounded "
+            "denominators. Each count is rounded on its own, so rounded parts need not add up to the rounded total "
+            "(e.g. MDD + TRD and the cohort), and counts differ from the exact counts of the terminal summary of "
+            "trdpath classify, which never leave the secure environment.")
+
+
 def table1(analysis, sizes, settings) -> DisplayTable:
     table = DisplayTable(
         "table1", "Table 1 Sociodemographic characteristics by depression status",
@@ -249,10 +285,11 @@ def table1(analysis, sizes, settings) -> DisplayTable:
 
 
 def table2(analysis, sizes, settings) -> DisplayTable:
+    # Columns in Table 1's order: groups (MDD, TRD), then the test, then P.
     table = DisplayTable(
         "table2", "Table 2 Mental and physical health comorbid diagnoses by depression status",
-        header=[[("Diagnoses", 1), ("MDD", 1), ("TRD", 1), ("P-value", 1), ("χ²(1) (MDD versus TRD)", 1)],
-                [("", 1), (f"(N = {sizes['mdd']})", 1), (f"(N = {sizes['trd']})", 1), ("", 1), ("", 1)],
+        header=[[("Diagnoses", 1), (f"MDD (N = {sizes['mdd']})", 1), (f"TRD (N = {sizes['trd']})", 1),
+                 ("Test", 1), ("P-value", 1)],
                 [("", 1), ("N (%)", 1), ("N (%)", 1), ("", 1), ("", 1)]],
     )
     frame = analysis.table2.set_index("variable")
@@ -266,12 +303,10 @@ def table2(analysis, sizes, settings) -> DisplayTable:
             if row["test"] == FISHER_EXACT:
                 fisher = True
                 chi = "Fisher's exact ‡"
-            elif row["statistic"] == SUPPRESSED:
-                chi = SECONDARY_MARK
             else:
-                chi = fmt_number(row["statistic"])
+                chi = fmt_statistic(row["test"], row["statistic"], row["df"])
             table.add([label(variable), fmt_n_pct(row["mdd_n"], row["mdd_pct"]),
-                       fmt_n_pct(row["trd_n"], row["trd_pct"]), fmt_p(row["p_value"]), chi],
+                       fmt_n_pct(row["trd_n"], row["trd_pct"]), chi, fmt_p(row["p_value"])],
                       "sub" if variable in SUBITEMS else "")
     table.footnotes.append("MDD, major depressive disorder; TRD, treatment-resistant depression. Pearson chi-squared "
                            "without continuity correction, 1 degree of freedom.")
@@ -361,7 +396,7 @@ def resistance_table(analysis, settings) -> DisplayTable:
              "4+": "TRD, 4+ antidepressants"}
     header = [[("Characteristic", 1)] + [(names[lvl], 1) for lvl in RESISTANCE_LEVELS]
               + [("Test", 1), ("P-value", 1)]]
-    table = DisplayTable("resistance", "Characteristics by level of treatment resistance", header)
+    table = DisplayTable("resistance", "Table 4 Characteristics by level of treatment resistance", header)
     for _, row in frame.iterrows():
         statistic = fmt_statistic(row["test"], row["statistic"], row["df"], row.get("df2"))
         if row["variable"] == "resistance_level":
@@ -394,7 +429,7 @@ def resistance_table(analysis, settings) -> DisplayTable:
 
 def service_table(analysis, sizes) -> DisplayTable:
     header = [[("Service category", 1), ("MDD N (%)", 1), ("TRD N (%)", 1), ("Test", 1), ("P-value", 1)]]
-    table = DisplayTable("service_use", "Service use by depression status", header)
+    table = DisplayTable("service_use", "Table 5 Service use by depression status", header)
     frame = analysis.service_use
     for measure, title in (("referrals", "Referrals (% of the group's referrals)"),
                            ("patients", "Patients with at least one referral (% of the group)")):
@@ -412,7 +447,7 @@ def service_table(analysis, sizes) -> DisplayTable:
 
 
 def attrition_table(attrition: pd.DataFrame) -> DisplayTable:
-    table = DisplayTable("attrition", "Cohort flow (attrition)",
+    table = DisplayTable("attrition", "Cohort flow (attrition): patients remaining after each rule",
                          [[("Step", 1), ("Patients remaining", 1), ("Excluded at this step", 1)]])
     for _, row in attrition.iterrows():
         table.add([str(row["rule"]).replace("_", " "), fmt_count(row["remaining"]), fmt_count(row["excluded"])])
@@ -420,12 +455,16 @@ def attrition_table(attrition: pd.DataFrame) -> DisplayTable:
 
 
 def all_tables(protected, attrition_protected, sizes, settings) -> list[DisplayTable]:
-    tables = [attrition_table(attrition_protected), table1(protected, sizes, settings),
-              table2(protected, sizes, settings), table3(protected), resistance_table(protected, settings),
-              service_table(protected, sizes)]
+    with percent_precision(protected.disclosure_applied):
+        tables = [attrition_table(attrition_protected), table1(protected, sizes, settings),
+                  table2(protected, sizes, settings), table3(protected), resistance_table(protected, settings),
+                  service_table(protected, sizes)]
     note = disclosure_footnote(settings, protected.disclosure_applied)
+    rounding = rounding_note(settings, protected.disclosure_applied)
     for table in tables:
         table.footnotes.append(note)
+        if table.key != "table3":  # Table 3 prints no percentages
+            table.footnotes.append(rounding)
     return tables
 
 
@@ -564,10 +603,12 @@ def sensitivity_tables(protected, sizes, settings) -> list[DisplayTable]:
     """The section's tables (none when the extract had no notes)."""
     if not protected.sensitivity.notes_available:
         return []
-    tables = [sensitivity_self_harm_table(protected, sizes)]
-    if len(protected.sensitivity.regression):
-        tables.append(sensitivity_regression_table(protected))
+    with percent_precision(protected.disclosure_applied):
+        tables = [sensitivity_self_harm_table(protected, sizes)]
+        if len(protected.sensitivity.regression):
+            tables.append(sensitivity_regression_table(protected))
     note = disclosure_footnote(settings, protected.disclosure_applied)
     for table in tables:
         table.footnotes.append(note)
+    tables[0].footnotes.append(rounding_note(settings, protected.disclosure_applied))
     return tables

@@ -32,7 +32,7 @@ def _border(cell, top: bool = False, bottom: bool = False) -> None:
 
 
 def _write_table(document, table: DisplayTable) -> None:
-    document.add_paragraph(table.title, style="Heading 2")
+    document.add_paragraph(table.title, style="Heading 3")
     n_columns = sum(span for _, span in table.header[0])
     grid = document.add_table(rows=0, cols=n_columns)
     grid.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -87,13 +87,34 @@ def _write_table(document, table: DisplayTable) -> None:
             run.font.size = Pt(7)
 
 
-def write_docx(path: Path, title: str, intro: list[str], tables: list[DisplayTable],
-               figures: dict[str, tuple[str, bytes]], about: list[str], sensitivity: dict | None = None) -> None:
+def _small(paragraph, size: float = 8) -> None:
+    for run in paragraph.runs:
+        run.font.size = Pt(size)
+
+
+def _write_figure(document, figure) -> None:
+    from PIL import Image
+
+    # The Sankey is wide: it gets the page's width; the other figures a journal column's. No figure is taller
+    # than 13 cm, so it stays on the page of its heading (A4 landscape leaves 18 cm).
+    pixels_wide, pixels_high = Image.open(io.BytesIO(figure.png)).size
+    width = min(Cm(24) if figure.key == "sankey" else Cm(16), int(Cm(13) * pixels_wide / pixels_high))
+    document.add_picture(io.BytesIO(figure.png), width=width)
+    caption = document.add_paragraph()
+    caption.add_run(f"Figure {figure.number} ").bold = True
+    caption.add_run(figure.caption)
+    caption.paragraph_format.keep_with_next = False
+    _small(caption, 8.5)
+
+
+def write_docx(path: Path, title: str, intro: list[str], sections: list, about: list[str],
+               config_toml: str = "") -> None:
+    """The report's sections in the HTML's order (tables, figures numbered alike), then About and Configuration."""
     document = Document()
     section = document.sections[0]
-    # Landscape: Table 3 has four models side by side.
+    # A4 landscape: Table 3 has four models side by side.
     section.orientation = WD_ORIENT.LANDSCAPE
-    section.page_width, section.page_height = section.page_height, section.page_width
+    section.page_width, section.page_height = Cm(29.7), Cm(21.0)
     for margin in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(section, margin, Cm(1.5))
     document.styles["Normal"].font.name = "Arial"
@@ -101,21 +122,41 @@ def write_docx(path: Path, title: str, intro: list[str], tables: list[DisplayTab
     document.add_heading(title, level=1)
     for text in intro:
         document.add_paragraph(text)
-    for table in tables:
-        _write_table(document, table)
-    if sensitivity is not None:
-        document.add_heading(sensitivity["title"], level=2)
-        for text in sensitivity["summary"]:
-            document.add_paragraph(text)
-        for table in sensitivity["tables"]:
-            _write_table(document, table)
-    document.add_heading("Figures", level=2)
-    for caption, png in figures.values():
-        document.add_picture(io.BytesIO(png), width=Cm(16))
-        document.add_paragraph(caption).runs[0].bold = True
-    document.add_heading("About this report", level=2)
+    document.add_paragraph("Contents", style="Heading 2")
+    for number, part in enumerate(sections, start=1):
+        figures = [v for kind, v in part.blocks if kind == "figure"]
+        line = f"{number}. {part.title}" + (
+            f" (Figure{'s' if len(figures) > 1 else ''} {', '.join(str(f.number) for f in figures)})" if figures else "")
+        _small(document.add_paragraph(line), 9)
+    for part in sections:
+        heading = document.add_heading(part.title, level=2)
+        heading.paragraph_format.page_break_before = True  # each section on a new page, as the HTML prints
+        for kind, value in part.blocks:
+            if kind == "text":
+                if "screen" in value[1].split():
+                    continue  # about the interactive HTML only (hover, click)
+                paragraph = document.add_paragraph(value[0])
+                if "note" in value[1].split():
+                    _small(paragraph)
+            elif kind == "subheading":
+                document.add_paragraph(value, style="Heading 3")
+            elif kind == "list":
+                for item in value:
+                    _small(document.add_paragraph(item, style="List Bullet"))
+            elif kind == "table":
+                _write_table(document, value)
+            elif kind == "figure":
+                _write_figure(document, value)
+    heading = document.add_heading("About this report", level=2)
+    heading.paragraph_format.page_break_before = True
     for text in about:
-        paragraph = document.add_paragraph(text)
-        for run in paragraph.runs:
-            run.font.size = Pt(8)
+        _small(document.add_paragraph(text))
+    if config_toml:
+        document.add_paragraph("Configuration", style="Heading 3")
+        for line in config_toml.splitlines():
+            paragraph = document.add_paragraph(line)
+            paragraph.paragraph_format.space_after = Pt(0)
+            for run in paragraph.runs:
+                run.font.size = Pt(7)
+                run.font.name = "Courier New"
     document.save(str(path))
