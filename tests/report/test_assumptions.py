@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from trdpath import layout as paths
 from trdpath import backends
 from trdpath.config import StudyConfig, config_from_dict
 from trdpath.pipeline import classify_extract
@@ -129,12 +130,12 @@ def test_the_report_publishes_the_table_protected(tmp_path):
     attrition = pd.DataFrame({"rule": ["extract"], "remaining": [len(patients)], "excluded": [0]})
     write_report(tmp_path, patients, attrition, StudyConfig(), {"software_version": "t", "index_date": "",
                                                                   "data_date_range": (None, None), "source": "t"})
-    published = pd.read_csv(tmp_path / "tables" / "assumption_sensitivity.csv")
+    published = pd.read_csv(paths.tables_dir(tmp_path) / "assumption_sensitivity.csv")
     # Rounded to 5: 1002 -> 1000, 481 -> 480, 101 -> 100; 458 -> 460, 93 -> 95; TRD % = 480 / 1000, 460 / 1000.
     assert list(published["cohort_n"]) == [1000, 1000] and list(published["trd_n"]) == [480, 460]
     assert list(published["level3_n"]) == [100, 95]
     assert list(published["trd_pct"]) == pytest.approx([48.0, 46.0])
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = paths.report_html(tmp_path).read_text(encoding="utf-8")
     section = html.split('<h2 id="assumptions">', 1)[1].split("<h2 ", 1)[0]
     assert "Table 6 Prevalence of TRD" in section
     assert "<td>480 (48.0)</td>" in section and "<td>460 (46.0)</td>" in section

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from docx import Document
 
+from trdpath import layout as paths
 from trdpath.config import StudyConfig
 from trdpath.report import figures, write_report
 from trdpath.stats.synthetic import synthetic_patients
@@ -23,11 +24,11 @@ def test_report_html_is_under_the_limit_and_offline(tmp_path):
     patients = synthetic_patients(5000, seed=3)
     attrition = pd.DataFrame({"rule": ["extract"], "remaining": [len(patients)], "excluded": [0]})
     write_report(tmp_path, patients, attrition, StudyConfig(), META)
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = paths.report_html(tmp_path).read_text(encoding="utf-8")
     assert len(html.encode("utf-8")) < LIMIT
     assert "plotly" not in html.lower() and "https://" not in html.split("<pre>")[0]
     # The DOCX carries the Sankey as a picture (the same layout, drawn by matplotlib).
-    document = Document(str(tmp_path / "report.docx"))
+    document = Document(str(paths.report_docx(tmp_path)))
     assert any(p.text.startswith("Figure") and "Antidepressant journeys" in p.text for p in document.paragraphs)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trdpath import layout as paths
 from trdpath import backends
 from trdpath.config import StudyConfig
 from trdpath.pipeline import classify_extract
@@ -194,12 +195,12 @@ def test_classify_writes_the_steps_and_the_report_publishes_them(tmp_path):
     write_report(out, result.patients, result.attrition, config,
                  {"software_version": "t", "index_date": result.index_date, "data_date_range": (None, None),
                   "source": "t"})
-    html = (out / "report.html").read_text(encoding="utf-8")
+    html = paths.report_html(out).read_text(encoding="utf-8")
     for title in ("Table 6 Prevalence of TRD", "Table 7 Patients by treatment line", "Table 8 How each step",
                   "Table 9 Days between"):
         assert title in html
     numbers = re.findall(r"<figcaption><b>Figure (\d+)</b> ([^<]{0,60})", html)
     assert [int(n) for n, _ in numbers] == list(range(1, len(numbers) + 1))
     assert numbers[-1][1].startswith("Time from the start of the current episode to TRD")
-    lines = pd.read_csv(out / "tables" / "lines.csv")
+    lines = pd.read_csv(paths.tables_dir(out) / "lines.csv")
     assert lines[(lines["line"] == 1) & (lines["drug"] == "sertraline")]["n"].tolist() == [3]

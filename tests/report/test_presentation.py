@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from docx import Document
 
+from trdpath import layout as paths
 from trdpath.config import StudyConfig
 from trdpath.report import figures, write_report
 from trdpath.report.display import percent_decimals
@@ -35,7 +36,7 @@ def protected_report(tmp_path_factory):
 
 
 def _html(out):
-    return (out / "report.html").read_text(encoding="utf-8")
+    return paths.report_html(out).read_text(encoding="utf-8")
 
 
 def test_figures_are_numbered_in_reading_order_with_captions(protected_report):
@@ -50,7 +51,7 @@ def test_figures_are_numbered_in_reading_order_with_captions(protected_report):
     toc = html.split('<nav class="toc">', 1)[1].split("</nav>", 1)[0]
     assert [int(n) for n in re.findall(r">Figure (\d+)<", toc)] == numbers
     # The DOCX numbers the same figures alike, in the same order, with the same captions.
-    document = Document(str(protected_report / "report.docx"))
+    document = Document(str(paths.report_docx(protected_report)))
     captions = [p.text for p in document.paragraphs if re.match(r"Figure \d+ ", p.text)]
     html_captions = [f"Figure {n} {c}" for n, c in
                      re.findall(r"<figcaption><b>Figure (\d+)</b> ([^<]+)</figcaption>", body)]
