@@ -143,8 +143,11 @@ def test_reads_an_nvivo_style_qdpx_with_braced_guids_and_internal_files(tmp_path
     assert sorted(texts) == ["waiting", "waiting "]  # code points: the emoji is one character
     # the counts the import reports, including the PDF it could not analyse
     fresh = create_project(tmp_path / "fresh.qual", "t")
-    assert import_qdpx_into(fresh, path) == dict(codes=2, sources=2, segments=2, memos=1, cases=1, users=1,
-                                                 skipped_non_text_sources=1)
+    from trdpath.qualitative.refi import new_counts
+
+    assert import_qdpx_into(fresh, path) == {**new_counts(), **dict(codes=2, sources=2, selections=2, segments=2,
+                                                                     memos=1, cases=1, users=1,
+                                                                     skipped_pdf_sources=1)}
     fresh.close()
     # and what we write back validates
     export_qdpx(project, tmp_path / "back.qdpx")

@@ -25,6 +25,27 @@ err = Console(stderr=True, soft_wrap=True)
 ProjectArg = Annotated[str, typer.Argument(help="Project file (SQLite, e.g. study.qual) or a PostgreSQL URL.")]
 WhoOption = Annotated[Optional[str], typer.Option("--who", help="Your name, recorded in the change log.")]
 CoderOption = Annotated[Optional[list[str]], typer.Option("--coder", help="Restrict to this coder (repeatable).")]
+MaxEntryOption = Annotated[Optional[float], typer.Option(
+    "--max-entry-mb", help="REFI-QDA files: largest uncompressed entry read (default 64 MB).")]
+MaxTotalOption = Annotated[Optional[float], typer.Option(
+    "--max-total-mb", help="REFI-QDA files: most read from one archive in total (default 256 MB).")]
+MaxEntriesOption = Annotated[Optional[int], typer.Option(
+    "--max-entries", help="REFI-QDA files: most entries an archive may list (default 10000).")]
+
+
+def _summary(counts: dict[str, int]) -> str:
+    """What an import read, then everything it left out, so nothing is skipped without a word."""
+    read = ", ".join(f"{counts[k]} {k}" for k in ("sources", "codes", "selections", "segments", "memos", "cases",
+                                                   "users"))
+    renamed = [f"{v} {k.replace('renamed_same_name_', '')} renamed to keep same-name siblings apart"
+               for k, v in counts.items() if k.startswith("renamed_") and v]
+    skipped = [f"{v} {k.replace('skipped_', '').replace('_', ' ')}" for k, v in counts.items()
+               if k.startswith("skipped_") and v]
+    text = f"read {read}"
+    if renamed:
+        text += "; " + "; ".join(renamed)
+    text += "; not imported (trdpath analyses text only): " + (", ".join(skipped) if skipped else "nothing")
+    return text
 
 
 def _table(frame, title: str | None = None, max_rows: int = 60) -> Table:  # noqa: ANN001
@@ -54,12 +75,14 @@ def import_(project: ProjectArg,
                 help="CSV with a participant column (P1, C5), role and any attributes (age, gender...).")] = None,
             memos: Annotated[Optional[Path], typer.Option(help="CSV of memos (target_type, target, coder, text).")]
             = None,
-            who: WhoOption = None) -> None:
+            who: WhoOption = None, max_entry_mb: MaxEntryOption = None, max_total_mb: MaxTotalOption = None,
+            max_entries: MaxEntriesOption = None) -> None:
     """Import transcripts, a whole .qdpx project, participants or memos. All or nothing."""
     from trdpath.qualitative.coding import import_memos, import_participants, import_transcripts
-    from trdpath.qualitative.refi import import_qdpx_into
+    from trdpath.qualitative.refi import ImportLimits, import_qdpx_into
     from trdpath.qualitative.store import open_project
 
+    limits = ImportLimits.from_megabytes(max_entry_mb, max_total_mb, max_entries)
     files = files or []
     with open_project(project) as qp, qp.transaction(who):  # everything below commits together or not at all
         if participants:
@@ -67,8 +90,8 @@ def import_(project: ProjectArg,
         qdpx = [f for f in files if f.suffix.lower() in (".qdpx", ".qde")]
         transcripts = [f for f in files if f not in qdpx]
         for path in qdpx:
-            counts = import_qdpx_into(qp, path, who=who)
-            console.print(f"{path.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+            counts = import_qdpx_into(qp, path, who=who, limits=limits)
+            console.print(f"{path.name}: {_summary(counts)}")
         if transcripts:
             names = import_transcripts(qp, transcripts, who=who,
                                        on_progress=lambda name: console.print(f"imported {name}"))
@@ -97,15 +120,16 @@ def codebook(project: ProjectArg,
              = None,
              export: Annotated[Optional[Path], typer.Option(help="Write the codebook as REFI-QDA .qdc.")] = None,
              history: Annotated[bool, typer.Option(help="Show every change to the codebook.")] = False,
-             who: WhoOption = None) -> None:
+             who: WhoOption = None, max_entry_mb: MaxEntryOption = None) -> None:
     """Show, import, export the codebook, or show its history from the change log."""
     from trdpath.qualitative.codebook import codebook_table, import_codebook
-    from trdpath.qualitative.refi import export_qdc
+    from trdpath.qualitative.refi import ImportLimits, export_qdc
     from trdpath.qualitative.store import codebook_history, open_project
 
+    limits = ImportLimits.from_megabytes(max_entry_mb)
     with open_project(project) as qp:
         if load:
-            console.print(f"Read {import_codebook(qp, load, who=who)} code(s) from {load}")
+            console.print(f"Read {import_codebook(qp, load, who=who, limits=limits)} code(s) from {load}")
         if export:
             export_qdc(qp, export)
             console.print(f"Wrote {export}")

@@ -61,12 +61,13 @@ def role_from_label(label: str) -> str | None:
     return None
 
 
-def get_coder(s: Session, name: str | None) -> m.Coder | None:
+def get_coder(s: Session, name: str | None, *, guid: str | None = None,
+              initials: str | None = None) -> m.Coder | None:
     if not name:
         return None
     coder = s.scalar(select(m.Coder).where(m.Coder.name == name))
     if coder is None:
-        coder = m.Coder(name=name)
+        coder = m.Coder(name=name, initials=initials, **({"guid": guid} if guid else {}))
         s.add(coder)
         s.flush()
     return coder
