@@ -9,9 +9,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
-from sqlalchemy.exc import DatabaseError, IntegrityError
+from sqlalchemy.exc import DatabaseError
 
-from trdpath.errors import UserError
+from trdpath.errors import BackendError, UserError
 from trdpath.qualitative import models as m
 from trdpath.qualitative import store
 from trdpath.qualitative.coding import get_code
@@ -23,7 +23,7 @@ def test_sqlite_uses_wal_and_enforces_foreign_keys(tmp_path):
     with project.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
-    with pytest.raises(IntegrityError):
+    with pytest.raises(BackendError, match="FOREIGN KEY constraint failed"):
         with project.transaction() as s:
             s.add(m.Segment(document_id=999, code_id=999, start=0, end=1))
     project.close()
@@ -52,7 +52,7 @@ def test_migrated_schema_matches_the_models(tmp_path):
 
 def test_segment_offsets_must_be_a_non_empty_span(tmp_path):
     project = create_project(tmp_path / "p.qual", "t")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(BackendError, match="segment_span"):
         with project.transaction() as s:
             d = m.Document(name="d", text="hello")
             c = m.Code(name="c")

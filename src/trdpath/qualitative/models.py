@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint)
+from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Participant roles used in the seed study (000: people with TRD "P1..", clinicians "C1..").
@@ -142,7 +142,11 @@ class Code(Base):
     """A code in the codebook; parent_id builds the theme -> subtheme -> code hierarchy of any depth."""
 
     __tablename__ = "code"
-    __table_args__ = (UniqueConstraint("parent_id", "name"),)
+    # (parent_id, name) is unique below the top level; a NULL parent_id never collides in SQL, so top-level
+    # names need their own partial index (two coders creating one new theme at once made two: issue 14).
+    __table_args__ = (UniqueConstraint("parent_id", "name"),
+                      Index("uq_code_top_level_name", "name", unique=True, sqlite_where=text("parent_id IS NULL"),
+                            postgresql_where=text("parent_id IS NULL")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
     name: Mapped[str] = mapped_column(String(300))

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from trdpath import __version__
 from trdpath.errors import InputError, UserError
 from trdpath.qualitative import models as m
-from trdpath.qualitative.coding import get_coder, get_participant, set_attribute
+from trdpath.qualitative.coding import create_if_absent, get_coder, get_participant, set_attribute
 from trdpath.qualitative.store import QualProject, atomic_write_bytes, create_project
 from trdpath.qualitative.transcripts import find_turns
 
@@ -518,11 +518,11 @@ def _import_codes(s, parent_element: etree._Element, parent: m.Code | None,  # n
         color = element.get("color")
         if color and not _RGB.match(color):
             raise InputError(f"{_describe(element)}: color is not #RGB or #RRGGBB", file=guids.file, value=color)
-        existing = s.scalar(select(m.Code).where(
-            m.Code.name == name, m.Code.parent_id.is_(None) if parent is None else m.Code.parent_id == parent.id))
-        if existing is None:
-            existing = m.Code(guid=_free_guid(s, m.Code, guid), name=name, parent=parent, position=position)
-            s.add(existing)
+        existing = create_if_absent(
+            s, lambda name=name: s.scalar(select(m.Code).where(
+                m.Code.name == name, m.Code.parent_id.is_(None) if parent is None else m.Code.parent_id == parent.id)),
+            lambda name=name, guid=guid, position=position: m.Code(guid=_free_guid(s, m.Code, guid), name=name,
+                                                                   parent=parent, position=position))
         existing.definition = _text_of(element, "Description") or existing.definition
         if color:
             existing.color = color if len(color) == 7 else "#" + "".join(ch * 2 for ch in color[1:])
