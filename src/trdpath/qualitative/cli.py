@@ -12,9 +12,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trdpath.errors import UserError
+from trdpath.safety import mask_credentials
 
 app = typer.Typer(help="Qualitative thematic analysis: coding projects, codebooks, agreement, saturation, "
                        "REFI-QDA exchange and theme reports.", no_args_is_help=True, add_completion=False,
@@ -64,7 +66,8 @@ def init(project: ProjectArg, name: Annotated[str, typer.Option(help="Project na
     from trdpath.qualitative.store import create_project
 
     create_project(project, name).close()
-    console.print(f"Created project [bold]{name}[/] at {project}")
+    # The location may be a PostgreSQL URL with a password: never print it, even on success.
+    console.print(f"Created project [bold]{escape(name)}[/] at {escape(mask_credentials(project))}")
 
 
 @app.command("import")
@@ -153,7 +156,8 @@ def agree(project: ProjectArg, coder: CoderOption = None,
     """Inter-coder agreement per code and document (% agreement, Cohen's kappa, Krippendorff's alpha)."""
     from trdpath.qualitative.agreement import (agreement_by_code, agreement_by_document, disagreements,
                                                document_texts, segments_frame)
-    from trdpath.qualitative.store import atomic_write_text, open_project
+    from trdpath.qualitative.store import atomic_write_bytes, open_project
+    from trdpath.qualitative.tables import csv_bytes
 
     with open_project(project) as qp:
         segments = segments_frame(qp)
@@ -169,7 +173,7 @@ def agree(project: ProjectArg, coder: CoderOption = None,
     if out:
         for name, frame in (("agreement_by_code", by_code), ("agreement_by_document", by_document),
                             ("disagreements", differences)):
-            atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+            atomic_write_bytes(out / f"{name}.csv", csv_bytes(frame))
         console.print(f"Wrote tables to {out}")
 
 
@@ -205,7 +209,8 @@ def tables(project: ProjectArg, out: Annotated[Path, typer.Argument(help="Folder
     """Code frequencies by participant group, code co-occurrence and the code x participant matrix (CSV)."""
     from trdpath.qualitative.agreement import segments_frame
     from trdpath.qualitative.analysis import co_occurrence, code_by_participant, code_frequencies
-    from trdpath.qualitative.store import atomic_write_text, open_project
+    from trdpath.qualitative.store import atomic_write_bytes, open_project
+    from trdpath.qualitative.tables import csv_bytes
 
     with open_project(project) as qp:
         segments = segments_frame(qp)
@@ -213,7 +218,7 @@ def tables(project: ProjectArg, out: Annotated[Path, typer.Argument(help="Folder
               "co_occurrence": co_occurrence(segments, coders=coder).reset_index(),
               "code_by_participant": code_by_participant(segments, coders=coder).reset_index()}
     for name, frame in frames.items():
-        atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+        atomic_write_bytes(out / f"{name}.csv", csv_bytes(frame))
         console.print(f"Wrote {out / name}.csv")
 
 
@@ -259,7 +264,7 @@ def export(project: ProjectArg,
             export_segments(qp, target, coder)
         else:
             raise UserError(f"{target}: export as .qdpx, .qdc, .csv or .xlsx")
-    console.print(f"Wrote {target}")
+    console.print(f"Wrote {escape(str(target))}")
 
 
 @app.command()
@@ -296,7 +301,7 @@ def main() -> None:
     except click.exceptions.Abort:
         sys.exit(130)
     except UserError as exc:
-        err.print(f"[red]Error:[/] {exc}")
+        err.print(f"[red]Error:[/] {escape(mask_credentials(exc))}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -308,8 +308,15 @@ def open_project(location: str | os.PathLike) -> QualProject:
     return QualProject(url, engine, backup)
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write a file via a temporary file in the same folder and a rename, so readers never see half a file."""
+    """Write a file via a temporary file in the same folder and a rename, so readers never see half a file.
+    The file gets the user's usual permissions (0644 under the common umask 022), not mkstemp's private 0600."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -317,6 +324,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
