@@ -6,6 +6,7 @@ against the REFI-QDA 1.0 schema first, so the test is about trdpath and not abou
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -467,3 +468,80 @@ def test_the_cli_gives_a_message_not_a_traceback_for_a_malformed_file(tmp_path):
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "endPosition is not a whole number" in run.stderr and "'Board'" in run.stderr
+
+
+def test_same_name_users_and_cases_in_one_file_are_kept_apart(tmp_path):
+    users = f'<User guid="{U1}" name="Ruth"/><User guid="{U2}" name="Ruth"/>'
+    cases = (f'<Cases><Case guid="{guid(1, "f")}" name="P1"><SourceRef targetGUID="{SRC1}"/></Case>'
+             f'<Case guid="{guid(2, "f")}" name="P1"/></Cases>')
+    sources = (f'<TextSource guid="{SRC1}" name="B"><PlainTextContent>{BOARD_TEXT}</PlainTextContent>'
+               + selection(1, 32, 38, C_WAIT, user=U1) + selection(2, 43, 49, C_WAIT, user=U2) + "</TextSource>")
+    xml = valid(project_xml(sources, users=users).replace("<Sources>", cases + "<Sources>"))
+    project = create_project(tmp_path / "p.qual", "t")
+    counts = import_qdpx_into(project, qdpx(tmp_path / "t.qdpx", xml))
+    assert (counts["renamed_same_name_users"], counts["renamed_same_name_cases"]) == (1, 1)
+    # by hand: the first "waited" is 32-38, then "waited and " is 11 characters, so the second is 43-49
+    assert [(x[2], x[3], x[5]) for x in snapshot_segments(project)] == [("Ruth", 32, "waited"),
+                                                                        ("Ruth (2)", 43, "waited")]
+    with project.reading() as s:
+        assert sorted(s.scalars(select(m.Participant.label))) == ["P1", "P1 (2)"]
+    project.close()
+
+
+def test_a_source_variable_that_contradicts_its_case_is_refused(tmp_path):
+    clash = NVIVO_RICH.replace('<VariableRef targetGUID="{}"/><TextValue>North</TextValue>'.format(guid(2, "f")),
+                               '<VariableRef targetGUID="{}"/><IntegerValue>45</IntegerValue>'.format(guid(1, "f")))
+    path = qdpx(tmp_path / "c.qdpx", valid(clash), {f"Sources/{SRC1}.txt": BOARD_TEXT, "Sources/follow_up.txt": "x"})
+    with pytest.raises(InputError, match=r"variable 'Age' is '45' on the source but '44' on its case 'P3'"):
+        import_qdpx(path, tmp_path / "p.qual")
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from trdpath.errors import UserError  # noqa: E402
+from trdpath.qualitative.refi import _archive_path  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.builds(lambda a, b: a + b, st.sampled_from(
+    ["internal://", "relative://", "absolute://", "file://", "/", "C:", "\\\\", "Sources/", "..", "./", ""]),
+    st.text(alphabet=st.sampled_from(list("ab./\\:~")), max_size=20))))
+def test_any_source_path_resolves_to_a_plain_path_inside_the_archive_or_is_refused(location):
+    try:
+        inside = _archive_path(location, "source 'S'", "f.qdpx")
+    except InputError as exc:
+        assert "'S'" in str(exc) and ("outside the archive" in str(exc) or "names no file" in str(exc))
+        return
+    parts = inside.split("/")
+    # a relative path of plain names: it can only ever match an entry of the archive's own directory
+    assert inside and not inside.startswith("/") and ".." not in parts and "" not in parts and "\\" not in inside
+    assert not re.match(r"^[A-Za-z]:", inside)
+
+
+FUZZ_TARGETS = [(tag, attribute) for tag, attribute in (
+    ("PlainTextSelection", "startPosition"), ("PlainTextSelection", "endPosition"), ("PlainTextSelection", "guid"),
+    ("Coding", "guid"), ("Coding", "creatingUser"), ("Coding", "creationDateTime"), ("TextSource", "plainTextPath"),
+    ("TextSource", "name"), ("TextSource", "guid"), ("Code", "name"), ("Code", "color"), ("Code", "guid"),
+    ("Code", "isCodable"), ("User", "name"), ("User", "id"), ("CodeRef", "targetGUID"), ("NoteRef", "targetGUID"),
+    ("VariableRef", "targetGUID"), ("SourceRef", "targetGUID"), ("Case", "name"), ("Note", "name"),
+    ("TextSource", "modifiedDateTime"), ("Variable", "typeOfVariable"))]
+_fuzz = iter(range(10**6))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.sampled_from(FUZZ_TARGETS), index=st.integers(0, 3),
+       value=st.one_of(st.text(max_size=12), st.sampled_from(["", "-1", "99999999999999999999", "{}", "#12",
+                                                              "../../etc/hostname", "/etc/hostname", "1e3", " 7 "])))
+def test_any_changed_attribute_imports_or_gives_a_message_never_a_traceback(tmp_path, target, index, value):
+    value = "".join(ch for ch in value if ch.isprintable())  # XML attributes cannot hold control characters
+    root = etree.fromstring(NVIVO_RICH.encode())
+    found = [e for e in root.iter() if isinstance(e.tag, str) and etree.QName(e).localname == target[0]]
+    found[index % len(found)].set(target[1], value)
+    run = next(_fuzz)
+    path = qdpx(tmp_path / f"f{run}.qdpx", etree.tostring(root).decode(),
+                {f"Sources/{SRC1}.txt": BOARD_TEXT, "Sources/follow_up.txt": "P3: later."})
+    try:
+        import_qdpx(path, tmp_path / f"f{run}.qual").close()
+    except UserError:
+        assert not (tmp_path / f"f{run}.qual").exists()  # refused whole: nothing left behind
