@@ -62,3 +62,37 @@ def test_merge_refuses_documents_whose_text_differs(tmp_path):
     assert segments(alex) == before
     alex.close()
     other.close()
+
+
+def test_merge_keeps_a_selection_with_several_codes_as_one(tmp_path):
+    # One REFI-QDA selection coded twice, with a note on the selection: merged into an empty project and
+    # exported, it is still one selection with two codings and its note.
+    import zipfile
+
+    from lxml import etree
+
+    from trdpath.qualitative.merge import merge_project
+    from trdpath.qualitative.refi import export_qdpx, import_qdpx, qdpx_project_xml
+    from trdpath.qualitative.store import create_project
+
+    g = "0000000{}-0000-0000-0000-000000000000".format
+    xml = (f'<Project xmlns="urn:QDA-XML:project:1.0" name="x"><CodeBook><Codes>'
+           f'<Code guid="{g(1)}" name="A" isCodable="true"/><Code guid="{g(2)}" name="B" isCodable="true"/>'
+           f'</Codes></CodeBook><Sources><TextSource guid="{g(3)}" name="D"><PlainTextContent>hello world'
+           f'</PlainTextContent><PlainTextSelection guid="{g(4)}" startPosition="0" endPosition="5">'
+           f'<Coding guid="{g(5)}"><CodeRef targetGUID="{g(1)}"/></Coding>'
+           f'<Coding guid="{g(6)}"><CodeRef targetGUID="{g(2)}"/></Coding><NoteRef targetGUID="{g(7)}"/>'
+           f'</PlainTextSelection></TextSource></Sources><Notes><Note guid="{g(7)}" name="n">'
+           f'<PlainTextContent>note</PlainTextContent></Note></Notes></Project>')
+    with zipfile.ZipFile(tmp_path / "in.qdpx", "w") as archive:
+        archive.writestr("project.qde", xml)
+    source = import_qdpx(tmp_path / "in.qdpx", tmp_path / "a.qual")
+    target = create_project(tmp_path / "b.qual", "b")
+    assert merge_project(target, source)["segments"] == 2
+    root = etree.fromstring(qdpx_project_xml(export_qdpx(target, tmp_path / "out.qdpx")))
+    ns = {"q": "urn:QDA-XML:project:1.0"}
+    selections = root.findall(".//q:PlainTextSelection", ns)
+    assert [(x.get("guid"), len(x.findall("q:Coding", ns)), [n.get("targetGUID") for n in x.findall("q:NoteRef", ns)])
+            for x in selections] == [(g(4), 2, [g(7)])]
+    source.close()
+    target.close()

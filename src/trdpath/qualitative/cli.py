@@ -12,9 +12,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trdpath.errors import UserError
+from trdpath.safety import mask_credentials
 
 app = typer.Typer(help="Qualitative thematic analysis: coding projects, codebooks, agreement, saturation, "
                        "REFI-QDA exchange and theme reports.", no_args_is_help=True, add_completion=False,
@@ -25,6 +27,27 @@ err = Console(stderr=True, soft_wrap=True)
 ProjectArg = Annotated[str, typer.Argument(help="Project file (SQLite, e.g. study.qual) or a PostgreSQL URL.")]
 WhoOption = Annotated[Optional[str], typer.Option("--who", help="Your name, recorded in the change log.")]
 CoderOption = Annotated[Optional[list[str]], typer.Option("--coder", help="Restrict to this coder (repeatable).")]
+MaxEntryOption = Annotated[Optional[float], typer.Option(
+    "--max-entry-mb", help="REFI-QDA files: largest uncompressed entry read (default 64 MB).")]
+MaxTotalOption = Annotated[Optional[float], typer.Option(
+    "--max-total-mb", help="REFI-QDA files: most read from one archive in total (default 256 MB).")]
+MaxEntriesOption = Annotated[Optional[int], typer.Option(
+    "--max-entries", help="REFI-QDA files: most entries an archive may list (default 10000).")]
+
+
+def _summary(counts: dict[str, int]) -> str:
+    """What an import read, then everything it left out, so nothing is skipped without a word."""
+    read = ", ".join(f"{counts[k]} {k}" for k in ("sources", "codes", "selections", "segments", "memos", "cases",
+                                                   "users"))
+    renamed = [f"{v} {k.replace('renamed_same_name_', '')} renamed to keep same-name siblings apart"
+               for k, v in counts.items() if k.startswith("renamed_") and v]
+    skipped = [f"{v} {k.replace('skipped_', '').replace('_', ' ')}" for k, v in counts.items()
+               if k.startswith("skipped_") and v]
+    text = f"read {read}"
+    if renamed:
+        text += "; " + "; ".join(renamed)
+    text += "; not imported (trdpath analyses text only): " + (", ".join(skipped) if skipped else "nothing")
+    return text
 
 
 def _table(frame, title: str | None = None, max_rows: int = 60) -> Table:  # noqa: ANN001
@@ -43,7 +66,8 @@ def init(project: ProjectArg, name: Annotated[str, typer.Option(help="Project na
     from trdpath.qualitative.store import create_project
 
     create_project(project, name).close()
-    console.print(f"Created project [bold]{name}[/] at {project}")
+    # The location may be a PostgreSQL URL with a password: never print it, even on success.
+    console.print(f"Created project [bold]{escape(name)}[/] at {escape(mask_credentials(project))}")
 
 
 @app.command("import")
@@ -54,12 +78,14 @@ def import_(project: ProjectArg,
                 help="CSV with a participant column (P1, C5), role and any attributes (age, gender...).")] = None,
             memos: Annotated[Optional[Path], typer.Option(help="CSV of memos (target_type, target, coder, text).")]
             = None,
-            who: WhoOption = None) -> None:
+            who: WhoOption = None, max_entry_mb: MaxEntryOption = None, max_total_mb: MaxTotalOption = None,
+            max_entries: MaxEntriesOption = None) -> None:
     """Import transcripts, a whole .qdpx project, participants or memos. All or nothing."""
     from trdpath.qualitative.coding import import_memos, import_participants, import_transcripts
-    from trdpath.qualitative.refi import import_qdpx_into
+    from trdpath.qualitative.refi import ImportLimits, import_qdpx_into
     from trdpath.qualitative.store import open_project
 
+    limits = ImportLimits.from_megabytes(max_entry_mb, max_total_mb, max_entries)
     files = files or []
     with open_project(project) as qp, qp.transaction(who):  # everything below commits together or not at all
         if participants:
@@ -67,8 +93,8 @@ def import_(project: ProjectArg,
         qdpx = [f for f in files if f.suffix.lower() in (".qdpx", ".qde")]
         transcripts = [f for f in files if f not in qdpx]
         for path in qdpx:
-            counts = import_qdpx_into(qp, path, who=who)
-            console.print(f"{path.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+            counts = import_qdpx_into(qp, path, who=who, limits=limits)
+            console.print(f"{path.name}: {_summary(counts)}")
         if transcripts:
             names = import_transcripts(qp, transcripts, who=who,
                                        on_progress=lambda name: console.print(f"imported {name}"))
@@ -97,15 +123,16 @@ def codebook(project: ProjectArg,
              = None,
              export: Annotated[Optional[Path], typer.Option(help="Write the codebook as REFI-QDA .qdc.")] = None,
              history: Annotated[bool, typer.Option(help="Show every change to the codebook.")] = False,
-             who: WhoOption = None) -> None:
+             who: WhoOption = None, max_entry_mb: MaxEntryOption = None) -> None:
     """Show, import, export the codebook, or show its history from the change log."""
     from trdpath.qualitative.codebook import codebook_table, import_codebook
-    from trdpath.qualitative.refi import export_qdc
+    from trdpath.qualitative.refi import ImportLimits, export_qdc
     from trdpath.qualitative.store import codebook_history, open_project
 
+    limits = ImportLimits.from_megabytes(max_entry_mb)
     with open_project(project) as qp:
         if load:
-            console.print(f"Read {import_codebook(qp, load, who=who)} code(s) from {load}")
+            console.print(f"Read {import_codebook(qp, load, who=who, limits=limits)} code(s) from {load}")
         if export:
             export_qdc(qp, export)
             console.print(f"Wrote {export}")
@@ -129,7 +156,8 @@ def agree(project: ProjectArg, coder: CoderOption = None,
     """Inter-coder agreement per code and document (% agreement, Cohen's kappa, Krippendorff's alpha)."""
     from trdpath.qualitative.agreement import (agreement_by_code, agreement_by_document, disagreements,
                                                document_texts, segments_frame)
-    from trdpath.qualitative.store import atomic_write_text, open_project
+    from trdpath.qualitative.store import atomic_write_bytes, open_project
+    from trdpath.qualitative.tables import csv_bytes
 
     with open_project(project) as qp:
         segments = segments_frame(qp)
@@ -145,7 +173,7 @@ def agree(project: ProjectArg, coder: CoderOption = None,
     if out:
         for name, frame in (("agreement_by_code", by_code), ("agreement_by_document", by_document),
                             ("disagreements", differences)):
-            atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+            atomic_write_bytes(out / f"{name}.csv", csv_bytes(frame))
         console.print(f"Wrote tables to {out}")
 
 
@@ -181,7 +209,8 @@ def tables(project: ProjectArg, out: Annotated[Path, typer.Argument(help="Folder
     """Code frequencies by participant group, code co-occurrence and the code x participant matrix (CSV)."""
     from trdpath.qualitative.agreement import segments_frame
     from trdpath.qualitative.analysis import co_occurrence, code_by_participant, code_frequencies
-    from trdpath.qualitative.store import atomic_write_text, open_project
+    from trdpath.qualitative.store import atomic_write_bytes, open_project
+    from trdpath.qualitative.tables import csv_bytes
 
     with open_project(project) as qp:
         segments = segments_frame(qp)
@@ -189,7 +218,7 @@ def tables(project: ProjectArg, out: Annotated[Path, typer.Argument(help="Folder
               "co_occurrence": co_occurrence(segments, coders=coder).reset_index(),
               "code_by_participant": code_by_participant(segments, coders=coder).reset_index()}
     for name, frame in frames.items():
-        atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+        atomic_write_bytes(out / f"{name}.csv", csv_bytes(frame))
         console.print(f"Wrote {out / name}.csv")
 
 
@@ -235,7 +264,7 @@ def export(project: ProjectArg,
             export_segments(qp, target, coder)
         else:
             raise UserError(f"{target}: export as .qdpx, .qdc, .csv or .xlsx")
-    console.print(f"Wrote {target}")
+    console.print(f"Wrote {escape(str(target))}")
 
 
 @app.command()
@@ -272,7 +301,7 @@ def main() -> None:
     except click.exceptions.Abort:
         sys.exit(130)
     except UserError as exc:
-        err.print(f"[red]Error:[/] {exc}")
+        err.print(f"[red]Error:[/] {escape(mask_credentials(exc))}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -60,7 +60,7 @@ def _yaml_nodes(s, nodes, parent_path: list[str], file: str) -> int:  # noqa: AN
     return count
 
 
-def import_codebook(project: QualProject, path: str | Path, *, who: str | None = None) -> int:
+def import_codebook(project: QualProject, path: str | Path, *, who: str | None = None, limits=None) -> int:  # noqa: ANN001
     """Merge a codebook file into the project (codes matched by path; definitions and colours updated)."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -69,7 +69,7 @@ def import_codebook(project: QualProject, path: str | Path, *, who: str | None =
     if suffix == ".qdc":
         from trdpath.qualitative.refi import import_qdc
 
-        return import_qdc(project, path, who=who)
+        return import_qdc(project, path, who=who, **({"limits": limits} if limits else {}))
     if suffix in (".yaml", ".yml"):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trdpath.errors import InputError, UserError
@@ -61,24 +62,39 @@ def role_from_label(label: str) -> str | None:
     return None
 
 
-def get_coder(s: Session, name: str | None) -> m.Coder | None:
+def create_if_absent(s: Session, find: Callable[[], m.Base | None], make: Callable[[], m.Base]) -> m.Base:
+    """The row `find` returns, or a new one from `make`, race-free: if another coder inserted the same row
+    between our look and our insert, the unique index refuses ours and we take theirs (a savepoint keeps the
+    rest of the transaction). SQLite write transactions are serialised (BEGIN IMMEDIATE); PostgreSQL relies on
+    this path."""
+    found = find()
+    if found is not None:
+        return found
+    try:
+        with s.begin_nested():
+            made = make()
+            s.add(made)
+            s.flush()
+        return made
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found
+
+
+def get_coder(s: Session, name: str | None, *, guid: str | None = None,
+              initials: str | None = None) -> m.Coder | None:
     if not name:
         return None
-    coder = s.scalar(select(m.Coder).where(m.Coder.name == name))
-    if coder is None:
-        coder = m.Coder(name=name)
-        s.add(coder)
-        s.flush()
-    return coder
+    return create_if_absent(s, lambda: s.scalar(select(m.Coder).where(m.Coder.name == name)),
+                            lambda: m.Coder(name=name, initials=initials, **({"guid": guid} if guid else {})))
 
 
 def get_participant(s: Session, label: str, role: str | None = None) -> m.Participant:
-    participant = s.scalar(select(m.Participant).where(m.Participant.label == label))
-    if participant is None:
-        participant = m.Participant(label=label, role=role or role_from_label(label))
-        s.add(participant)
-        s.flush()
-    elif role and participant.role != role:
+    participant = create_if_absent(s, lambda: s.scalar(select(m.Participant).where(m.Participant.label == label)),
+                                   lambda: m.Participant(label=label, role=role or role_from_label(label)))
+    if role and participant.role != role:
         participant.role = role
     return participant
 
@@ -178,17 +194,22 @@ def get_code(s: Session, path: str | list[str], *, create: bool = True) -> m.Cod
     """The code at a path such as ``Barriers / Organisational / no funding``, creating missing levels."""
     parts = split_code_path(path) if isinstance(path, str) else path
     parent = None
-    for depth, name in enumerate(parts):
-        code = s.scalar(select(m.Code).where(m.Code.name == name, m.Code.parent_id.is_(None) if parent is None
-                                             else m.Code.parent_id == parent.id))
-        if code is None:
-            if not create:
-                return None
+    for name in parts:
+        def find(name: str = name, parent: m.Code | None = parent) -> m.Code | None:
+            return s.scalar(select(m.Code).where(m.Code.name == name, m.Code.parent_id.is_(None) if parent is None
+                                                 else m.Code.parent_id == parent.id))
+
+        def make(name: str = name, parent: m.Code | None = parent) -> m.Code:
             siblings = len(parent.children) if parent is not None else len(
                 s.scalars(select(m.Code.id).where(m.Code.parent_id.is_(None))).all())
-            code = m.Code(name=name, parent=parent, position=siblings)
-            s.add(code)
-            s.flush()
+            return m.Code(name=name, parent=parent, position=siblings)
+
+        if not create:
+            code = find()
+            if code is None:
+                return None
+        else:
+            code = create_if_absent(s, find, make)
         parent = code
     return parent
 

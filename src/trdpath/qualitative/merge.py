@@ -64,6 +64,23 @@ def merge_project(target: QualProject, source: QualProject | str | Path, *, who:
                                     "offsets cannot be merged (re-import one coder's transcript)")
                 doc_map[document.id] = mine
             dst.flush()
+            # REFI-QDA selections (one span, several codings) keep their identity through a merge.
+            selection_map: dict[int, m.Selection] = {}
+            for selection in src.scalars(select(m.Selection).order_by(m.Selection.id)):
+                document = doc_map[selection.document_id]
+                mine = dst.scalar(select(m.Selection).where(m.Selection.guid == selection.guid))
+                if mine is None or (mine.document_id, mine.start, mine.end) != (document.id, selection.start,
+                                                                                 selection.end):
+                    mine = m.Selection(
+                        **({} if mine is not None else {"guid": selection.guid}), document=document,
+                        start=selection.start, end=selection.end, name=selection.name,
+                        description=selection.description, created_at=selection.created_at,
+                        modified_at=selection.modified_at,
+                        creator=get_coder(dst, selection.creator.name) if selection.creator else None,
+                        modifier=get_coder(dst, selection.modifier.name) if selection.modifier else None)
+                    dst.add(mine)
+                selection_map[selection.id] = mine
+            dst.flush()
             segment_map: dict[int, m.Segment] = {}
             for segment in src.scalars(select(m.Segment).order_by(m.Segment.id)):
                 document, code = doc_map[segment.document_id], code_map[segment.code_id]
@@ -76,6 +93,7 @@ def merge_project(target: QualProject, source: QualProject | str | Path, *, who:
                     guid_taken = dst.scalar(select(m.Segment.id).where(m.Segment.guid == segment.guid))
                     existing = m.Segment(document=document, code=code, coder=coder, start=segment.start,
                                          end=segment.end, created_at=segment.created_at,
+                                         selection=selection_map.get(segment.selection_id),
                                          **({} if guid_taken else {"guid": segment.guid}))
                     dst.add(existing)
                     counts["segments"] += 1
@@ -87,7 +105,8 @@ def merge_project(target: QualProject, source: QualProject | str | Path, *, who:
                 dst.add(m.Memo(guid=memo.guid, title=memo.title, text=memo.text, created_at=memo.created_at,
                                coder=get_coder(dst, memo.coder.name) if memo.coder else None,
                                document=doc_map.get(memo.document_id), code=code_map.get(memo.code_id),
-                               segment=segment_map.get(memo.segment_id)))
+                               segment=segment_map.get(memo.segment_id),
+                               selection=selection_map.get(memo.selection_id)))
                 counts["memos"] += 1
     finally:
         if own_source:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint)
+from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Participant roles used in the seed study (000: people with TRD "P1..", clinicians "C1..").
@@ -52,6 +52,8 @@ class Coder(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # NVivo writes a user's initials as the REFI-QDA User "id"; kept so a round trip gives them back.
+    initials: Mapped[str | None] = mapped_column(String(50))
 
 
 class Participant(Base):
@@ -62,6 +64,7 @@ class Participant(Base):
     guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
     label: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str | None] = mapped_column(String(50))
+    description: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[list[ParticipantAttribute]] = relationship(
         back_populates="participant", cascade="all, delete-orphan", order_by="ParticipantAttribute.name")
     documents: Mapped[list[Document]] = relationship(back_populates="participant")
@@ -95,8 +98,14 @@ class Document(Base):
     # Interview order drives the saturation curve (Guest, Namey & Chen 2020 count interviews in the order done).
     interview_order: Mapped[int | None] = mapped_column(Integer)
     source_format: Mapped[str | None] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    creator_id: Mapped[int | None] = mapped_column(ForeignKey("coder.id", ondelete="SET NULL"))
+    modified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    modifier_id: Mapped[int | None] = mapped_column(ForeignKey("coder.id", ondelete="SET NULL"))
     participant: Mapped[Participant | None] = relationship(back_populates="documents")
+    creator: Mapped[Coder | None] = relationship(foreign_keys=[creator_id])
+    modifier: Mapped[Coder | None] = relationship(foreign_keys=[modifier_id])
     speakers: Mapped[list[Speaker]] = relationship(back_populates="document", cascade="all, delete-orphan")
     turns: Mapped[list[Turn]] = relationship(back_populates="document", cascade="all, delete-orphan",
                                              order_by="Turn.start")
@@ -133,7 +142,11 @@ class Code(Base):
     """A code in the codebook; parent_id builds the theme -> subtheme -> code hierarchy of any depth."""
 
     __tablename__ = "code"
-    __table_args__ = (UniqueConstraint("parent_id", "name"),)
+    # (parent_id, name) is unique below the top level; a NULL parent_id never collides in SQL, so top-level
+    # names need their own partial index (two coders creating one new theme at once made two: issue 14).
+    __table_args__ = (UniqueConstraint("parent_id", "name"),
+                      Index("uq_code_top_level_name", "name", unique=True, sqlite_where=text("parent_id IS NULL"),
+                            postgresql_where=text("parent_id IS NULL")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
     name: Mapped[str] = mapped_column(String(300))
@@ -155,6 +168,28 @@ class Code(Base):
         return " / ".join(reversed(names))
 
 
+class Selection(Base):
+    """A REFI-QDA PlainTextSelection: one span that may carry several codings (segments) and notes. Kept so a
+    selection coded with three codes is still one selection after a round trip (158 in, 158 out)."""
+
+    __tablename__ = "selection"
+    __table_args__ = (CheckConstraint("start_offset >= 0 AND end_offset >= start_offset", name="selection_span"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(38), default=new_guid, unique=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"), index=True)
+    start: Mapped[int] = mapped_column("start_offset", Integer)
+    end: Mapped[int] = mapped_column("end_offset", Integer)
+    name: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    creator_id: Mapped[int | None] = mapped_column(ForeignKey("coder.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    modifier_id: Mapped[int | None] = mapped_column(ForeignKey("coder.id", ondelete="SET NULL"))
+    modified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    document: Mapped[Document] = relationship()
+    creator: Mapped[Coder | None] = relationship(foreign_keys=[creator_id])
+    modifier: Mapped[Coder | None] = relationship(foreign_keys=[modifier_id])
+
+
 class Segment(Base):
     """A coded segment: one coder applied one code to document.text[start:end]."""
 
@@ -168,9 +203,11 @@ class Segment(Base):
     start: Mapped[int] = mapped_column("start_offset", Integer)
     end: Mapped[int] = mapped_column("end_offset", Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    selection_id: Mapped[int | None] = mapped_column(ForeignKey("selection.id", ondelete="SET NULL"), index=True)
     document: Mapped[Document] = relationship(back_populates="segments")
     code: Mapped[Code] = relationship()
     coder: Mapped[Coder | None] = relationship()
+    selection: Mapped[Selection | None] = relationship()
 
     @property
     def text(self) -> str:
@@ -189,11 +226,14 @@ class Memo(Base):
     document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
     code_id: Mapped[int | None] = mapped_column(ForeignKey("code.id", ondelete="CASCADE"))
     segment_id: Mapped[int | None] = mapped_column(ForeignKey("segment.id", ondelete="CASCADE"))
+    # A note on a PlainTextSelection (an annotation): its position is the selection's span.
+    selection_id: Mapped[int | None] = mapped_column(ForeignKey("selection.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     coder: Mapped[Coder | None] = relationship()
     document: Mapped[Document | None] = relationship()
     code: Mapped[Code | None] = relationship()
     segment: Mapped[Segment | None] = relationship()
+    selection: Mapped[Selection | None] = relationship()
 
 
 class ChangeLog(Base):

@@ -7,6 +7,7 @@ only lay it out.
 from __future__ import annotations
 
 import base64
+import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,11 +140,24 @@ def participant_characteristics(project: QualProject) -> pd.DataFrame:
         if values.empty:
             continue
         rows.append(dict(characteristic=column.replace("_", " ").capitalize(), **{g: "" for g in groups}))
+        # Every percentage is of the column's participants (its n in the header), so the "All" column is of all
+        # participants; those without a value are a "Not recorded" row and the parts add up to n. A group in which
+        # nobody has a value (profession among people with TRD) shows "-": not asked of that group.
         for value in sorted(values.unique()):
             rows.append(dict(characteristic=f"  {value}",
-                             **{g: _fmt_pct(int((d[column] == value).sum()), int(d[column].notna().sum()))
+                             **{g: _fmt_pct(int((d[column] == value).sum()), len(d))
+                                if d[column].notna().any() else "-" for g, d in groups.items()}))
+        if frame[column].isna().any():
+            rows.append(dict(characteristic="  Not recorded",
+                             **{g: _fmt_pct(int(d[column].isna().sum()), len(d))
                                 if d[column].notna().any() else "-" for g, d in groups.items()}))
     return pd.DataFrame(rows)
+
+
+def participant_headers(table: pd.DataFrame) -> list[str]:
+    """Column headers of the characteristics table with each group's n, the denominator of its percentages."""
+    counts = dict(zip(table.columns, table.iloc[0])) if len(table) else {}
+    return ["Characteristic", *[f"{c} (n = {counts.get(c, 0)})" for c in table.columns[1:]]]
 
 
 def saturation_png(curve: pd.DataFrame, result: SaturationResult | None) -> bytes:
@@ -243,6 +257,7 @@ def render_html(data: ReportData) -> str:
     return template.render(data=data, themes=data.themes.to_dict("records"),
                            participants=data.participants.to_dict("records"),
                            participant_columns=list(data.participants.columns),
+                           participant_headers=participant_headers(data.participants),
                            agreement=agreement_rows(data), overall=data.agreement_overall,
                            disagreements=data.disagreements.head(15).to_dict("records"),
                            disagreement_total=len(data.disagreements), saturation_png=png,
@@ -250,24 +265,34 @@ def render_html(data: ReportData) -> str:
                            short=_short_code, matrix=data.theme_matrix)
 
 
+def _md_text(text: object) -> str:
+    """Text from the project (names, quotes, memos) as inert Markdown: HTML is escaped, so a raw `<script>` or
+    `<img onerror>` in a quote shows as text in any Markdown viewer instead of running."""
+    return html.escape(str(text), quote=False)
+
+
 def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _md_text(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+def _md_table(header: list[str], rows: list[list], numeric_from: int | None = None) -> str:
+    """A Markdown table; columns from `numeric_from` on are right-aligned, like their header."""
+    align = [" ---: " if numeric_from is not None and i >= numeric_from else " --- " for i in range(len(header))]
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def render_markdown(data: ReportData, image_name: str | None = "saturation.png") -> str:
-    out = [f"# {data.title}", ""]
+    out = [f"# {_md_text(data.title)}", ""]
     if data.description:
-        out += [data.description, ""]
+        out += [_md_text(data.description), ""]
     out += ["## Participant characteristics", "",
-            _md_table(list(data.participants.columns), data.participants.values.tolist()), ""]
+            _md_table(participant_headers(data.participants),
+                      [[("\u2003" + r[0].strip()) if str(r[0]).startswith("  ") else r[0], *r[1:]]
+                       for r in data.participants.values.tolist()], numeric_from=1), ""]
     out += ["## Themes", "",
-            f"Counts are participants whose interview was coded (coders: {', '.join(data.coders_for_themes)}); "
+            f"Counts are participants whose interview was coded (coders: {_md_text(', '.join(data.coders_for_themes))}); "
             "themes include everything coded beneath them.", ""]
     rows = []
     for r in data.themes.itertuples(index=False):
@@ -281,7 +306,7 @@ def render_markdown(data: ReportData, image_name: str | None = "saturation.png")
         out += ["### Themes by participant (coded segments)", "",
                 _md_table(["Theme", *data.theme_matrix.columns],
                           [[theme, *row.tolist()] for theme, row in data.theme_matrix.iterrows()]), ""]
-    out += ["## Saturation", "", saturation_text(data), ""]
+    out += ["## Saturation", "", _md_text(saturation_text(data)), ""]
     if image_name and data.saturation_png:
         out += [f"![Code discovery and saturation]({image_name})", ""]
     out += [_md_table(["Interview", "Document", "Codes", "New codes", "Cumulative"],
@@ -293,7 +318,7 @@ def render_markdown(data: ReportData, image_name: str | None = "saturation.png")
     else:
         overall = data.agreement_overall
         out += [f"Character-level comparison on {int(data.agreement['documents'].iloc[0])} double-coded documents "
-                f"({', '.join(data.agreement_coders)}). Mean over {overall['codes']} codes: agreement "
+                f"({_md_text(', '.join(data.agreement_coders))}). Mean over {overall['codes']} codes: agreement "
                 f"{overall['mean_agreement_pct']:.1f}%, Cohen's kappa {overall['mean_kappa']:.2f}, Krippendorff's "
                 f"alpha {overall['mean_krippendorff_alpha']:.2f}.", ""]
         out += [_md_table(["Theme", "Code", "Coders", "Agreement %", "Kappa", "Alpha"],
@@ -328,7 +353,7 @@ def render_docx(data: ReportData) -> bytes:
                 cell.text = str(text)
 
     document.add_heading("Participant characteristics", level=1)
-    table(list(data.participants.columns), data.participants.values.tolist())
+    table(participant_headers(data.participants), data.participants.values.tolist())
     document.add_heading("Themes", level=1)
     table(["Theme / subtheme / code", "Definition", "Segments", "Participants (TRD / clinicians)",
            "Exemplar quotes"],

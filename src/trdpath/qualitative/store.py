@@ -24,10 +24,34 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, inspect, insert, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trdpath.errors import BackendError, UserError
 from trdpath.qualitative import models as m
+from trdpath.safety import mask_credentials
+
+BUSY_SECONDS_ENV = "TRDPATH_QUAL_BUSY_SECONDS"
+DEFAULT_BUSY_SECONDS = 60.0
+
+
+def busy_seconds() -> float:
+    """How long a change waits for another coder's transaction (an import, a merge) before giving up."""
+    text = os.environ.get(BUSY_SECONDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_BUSY_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"{BUSY_SECONDS_ENV} must be a number of seconds (got {text!r})") from None
+    if value < 0:
+        raise UserError(f"{BUSY_SECONDS_ENV} must not be negative (got {text!r})")
+    return value
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -50,17 +74,30 @@ def _make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url)
     except Exception as exc:  # bad driver or malformed URL
-        raise BackendError(f"cannot use project database {url!r}: {exc}") from exc
+        raise BackendError(f"cannot use project database {mask_credentials(url)!r}: "
+                           f"{mask_credentials(exc)}") from None
     if engine.dialect.name == "sqlite":
+        wait_ms = int(busy_seconds() * 1000)
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            # We issue BEGIN ourselves (below): pysqlite's own transaction handling cannot BEGIN IMMEDIATE.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             # WAL + FULL sync: a killed process never leaves a half-written transaction behind.
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=10000")
+            # SQLite retries a busy lock for this long before reporting "database is locked".
+            cur.execute(f"PRAGMA busy_timeout={wait_ms}")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            # A change takes the write lock when it starts (IMMEDIATE), so two coders' look-then-insert never
+            # interleave and a waiting writer is retried by busy_timeout instead of failing with a stale snapshot.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("trdpath_write")
+                                 else "BEGIN")
     return engine
 
 
@@ -163,7 +200,14 @@ class QualProject:
 
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = sessionmaker(self.engine.execution_options(trdpath_write=True), expire_on_commit=False)
         self._open: Session | None = None
+
+    def _busy(self) -> BackendError:
+        return BackendError(f"the project {mask_credentials(self.url)} is busy: another coder or command (an "
+                            f"import, a merge) has been writing to it for more than {busy_seconds():g} s. Nothing "
+                            f"was changed; try again when it has finished (or set {BUSY_SECONDS_ENV} to wait "
+                            "longer)")
 
     @contextmanager
     def transaction(self, who: str | None = None) -> Iterator[Session]:
@@ -172,13 +216,29 @@ class QualProject:
         if self._open is not None:
             yield self._open
             return
-        session = self._sessions()
+        session = self._writers()
         session.info["who"] = who or _current_user()
         event.listen(session, "after_flush", _record_changes)
         self._open = session
         try:
-            yield session
-            session.commit()
+            try:
+                session.connection()  # take the write lock now, waiting for another coder's change if needed
+            except OperationalError as exc:
+                if _is_locked(exc):
+                    raise self._busy() from None
+                raise BackendError(f"cannot write to project {mask_credentials(self.url)}: "
+                                   f"{mask_credentials(exc.orig)}") from None
+            try:
+                yield session
+                session.commit()
+            except OperationalError as exc:
+                if _is_locked(exc):
+                    raise self._busy() from None
+                raise
+            except IntegrityError as exc:
+                # A unique or foreign-key rule of the project refused the change: a message, not a traceback.
+                raise BackendError("the change conflicts with what is already in the project and was not "
+                                   f"made: {mask_credentials(exc.orig)}") from None
         except BaseException:
             session.rollback()
             raise
@@ -219,7 +279,12 @@ def create_project(location: str | os.PathLike, name: str, *, description: str |
             raise UserError(f"{path}: a project already exists here; open it instead or choose another path")
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = _make_engine(url)
-    migrate(engine)
+    try:
+        migrate(engine)
+    except Exception as exc:  # a server that is down, a refused login, a closed port
+        engine.dispose()
+        raise BackendError(f"cannot create project {mask_credentials(url)}: "
+                           f"{mask_credentials(getattr(exc, 'orig', None) or exc)}") from None
     project = QualProject(url, engine)
     with project.transaction() as s:
         if s.scalar(select(m.ProjectInfo)) is None:
@@ -237,12 +302,21 @@ def open_project(location: str | os.PathLike) -> QualProject:
     try:
         backup = migrate(engine)
     except Exception as exc:
-        raise BackendError(f"cannot open project {url}: {exc}") from exc
+        engine.dispose()
+        raise BackendError(f"cannot open project {mask_credentials(url)}: "
+                           f"{mask_credentials(getattr(exc, 'orig', None) or exc)}") from None
     return QualProject(url, engine, backup)
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write a file via a temporary file in the same folder and a rename, so readers never see half a file."""
+    """Write a file via a temporary file in the same folder and a rename, so readers never see half a file.
+    The file gets the user's usual permissions (0644 under the common umask 022), not mkstemp's private 0600."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -250,6 +324,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
