@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trdpath.nlp.evaluate import read_gold
-from trdpath.nlp.pipeline import build_pipeline, extract_mentions
+from trdpath.nlp.pipeline import AUDIT_COLUMNS, build_pipeline, extract_mentions
 from trdpath.nlp.rules import finite_strings, load_rules
 from trdpath.nlp.synthetic import DISTRACTORS, FILLER, SELF_HARM, SUICIDAL_IDEATION, SUICIDE_ATTEMPT
 
@@ -24,7 +24,7 @@ def plain_nlp():
 
 @pytest.fixture(scope="module")
 def gold_sentences():
-    gold = pd.concat([read_gold(GOLD / "dev.csv"), read_gold(GOLD / "test.csv")])
+    gold = pd.concat([read_gold(GOLD / f"{split}.csv") for split in ("dev", "test", "heldout")])
     return gold.drop_duplicates("sentence_id")["text"].tolist()
 
 
@@ -45,7 +45,15 @@ def test_fast_path_equals_plain_whole_note_pipeline_on_gold(nlp, plain_nlp, gold
     fast = extract_mentions(notes, nlp)
     plain = extract_mentions(notes, plain_nlp, use_prefilter=False)
     assert len(fast) > 300
-    pd.testing.assert_frame_equal(fast, plain)
+    assert_same_mentions(fast, plain)
+
+
+def assert_same_mentions(fast, plain):
+    """Every column equal; for the audit columns, the same attributes have a rule. When two rules of one
+    ConText category match the very same words (e.g. 'several years ago'), medspaCy keeps either, and
+    which one depends on matcher order, which compilation changes; the attribute it sets is the same."""
+    pd.testing.assert_frame_equal(fast.drop(columns=AUDIT_COLUMNS), plain.drop(columns=AUDIT_COLUMNS))
+    pd.testing.assert_frame_equal(fast[AUDIT_COLUMNS] != "", plain[AUDIT_COLUMNS] != "")
 
 
 SENTENCES = [s.format(p="she", P="She", o="her", s="her", S="Her", r="herself")
@@ -60,7 +68,7 @@ def test_fast_path_equals_plain_pipeline_on_random_notes(nlp, plain_nlp, notes_s
     notes = _notes([joiner.join(sentences) for sentences in notes_sentences])
     fast = extract_mentions(notes, nlp)
     plain = extract_mentions(notes, plain_nlp, use_prefilter=False)
-    pd.testing.assert_frame_equal(fast, plain)
+    assert_same_mentions(fast, plain)
 
 
 def test_two_processes_give_the_same_mentions(nlp, gold_sentences):

@@ -22,6 +22,8 @@ from medspacy.section_detection import SectionRule
 from trdpath.errors import InputError
 
 BUILTIN_RULE_FILES = ("targets.json", "context.json", "sections.json")
+# medspaCy on_modifies callbacks a ConText rule may name in its metadata (defined in pipeline.ON_MODIFIES).
+ON_MODIFIES_NAMES = {"before_note_date"}
 
 # Lower-case stems covering every built-in target rule: a note with none of these cannot hold a mention,
 # so it skips the spaCy pipeline. Kept in step with rules/targets.json (tests check it on the gold set).
@@ -200,6 +202,13 @@ def _add(rules: RuleSet, data: dict, label: str, builtin: bool, single_token=Non
         for row, entry in enumerate(data.get(key, []), start=1):
             try:
                 rule_class.from_dict(entry)  # validate as written, so errors name the user's rule
+                if key == "context_rules":
+                    metadata = entry.get("metadata") or {}
+                    callback = metadata.get("on_modifies")
+                    if callback is not None and callback not in ON_MODIFIES_NAMES:
+                        raise ValueError(f"unknown on_modifies {callback!r}; expected one of {sorted(ON_MODIFIES_NAMES)}")
+                    # The audit columns name the rule as written, also after compilation into many literals.
+                    entry = {**entry, "metadata": {**metadata, "rule": metadata.get("rule", entry["literal"])}}
                 entries = [entry]
                 if single_token is not None and key != "section_rules":
                     entries = compile_rule_dicts(entries, single_token)
