@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trdpath.errors import InputError, UserError
+from trdpath.safety import neutralise_frame
 
 app = typer.Typer(help="Find self-harm, suicidal ideation and suicide attempt in free-text notes (medspaCy).",
                   no_args_is_help=True)
@@ -45,7 +46,8 @@ def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
         if path.suffix.lower() == ".parquet":
             frame.to_parquet(temporary, index=False)
         else:
-            frame.to_csv(temporary, index=False)
+            # Note text in a CSV cell must not run as a spreadsheet formula (OWASP CSV injection; issue 14).
+            neutralise_frame(frame).to_csv(temporary, index=False)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
