@@ -53,6 +53,12 @@ ISSUE_21_CASES = [
     ("No self-harm since March.", [(SH, True, False, False, P, False)]),
     ("Has not cut herself since 2017.", [(SH, True, False, False, P, False)]),
     ("No further episodes of self-harm.", [(SH, True, False, False, P, False)]),
+    # 'no attempt' followed by its object is a negation, not a qualifier (found by the held-out run)
+    ("No attempt on her life.", [(SA, True, False, False, P, False)]),
+    ("Made no attempts to kill himself.", [(SA, True, False, False, P, False)]),
+    ("No further attempts to end her life.", [(SA, True, False, False, P, False)]),
+    ("No recent suicide attempts.", [(SA, True, False, False, P, False)]),
+    ("Previous suicide attempt, no further attempts.", [(SA, False, True, False, P, False)]),
     ("Overdose in 2015, no self-harm since.", [(SH, False, True, False, P, False), (SH, True, False, False, P, False)]),
     # negation of an act or intent leaves the thought affirmed
     ("Reports suicidal thoughts, no plans to act on them.", [(SI, False, False, False, P, False)]),
@@ -143,3 +149,4 @@ def test_mention_table_names_the_rule_behind_each_attribute(nlp):
     assert found.loc["overdose", "negated_rule"] == ""  # 'none' alone would negate; 'none since' does not
     assert found.loc["Suicide attempt", "historical_rule"].split("; ") == ["context:aged 16", "section:past_psychiatric_history"]
     assert found.loc["?OD", "certainty_rule"] == "target:?OD"
+
