@@ -10,6 +10,7 @@ candidate_sentences); tests check that this gives exactly the mentions of the wh
 from __future__ import annotations
 
 import bisect
+import gc
 import re
 import warnings
 from pathlib import Path
@@ -371,6 +372,9 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
         task = progress_bar.add_task("Reading notes", total=len(texts))
         progress_bar.advance(task, len(texts) - len(work))  # notes without a candidate term are done
     _WORKER_NLP = nlp
+    # Python's advice for forked workers (gc.freeze docs): move the pipeline's many long-lived objects out of
+    # the collector's generations, so collections neither walk them nor copy their pages; undone below.
+    gc.freeze()
     try:
         import multiprocessing
         # Workers inherit the built pipeline by fork; where fork is unavailable (Windows) run in-process.
@@ -388,6 +392,7 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
                 if progress_bar is not None:
                     progress_bar.advance(task, done)
     finally:
+        gc.unfreeze()
         _WORKER_NLP = None
         if progress_bar is not None:
             progress_bar.stop()

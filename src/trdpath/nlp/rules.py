@@ -159,6 +159,48 @@ def _phrases(pattern: list[dict], single_token) -> list[str] | None:
     return sorted(phrases)
 
 
+MAX_FIRST_TOKEN_EXPANSION = 400
+
+
+def expand_first_token(pattern: list[dict]) -> list[list[dict]]:
+    """Equivalent patterns whose first token is one exact word instead of an IN list.
+
+    spaCy's Matcher starts every pattern at every token and checks an IN list with a Python predicate, but an
+    exact LOWER / TEXT value in C; so a pattern starting with {"LOWER": {"IN": [a, b]}} becomes one pattern per
+    word. Optional first tokens unfold by the identities A? B = A B | B, A* B = A A* B | B, A+ B = A A* B.
+    The matches (spans) are the same; patterns that would unfold into too many stay as they are.
+    """
+    def unfold(tokens: list[dict]) -> list[list[dict]] | None:
+        if not tokens:
+            return None
+        first, rest = tokens[0], tokens[1:]
+        op = first.get("OP")
+        attrs = set(first) - {"OP"}
+        attr = next(iter(attrs)) if len(attrs) == 1 else None
+        value = first.get(attr) if attr in ("LOWER", "TEXT", "ORTH") else None
+        if isinstance(value, dict) and set(value) == {"IN"} and all(isinstance(v, str) for v in value["IN"]):
+            words = list(dict.fromkeys(value["IN"]))
+        elif isinstance(value, str):
+            words = [value]
+        else:
+            return [tokens] if op in (None, "!") else None  # a flag (LIKE_NUM, IS_PUNCT) is checked in C already
+        if op is None:
+            return [[{attr: word}] + rest for word in words]
+        if op in ("?", "*", "+"):
+            repeat = [] if op == "?" else [{attr: {"IN": words}, "OP": "*"}]
+            with_first = [[{attr: word}] + repeat + rest for word in words]
+            if op == "+":
+                return with_first
+            without = unfold(rest)
+            return None if without is None else with_first + without
+        return None
+
+    unfolded = unfold(pattern)
+    if unfolded is None or len(unfolded) > MAX_FIRST_TOKEN_EXPANSION:
+        return [pattern]
+    return unfolded
+
+
 def compile_rule_dicts(entries: list[dict], single_token) -> list[dict]:
     """Rule dicts rewritten for speed (finite regexes to IN lists, fixed-word patterns to literals)."""
     compiled = []
@@ -170,7 +212,7 @@ def compile_rule_dicts(entries: list[dict], single_token) -> list[dict]:
         pattern = [_finite_token(t) for t in pattern]
         phrases = _phrases(pattern, single_token)
         if phrases is None:
-            compiled.append({**entry, "pattern": pattern})
+            compiled.extend({**entry, "pattern": p} for p in expand_first_token(pattern))
         else:
             compiled.extend({**entry, "literal": phrase, "pattern": None} for phrase in phrases)
     return compiled
