@@ -326,17 +326,26 @@ def _docs_with_dates(nlp: Language, chunk) -> Iterable:
         yield doc
 
 
-def _mentions_in_chunk(args: tuple[list[tuple], int]) -> tuple[list[dict], int]:
-    """Mentions for a chunk of (position, shortened text, short starts, full starts, full text, note date)."""
-    chunk, batch_size = args
+def _mentions_in_chunk(args: tuple[int, list[str], list, int, bool]) -> tuple[list[dict], int]:
+    """Mentions for a chunk of notes (first position, texts, note dates): pre-filter, then the pipeline.
+
+    The pre-filter runs here, in the worker, so with n_process > 1 it is parallel too."""
+    first, texts, dates, batch_size, use_prefilter = args
     nlp = _WORKER_NLP
+    prefilter = nlp.meta.get("trdpath_prefilter") if use_prefilter else None
+    if prefilter:
+        shortened = candidate_sentences(texts, prefilter, nlp.meta.get("trdpath_section_headers"))
+        work = [(first + i, short, short_starts, full_starts, texts[i], dates[i])
+                for i, (short, short_starts, full_starts) in enumerate(shortened) if short_starts]
+    else:
+        work = [(first + i, text, [0], [0], text, dates[i]) for i, text in enumerate(texts)]
     section_attributes = nlp.meta.get("trdpath_section_attributes") or {}
     rows: list[dict] = []
-    docs = nlp.pipe(_docs_with_dates(nlp, chunk), batch_size=batch_size)
-    for (position, _, short_starts, full_starts, text, _), doc in zip(chunk, docs):
+    docs = nlp.pipe(_docs_with_dates(nlp, work), batch_size=batch_size)
+    for (position, _, short_starts, full_starts, text, _), doc in zip(work, docs):
         rows.extend(_tag(_to_full(mentions_in_doc(doc, section_attributes), short_starts, full_starts, text),
                          position))
-    return rows, len(chunk)
+    return rows, len(texts)
 
 
 def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
@@ -354,15 +363,10 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
     texts = notes["text"].tolist()
     # A missing date is None: date cues then count as historical whatever the year (no note date to compare).
     dates = [None if pd.isna(d) else d for d in notes["date"].tolist()]
-    prefilter = nlp.meta.get("trdpath_prefilter") if use_prefilter else None
-    if prefilter:
-        shortened = candidate_sentences(texts, prefilter, nlp.meta.get("trdpath_section_headers"))
-        work = [(i, short, short_starts, full_starts, texts[i], dates[i])
-                for i, (short, short_starts, full_starts) in enumerate(shortened) if short_starts]
-    else:
-        work = [(i, text, [0], [0], text, dates[i]) for i, text in enumerate(texts)]
-    chunk_size = max(64, min(2048, len(work) // max(4 * n_process, 1) + 1))
-    chunks = [(work[i:i + chunk_size], batch_size) for i in range(0, len(work), chunk_size)]
+    # About 1 note in 3 holds a candidate sentence, so chunks of raw notes are larger than chunks of work were.
+    chunk_size = max(64, min(4096, len(texts) // max(4 * n_process, 1) + 1))
+    chunks = [(i, texts[i:i + chunk_size], dates[i:i + chunk_size], batch_size, use_prefilter)
+              for i in range(0, len(texts), chunk_size)]
     rows: list[dict] = []
     progress_bar = task = None
     if progress:
@@ -370,7 +374,6 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
         progress_bar = Progress(transient=False)
         progress_bar.start()
         task = progress_bar.add_task("Reading notes", total=len(texts))
-        progress_bar.advance(task, len(texts) - len(work))  # notes without a candidate term are done
     _WORKER_NLP = nlp
     # Python's advice for forked workers (gc.freeze docs): move the pipeline's many long-lived objects out of
     # the collector's generations, so collections neither walk them nor copy their pages; undone below.
