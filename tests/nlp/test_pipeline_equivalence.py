@@ -158,37 +158,3 @@ def test_expanded_patterns_match_the_same_spans():
     spans = lambda matcher: sorted({(start, end) for _, start, end in matcher(doc)})  # noqa: E731
     assert spans(original) == spans(unfolded)
     assert (0, 4) in spans(original)  # 'no no further episodes'
-
-
-_BLANK = __import__("spacy").blank("en")
-
-
-def _sentence_starts_by_loop(doc):
-    """The token loop the vectorised trdpath_sentences replaced (second implementation)."""
-    import re
-
-    boundaries = [m.end() for m in re.finditer(r"[.!](?=\s)|\n", doc.text)]
-    starts, next_boundary, previous_end = [], 0, 0
-    for i, token in enumerate(doc):
-        if i == 0:
-            starts.append(True)
-            continue
-        if token.is_space:
-            starts.append(False)
-            continue
-        while next_boundary < len(boundaries) and boundaries[next_boundary] < previous_end:
-            next_boundary += 1
-        starts.append(next_boundary < len(boundaries) and boundaries[next_boundary] <= token.idx)
-        previous_end = token.idx + len(token)
-    return starts
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["Denies SI", ".", "!", "?", " ", "  ", "\n", "\r\n", "OD", "e.g.", "Dr.", "x",
-                                 "self-harm", ":", "...", "\t", "2019"]), max_size=30))
-def test_vectorised_sentence_starts_equal_the_token_loop(pieces):
-    from trdpath.nlp.pipeline import note_sentences
-
-    doc = _BLANK.make_doc("".join(pieces))
-    expected = _sentence_starts_by_loop(doc)
-    assert [bool(t.is_sent_start) for t in note_sentences(doc)] == expected

@@ -16,10 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 import spacy
-from spacy.attrs import IDX, IS_SPACE, LENGTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Span
 
@@ -64,28 +62,20 @@ SENTENCE_BOUNDARY = re.compile(r"[.!](?=\s)|\n")
 
 @Language.component("trdpath_sentences")
 def note_sentences(doc):
-    """Sentence starts from SENTENCE_BOUNDARY character positions (white-space tokens never start one).
-
-    A token starts a sentence when a boundary lies between the end of the last non-space token before it
-    and its own start. Vectorised over the tokens (token attributes in and out as arrays, NumPy between).
-    """
-    n = len(doc)
-    if n == 0:
-        return doc
-    tokens = doc.to_array([IDX, LENGTH, IS_SPACE]).astype(np.int64)
-    starts, ends, space = tokens[:, 0], tokens[:, 0] + tokens[:, 1], tokens[:, 2].astype(bool)
-    # The first token starts a sentence whatever it is, and no boundary can lie inside it, so the search for a
-    # boundary after it starts at 0.
-    skip = space.copy()
-    skip[0] = True
-    last = np.maximum.accumulate(np.where(skip, -1, np.arange(n)))
-    previous = np.r_[-1, last[:-1]]
-    previous_end = np.where(previous >= 0, ends[np.maximum(previous, 0)], 0)
-    boundaries = np.fromiter((m.end() for m in SENTENCE_BOUNDARY.finditer(doc.text)), dtype=np.int64)
-    found = np.searchsorted(boundaries, starts, side="right") - np.searchsorted(boundaries, previous_end, side="left")
-    sentence_start = (found > 0) & ~space
-    sentence_start[0] = True
-    doc.from_array([SENT_START], np.where(sentence_start, 1, -1).astype(np.uint64).reshape(-1, 1))
+    """Sentence starts from SENTENCE_BOUNDARY character positions (white-space tokens never start one)."""
+    boundaries = [m.end() for m in SENTENCE_BOUNDARY.finditer(doc.text)]
+    next_boundary, previous_end = 0, 0
+    for i, token in enumerate(doc):
+        if i == 0:
+            token.is_sent_start = True
+            continue
+        if token.is_space:
+            token.is_sent_start = False
+            continue
+        while next_boundary < len(boundaries) and boundaries[next_boundary] < previous_end:
+            next_boundary += 1
+        token.is_sent_start = next_boundary < len(boundaries) and boundaries[next_boundary] <= token.idx
+        previous_end = token.idx + len(token)
     return doc
 
 # Each medspaCy component keeps a token Matcher, a PhraseMatcher and a regex matcher; an empty one warns
