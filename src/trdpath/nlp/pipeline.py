@@ -232,33 +232,40 @@ def _to_full(rows: list[dict], short_starts: list[int], full_starts: list[int], 
     return rows
 
 
-def _experiencer(span: Span) -> str:
+def _experiencer(extensions) -> str:
     # Family wins over 'other' when both fire: the more specific cue in UK notes ("her mother's friend") is rare.
-    if span._.is_family:
+    if extensions.is_family:
         return "family"
-    if span._.is_other_experiencer:
+    if extensions.is_other_experiencer:
         return "other"
     return "patient"
 
 
-def _audit(span: Span, section_attributes: dict) -> dict[str, str]:
+_NO_AUDIT = dict.fromkeys(AUDIT_COLUMNS, "")
+
+
+def _audit(extensions, section: str | None, section_attributes: dict) -> dict[str, str]:
     """For each attribute, the rules that set it: 'context:<rule>' (ConText modifier), 'section:<name>'
     (a section's attributes) or 'target:<rule>' (a target rule's own attributes); '; '-joined."""
+    modifiers = extensions.modifiers
+    from_section = section_attributes.get(section) if section else None
+    target_rule = extensions.target_rule
+    from_target = target_rule.attributes if target_rule is not None else None
+    if not modifiers and not from_section and not from_target:
+        return _NO_AUDIT
     fired: dict[str, list[str]] = {column: [] for column in AUDIT_COLUMNS}
-    for modifier in span._.modifiers:
+    for modifier in modifiers:
         attribute = ATTRIBUTE_OF_CATEGORY.get(modifier.category.upper())
         if attribute:
             name = (modifier.rule.metadata or {}).get("rule", modifier.rule.literal)
             entry = f"context:{name}"
             if entry not in fired[f"{attribute}_rule"]:
                 fired[f"{attribute}_rule"].append(entry)
-    section = span._.section_category if Span.has_extension("section_category") else None
-    for extension, value in (section_attributes.get(section) or {}).items():
+    for extension, value in (from_section or {}).items():
         attribute = ATTRIBUTE_OF_EXTENSION.get(extension)
         if attribute and value:
             fired[f"{attribute}_rule"].append(f"section:{section}")
-    target_rule = getattr(span._, "target_rule", None)
-    for extension, value in ((target_rule.attributes or {}) if target_rule is not None else {}).items():
+    for extension, value in (from_target or {}).items():
         attribute = ATTRIBUTE_OF_EXTENSION.get(extension)
         if attribute and value:
             fired[f"{attribute}_rule"].append(f"target:{target_rule.literal}")
@@ -272,12 +279,14 @@ def mentions_in_doc(doc, section_attributes: dict | None = None) -> list[dict]:
     the same context attributes and the rule that set each one (columns *_rule)."""
     rows = []
     section_attributes = section_attributes or {}
+    has_sections = Span.has_extension("section_category")
     for span in doc.ents:
         if span.label_ in INTERNAL_CATEGORIES:
             continue
-        section = span._.section_category if Span.has_extension("section_category") else None
+        extensions = span._  # one Underscore object per span: each 'span._' builds a new one
+        section = extensions.section_category if has_sections else None
         category = CATEGORIES.get(span.label_, span.label_.lower())
-        experiencer = _experiencer(span)
+        experiencer = _experiencer(extensions)
         # The bare word 'suicide' about a relative or someone else means their death by suicide (an act),
         # about the patient it is the thought or the risk ("risk of suicide", "thoughts of suicide").
         if category == "suicidal_ideation" and span.text.lower() == "suicide" and experiencer != "patient":
@@ -285,11 +294,11 @@ def mentions_in_doc(doc, section_attributes: dict | None = None) -> list[dict]:
         rows.append({
             "start": span.start_char, "end": span.end_char, "text": span.text,
             "category": category,
-            "negated": bool(span._.is_negated), "historical": bool(span._.is_historical),
-            "hypothetical": bool(span._.is_hypothetical), "experiencer": experiencer,
-            "certainty": "uncertain" if span._.is_uncertain else "certain",
+            "negated": bool(extensions.is_negated), "historical": bool(extensions.is_historical),
+            "hypothetical": bool(extensions.is_hypothetical), "experiencer": experiencer,
+            "certainty": "uncertain" if extensions.is_uncertain else "certain",
             "section": section,
-            **_audit(span, section_attributes),
+            **_audit(extensions, section, section_attributes),
         })
     return rows
 
