@@ -1,4 +1,4 @@
-"""Throughput of the notes NLP on synthetic ~100-word UK psychiatric notes (issue 6: >= 2,000 notes/s).
+"""Throughput of the notes NLP on synthetic ~100-word UK psychiatric notes (issue 21: >= 5,000 notes/s on 2 processes).
 
 Run:  PYTHONPATH=src /work/venv/bin/python benchmarks/bench_nlp.py [--notes 20000] [--processes 1 2] [--profile]
 Prints notes/second for each process count, with and without the sentence pre-filter, and (with

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trdpath.errors import InputError
-from trdpath.nlp.evaluate import (Score, build_gold_csv, markup_to_frame, parse_markup, read_gold, score,
-                                  predict_gold)
+from trdpath.nlp.evaluate import (Score, bootstrap_f1, build_gold_csv, counts_by_sentence, markup_to_frame,
+                                  parse_markup, predict_gold, read_gold, score, score_report)
 
 GOLD = resources.files("trdpath.nlp") / "gold"
 
@@ -28,7 +28,7 @@ def test_parse_markup_rejects_unknown_category():
         parse_markup("[cut|XX|] her arm")
 
 
-@pytest.mark.parametrize("split", ["dev", "test"])
+@pytest.mark.parametrize("split", ["dev", "test", "heldout"])
 def test_shipped_csv_is_built_from_the_markup(split, tmp_path):
     rebuilt = build_gold_csv(GOLD / f"{split}.txt", tmp_path / "gold.csv", split[0].upper())
     shipped = read_gold(GOLD / f"{split}.csv")
@@ -112,3 +112,47 @@ def test_markup_offsets_point_at_their_spans(pieces, tail):
     for mention, (_, span, _, flags) in zip(mentions, pieces):
         assert text[mention["start"]:mention["end"]] == span
         assert mention["negated"] == ("n" in flags)
+
+
+def test_family_headers_give_a_family_column():
+    frame = markup_to_frame("# family: alpha\n[SI|SI|n] here.\nPlain.\n# family: beta\n[Overdose|SH|h].", "F")
+    assert frame.set_index("sentence_id")["family"].to_dict() == {"F0001": "alpha", "F0002": "alpha", "F0003": "beta"}
+    assert "family" not in markup_to_frame("[SI|SI|n] here.", "F").columns
+
+
+def test_heldout_split_families_and_size():
+    """Issue 21: a held-out split written from the failure families, each family with enough items to score."""
+    heldout = read_gold(GOLD / "heldout.csv")
+    sizes = heldout.drop_duplicates("sentence_id")["family"].value_counts()
+    for family in ("time_qualifier", "intent_act", "historical_cue", "contrastive", "negex_trigger"):
+        assert sizes[family] >= 20, family
+    labelled = heldout[heldout["category"] != ""]
+    assert labelled["negated"].sum() >= 50 and labelled["historical"].sum() >= 50
+
+
+def test_bootstrap_interval_by_hand():
+    """Two sentences, one TP and one FP. A replicate draws sentence 1 k times (k ~ Binomial(2, 1/2)):
+    F1 = 2k / (2k + (2 - k)) is 0, 2/3 or 1 with probability 1/4, 1/2, 1/4, so the 95% interval is [0, 1]
+    and about half the replicates give 2/3."""
+    gold = markup_to_frame("[Self-harm|SH|] today.\nNothing here.", "B")
+    predicted = pd.DataFrame([
+        {"sentence_id": "B0001", "start": 0, "end": 9, "category": "self_harm", "negated": False,
+         "historical": False, "hypothetical": False, "experiencer": "patient", "certainty": "certain"},
+        {"sentence_id": "B0002", "start": 0, "end": 7, "category": "self_harm", "negated": False,
+         "historical": False, "hypothetical": False, "experiencer": "patient", "certainty": "certain"}])
+    counts = counts_by_sentence(gold, predicted)
+    assert counts[("category:self_harm", "tp")].tolist() == [1, 0]
+    assert counts[("category:self_harm", "fp")].tolist() == [0, 1]
+    interval = bootstrap_f1(counts, replicates=4000).set_index("key").loc["category:self_harm"]
+    assert (interval["f1_low"], interval["f1_high"]) == (0.0, 1.0)
+    report = score_report(gold, predicted, replicates=400).set_index("key").loc["category:self_harm"]
+    assert report["f1"] == pytest.approx(2 / 3)  # P = 1/2, R = 1: 2 * 0.5 / 1.5
+
+
+def test_one_sentence_bootstrap_has_no_spread():
+    gold = markup_to_frame("[Self-harm|SH|n] today.", "B")
+    predicted = pd.DataFrame([{"sentence_id": "B0001", "start": 0, "end": 9, "category": "self_harm",
+                               "negated": True, "historical": False, "hypothetical": False,
+                               "experiencer": "patient", "certainty": "certain"}])
+    interval = bootstrap_f1(counts_by_sentence(gold, predicted), replicates=50).set_index("key")
+    assert (interval.loc["attribute:negated", "f1_low"], interval.loc["attribute:negated", "f1_high"]) == (1.0, 1.0)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from trdpath.atomic import replace_file
 from trdpath.errors import InputError, UserError
+from trdpath.safety import neutralise_frame
 
 app = typer.Typer(help="Find self-harm, suicidal ideation and suicide attempt in free-text notes (medspaCy).",
                   no_args_is_help=True)
@@ -41,7 +42,8 @@ def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
         if path.suffix.lower() == ".parquet":
             frame.to_parquet(temporary, index=False)
         else:
-            frame.to_csv(temporary, index=False)
+            # Note text in a CSV cell must not run as a spreadsheet formula (OWASP CSV injection; issue 14).
+            neutralise_frame(frame).to_csv(temporary, index=False)
 
 
 def _fmt(value: float) -> str:
@@ -59,11 +61,26 @@ def score_table(scores: dict, title: str) -> Table:
     return table
 
 
+def report_table(report: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("", "TP", "FP", "FN", "precision", "recall", "F1", "95% CI"):
+        table.add_column(column, justify="right" if column else "left")
+    for row in report.itertuples():
+        table.add_row(row.key.replace("category:", "category ").replace("attribute:", "attribute "),
+                      str(row.tp), str(row.fp), str(row.fn), _fmt(row.precision), _fmt(row.recall), _fmt(row.f1),
+                      f"{_fmt(row.f1_low)}-{_fmt(row.f1_high)}")
+    return table
+
+
 @app.command()
 def evaluate(gold: Path = typer.Argument(..., help="Gold CSV (see docs/nlp.md), e.g. the shipped test split."),
              rules: Optional[List[Path]] = RULES_OPTION,
-             show_errors: bool = typer.Option(False, "--errors", help="List false positives and negatives.")):
-    """Precision, recall and F1 per category and per context attribute on a gold set."""
+             show_errors: bool = typer.Option(False, "--errors", help="List false positives and negatives."),
+             replicates: int = typer.Option(2000, "--bootstrap", min=0,
+                                            help="Bootstrap replicates for 95% CIs of F1 (0: no CIs)."),
+             by_family: bool = typer.Option(False, "--by-family",
+                                            help="Also score each phrasing family ('# family:' in the markup).")):
+    """Precision, recall and F1 (bootstrap 95% CI) per category and context attribute on a gold set."""
     from trdpath.nlp.evaluate import evaluate as run_evaluation
     from trdpath.nlp.pipeline import build_pipeline
 
@@ -72,7 +89,16 @@ def evaluate(gold: Path = typer.Argument(..., help="Gold CSV (see docs/nlp.md), 
         scores, predicted, false_pos, false_neg = run_evaluation(gold, nlp)
     except UserError as error:
         _fail(error)
-    console.print(score_table(scores, f"Mention-level scores on {gold.name}"))
+    if replicates:
+        from trdpath.nlp.evaluate import read_gold, score_report
+
+        report = score_report(read_gold(gold), predicted, replicates=replicates)
+        families = report["family"].unique() if by_family else ["all"]
+        for family in families:
+            console.print(report_table(report[report["family"] == family],
+                                       f"Mention-level scores on {gold.name}" + ("" if family == "all" else f", family {family}")))
+    else:
+        console.print(score_table(scores, f"Mention-level scores on {gold.name}"))
     console.print("Match: same sentence, same category, overlapping span. Attributes are scored on matched "
                   "mentions (positive class: negated, historical, hypothetical, not the patient, uncertain).")
     if show_errors:

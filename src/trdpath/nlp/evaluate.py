@@ -56,17 +56,33 @@ def parse_markup(line: str) -> tuple[str, list[dict]]:
     return text, mentions
 
 
+_FAMILY = re.compile(r"^#\s*family:\s*(\S+)\s*$")
+
+
 def markup_to_frame(markup: str, prefix: str) -> pd.DataFrame:
+    """Gold rows from markup; a comment line '# family: NAME' puts the items after it in phrasing family NAME
+    (a 'family' column is added only when the markup names families, so older splits keep their columns)."""
     rows = []
-    items = [line.strip() for line in markup.splitlines() if line.strip() and not line.startswith("#")]
-    for number, line in enumerate(items, start=1):
+    family, number, families_named = "", 0, False
+    for raw in markup.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            named = _FAMILY.match(line)
+            if named:
+                family, families_named = named.group(1), True
+            continue
+        number += 1
         text, mentions = parse_markup(line)
         sentence_id = f"{prefix}{number:04d}"
         if not mentions:
-            rows.append({"sentence_id": sentence_id, "text": text})
+            rows.append({"sentence_id": sentence_id, "text": text, "family": family})
         for mention in mentions:
-            rows.append({"sentence_id": sentence_id, "text": text, **mention})
-    frame = pd.DataFrame(rows, columns=GOLD_COLUMNS)
+            rows.append({"sentence_id": sentence_id, "text": text, "family": family, **mention})
+    frame = pd.DataFrame(rows, columns=GOLD_COLUMNS + ["family"])
+    if not families_named:
+        frame = frame.drop(columns="family")
     frame["start"] = frame["start"].astype("Int64")
     frame["end"] = frame["end"].astype("Int64")
     return frame
@@ -129,7 +145,7 @@ class Score:
 
 def match_mentions(gold: pd.DataFrame, predicted: pd.DataFrame) -> tuple[list[tuple[dict, dict]], list[dict], list[dict]]:
     """(matched pairs, false positives, false negatives) under the overlap rule in the module docstring."""
-    gold_rows = gold[gold["category"] != ""].to_dict("records")
+    gold_rows = gold[gold["category"].notna() & (gold["category"] != "")].to_dict("records")
     by_sentence: dict[str, list[dict]] = {}
     for row in gold_rows:
         by_sentence.setdefault(row["sentence_id"], []).append(row)
@@ -156,27 +172,105 @@ def _attribute_positive(attribute: str, value) -> bool:
     return bool(value)
 
 
+def counts_by_sentence(gold: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
+    """TP / FP / FN per sentence for every score key (rows: sentence_id; columns: (key, 'tp'|'fp'|'fn')).
+
+    The totals over all sentences are the scores of `score`; the bootstrap resamples these rows.
+    """
+    pairs, false_pos, false_neg = match_mentions(gold, predicted)
+    categories = list(CODES.values()) + sorted(set(predicted.get("category", pd.Series(dtype=str))) - set(CODES.values()))
+    keys = [f"category:{c}" for c in categories] + ["category:all"] + [f"attribute:{a}" for a in ATTRIBUTES]
+    sentences = list(dict.fromkeys(gold["sentence_id"]))
+    position = {s: i for i, s in enumerate(sentences)}
+    counts = {(key, kind): [0] * len(sentences) for key in keys for kind in ("tp", "fp", "fn")}
+
+    def add(key: str, kind: str, sentence_id: str) -> None:
+        counts[(key, kind)][position[sentence_id]] += 1
+
+    for g, p in pairs:
+        add(f"category:{g['category']}", "tp", g["sentence_id"])
+        add("category:all", "tp", g["sentence_id"])
+        for attribute in ATTRIBUTES:
+            gold_pos = _attribute_positive(attribute, g[attribute])
+            pred_pos = _attribute_positive(attribute, p[attribute])
+            if gold_pos and pred_pos and g[attribute] == p[attribute]:
+                add(f"attribute:{attribute}", "tp", g["sentence_id"])
+            else:
+                if pred_pos:
+                    add(f"attribute:{attribute}", "fp", g["sentence_id"])
+                if gold_pos:
+                    add(f"attribute:{attribute}", "fn", g["sentence_id"])
+    for p in false_pos:
+        add(f"category:{p['category']}", "fp", p["sentence_id"])
+        add("category:all", "fp", p["sentence_id"])
+    for g in false_neg:
+        add(f"category:{g['category']}", "fn", g["sentence_id"])
+        add("category:all", "fn", g["sentence_id"])
+    frame = pd.DataFrame(counts, index=pd.Index(sentences, name="sentence_id"))
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
 def score(gold: pd.DataFrame, predicted: pd.DataFrame) -> dict[str, Score]:
     """Scores keyed 'category:<name>', 'category:all' and 'attribute:<name>'."""
-    pairs, false_pos, false_neg = match_mentions(gold, predicted)
-    scores: dict[str, Score] = {}
-    for category in CODES.values():
-        scores[f"category:{category}"] = Score(
-            tp=sum(g["category"] == category for g, _ in pairs),
-            fp=sum(p["category"] == category for p in false_pos),
-            fn=sum(g["category"] == category for g in false_neg))
-    scores["category:all"] = Score(len(pairs), len(false_pos), len(false_neg))
-    for attribute in ATTRIBUTES:
-        tp = fp = fn = 0
-        for g, p in pairs:
-            gold_pos, pred_pos = _attribute_positive(attribute, g[attribute]), _attribute_positive(attribute, p[attribute])
-            if gold_pos and pred_pos and g[attribute] == p[attribute]:
-                tp += 1
-            else:
-                fp += pred_pos
-                fn += gold_pos
-        scores[f"attribute:{attribute}"] = Score(tp, fp, fn)
-    return scores
+    totals = counts_by_sentence(gold, predicted).sum()
+    keys = dict.fromkeys(key for key, _ in totals.index)
+    return {key: Score(int(totals[(key, "tp")]), int(totals[(key, "fp")]), int(totals[(key, "fn")])) for key in keys}
+
+
+def bootstrap_f1(counts: pd.DataFrame, replicates: int = 2000, seed: int = 21,
+                 level: float = 0.95) -> pd.DataFrame:
+    """Percentile bootstrap CI of F1 per score key, resampling sentences with replacement (Efron 1979).
+
+    Sentences are the unit: mentions of one sentence share its wording, so they are resampled together.
+    F1 = 2TP / (2TP + FP + FN), equal to 2PR/(P+R); a replicate with no positive at all is left out.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = len(counts)
+    keys = list(dict.fromkeys(key for key, _ in counts.columns))
+    rows = []
+    if n == 0:
+        return pd.DataFrame(columns=["key", "f1_low", "f1_high"])
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=replicates)  # replicates x sentences
+    for key in keys:
+        tp, fp, fn = (weights @ counts[(key, kind)].to_numpy(dtype=float) for kind in ("tp", "fp", "fn"))
+        denominator = 2 * tp + fp + fn
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(denominator > 0, 2 * tp / denominator, np.nan)
+        f1 = f1[~np.isnan(f1)]
+        alpha = (1 - level) / 2
+        low, high = (np.quantile(f1, [alpha, 1 - alpha]) if len(f1) else (float("nan"), float("nan")))
+        rows.append({"key": key, "f1_low": float(low), "f1_high": float(high)})
+    return pd.DataFrame(rows)
+
+
+def score_report(gold: pd.DataFrame, predicted: pd.DataFrame, replicates: int = 2000,
+                 seed: int = 21) -> pd.DataFrame:
+    """One row per (family, score key): TP, FP, FN, precision, recall, F1 and its bootstrap 95% CI.
+
+    family 'all' is the whole split; the other families come from the split's '# family:' headers.
+    """
+    counts = counts_by_sentence(gold, predicted)
+    groups = [("all", counts)]
+    if "family" in gold.columns:
+        family_of = gold.drop_duplicates("sentence_id").set_index("sentence_id")["family"]
+        for family in dict.fromkeys(family_of):
+            groups.append((family, counts.loc[family_of.index[family_of == family]]))
+    rows = []
+    for family, part in groups:
+        totals = part.sum()
+        intervals = bootstrap_f1(part, replicates, seed).set_index("key")
+        for key in intervals.index:
+            result = Score(int(totals[(key, "tp")]), int(totals[(key, "fp")]), int(totals[(key, "fn")]))
+            if result.tp + result.fp + result.fn == 0:
+                continue
+            rows.append({"family": family, "key": key, "tp": result.tp, "fp": result.fp, "fn": result.fn,
+                         "precision": result.precision, "recall": result.recall,
+                         "f1": 2 * result.tp / (2 * result.tp + result.fp + result.fn),
+                         "f1_low": intervals.loc[key, "f1_low"], "f1_high": intervals.loc[key, "f1_high"]})
+    return pd.DataFrame(rows)
 
 
 def predict_gold(gold: pd.DataFrame, nlp: Language) -> pd.DataFrame:

@@ -16,7 +16,8 @@ from typing import Sequence
 import pandas as pd
 
 from trdpath.errors import InputError
-from trdpath.nlp.pipeline import extract_mentions, validate_notes
+from trdpath.nlp.pipeline import CATEGORIES, INTERNAL_CATEGORIES, build_pipeline, extract_mentions, validate_notes
+from trdpath.nlp.rules import load_rules
 
 FLAG_COLUMNS = ["self_harm_nlp", "suicidal_ideation_nlp", "suicide_attempt_nlp"]
 
@@ -41,8 +42,12 @@ def _index_dates(patient_ids: pd.Series, index_date) -> pd.Series | None:
 
 
 def flags_from_mentions(mentions: pd.DataFrame, patient_ids: Sequence[str] | pd.Series,
-                        index_date=None) -> pd.DataFrame:
-    """Patient-level flags from a mention table (see module docstring); one row per id in patient_ids."""
+                        index_date=None, extra_categories: Sequence[str] = ()) -> pd.DataFrame:
+    """Patient-level flags from a mention table (see module docstring); one row per id in patient_ids.
+
+    extra_categories: categories added with --rules (lower case); each gets a '<category>_nlp' column
+    after the three built-in flags, by the same rule (affirmed, about the patient, up to the index date).
+    """
     ids = pd.Index(pd.Series(patient_ids, dtype=str).drop_duplicates(), name="patient_id")
     mentions = mentions.copy()
     mentions["patient_id"] = mentions["patient_id"].astype(str)
@@ -54,7 +59,8 @@ def flags_from_mentions(mentions: pd.DataFrame, patient_ids: Sequence[str] | pd.
     found = mentions[keep] if len(mentions) else mentions
     has = found.groupby(["patient_id", "category"]).size().unstack(fill_value=0) > 0 if len(found) else pd.DataFrame()
     out = pd.DataFrame(index=ids)
-    for category in ("self_harm", "suicidal_ideation", "suicide_attempt"):
+    extra = [c for c in dict.fromkeys(extra_categories) if f"{c}_nlp" not in FLAG_COLUMNS]
+    for category in ("self_harm", "suicidal_ideation", "suicide_attempt", *extra):
         column = has[category] if category in has.columns else pd.Series(dtype=bool)
         out[f"{category}_nlp"] = column.reindex(ids, fill_value=False).astype(bool).to_numpy()
     out["self_harm_nlp"] |= out["suicide_attempt_nlp"]
@@ -71,10 +77,19 @@ def patient_flags(notes: pd.DataFrame, index_date: dt.date | pd.Series | Mapping
     with no notes are absent (join with how='left' and fill False).
     """
     notes = validate_notes(notes)
+    rules = load_rules(extra_rule_files, compile_rules=False)
     if mentions is None:
-        mentions = extract_mentions(notes, extra_rule_files=extra_rule_files, n_process=n_process,
-                                    progress=progress)
-    return flags_from_mentions(mentions, notes["patient_id"], index_date)
+        mentions = extract_mentions(notes, build_pipeline(rules=load_rules(extra_rule_files)),
+                                    n_process=n_process, progress=progress)
+    return flags_from_mentions(mentions, notes["patient_id"], index_date,
+                               extra_categories=reported_categories(rules.target_rules))
+
+
+def reported_categories(target_rules) -> list[str]:
+    """Target categories beyond the three built in (added with --rules), lower case, in rule order."""
+    labels = [rule.category for rule in target_rules]
+    return [label.lower() for label in dict.fromkeys(labels)
+            if label not in CATEGORIES and label not in INTERNAL_CATEGORIES]
 
 
 def self_harm_sensitivity_inputs(patients: pd.DataFrame, flags: pd.DataFrame,

@@ -10,6 +10,7 @@ candidate_sentences); tests check that this gives exactly the mentions of the wh
 from __future__ import annotations
 
 import bisect
+import gc
 import re
 import warnings
 from pathlib import Path
@@ -25,19 +26,33 @@ from trdpath.nlp.rules import RuleSet, load_rules
 
 CATEGORIES = {"SELF_HARM": "self_harm", "SUICIDAL_IDEATION": "suicidal_ideation",
               "SUICIDE_ATTEMPT": "suicide_attempt"}
+# Target categories matched only to win an overlap (once-daily 'OD' dosing, a method after 'by') and never
+# reported; every other target category, built in or added with --rules, is a mention with full context.
+INTERNAL_CATEGORIES = {"OD_DOSING", "METHOD"}
 
 # ConText modifier category -> the span attribute it sets (medspaCy's defaults plus 'other people').
 CONTEXT_ATTRIBUTES = {
     "NEGATED_EXISTENCE": {"is_negated": True},
     "POSSIBLE_EXISTENCE": {"is_uncertain": True},
     "HISTORICAL": {"is_historical": True},
+    # A time-bounded qualifier ("none since", "no recurrence") says the act stopped: historical (issue 21).
+    "TIME_BOUND": {"is_historical": True},
     "HYPOTHETICAL": {"is_hypothetical": True},
     "FAMILY": {"is_family": True},
     "OTHER_EXPERIENCER": {"is_other_experiencer": True},
 }
 
+# Which attribute each ConText category and section attribute sets, for the audit columns (*_rule).
+ATTRIBUTE_OF_CATEGORY = {"NEGATED_EXISTENCE": "negated", "POSSIBLE_EXISTENCE": "certainty",
+                         "HISTORICAL": "historical", "TIME_BOUND": "historical", "HYPOTHETICAL": "hypothetical",
+                         "FAMILY": "experiencer", "OTHER_EXPERIENCER": "experiencer"}
+ATTRIBUTE_OF_EXTENSION = {"is_negated": "negated", "is_uncertain": "certainty", "is_historical": "historical",
+                          "is_hypothetical": "hypothetical", "is_family": "experiencer",
+                          "is_other_experiencer": "experiencer"}
+AUDIT_COLUMNS = ["negated_rule", "historical_rule", "hypothetical_rule", "experiencer_rule", "certainty_rule"]
+
 MENTION_COLUMNS = ["patient_id", "note_id", "date", "start", "end", "text", "category", "negated",
-                   "historical", "hypothetical", "experiencer", "certainty", "section"]
+                   "historical", "hypothetical", "experiencer", "certainty", "section", *AUDIT_COLUMNS]
 
 # A sentence ends at '.' or '!' followed by white space, or at a line break; never at '?': UK notes write
 # '?OD' for 'query overdose', and the query mark must stay in the sentence it qualifies. The same rule
@@ -70,6 +85,28 @@ warnings.filterwarnings("ignore", message=r"\[W036\]")
 if not Span.has_extension("is_other_experiencer"):
     Span.set_extension("is_other_experiencer", default=False)
 
+_YEAR = re.compile(r"(?:^|\D)((?:19|20)\d\d)s?$|^\d{1,2}[/.-]\d{1,2}[/.-](\d\d)$")
+
+
+def before_note_date(target: Span, modifier: Span, span_between: Span) -> bool:
+    """medspaCy on_modifies callback for date cues: a year counts as historical only when it is before the
+    year of the note (doc.user_data['note_date']); with no note date every past-looking year counts."""
+    note_date = target.doc.user_data.get("note_date")
+    if note_date is None:
+        return True
+    for token in reversed(modifier):
+        found = _YEAR.search(token.text)
+        if found:
+            year = int(found.group(1)) if found.group(1) else 2000 + int(found.group(2))
+            if found.group(2) and year > note_date.year:
+                year -= 100  # a two-digit year after the note's year is last century ('03/05/98')
+            return year < note_date.year
+    return True
+
+
+# Python callbacks a rule file can name in its metadata ("on_modifies": NAME); rule files stay JSON.
+ON_MODIFIES = {"before_note_date": before_note_date}
+
 
 def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet | None = None,
                    compile_rules: bool = True) -> Language:
@@ -87,6 +124,9 @@ def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet |
     # of each category (medspaCy 1.3.1 receives the lists as one-shot iterators through spaCy's config).
     for rule in rules.context_rules:
         rule.terminated_by |= set(rules.terminating_types.get(rule.category.upper(), ()))
+        callback = (rule.metadata or {}).get("on_modifies")
+        if callback:
+            rule.on_modifies = ON_MODIFIES[callback]
     context.add(rules.context_rules)
     if rules.section_rules:
         # Headers count only at the start of a line: "Family history:" inside a sentence is not a section.
@@ -95,6 +135,7 @@ def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet |
         sectionizer.add(rules.section_rules)
     prefilter = rules.prefilter()
     nlp.meta["trdpath_prefilter"] = prefilter.pattern if prefilter else None
+    nlp.meta["trdpath_section_attributes"] = rules.section_attributes if rules.section_rules else {}
     # Section headers must survive sentence-level filtering; only literal headers can be found by regex.
     literal_headers = all(rule.pattern is None for rule in rules.section_rules)
     nlp.meta["trdpath_section_headers"] = (
@@ -191,24 +232,61 @@ def _to_full(rows: list[dict], short_starts: list[int], full_starts: list[int], 
     return rows
 
 
-def _experiencer(span: Span) -> str:
+def _experiencer(extensions) -> str:
     # Family wins over 'other' when both fire: the more specific cue in UK notes ("her mother's friend") is rare.
-    if span._.is_family:
+    if extensions.is_family:
         return "family"
-    if span._.is_other_experiencer:
+    if extensions.is_other_experiencer:
         return "other"
     return "patient"
 
 
-def mentions_in_doc(doc) -> list[dict]:
-    """One dict per target span in a processed Doc (offsets are character positions in the text)."""
+_NO_AUDIT = dict.fromkeys(AUDIT_COLUMNS, "")
+
+
+def _audit(extensions, section: str | None, section_attributes: dict) -> dict[str, str]:
+    """For each attribute, the rules that set it: 'context:<rule>' (ConText modifier), 'section:<name>'
+    (a section's attributes) or 'target:<rule>' (a target rule's own attributes); '; '-joined."""
+    modifiers = extensions.modifiers
+    from_section = section_attributes.get(section) if section else None
+    target_rule = extensions.target_rule
+    from_target = target_rule.attributes if target_rule is not None else None
+    if not modifiers and not from_section and not from_target:
+        return _NO_AUDIT
+    fired: dict[str, list[str]] = {column: [] for column in AUDIT_COLUMNS}
+    for modifier in modifiers:
+        attribute = ATTRIBUTE_OF_CATEGORY.get(modifier.category.upper())
+        if attribute:
+            name = (modifier.rule.metadata or {}).get("rule", modifier.rule.literal)
+            entry = f"context:{name}"
+            if entry not in fired[f"{attribute}_rule"]:
+                fired[f"{attribute}_rule"].append(entry)
+    for extension, value in (from_section or {}).items():
+        attribute = ATTRIBUTE_OF_EXTENSION.get(extension)
+        if attribute and value:
+            fired[f"{attribute}_rule"].append(f"section:{section}")
+    for extension, value in (from_target or {}).items():
+        attribute = ATTRIBUTE_OF_EXTENSION.get(extension)
+        if attribute and value:
+            fired[f"{attribute}_rule"].append(f"target:{target_rule.literal}")
+    return {column: "; ".join(values) for column, values in fired.items()}
+
+
+def mentions_in_doc(doc, section_attributes: dict | None = None) -> list[dict]:
+    """One dict per target span in a processed Doc (offsets are character positions in the text).
+
+    Every target category is reported (lower-cased), including categories a user adds with --rules, with
+    the same context attributes and the rule that set each one (columns *_rule)."""
     rows = []
+    section_attributes = section_attributes or {}
+    has_sections = Span.has_extension("section_category")
     for span in doc.ents:
-        if span.label_ not in CATEGORIES:
+        if span.label_ in INTERNAL_CATEGORIES:
             continue
-        section = span._.section_category if Span.has_extension("section_category") else None
-        category = CATEGORIES[span.label_]
-        experiencer = _experiencer(span)
+        extensions = span._  # one Underscore object per span: each 'span._' builds a new one
+        section = extensions.section_category if has_sections else None
+        category = CATEGORIES.get(span.label_, span.label_.lower())
+        experiencer = _experiencer(extensions)
         # The bare word 'suicide' about a relative or someone else means their death by suicide (an act),
         # about the patient it is the thought or the risk ("risk of suicide", "thoughts of suicide").
         if category == "suicidal_ideation" and span.text.lower() == "suicide" and experiencer != "patient":
@@ -216,10 +294,11 @@ def mentions_in_doc(doc) -> list[dict]:
         rows.append({
             "start": span.start_char, "end": span.end_char, "text": span.text,
             "category": category,
-            "negated": bool(span._.is_negated), "historical": bool(span._.is_historical),
-            "hypothetical": bool(span._.is_hypothetical), "experiencer": experiencer,
-            "certainty": "uncertain" if span._.is_uncertain else "certain",
+            "negated": bool(extensions.is_negated), "historical": bool(extensions.is_historical),
+            "hypothetical": bool(extensions.is_hypothetical), "experiencer": experiencer,
+            "certainty": "uncertain" if extensions.is_uncertain else "certain",
             "section": section,
+            **_audit(extensions, section, section_attributes),
         })
     return rows
 
@@ -248,15 +327,34 @@ def validate_notes(notes: pd.DataFrame, label: str = "notes") -> pd.DataFrame:
 _WORKER_NLP: Language | None = None
 
 
-def _mentions_in_chunk(args: tuple[list[tuple[int, str, list[int], list[int], str]], int]) -> tuple[list[dict], int]:
-    """Mentions for a chunk of (position, shortened text, short starts, full starts, full text)."""
-    chunk, batch_size = args
+def _docs_with_dates(nlp: Language, chunk) -> Iterable:
+    """Tokenised docs carrying their note date (doc.user_data['note_date']) for the date cues' on_modifies."""
+    for item in chunk:
+        doc = nlp.make_doc(item[1])
+        doc.user_data["note_date"] = item[5]
+        yield doc
+
+
+def _mentions_in_chunk(args: tuple[int, list[str], list, int, bool]) -> tuple[list[dict], int]:
+    """Mentions for a chunk of notes (first position, texts, note dates): pre-filter, then the pipeline.
+
+    The pre-filter runs here, in the worker, so with n_process > 1 it is parallel too."""
+    first, texts, dates, batch_size, use_prefilter = args
     nlp = _WORKER_NLP
+    prefilter = nlp.meta.get("trdpath_prefilter") if use_prefilter else None
+    if prefilter:
+        shortened = candidate_sentences(texts, prefilter, nlp.meta.get("trdpath_section_headers"))
+        work = [(first + i, short, short_starts, full_starts, texts[i], dates[i])
+                for i, (short, short_starts, full_starts) in enumerate(shortened) if short_starts]
+    else:
+        work = [(first + i, text, [0], [0], text, dates[i]) for i, text in enumerate(texts)]
+    section_attributes = nlp.meta.get("trdpath_section_attributes") or {}
     rows: list[dict] = []
-    docs = nlp.pipe((item[1] for item in chunk), batch_size=batch_size)
-    for (position, _, short_starts, full_starts, text), doc in zip(chunk, docs):
-        rows.extend(_tag(_to_full(mentions_in_doc(doc), short_starts, full_starts, text), position))
-    return rows, len(chunk)
+    docs = nlp.pipe(_docs_with_dates(nlp, work), batch_size=batch_size)
+    for (position, _, short_starts, full_starts, text, _), doc in zip(work, docs):
+        rows.extend(_tag(_to_full(mentions_in_doc(doc, section_attributes), short_starts, full_starts, text),
+                         position))
+    return rows, len(texts)
 
 
 def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
@@ -272,15 +370,12 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
     notes = validate_notes(notes)
     nlp = nlp or build_pipeline(extra_rule_files)
     texts = notes["text"].tolist()
-    prefilter = nlp.meta.get("trdpath_prefilter") if use_prefilter else None
-    if prefilter:
-        shortened = candidate_sentences(texts, prefilter, nlp.meta.get("trdpath_section_headers"))
-        work = [(i, short, short_starts, full_starts, texts[i])
-                for i, (short, short_starts, full_starts) in enumerate(shortened) if short_starts]
-    else:
-        work = [(i, text, [0], [0], text) for i, text in enumerate(texts)]
-    chunk_size = max(64, min(2048, len(work) // max(4 * n_process, 1) + 1))
-    chunks = [(work[i:i + chunk_size], batch_size) for i in range(0, len(work), chunk_size)]
+    # A missing date is None: date cues then count as historical whatever the year (no note date to compare).
+    dates = [None if pd.isna(d) else d for d in notes["date"].tolist()]
+    # About 1 note in 3 holds a candidate sentence, so chunks of raw notes are larger than chunks of work were.
+    chunk_size = max(64, min(4096, len(texts) // max(4 * n_process, 1) + 1))
+    chunks = [(i, texts[i:i + chunk_size], dates[i:i + chunk_size], batch_size, use_prefilter)
+              for i in range(0, len(texts), chunk_size)]
     rows: list[dict] = []
     progress_bar = task = None
     if progress:
@@ -288,8 +383,10 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
         progress_bar = Progress(transient=False)
         progress_bar.start()
         task = progress_bar.add_task("Reading notes", total=len(texts))
-        progress_bar.advance(task, len(texts) - len(work))  # notes without a candidate term are done
     _WORKER_NLP = nlp
+    # Python's advice for forked workers (gc.freeze docs): move the pipeline's many long-lived objects out of
+    # the collector's generations, so collections neither walk them nor copy their pages; undone below.
+    gc.freeze()
     try:
         import multiprocessing
         # Workers inherit the built pipeline by fork; where fork is unavailable (Windows) run in-process.
@@ -307,6 +404,7 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
                 if progress_bar is not None:
                     progress_bar.advance(task, done)
     finally:
+        gc.unfreeze()
         _WORKER_NLP = None
         if progress_bar is not None:
             progress_bar.stop()

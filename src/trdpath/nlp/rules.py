@@ -22,6 +22,8 @@ from medspacy.section_detection import SectionRule
 from trdpath.errors import InputError
 
 BUILTIN_RULE_FILES = ("targets.json", "context.json", "sections.json")
+# medspaCy on_modifies callbacks a ConText rule may name in its metadata (defined in pipeline.ON_MODIFIES).
+ON_MODIFIES_NAMES = {"before_note_date"}
 
 # Lower-case stems covering every built-in target rule: a note with none of these cannot hold a mention,
 # so it skips the spaCy pipeline. Kept in step with rules/targets.json (tests check it on the gold set).
@@ -157,6 +159,48 @@ def _phrases(pattern: list[dict], single_token) -> list[str] | None:
     return sorted(phrases)
 
 
+MAX_FIRST_TOKEN_EXPANSION = 400
+
+
+def expand_first_token(pattern: list[dict]) -> list[list[dict]]:
+    """Equivalent patterns whose first token is one exact word instead of an IN list.
+
+    spaCy's Matcher starts every pattern at every token and checks an IN list with a Python predicate, but an
+    exact LOWER / TEXT value in C; so a pattern starting with {"LOWER": {"IN": [a, b]}} becomes one pattern per
+    word. Optional first tokens unfold by the identities A? B = A B | B, A* B = A A* B | B, A+ B = A A* B.
+    The matches (spans) are the same; patterns that would unfold into too many stay as they are.
+    """
+    def unfold(tokens: list[dict]) -> list[list[dict]] | None:
+        if not tokens:
+            return None
+        first, rest = tokens[0], tokens[1:]
+        op = first.get("OP")
+        attrs = set(first) - {"OP"}
+        attr = next(iter(attrs)) if len(attrs) == 1 else None
+        value = first.get(attr) if attr in ("LOWER", "TEXT", "ORTH") else None
+        if isinstance(value, dict) and set(value) == {"IN"} and all(isinstance(v, str) for v in value["IN"]):
+            words = list(dict.fromkeys(value["IN"]))
+        elif isinstance(value, str):
+            words = [value]
+        else:
+            return [tokens] if op in (None, "!") else None  # a flag (LIKE_NUM, IS_PUNCT) is checked in C already
+        if op is None:
+            return [[{attr: word}] + rest for word in words]
+        if op in ("?", "*", "+"):
+            repeat = [] if op == "?" else [{attr: {"IN": words}, "OP": "*"}]
+            with_first = [[{attr: word}] + repeat + rest for word in words]
+            if op == "+":
+                return with_first
+            without = unfold(rest)
+            return None if without is None else with_first + without
+        return None
+
+    unfolded = unfold(pattern)
+    if unfolded is None or len(unfolded) > MAX_FIRST_TOKEN_EXPANSION:
+        return [pattern]
+    return unfolded
+
+
 def compile_rule_dicts(entries: list[dict], single_token) -> list[dict]:
     """Rule dicts rewritten for speed (finite regexes to IN lists, fixed-word patterns to literals)."""
     compiled = []
@@ -168,7 +212,7 @@ def compile_rule_dicts(entries: list[dict], single_token) -> list[dict]:
         pattern = [_finite_token(t) for t in pattern]
         phrases = _phrases(pattern, single_token)
         if phrases is None:
-            compiled.append({**entry, "pattern": pattern})
+            compiled.extend({**entry, "pattern": p} for p in expand_first_token(pattern))
         else:
             compiled.extend({**entry, "literal": phrase, "pattern": None} for phrase in phrases)
     return compiled
@@ -200,6 +244,13 @@ def _add(rules: RuleSet, data: dict, label: str, builtin: bool, single_token=Non
         for row, entry in enumerate(data.get(key, []), start=1):
             try:
                 rule_class.from_dict(entry)  # validate as written, so errors name the user's rule
+                if key == "context_rules":
+                    metadata = entry.get("metadata") or {}
+                    callback = metadata.get("on_modifies")
+                    if callback is not None and callback not in ON_MODIFIES_NAMES:
+                        raise ValueError(f"unknown on_modifies {callback!r}; expected one of {sorted(ON_MODIFIES_NAMES)}")
+                    # The audit columns name the rule as written, also after compilation into many literals.
+                    entry = {**entry, "metadata": {**metadata, "rule": metadata.get("rule", entry["literal"])}}
                 entries = [entry]
                 if single_token is not None and key != "section_rules":
                     entries = compile_rule_dicts(entries, single_token)
