@@ -115,6 +115,8 @@ class Definition(_Section):
             raise ValueError("event.kind = 'score' needs a [score] table")
         if self.stage.kind == "score" and self.score is None:
             raise ValueError("stage.kind = 'score' needs a [score] table")
+        if self.event.kind != "failures" and self.event.min_classes != 1:
+            raise ValueError("event.min_classes applies only to event.kind = 'failures'")
         if self.grouping.kind == "after_first_diagnosis" and self.grouping.window_days is None:
             raise ValueError("grouping.kind = 'after_first_diagnosis' needs grouping.window_days")
         p = self.population

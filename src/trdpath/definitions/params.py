@@ -85,4 +85,4 @@ def thase_rush_stage(classes: set[str]) -> str:
 
 
 def format_score(value: float) -> str:
-    return f"{value:g}"
+    return f"{float(value):g}"

@@ -154,7 +154,7 @@ def evaluate_patient(exposures: list[im.Exposure], r: Resolved, config: StudyCon
             t_n = max(ordered[n - 1].adequacy, class_day or ordered[n - 1].adequacy)
             failed = ordered[:n] if event.min_classes == 1 else [t for t in ordered if t.adequacy <= t_n]
             for k, t in enumerate(failed, start=1):
-                counted[t.ingredient.name] = f"failed trial {k}: adequate on {t.adequacy}"
+                counted[t.ingredient.name] = f"failed trial {k}"
             if event.kind == "failures":
                 date = t_n
             else:
@@ -197,7 +197,7 @@ def evaluate_patient(exposures: list[im.Exposure], r: Resolved, config: StudyCon
         for a in augs:
             first_aug[a.ingredient.name] = min(a.start, first_aug.get(a.ingredient.name, a.start))
         for k, t in enumerate(ordered, start=1):
-            counted[t.ingredient.name] = f"failed trial {k}: adequate on {t.adequacy}"
+            counted[t.ingredient.name] = f"failed trial {k}"
         for name in first_aug:
             counted[name] = "augmentation"
         if s.kind == "mgh_s":
