@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +31,7 @@ from trdpath import backends
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.definitions.engine import Evaluator, Stages
 from trdpath.definitions.model import Definition
-from trdpath.definitions.params import Resolved, format_score, resolve
+from trdpath.definitions.params import Resolved, resolve
 from trdpath.pipeline import Classification, Progress, classify_extract
 from trdpath.safety import neutralise_arrow, neutralise_frame
 from trdpath.stats.disclosure import SUPPRESSED, round_count, small_label, suppression_pattern
@@ -75,8 +74,10 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
     fetched = con.to_pyarrow(wide) if con.name != "duckdb" else con._to_duckdb_relation(wide).to_arrow_reader(1_000_000).read_all()
     why = whys[0] if len(whys) == 1 else whys[0].union(*whys[1:])
     why = why.join(keyed, "pkey").join(evaluator.names_t, why.ingredient_id == evaluator.names_t._nid)
-    why = why.select("patient_id", "_def", "drug", "start", "end", "counted", "reason").order_by(
-        ["patient_id", "_def", "start", "drug"])
+    # Ordered on integers only (patient in extract order, definition, start, drug): sorting ~20M rows
+    # of a national extract on the identifier text would cost more than evaluating the definitions.
+    why = why.order_by(["pkey", "_def", "start", "ingredient_id"]).select(
+        "patient_id", "_def", "drug", "start", "end", "counted", "reason")
     why_table = con.to_pyarrow(why) if con.name != "duckdb" else con._to_duckdb_relation(why).to_arrow_reader(1_000_000).read_all()
     patients, why_table = _finish(fetched, why_table, classification, resolved)
     return Comparison(patients, why_table, resolved, classification)
@@ -92,6 +93,12 @@ def _population(classification: Classification, r: Resolved) -> pa.Array:
     if r.max_age is not None:
         mask = pc.and_(mask, pc.fill_null(pc.less_equal(age, r.max_age), True))
     return mask
+
+
+def _score_text(scores: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Scores as text like params.format_score: whole numbers without a decimal point ('4'), halves as '3.5'."""
+    whole = pc.equal(scores, pc.floor(scores))
+    return pc.if_else(whole, pc.cast(pc.cast(scores, pa.int64()), pa.string()), pc.cast(scores, pa.string()))
 
 
 def _finish(fetched: pa.Table, why: pa.Table, classification: Classification, resolved: list[Resolved]):
@@ -111,8 +118,7 @@ def _finish(fetched: pa.Table, why: pa.Table, classification: Classification, re
         columns[f"{r.id}__date"] = date
         if r.definition.has_stage:
             if r.definition.stage.kind == "score":
-                scores = fetched[f"_c{number}"].to_pandas()
-                stage = pa.array([None if pd.isna(v) else format_score(v) for v in scores], pa.string())
+                stage = _score_text(pc.cast(fetched[f"_c{number}"], pa.float64()))
             else:
                 stage = pc.cast(fetched[f"_s{number}"], pa.string())
             columns[f"{r.id}__stage"] = pc.if_else(inside, stage, pa.scalar(None, pa.string()))
@@ -160,12 +166,12 @@ def cohen_kappa(both: int, a_only: int, b_only: int, neither: int) -> float:
 def agreement_counts(comparison: Comparison) -> pd.DataFrame:
     """True counts for each pair of definitions, over patients in both populations."""
     rows = []
-    arrays = {r.id: comparison.patients[f"{r.id}__trd"].to_numpy(zero_copy_only=False) for r in comparison.definitions}
-    for a, b in itertools.combinations([r.id for r in comparison.definitions], 2):
-        x, y = arrays[a], arrays[b]
-        both_in = np.array([u is not None and v is not None for u, v in zip(x, y)]) if x.dtype == object else ~(np.isnan(x) | np.isnan(y))
-        xa = np.asarray(x[both_in], dtype=bool)
-        ya = np.asarray(y[both_in], dtype=bool)
+    columns = {r.id: comparison.patients[f"{r.id}__trd"] for r in comparison.definitions}
+    valid = {k: pc.is_valid(v).to_numpy(zero_copy_only=False) for k, v in columns.items()}
+    value = {k: pc.fill_null(v, False).to_numpy(zero_copy_only=False) for k, v in columns.items()}
+    for a, b in itertools.combinations(list(columns), 2):
+        both_in = valid[a] & valid[b]
+        xa, ya = value[a][both_in], value[b][both_in]
         both, a_only, b_only = int((xa & ya).sum()), int((xa & ~ya).sum()), int((~xa & ya).sum())
         neither = int(both_in.sum()) - both - a_only - b_only
         rows.append((a, b, int(both_in.sum()), both, a_only, b_only, neither, cohen_kappa(both, a_only, b_only, neither)))

@@ -23,7 +23,6 @@ from trdpath.definitions.params import (Resolved, duration_points, esm_stage, fa
 from trdpath import in_memory as im
 from trdpath.reference import ReferenceData
 
-DAY = dt.timedelta(days=1)
 
 
 @dataclass
