@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 
 from generative.test_engines_agree import SETTINGS, extracts
 from trdpath.definitions import shipped_definitions
@@ -22,7 +22,10 @@ def _cell(value):
     return str(value)[:10] if hasattr(value, "year") else value
 
 
-@settings(SETTINGS, max_examples=int(os.environ.get("TRDPATH_GENERATIVE_EXAMPLES", "15")))
+# Each example is one engine run of all twelve definitions (seconds); no shrinking (each step a run):
+# the failure message names the patient and column, and Hypothesis prints the example.
+@settings(SETTINGS, max_examples=int(os.environ.get("TRDPATH_GENERATIVE_EXAMPLES", "10")),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(extracts(max_patients=12))
 def test_engine_agrees_with_reference(example):
     tables, config, index_date = example

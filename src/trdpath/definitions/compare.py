@@ -67,9 +67,11 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
     whys = []
     for number, r in enumerate(resolved):
         out, why = evaluator.evaluate(r)
-        out = out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"})
+        # Each definition is materialised on its own: one query holding all twelve is a plan that
+        # Spark's optimiser takes minutes over, and the per-definition tables are small.
+        out = out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"}).cache()
         wide = wide.left_join(out, "pkey").drop("pkey_right")
-        whys.append(why.mutate(_def=ibis.literal(number, "int32")))
+        whys.append(why.mutate(_def=ibis.literal(number, "int32")).cache())
     wide = wide.order_by("patient_id")
     fetched = con.to_pyarrow(wide) if con.name != "duckdb" else con._to_duckdb_relation(wide).to_arrow_reader(1_000_000).read_all()
     why = whys[0] if len(whys) == 1 else whys[0].union(*whys[1:])
@@ -98,7 +100,7 @@ def _population(classification: Classification, r: Resolved) -> pa.Array:
 def _score_text(scores: pa.ChunkedArray) -> pa.ChunkedArray:
     """Scores as text like params.format_score: whole numbers without a decimal point ('4'), halves as '3.5'."""
     whole = pc.equal(scores, pc.floor(scores))
-    return pc.if_else(whole, pc.cast(pc.cast(scores, pa.int64()), pa.string()), pc.cast(scores, pa.string()))
+    return pc.if_else(whole, pc.cast(pc.cast(pc.floor(scores), pa.int64()), pa.string()), pc.cast(scores, pa.string()))
 
 
 def _finish(fetched: pa.Table, why: pa.Table, classification: Classification, resolved: list[Resolved]):
