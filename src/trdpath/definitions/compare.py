@@ -245,6 +245,9 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
         neutralise_frame(prevalence).to_csv(staged["release"] / "prevalence.csv", index=False)
         agreement = protect_agreement(agreement_counts(comparison), settings)
         neutralise_frame(agreement).to_csv(staged["release"] / "agreement.csv", index=False)
+        from trdpath.definitions.report import section_html
+
+        (staged["release"] / "section.html").write_text(section_html(comparison, prevalence, agreement, settings), encoding="utf-8")
         for key, target in targets.items():
             if target.exists():
                 shutil.rmtree(target)
