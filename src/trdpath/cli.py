@@ -232,6 +232,9 @@ def _mount_subcommands() -> None:
     app.add_typer(synth_app, name="synth")
     app.add_typer(nlp_app, name="nlp", help="Free-text notes: find self-harm and suicidality (extract, flags, evaluate).")
     app.add_typer(qual_app, name="qual", help="Qualitative analysis: transcripts, codebooks, coding, agreement, saturation, REFI-QDA.")
+    from trdpath.definitions.cli import app as definitions_app, compare_command  # the definitions atlas (issue 17)
+    app.add_typer(definitions_app, name="definitions")
+    app.command("compare")(compare_command)
 
 
 _mount_subcommands()

@@ -121,7 +121,7 @@ def _label_joins(con, table: ibis.Table, mappers: dict, quality: list, source: s
 
 
 def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.date | None = None,
-                     progress: Progress | None = None) -> Classification:
+                     progress: Progress | None = None, on_stages: Callable[[dict], None] | None = None) -> Classification:
     step = progress or (lambda _stage: None)
     if con.name == "duckdb":
         # From here on every result needed in order says ORDER BY (validation, which numbers the
@@ -172,6 +172,9 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
 
     step("Finding adequate trials and episodes")
     episodes = current_episodes(ad_eras, config.treatment).cache()
+    if on_stages is not None:  # the definitions atlas (issue 17) evaluates its definitions from these same stages
+        on_stages({"con": con, "extract": extract, "keyed": keyed, "segments": segments, "eras": eras,
+                   "episodes": episodes, "ingredients": ingredient_table, "index_day": index_day})
     # Each drug of the current episode: its first era start and its first adequacy date (an
     # adequate trial is in the episode exactly when its era is: episodes hold whole eras).
     # Positions are numbered on integers only (ingredient ids are in alphabetical order of names, so

@@ -1,0 +1,75 @@
+"""Benchmark: `trdpath compare` (all twelve shipped definitions) against one `trdpath classify`.
+
+    python benchmarks/bench_definitions.py [--patients 1000000] [--data DIR] [--repeat 3] [--keep]
+
+Generates a synthetic extract (`trdpath synth --patients N --seed 1 --format parquet --no-notes`)
+unless --data points at one, then runs, each in a fresh process and alternating (a shared machine's
+speed drifts; alternating keeps both under the same load), `trdpath classify` and `trdpath compare`
+--repeat times. compare classifies once (the same cohort, eras, trials and episodes) and evaluates
+every definition from those stages, writing patients.csv, why.csv, prevalence.csv and agreement.csv.
+Prints each pair, the medians, peak memory and the ratio compare / classify (target: <= 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_classify import run  # noqa: E402 (wall seconds and peak memory of a child process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated extract and results")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each (medians reported)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
+    data = args.data or work / "extract"
+    try:
+        if args.data is None:
+            print(f"generating {args.patients:,} patients ...", flush=True)
+            wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(args.patients),
+                                 "--seed", str(args.seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
+            print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB", flush=True)
+        classify_walls, compare_walls, peaks = [], [], []
+        for attempt in range(1, args.repeat + 1):
+            c_wall, c_peak, _ = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data),
+                                     "--out", str(work / "classified"), "--quiet"])
+            m_wall, m_peak, _ = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
+                                     "--out", str(work / "compared"), "--quiet"])
+            classify_walls.append(c_wall)
+            compare_walls.append(m_wall)
+            peaks.append((c_peak, m_peak))
+            print(f"  run {attempt}: classify {c_wall:.1f} s ({c_peak:.2f} GB), compare (12 definitions) "
+                  f"{m_wall:.1f} s ({m_peak:.2f} GB): ratio {m_wall / c_wall:.2f}", flush=True)
+        why = work / "compared" / "definitions" / "why.csv"
+        why_rows = sum(1 for _ in open(why, "rb")) - 1 if why.exists() else None
+        c_med, m_med = statistics.median(classify_walls), statistics.median(compare_walls)
+        print(json.dumps({
+            "patients": args.patients if args.data is None else None,
+            "runs": args.repeat,
+            "classify_s": round(c_med, 1),
+            "compare_12_definitions_s": round(m_med, 1),
+            "ratio": round(m_med / c_med, 2),
+            "pairs": [round(m / c, 2) for c, m in zip(classify_walls, compare_walls)],
+            "classify_peak_gb": round(max(p[0] for p in peaks), 2),
+            "compare_peak_gb": round(max(p[1] for p in peaks), 2),
+            "why_rows": why_rows,
+        }, indent=2))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""`trdpath definitions list` and `trdpath compare` (registered in trdpath/cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+app = typer.Typer(help="TRD definitions as data: list the shipped ones (see docs/definitions.md).",
+                  no_args_is_help=True, add_completion=False)
+
+
+@app.command("list")
+def list_definitions() -> None:
+    """Every shipped definition: id, what it counts, source."""
+    from trdpath.definitions import shipped_definitions
+
+    for d in shipped_definitions().values():
+        typer.echo(f"{d.id}\t{d.summary}\t{d.sources[0]}")
+
+
+def compare_command(
+    data: Annotated[str, typer.Option("--data", help="An extract, as for `trdpath classify` (folder, omop:FOLDER, postgresql://...).")],
+    out: Annotated[Path, typer.Option("--out", help="Results folder: writes definitions/ (patient-level) and release/definitions/.")],
+    definitions: Annotated[Optional[list[str]], typer.Option(
+        "--definitions", help="Shipped ids (comma-separated) and/or your own .toml files; default: every shipped definition.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Study configuration TOML (see `trdpath default-config`).")] = None,
+    index_date: Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD.")] = None,
+    backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb (default), postgres or pyspark.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False,
+) -> None:
+    """Every chosen TRD definition side by side on the same patients (prevalence, agreement, why)."""
+    from trdpath.cli import _check_backend, _parse_index_date, console, stage_progress
+    from trdpath.config import load_config
+    from trdpath.definitions.compare import compare, prevalence_counts
+    from trdpath.definitions.model import resolve_definitions
+
+    chosen = resolve_definitions(definitions)  # bad files stop here, before any work
+    settings = load_config(config)
+    day = _parse_index_date(index_date)
+    with stage_progress("Comparing definitions", total=11, enabled=not quiet) as progress:
+        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend))
+    if not quiet:
+        table = Table(title=f"TRD by definition (index date {result.classification.index_date}; true counts, patient-level)")
+        for column in ("definition", "population", "TRD", "%"):
+            table.add_column(column, justify="left" if column == "definition" else "right")
+        for row in prevalence_counts(result).itertuples(index=False):
+            table.add_row(row.definition, f"{row.population_n:,}", f"{row.trd_n:,}", f"{row.trd_pct:.1f}")
+        console.print(table)
+        console.print(f"Wrote {out / 'definitions'}/patients.csv, why.csv and {out / 'release' / 'definitions'}/prevalence.csv, agreement.csv")
