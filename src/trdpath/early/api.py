@@ -77,15 +77,14 @@ def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, co
     from trdpath.early.worklist import load_rules
 
     config = config or StudyConfig()
+    from trdpath.early.cohort import cohort_rows, cohort_target, write_cohort
+
     rules = load_rules(rules_path)
+    target = cohort_target(cohort_url) if cohort_url else None  # a bad target stops before any work
     with opened_extract(data, config, backend) as (con, extract):
         frame, as_of, timeline = worklist_on(con, extract, config, as_of, rules, settings)
-        if cohort_url:
-            from trdpath.early.cohort import cohort_rows, cohort_target, write_cohort
-
-            rows = cohort_rows(timeline, as_of, cohort_definition_id)
-            target, schema = cohort_target(cohort_url)
-            write_cohort(target, schema, rows)
+        if target is not None:
+            write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
         with staging_folder(Path(out)) as folder:
             write_worklist(frame, folder, as_of)
             write_flags(frame, folder / "flags.ndjson", as_of, include_stage2=fhir_stage2)

@@ -9,6 +9,7 @@ rows of its own cohort_definition_id and leaves every other cohort alone.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import ibis
 import pandas as pd
@@ -49,6 +50,9 @@ def cohort_target(url: str):
     if text.lower().startswith("duckdb:"):
         path, _, query = text[len("duckdb:"):].partition("?schema=")
         return backends.connect("duckdb", path or None), (query or "results")
+    if not text.lower().startswith(("postgresql://", "postgres://", "spark:")):
+        raise UserError(f"--cohort-to {mask_credentials(text)!r}: unknown scheme; use duckdb:FILE, "
+                        "postgresql://...?schema=results or spark:SCHEMA.")
     location = backends.backend_from_url(text)
     if location.backend == "postgres":
         return backends.connect("postgres", location.url), (location.schema if location.schema != "public" else "results")
@@ -59,7 +63,7 @@ def cohort_target(url: str):
 
 def _sql(con, statement: str) -> None:
     result = con.raw_sql(statement)
-    if hasattr(result, "close"):  # PostgreSQL returns an open cursor
+    if con.name == "postgres":  # an open cursor (DuckDB returns its connection: never close that)
         result.close()
 
 
@@ -82,13 +86,18 @@ def write_cohort(con, schema: str, rows: pd.DataFrame) -> int:
         return len(rows)
     quote = '"'
     _sql(con, f"CREATE SCHEMA IF NOT EXISTS {quote}{schema}{quote}")
-    if "cohort" not in con.list_tables(database=schema):
-        _sql(con, f'CREATE TABLE "{schema}".cohort (cohort_definition_id INTEGER NOT NULL, subject_id BIGINT NOT NULL, '
-                    "cohort_start_date DATE NOT NULL, cohort_end_date DATE NOT NULL)")
-    for i in ids:
-        _sql(con, f'DELETE FROM "{schema}".cohort WHERE cohort_definition_id = {int(i)}')
-    if len(rows):
-        con.insert("cohort", typed, database=schema)
+    # IF NOT EXISTS rather than list_tables, which fails in Ibis 12 on DuckDB 2.0. OMOP CDM v5.4 DDL.
+    _sql(con, f'CREATE TABLE IF NOT EXISTS "{schema}".cohort (cohort_definition_id INTEGER NOT NULL, '
+              "subject_id BIGINT NOT NULL, cohort_start_date DATE NOT NULL, cohort_end_date DATE NOT NULL)")
+    # The new rows go to a staging table first; the swap is one transaction, so a kill at any instant
+    # leaves either the old rows or the new ones of this cohort, never neither.
+    stage = f"_trdpath_cohort_{uuid.uuid4().hex[:12]}"
+    con.create_table(stage, typed, temp=True)
+    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
+    _sql(con, f'BEGIN; DELETE FROM "{schema}".cohort WHERE cohort_definition_id IN ({id_list}); '
+              f'INSERT INTO "{schema}".cohort SELECT cohort_definition_id, subject_id, cohort_start_date, '
+              f'cohort_end_date FROM "{stage}"; COMMIT')
+    _sql(con, f'DROP TABLE IF EXISTS "{stage}"')
     return len(rows)
 
 

@@ -68,7 +68,11 @@ def load_rules(path: Path | None = None) -> RuleTable:
     subtherapeutic, no_recent_contact, augmented; a bad row stops with the file, row and value.
     """
     name = str(path) if path else f"(shipped) {RULES_FILE}"
-    text = Path(path).read_text(encoding="utf-8") if path else resources.files("trdpath.early").joinpath(RULES_FILE).read_text(encoding="utf-8")
+    try:
+        text = (Path(path).read_text(encoding="utf-8") if path
+                else resources.files("trdpath.early").joinpath(RULES_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"Next-step rule table {name} cannot be read as UTF-8 text: {exc.__class__.__name__}.") from None
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in RULE_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
