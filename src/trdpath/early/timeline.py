@@ -160,10 +160,12 @@ def dates_table(dates: list[dt.date]) -> ibis.Table:
     return ibis.memtable(frame, schema={"as_of": "int64", "as_of_date": "date"})
 
 
-def status_at(t: Timeline, dates: list[dt.date]) -> ibis.Table:
+def status_at(t: Timeline, dates: list[dt.date], treated_only: bool = False) -> ibis.Table:
     """One row per (as_of, pkey) for every patient: as_of, pkey, patient_id, in_cohort,
     episode_start, n_antidepressants, n_adequate_trials, t1_day, t2_day, trd_day, augment_day,
-    trd, resistance_level, stage ('0', '1', ... failed trials short of the rule, or 'TRD')."""
+    trd, resistance_level, stage ('0', '1', ... failed trials short of the rule, or 'TRD').
+    `treated_only`: only (date, patient) pairs with an episode by the date (the others are never in
+    the cohort): the backtest's grid then grows with the treated patients, not the whole extract."""
     if max(dates) > t.last_date:
         raise ValueError("an as-of date after the timeline's last date")
     failed = t.config.trd.failed_trials
@@ -204,8 +206,8 @@ def status_at(t: Timeline, dates: list[dt.date]) -> ibis.Table:
                                       ibis.least(steps.switch_day, steps.augment_day)))
     steps = steps.select("as_of", "pkey", trd_day=trd_day, augment_day=steps.augment_day)
 
-    p = t.patients.cross_join(when)
-    for table in (ep, n_ad, trials.drop("t2_day"), with_t2, steps):
+    p = t.patients.join(ep.join(when, "as_of"), "pkey") if treated_only else t.patients.cross_join(when)
+    for table in ((n_ad,) if treated_only else (ep, n_ad)) + (trials.drop("t2_day"), with_t2, steps):
         p = p.left_join(table, ["as_of", "pkey"]).drop("as_of_right", "pkey_right")
     age = completed_years(p.birth_date, p.as_of_date)
     in_cohort = ((p.first_depression_day.notnull() & (p.first_depression_day <= p.as_of))
