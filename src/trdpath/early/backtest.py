@@ -45,7 +45,7 @@ def grid(date_from: dt.date, date_to: dt.date, every: str) -> list[dt.date]:
 def backtest_tables(t: Timeline, dates: list[dt.date], outcome_date: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-date stage counts, per-patient first stage-1/stage-2 dates and TRD outcome), from the engine."""
     failed = t.config.trd.failed_trials
-    s = status_at(t, sorted(set(dates) | {outcome_date}), treated_only=True)
+    s = status_at(t, sorted(set(dates) | {outcome_date}), treated_only=True).cache()
     grid_days = [day_number(d) for d in dates]
     on_grid = s.as_of.isin(grid_days)
     counts = s.filter(on_grid & s.in_cohort & s.alive).group_by(["as_of", "stage"]).agg(patients=ibis._.count())

@@ -171,28 +171,32 @@ def status_at(t: Timeline, dates: list[dt.date], treated_only: bool = False) -> 
     failed = t.config.trd.failed_trials
     when = dates_table(dates)
     ep = t.episode_opens.cross_join(when)
-    ep = ep.filter(ep.open_day <= ep.as_of).group_by(["as_of", "pkey"]).agg(episode_start=ibis._.open_day.max())
+    # Cached: each intermediate used more than once would otherwise be computed once per use.
+    ep = ep.filter(ep.open_day <= ep.as_of).group_by(["as_of", "pkey"]).agg(episode_start=ibis._.open_day.max()).cache()
 
     eras = t.eras.join(ep, "pkey")
-    eras_now = eras.filter((eras.era_start >= eras.episode_start) & (eras.era_start <= eras.as_of))
-    n_ad = eras_now.filter(eras_now.role == ANTIDEPRESSANT).group_by(["as_of", "pkey"]).agg(
+    eras_now = eras.filter((eras.era_start >= eras.episode_start) & (eras.era_start <= eras.as_of)
+                           & (eras.role == ANTIDEPRESSANT)).cache()
+    n_ad = eras_now.group_by(["as_of", "pkey"]).agg(
         n_antidepressants=ibis._.ingredient_id.nunique())
 
     tr = t.trials.join(ep, "pkey")
     tr = tr.filter((tr.era_start >= tr.episode_start) & (tr.known_day <= tr.as_of))
     per_drug = tr.group_by(["as_of", "pkey", "ingredient_id"]).agg(adequacy_day=tr.adequacy_day.min())
     order = ibis.window(group_by=["as_of", "pkey"], order_by=[per_drug.adequacy_day, per_drug.ingredient_id])
-    ranked = per_drug.mutate(trial_rank=ibis.row_number().over(order))
+    ranked = per_drug.mutate(trial_rank=ibis.row_number().over(order)).cache()
     trials = ranked.group_by(["as_of", "pkey"]).agg(
         n_adequate_trials=ranked.count(),
         t1_day=ranked.adequacy_day.min(),
         t2_day=ranked.adequacy_day.max(where=ranked.trial_rank == failed - 1))
+    trials = trials.cache()
     with_t2 = trials.filter(trials.t2_day.notnull()).select("as_of", "pkey", "t2_day")
     failed_drugs = ranked.filter(ranked.trial_rank < failed).select("as_of", "pkey", "ingredient_id")
 
-    other = eras_now.filter(eras_now.role == ANTIDEPRESSANT).anti_join(failed_drugs, ["as_of", "pkey", "ingredient_id"])
-    other = other.join(with_t2, ["as_of", "pkey"])
-    switch = other.filter(other.era_start > other.t2_day).group_by(["as_of", "pkey"]).agg(switch_day=ibis._.era_start.min())
+    # Only (date, patient) pairs past T2 can have a step: narrow to them before the anti join.
+    other = eras_now.join(with_t2, ["as_of", "pkey"])
+    other = other.filter(other.era_start > other.t2_day).anti_join(failed_drugs, ["as_of", "pkey", "ingredient_id"])
+    switch = other.group_by(["as_of", "pkey"]).agg(switch_day=ibis._.era_start.min())
     steps = with_t2.left_join(switch, ["as_of", "pkey"]).drop("as_of_right", "pkey_right")
     if t.config.trd.augmentation_counts:
         aug = t.augments.join(with_t2, "pkey")
@@ -205,9 +209,11 @@ def status_at(t: Timeline, dates: list[dt.date], treated_only: bool = False) -> 
                           ibis.ifelse(steps.augment_day.isnull(), steps.switch_day,
                                       ibis.least(steps.switch_day, steps.augment_day)))
     steps = steps.select("as_of", "pkey", trd_day=trd_day, augment_day=steps.augment_day)
+    # One table per (date, patient) with a trial: one join into the patients below instead of three.
+    trials = trials.left_join(steps, ["as_of", "pkey"]).drop("as_of_right", "pkey_right")
 
     p = t.patients.join(ep.join(when, "as_of"), "pkey") if treated_only else t.patients.cross_join(when)
-    for table in ((n_ad,) if treated_only else (ep, n_ad)) + (trials.drop("t2_day"), with_t2, steps):
+    for table in ((n_ad,) if treated_only else (ep, n_ad)) + (trials,):
         p = p.left_join(table, ["as_of", "pkey"]).drop("as_of_right", "pkey_right")
     age = completed_years(p.birth_date, p.as_of_date)
     in_cohort = ((p.first_depression_day.notnull() & (p.first_depression_day <= p.as_of))
