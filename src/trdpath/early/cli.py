@@ -60,3 +60,12 @@ def register(app: typer.Typer) -> None:
         summary = run_backtest(data, out, _date(date_from, "--from"), _date(date_to, "--to"), every,
                                load_config(config), _check_backend(backend))
         console.print(Text(summary))
+
+    @app.command()
+    def risk(data: DataOption, out: OutOption,
+             model: Annotated[str, typer.Option("--model", help="logistic (penalised, default) or boosting.")] = "logistic",
+             config: ConfigOption = None, backend: BackendOption = None) -> None:
+        """Risk of TRD within 12 months of the first failed adequate trial: temporal split, AUROC, calibration (research only)."""
+        from trdpath.early.risk import run_risk
+
+        console.print(Text(run_risk(data, out, model, load_config(config), _check_backend(backend))))

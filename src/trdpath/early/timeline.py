@@ -127,7 +127,7 @@ def build_timeline(con, extract, config: StudyConfig, last_date: dt.date) -> Tim
     days = dx.date.epoch_days().cast("int64")
     dx_days = dx.group_by("patient_id").agg(first_depression_day=days.min(where=dx.depression),
                                             first_exclusion_day=days.min(where=excluded))
-    patients = keyed.select("pkey", "patient_id", "birth_date", "death_date")
+    patients = keyed.select("pkey", "patient_id", "birth_date", "death_date", "sex")
     patients = patients.left_join(dx_days, "patient_id").drop("patient_id_right").cache()
     return Timeline(con, config, last_date, patients, numbered, eras, trials, episode_opens, augments,
                     ingredient_table, mapping_t)
