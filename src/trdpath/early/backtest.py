@@ -19,7 +19,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from trdpath.config import StudyConfig
-from trdpath.early.timeline import EPOCH, Timeline, build_timeline, day_number, status_at
+from trdpath.early.timeline import EPOCH, Timeline, build_timeline, dates_table, day_number, status_at
 from trdpath.errors import UserError
 from trdpath.output import staging_folder
 from trdpath.stats.disclosure import round_count, small_label
@@ -42,13 +42,55 @@ def grid(date_from: dt.date, date_to: dt.date, every: str) -> list[dt.date]:
     return dates
 
 
+def change_dates(t: Timeline, dates: list[dt.date], outcome_date: dt.date) -> ibis.Table:
+    """pkey, as_of, as_of_date: for each treated patient, the grid dates on which their stage can
+    differ from the grid date before (the first grid date on or after each of their events), the
+    first grid date, and the outcome date. Between two such dates nothing the rules read changes,
+    so the stage on every other grid date is the one on the change date before it."""
+    days = [day_number(d) for d in dates]
+
+    def first_on_or_after(day):  # the grid date an event is first seen on (NULL: after the grid)
+        return ibis.cases(*[(day <= g, g) for g in days], else_=ibis.null("int64"))
+
+    min_age = t.config.cohort.min_age
+    adult = t.patients.select("pkey", day=(t.patients.birth_date + ibis.interval(years=min_age)).epoch_days().cast("int64"))
+    events = [
+        t.episode_opens.select("pkey", day=t.episode_opens.open_day),
+        t.eras.select("pkey", day=t.eras.era_start),
+        t.trials.select("pkey", day=t.trials.known_day),
+        t.augments.select("pkey", day=t.augments.known_day),
+        t.patients.select("pkey", day=t.patients.first_depression_day),
+        t.patients.select("pkey", day=t.patients.first_exclusion_day),
+        t.patients.select("pkey", day=t.patients.death_date.epoch_days().cast("int64")),
+        adult, adult.mutate(day=adult.day + 1),  # a 29 February birthday: either side of the day
+    ]
+    events = ibis.union(*[e.mutate(day=e.day.cast("int64")) for e in events], distinct=False)
+    events = events.filter(events.day.notnull()).select("pkey", as_of=first_on_or_after(events.day))
+    treated = t.episode_opens.select("pkey").distinct()
+    fixed = ibis.memtable({"as_of": [days[0], day_number(outcome_date)]}, schema={"as_of": "int64"})
+    anchors = treated.cross_join(fixed)
+    changes = ibis.union(events.filter(events.as_of.notnull()), anchors, distinct=True)
+    changes = changes.join(treated, "pkey")
+    when = dates_table(sorted(set(dates) | {outcome_date}))
+    return changes.join(when, "as_of").cache()
+
+
 def backtest_tables(t: Timeline, dates: list[dt.date], outcome_date: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-date stage counts, per-patient first stage-1/stage-2 dates and TRD outcome), from the engine."""
+    """(per-date stage counts, per-patient first stage-1/stage-2 dates and TRD outcome), from the engine.
+
+    The stages are computed only on each patient's change dates (change_dates); each holds until the
+    patient's next change date, so the per-date counts are sums of +1 at a change date and -1 at the
+    next one, accumulated over the grid (see summarise)."""
     failed = t.config.trd.failed_trials
-    s = status_at(t, sorted(set(dates) | {outcome_date}), treated_only=True).cache()
+    s = status_at(t, None, patient_dates=change_dates(t, dates, outcome_date)).cache()
     grid_days = [day_number(d) for d in dates]
     on_grid = s.as_of.isin(grid_days)
-    counts = s.filter(on_grid & s.in_cohort & s.alive).group_by(["as_of", "stage"]).agg(patients=ibis._.count())
+    g_rows = s.filter(on_grid)
+    after = ibis.window(group_by="pkey", order_by=g_rows.as_of)
+    g_rows = g_rows.mutate(until=g_rows.as_of.lead().over(after))
+    listed = g_rows.filter(g_rows.in_cohort & g_rows.alive)
+    starts = listed.group_by(["as_of", "stage"]).agg(patients=ibis._.count())
+    ends = listed.filter(listed.until.notnull()).group_by(["until", "stage"]).agg(ending=ibis._.count())
     final = s.filter(s.as_of == day_number(outcome_date)).select(
         "pkey", final_episode=s.episode_start, final_trd_day=s.trd_day, final_in_cohort=s.in_cohort)
     g = s.filter(on_grid & s.in_cohort).join(final, "pkey")
@@ -63,7 +105,22 @@ def backtest_tables(t: Timeline, dates: list[dt.date], outcome_date: dt.date) ->
         trd_day=g.final_trd_day.max(), in_cohort=g.final_in_cohort.max())
     per_patient = per_patient.filter(per_patient.first_flag.notnull() | per_patient.trd_day.notnull())
     con = t.con
-    return con.execute(counts), con.execute(per_patient)
+    starts, ends = con.execute(starts), con.execute(ends)
+    counts = _accumulate(starts, ends, grid_days)
+    return counts, con.execute(per_patient)
+
+
+def _accumulate(starts: pd.DataFrame, ends: pd.DataFrame, grid_days: list[int]) -> pd.DataFrame:
+    """as_of, stage, patients on every grid date from the +1/-1 changes (a running sum per stage)."""
+    delta = pd.concat([starts.rename(columns={"patients": "n"}),
+                       ends.rename(columns={"until": "as_of", "ending": "n"}).assign(n=lambda f: -f["n"])])
+    if delta.empty:
+        return pd.DataFrame(columns=["as_of", "stage", "patients"])
+    delta["as_of"] = pd.to_numeric(delta["as_of"]).astype("int64")
+    table = delta.pivot_table(index="as_of", columns="stage", values="n", aggfunc="sum", fill_value=0)
+    table = table.reindex(grid_days, fill_value=0).cumsum()
+    out = table.stack().rename("patients").reset_index()
+    return out[out["patients"] > 0]
 
 
 def summarise(counts: pd.DataFrame, patients: pd.DataFrame, dates: list[dt.date], outcome_date: dt.date,

@@ -160,17 +160,24 @@ def dates_table(dates: list[dt.date]) -> ibis.Table:
     return ibis.memtable(frame, schema={"as_of": "int64", "as_of_date": "date"})
 
 
-def status_at(t: Timeline, dates: list[dt.date], treated_only: bool = False) -> ibis.Table:
+def status_at(t: Timeline, dates: list[dt.date] | None, treated_only: bool = False,
+              patient_dates: ibis.Table | None = None) -> ibis.Table:
     """One row per (as_of, pkey) for every patient: as_of, pkey, patient_id, in_cohort,
     episode_start, n_antidepressants, n_adequate_trials, t1_day, t2_day, trd_day, augment_day,
     trd, resistance_level, stage ('0', '1', ... failed trials short of the rule, or 'TRD').
     `treated_only`: only (date, patient) pairs with an episode by the date (the others are never in
-    the cohort): the backtest's grid then grows with the treated patients, not the whole extract."""
-    if max(dates) > t.last_date:
-        raise ValueError("an as-of date after the timeline's last date")
+    the cohort): the backtest's grid then grows with the treated patients, not the whole extract.
+    `patient_dates` (pkey, as_of, as_of_date): each patient's own as-of dates instead of `dates`
+    (implies treated_only; the backtest's change dates)."""
     failed = t.config.trd.failed_trials
-    when = dates_table(dates)
-    ep = t.episode_opens.cross_join(when)
+    if patient_dates is not None:
+        when, treated_only = patient_dates, True
+        ep = t.episode_opens.join(when, "pkey")
+    else:
+        if max(dates) > t.last_date:
+            raise ValueError("an as-of date after the timeline's last date")
+        when = dates_table(dates)
+        ep = t.episode_opens.cross_join(when)
     # Cached: each intermediate used more than once would otherwise be computed once per use.
     ep = ep.filter(ep.open_day <= ep.as_of).group_by(["as_of", "pkey"]).agg(episode_start=ibis._.open_day.max()).cache()
 
@@ -212,7 +219,12 @@ def status_at(t: Timeline, dates: list[dt.date], treated_only: bool = False) -> 
     # One table per (date, patient) with a trial: one join into the patients below instead of three.
     trials = trials.left_join(steps, ["as_of", "pkey"]).drop("as_of_right", "pkey_right")
 
-    p = t.patients.join(ep.join(when, "as_of"), "pkey") if treated_only else t.patients.cross_join(when)
+    if patient_dates is not None:
+        p = t.patients.join(ep.join(when, ["pkey", "as_of"]), "pkey")
+    elif treated_only:
+        p = t.patients.join(ep.join(when, "as_of"), "pkey")
+    else:
+        p = t.patients.cross_join(when)
     for table in ((n_ad,) if treated_only else (ep, n_ad)) + (trials,):
         p = p.left_join(table, ["as_of", "pkey"]).drop("as_of_right", "pkey_right")
     age = completed_years(p.birth_date, p.as_of_date)
