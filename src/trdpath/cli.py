@@ -235,6 +235,8 @@ def _mount_subcommands() -> None:
     from trdpath.definitions.cli import app as definitions_app, compare_command  # the definitions atlas (issue 17)
     app.add_typer(definitions_app, name="definitions")
     app.command("compare")(compare_command)
+    from trdpath.early.cli import register  # worklist, backtest (docs/early-identification.md)
+    register(app)
 
 
 _mount_subcommands()

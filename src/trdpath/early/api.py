@@ -1,0 +1,95 @@
+"""Python API of early identification: the worklist as of a date (and, in backtest.py, over many dates)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from trdpath import __version__, backends
+from trdpath.config import StudyConfig
+from trdpath.errors import UserError
+from trdpath.output import staging_folder
+from trdpath.pipeline import extract_date_range
+
+
+@contextmanager
+def opened_extract(data: str | Path, config: StudyConfig, backend: str | None = None):
+    """(connection, validated Extract) for `--data`, as `trdpath classify` opens it (api.classify)."""
+    from trdpath.api import _move_to_backend
+    from trdpath.sources.flat import read_flat_folder, read_flat_location
+    from trdpath.sources.omop import read_omop_location
+    from trdpath.sources.validate import validate_extract
+
+    location = backends.backend_from_url(str(data))
+    backend = backend or config.engine.backend
+    work = Path(tempfile.mkdtemp(prefix="trdpath-early-"))
+    try:
+        if location.format == "omop":
+            con, extract = read_omop_location(location, config)
+        elif location.path is None:
+            con, extract = read_flat_location(location, config)
+        else:
+            con = backends.connect("duckdb", url=str(work / "engine.duckdb"), engine=config.engine)
+            if not config.engine.temp_directory:
+                con.raw_sql(f"SET temp_directory = '{work / 'spill'}'")
+            raw, files = read_flat_folder(con, location.path)
+            extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{location.path}")
+            if backend != "duckdb":
+                con, extract = _move_to_backend(con, extract, backend, config)
+        yield con, extract
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def default_as_of(con, extract, config: StudyConfig) -> dt.date:
+    """The index date classify would use: the configured one, else the latest date in the extract."""
+    if config.study.index_date:
+        return config.study.index_date
+    latest = extract_date_range(con, extract)[2]
+    if latest is None:
+        raise UserError("The extract has no dates at all, so no as-of date can be set; give --as-of.")
+    return latest
+
+
+def worklist_on(con, extract, config: StudyConfig, as_of: dt.date | None = None, rules=None, settings=None):
+    """(worklist DataFrame, as_of, Timeline) on an opened extract."""
+    from trdpath.early.timeline import build_timeline
+    from trdpath.early.worklist import load_rules, worklist_frame
+
+    as_of = as_of or default_as_of(con, extract, config)
+    timeline = build_timeline(con, extract, config, as_of)
+    return worklist_frame(timeline, extract, as_of, rules or load_rules(), settings), as_of, timeline
+
+
+def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, config: StudyConfig | None = None,
+             backend: str | None = None, rules_path: Path | None = None, settings=None,
+             fhir_stage2: bool = False, cohort_url: str | None = None, cohort_definition_id: int = 1) -> pd.DataFrame:
+    """Compute the worklist as of `as_of` and write worklist.csv/.xlsx/.html, flags.ndjson into `out`
+    atomically; with `cohort_url`, also write the OMOP cohort table there (cohort.py)."""
+    from trdpath.early.fhir import write_flags
+    from trdpath.early.outputs import write_worklist
+    from trdpath.early.worklist import load_rules
+
+    config = config or StudyConfig()
+    from trdpath.early.cohort import cohort_rows, cohort_target, write_cohort
+
+    rules = load_rules(rules_path)
+    target = cohort_target(cohort_url) if cohort_url else None  # a bad target stops before any work
+    with opened_extract(data, config, backend) as (con, extract):
+        frame, as_of, timeline = worklist_on(con, extract, config, as_of, rules, settings)
+        if target is not None:
+            write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
+        with staging_folder(Path(out)) as folder:
+            write_worklist(frame, folder, as_of)
+            write_flags(frame, folder / "flags.ndjson", as_of, include_stage2=fhir_stage2)
+            meta = {"trdpath_version": __version__, "as_of": str(as_of), "source": extract.source,
+                    "rules": rules.path, "patients": len(frame),
+                    "note": "Patient-level: stays inside the secure environment. Not a medical device."}
+            (folder / "worklist.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return frame
