@@ -175,6 +175,8 @@ def _mount_subcommands() -> None:
     app.add_typer(synth_app, name="synth")
     app.add_typer(nlp_app, name="nlp", help="Free-text notes: find self-harm and suicidality (extract, flags, evaluate).")
     app.add_typer(qual_app, name="qual", help="Qualitative analysis: transcripts, codebooks, coding, agreement, saturation, REFI-QDA.")
+    from trdpath.serve.cli import serve
+    app.command("serve")(serve)
 
 
 _mount_subcommands()

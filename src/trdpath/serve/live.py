@@ -1,0 +1,240 @@
+"""Tables 1 and 2 recomputed for a filtered cohort, under the report's disclosure control and three more
+rules for views that can be compared with each other (docs/serve.md, "Live disclosure"):
+
+1. **One filter at a time, on coarse partitions** (age band, sex, ethnicity group, resistance level,
+   year the episode started; or one service category). Combinations and free date ranges would let a
+   reader difference two views that differ by a handful of patients.
+2. **Query-set size**: a view is shown only when it and its complement in the cohort each hold at least
+   `minimum_view` patients; otherwise it is refused as a whole.
+3. **Audit across siblings**: the views of one partition add up to the published table. For every cell
+   the server does what a reader could: it intersects the intervals that each shown value allows
+   (a count rounded to 5 is one of 5 integers, `<8` is 1-7) with the published total, and where any cell
+   (shown or hidden, published or filtered) would be left with fewer than two possible values, that
+   row's cell is suppressed in every view of the partition. The sibling views are computed together,
+   once per partition, and cached.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from trdpath.config import StudyConfig
+from trdpath.serve.filters import AGE_BANDS, ETHNICITY_GROUPS, LEVELS, SERVICES, SEXES
+from trdpath.serve.results import ResultFolder
+from trdpath.stats import analyse
+from trdpath.stats.disclosure import SUPPRESSED, protect, small_label
+
+GROUPS = ("mdd", "trd")
+TABLES = ("table1", "table2")
+STAT_COLUMNS = ("statistic", "df", "df2", "p_value")
+BIG = 10**12  # an upper bound for a count nobody has bounded
+
+
+@dataclass
+class View:
+    """One filtered view: its protected tables, or the reason it is refused."""
+
+    dimension: str
+    value: str
+    n_mdd: int = 0
+    n_trd: int = 0
+    refused: str = ""
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    sizes: dict[str, object] = field(default_factory=dict)  # published group sizes (rounded)
+
+
+def partitions(folder: ResultFolder) -> dict[str, tuple[str, ...]]:
+    """Each filter dimension and its values (episode years from the data)."""
+    years = [str(int(y)) for (y,) in folder.connection().execute(
+        "SELECT DISTINCT year(CAST(episode_start AS DATE)) AS y FROM patients "
+        "WHERE in_cohort AND episode_start IS NOT NULL ORDER BY y").fetchall() if y is not None]
+    return {"age_band": tuple(AGE_BANDS), "sex": SEXES, "ethnicity": ETHNICITY_GROUPS, "level": LEVELS,
+            "episode_year": tuple(years)}
+
+
+def minimum_view(config: StudyConfig) -> int:
+    """The smallest view (and complement) shown: ten times the small-count threshold, at least 50."""
+    return max(50, 10 * config.disclosure.min_count)
+
+
+def _where(dimension: str, value: str) -> tuple[str, list]:
+    if dimension == "age_band":
+        low, high = AGE_BANDS[value]
+        return "age BETWEEN ? AND ?", [low, high]
+    if dimension == "sex":
+        return "sex = ?", [value]
+    if dimension == "ethnicity":
+        return "ethnicity_group = ?", [value]
+    if dimension == "level":
+        return "(CASE WHEN trd THEN resistance_level ELSE 'MDD' END) = ?", [value]
+    if dimension == "episode_year":
+        return "year(CAST(episode_start AS DATE)) = ?", [int(value)]
+    if dimension == "service":
+        if value not in SERVICES:
+            raise ValueError(value)
+        return f'"referrals_{value}" > 0', []
+    raise ValueError(dimension)
+
+
+def _cohort(folder: ResultFolder, where: str = "TRUE", params: list | None = None) -> pd.DataFrame:
+    """The in-cohort patients matching `where`, filtered in DuckDB (only they reach Python)."""
+    return folder.connection().execute(f"SELECT * FROM patients WHERE in_cohort AND ({where})",
+                                       params or []).fetch_df()
+
+
+def _analysis(cohort: pd.DataFrame, config: StudyConfig):
+    """Tables 1-2 of the report's own statistics code, without the regression (Table 3 is not filtered)."""
+    quick = config.model_copy(update={"analysis": config.analysis.model_copy(update={"regression_blocks": []})})
+    return protect(analyse(cohort, quick), config.disclosure)
+
+
+def _interval(value, settings) -> tuple[int, int]:
+    """The true counts a shown value allows."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return 0, 0
+    if isinstance(value, str):
+        if value == small_label(settings):
+            return 1, settings.min_count - 1
+        if value == SUPPRESSED:
+            return 0, BIG
+        value = float(value)
+    base = settings.rounding
+    shown = int(value)
+    if shown == 0:
+        return 0, 0
+    low = math.ceil(shown - base / 2)
+    high = math.ceil(shown + base / 2) - 1
+    return max(low, settings.min_count), high
+
+
+def _candidates(own: tuple[int, int], others: list[tuple[int, int]], total: tuple[int, int]) -> int:
+    """How many values a cell can take given its own interval, its siblings' and their published total."""
+    low = max(own[0], total[0] - sum(o[1] for o in others))
+    high = min(own[1], total[1] - sum(o[0] for o in others))
+    return max(0, high - low + 1)
+
+
+def audit(published: pd.DataFrame, views: list[pd.DataFrame | None], settings, refused_bound: int) -> set:
+    """The (row, group) cells to suppress in every view of one partition (rule 3).
+
+    `views` are the sibling tables in the same row order as `published`; None stands for a refused view,
+    whose cells a reader knows only to be below `refused_bound`."""
+    hide = set()
+    for i in published.index:
+        for g in GROUPS:
+            column = f"{g}_n"
+            if column not in published.columns or pd.isna(published.at[i, column]):
+                continue
+            total = _interval(published.at[i, column], settings)
+            cells = [(0, refused_bound) if v is None else _interval(v.at[i, column], settings) for v in views]
+            if not cells:
+                continue
+            weak = _candidates(total, [], (sum(c[0] for c in cells), sum(c[1] for c in cells))) < 2 and total[1] > 0
+            for j, own in enumerate(cells):
+                others = cells[:j] + cells[j + 1:]
+                if own[1] > 0 and _candidates(own, others, total) < 2:
+                    weak = True
+            if weak:
+                hide.add((i, g))
+    return hide
+
+
+def _apply_hiding(table: pd.DataFrame, hide: set) -> pd.DataFrame:
+    out = table.copy()
+    variables = set()
+    for i, g in hide:
+        if i in out.index:
+            out.at[i, f"{g}_n"] = SUPPRESSED
+            for stat in ("pct", "mean", "sd"):
+                if f"{g}_{stat}" in out.columns and pd.notna(out.at[i, f"{g}_{stat}"]):
+                    out.at[i, f"{g}_{stat}"] = SUPPRESSED
+            variables.add(out.at[i, "variable"])
+    for i in out.index[out["variable"].isin(variables)]:
+        for column in STAT_COLUMNS:
+            if column in out.columns and pd.notna(out.at[i, column]) and out.at[i, column] != "":
+                out.at[i, column] = SUPPRESSED
+    return out
+
+
+class LiveTables:
+    """Every filtered view of a result, computed one partition at a time and kept."""
+
+    def __init__(self, folder: ResultFolder):
+        self.folder = folder
+        self.config = folder.config
+        self._lock = threading.Lock()
+        self._partitions: dict[str, dict[str, View]] = {}
+        self._published = None
+
+    @property
+    def published(self):
+        with self._lock:
+            if self._published is None:
+                self._published = _analysis(_cohort(self.folder), self.config)
+            return self._published
+
+    def view(self, dimension: str, value: str) -> View:
+        if dimension == "service":
+            return self._views(dimension, (value,))[value]
+        values = partitions(self.folder)[dimension]
+        if value not in values:
+            raise KeyError(value)
+        return self._views(dimension, values)[value]
+
+    def _views(self, dimension: str, values: tuple[str, ...]) -> dict[str, View]:
+        key = dimension if dimension != "service" else f"service:{values[0]}"
+        published = self.published
+        with self._lock:
+            if key in self._partitions:
+                return self._partitions[key]
+            size = self.folder.connection().execute("SELECT count(*) FROM patients WHERE in_cohort").fetchone()[0]
+            smallest = minimum_view(self.config)
+            views: dict[str, View] = {}
+            analyses = {}
+            for value in values:
+                where, params = _where(dimension, value)
+                cohort = _cohort(self.folder, where, params)
+                view = View(dimension, value, n_mdd=int((~cohort["trd"].astype(bool)).sum()),
+                            n_trd=int(cohort["trd"].astype(bool).sum()))
+                if len(cohort) < smallest or size - len(cohort) < smallest:
+                    view.refused = (f"This view is not shown: it holds {'too few' if len(cohort) < smallest else 'nearly all'}"
+                                    f" patients (each view and the rest of the cohort must hold at least {smallest}).")
+                else:
+                    analyses[value] = _analysis(cohort, self.config)
+                views[value] = view
+            settings = self.config.disclosure
+            for name in TABLES:
+                base = getattr(published, name)
+                tables = [getattr(analyses[v], name).reindex(base.index) if v in analyses else None for v in values]
+                if dimension == "service":
+                    tables = tables + [None]  # the complement (no such referral) is not shown: unbounded
+                hide = audit(base, tables, settings, refused_bound=BIG if dimension == "service" else smallest - 1)
+                for value, table in zip(values, tables):
+                    if table is not None:
+                        views[value].tables[name] = _apply_hiding(table, hide)
+            from trdpath.stats.disclosure import published_group_sizes
+            for value in analyses:
+                views[value].sizes = published_group_sizes(analyses[value], settings)
+            self._partitions[key] = views
+            return views
+
+    def warm(self) -> None:
+        """Compute every partition (the server does this in the background at start)."""
+        for dimension in partitions(self.folder):
+            self._views(dimension, partitions(self.folder)[dimension])
+        for service in SERVICES:
+            self._views("service", (service,))
+
+
+def shown_numbers(table: pd.DataFrame) -> np.ndarray:
+    """The counts a view shows (for the disclosure tests)."""
+    values = []
+    for g in GROUPS:
+        if f"{g}_n" in table.columns:
+            values += [v for v in table[f"{g}_n"] if not isinstance(v, str) and pd.notna(v)]
+    return np.array(values, dtype=float)
