@@ -161,13 +161,35 @@ def _apply_hiding(table: pd.DataFrame, hide: set) -> pd.DataFrame:
     return out
 
 
+def keyed(table: pd.DataFrame) -> pd.DataFrame:
+    """The table indexed by (variable, level, n-th row of that pair): a view lacks the levels no patient of
+    it has, so rows are matched by what they are, never by position."""
+    keys = table["variable"].astype(str) + "\x1f" + table["level"].fillna("").astype(str)
+    order = keys.groupby(keys).cumcount().astype(str)
+    return table.set_index(keys + "\x1f" + order)
+
+
+def aligned(view: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """A view's table with the published table's rows: a level absent from the view is a count of 0."""
+    out = view.reindex(base.index)
+    missing = out["variable"].isna()
+    out.loc[missing, ["variable", "level"]] = base.loc[missing, ["variable", "level"]]
+    for g in GROUPS:
+        column = f"{g}_n"
+        if column in out.columns:
+            out[column] = out[column].astype(object)
+            fill = missing & base[column].notna()
+            out.loc[fill, column] = 0
+    return out
+
+
 class LiveTables:
     """Every filtered view of a result, computed one partition at a time and kept."""
 
     def __init__(self, folder: ResultFolder):
         self.folder = folder
         self.config = folder.config
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._partitions: dict[str, dict[str, View]] = {}
         self._published = None
 
@@ -177,6 +199,10 @@ class LiveTables:
             if self._published is None:
                 self._published = _analysis(_cohort(self.folder), self.config)
             return self._published
+
+    def base_table(self, name: str) -> pd.DataFrame:
+        """A published table (table1 or table2), keyed like the views."""
+        return keyed(getattr(self.published, name))
 
     def view(self, dimension: str, value: str) -> View:
         if dimension == "service":
@@ -209,8 +235,8 @@ class LiveTables:
                 views[value] = view
             settings = self.config.disclosure
             for name in TABLES:
-                base = getattr(published, name)
-                tables = [getattr(analyses[v], name).reindex(base.index) if v in analyses else None for v in values]
+                base = self.base_table(name)
+                tables = [aligned(keyed(getattr(analyses[v], name)), base) if v in analyses else None for v in values]
                 if dimension == "service":
                     tables = tables + [None]  # the complement (no such referral) is not shown: unbounded
                 hide = audit(base, tables, settings, refused_bound=BIG if dimension == "service" else smallest - 1)
