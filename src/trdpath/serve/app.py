@@ -56,6 +56,9 @@ def fmt(value, kind: str = "") -> str:
     return f"{value:.2f}"
 
 
+_templates.filters["pct"] = lambda v: fmt(v, "pct")
+_templates.filters["count"] = lambda v: fmt(v, "n")
+
 COLUMN_KINDS = {"mdd_n": "n", "trd_n": "n", "mdd_pct": "pct", "trd_pct": "pct", "p_value": "p",
                 "mdd_mean": "mean", "trd_mean": "mean", "mdd_sd": "mean", "trd_sd": "mean", "df": "df",
                 "n": "n", "trd_n_": "n"}
