@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from trdpath import __version__
 from trdpath.safety import mask_credentials
 from trdpath.serve.filters import DIMENSIONS, SERVICES, FilterError, parse_filter
-from trdpath.serve.live import LiveTables, partitions
+from trdpath.serve.live import LiveTables
 from trdpath.serve.results import ResultFolder
 from trdpath.serve.security import AccessMiddleware, csrf_token, same
 
@@ -81,6 +81,14 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
     if warm:
         threading.Thread(target=live.warm, name="trdpath-serve-warm", daemon=True).start()
 
+    cache: dict[str, pd.DataFrame | None] = {}
+
+    def published_table(stem: str) -> pd.DataFrame | None:
+        """A published table, read once (the result folder is read-only while served)."""
+        if stem not in cache:
+            cache[stem] = folder.published_table(stem)
+        return cache[stem]
+
     def page(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
         html = _templates.get_template(template).render(
             request=request, csrf=csrf_token(request), version=__version__, patient_level=patient_level,
@@ -108,8 +116,8 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
         published = live.published
         from trdpath.stats.disclosure import published_group_sizes
         sizes = published_group_sizes(published, folder.config.disclosure)
-        levels = folder.published_table("resistance_levels")
-        attrition = folder.published_table("attrition")
+        levels = published_table("resistance_levels")
+        attrition = published_table("attrition")
         first_levels = levels[levels["variable"] == "resistance_level"] if levels is not None else None
         return page(request, "overview.html.j2", sizes=sizes, metadata={
             k: mask_credentials(v) for k, v in folder.metadata.items() if k in ("index_date", "software_version", "source")},
@@ -117,7 +125,7 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
             levels=first_levels.to_dict("records") if first_levels is not None else [])
 
     async def tables(request: Request):
-        options = dict(partitions(folder))
+        options = dict(live.partitions())
         options["service"] = SERVICES
         try:
             chosen = parse_filter(request.query_params, options)
@@ -137,7 +145,7 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
                    "trd_sd", "test", "statistic", "df", "p_value"]
         rendered = {name: {"title": TABLE_TITLES[name], "columns": columns, "rows": rows_of(t, columns)}
                     for name, t in shown.items()}
-        table3 = folder.published_table("table3_logistic_regression")
+        table3 = published_table("table3_logistic_regression")
         t3 = None
         if table3 is not None:
             c3 = [c for c in ("model", "term", "odds_ratio", "ci_lower", "ci_upper", "p_value") if c in table3.columns]
@@ -150,7 +158,7 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
         for stem, title in (("journeys", "Flows between consecutive antidepressants (the Sankey's links)"),
                             ("lines", "Patients by treatment line and drug"),
                             ("step_times", "Days between treatment steps")):
-            table = folder.published_table(stem)
+            table = published_table(stem)
             if table is not None:
                 found[stem] = {"title": title, "columns": list(table.columns), "rows": rows_of(table, list(table.columns))}
         return page(request, "pathways.html.j2", found=found)

@@ -16,6 +16,7 @@ rules for views that can be compared with each other (docs/serve.md, "Live discl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ import pandas as pd
 from trdpath.config import StudyConfig
 from trdpath.serve.filters import AGE_BANDS, ETHNICITY_GROUPS, LEVELS, SERVICES, SEXES
 from trdpath.serve.results import ResultFolder
-from trdpath.stats import analyse
+from trdpath.stats import _integer_counts, analyse, cohort_of
+from trdpath.stats.tables import TABLE1_VARIABLES, TABLE2_VARIABLES, compare_groups
 from trdpath.stats.disclosure import SUPPRESSED, protect, small_label
 
 GROUPS = ("mdd", "trd")
@@ -81,16 +83,34 @@ def _where(dimension: str, value: str) -> tuple[str, list]:
     raise ValueError(dimension)
 
 
-def _cohort(folder: ResultFolder, where: str = "TRUE", params: list | None = None) -> pd.DataFrame:
+# The columns Tables 1 and 2 read (only these leave DuckDB).
+VIEW_COLUMNS = ("in_cohort", "trd", "resistance_level") + tuple(
+    dict.fromkeys(name for name, _ in TABLE1_VARIABLES + TABLE2_VARIABLES))
+
+
+def _cohort(folder: ResultFolder, where: str = "TRUE", params: list | None = None,
+            columns: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The in-cohort patients matching `where`, filtered in DuckDB (only they reach Python)."""
-    return folder.connection().execute(f"SELECT * FROM patients WHERE in_cohort AND ({where})",
+    available = set(folder.columns())
+    select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns if c in available)
+    return folder.connection().execute(f"SELECT {select} FROM patients WHERE in_cohort AND ({where})",
                                        params or []).fetch_df()
 
 
-def _analysis(cohort: pd.DataFrame, config: StudyConfig):
-    """Tables 1-2 of the report's own statistics code, without the regression (Table 3 is not filtered)."""
-    quick = config.model_copy(update={"analysis": config.analysis.model_copy(update={"regression_blocks": []})})
-    return protect(analyse(cohort, quick), config.disclosure)
+def _quick(config: StudyConfig) -> StudyConfig:
+    """The configuration without the regression (Table 3 is not filtered)."""
+    return config.model_copy(update={"analysis": config.analysis.model_copy(update={"regression_blocks": []})})
+
+
+def _view_analysis(cohort: pd.DataFrame, whole, config: StudyConfig):
+    """Tables 1-2 of a filtered cohort by the report's own code (compare_groups), protected by the report's
+    own `protect`; the whole cohort's other tables only fill the Analysis and are not shown."""
+    cohort = cohort_of(cohort)
+    n_trd = int(cohort["trd"].sum())
+    tables = {name: _integer_counts(compare_groups(cohort, variables))
+              for name, variables in (("table1", TABLE1_VARIABLES), ("table2", TABLE2_VARIABLES))}
+    light = dataclasses.replace(whole, n_mdd=len(cohort) - n_trd, n_trd=n_trd, **tables)
+    return protect(light, config.disclosure)
 
 
 def _interval(value, settings) -> tuple[int, int]:
@@ -192,13 +212,22 @@ class LiveTables:
         self._lock = threading.RLock()
         self._partitions: dict[str, dict[str, View]] = {}
         self._published = None
+        self._whole = None  # the whole cohort's true analysis (unprotected), computed once
+        self._partition_values = None
 
     @property
     def published(self):
         with self._lock:
             if self._published is None:
-                self._published = _analysis(_cohort(self.folder), self.config)
+                self._whole = analyse(_cohort(self.folder), _quick(self.config))
+                self._published = protect(self._whole, self.config.disclosure)
             return self._published
+
+    def partitions(self) -> dict[str, tuple[str, ...]]:
+        with self._lock:
+            if self._partition_values is None:
+                self._partition_values = partitions(self.folder)
+            return self._partition_values
 
     def base_table(self, name: str) -> pd.DataFrame:
         """A published table (table1 or table2), keyed like the views."""
@@ -207,7 +236,7 @@ class LiveTables:
     def view(self, dimension: str, value: str) -> View:
         if dimension == "service":
             return self._views(dimension, (value,))[value]
-        values = partitions(self.folder)[dimension]
+        values = self.partitions()[dimension]
         if value not in values:
             raise KeyError(value)
         return self._views(dimension, values)[value]
@@ -224,14 +253,14 @@ class LiveTables:
             analyses = {}
             for value in values:
                 where, params = _where(dimension, value)
-                cohort = _cohort(self.folder, where, params)
+                cohort = _cohort(self.folder, where, params, VIEW_COLUMNS)
                 view = View(dimension, value, n_mdd=int((~cohort["trd"].astype(bool)).sum()),
                             n_trd=int(cohort["trd"].astype(bool).sum()))
                 if len(cohort) < smallest or size - len(cohort) < smallest:
                     view.refused = (f"This view is not shown: it holds {'too few' if len(cohort) < smallest else 'nearly all'}"
                                     f" patients (each view and the rest of the cohort must hold at least {smallest}).")
                 else:
-                    analyses[value] = _analysis(cohort, self.config)
+                    analyses[value] = _view_analysis(cohort, self._whole, self.config)
                 views[value] = view
             settings = self.config.disclosure
             for name in TABLES:
@@ -251,8 +280,8 @@ class LiveTables:
 
     def warm(self) -> None:
         """Compute every partition (the server does this in the background at start)."""
-        for dimension in partitions(self.folder):
-            self._views(dimension, partitions(self.folder)[dimension])
+        for dimension, values in self.partitions().items():
+            self._views(dimension, values)
         for service in SERVICES:
             self._views("service", (service,))
 
