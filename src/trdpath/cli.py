@@ -237,6 +237,8 @@ def _mount_subcommands() -> None:
     app.command("compare")(compare_command)
     from trdpath.early.cli import register  # worklist, backtest (docs/early-identification.md)
     register(app)
+    from trdpath.serve.cli import serve
+    app.command("serve")(serve)
 
 
 _mount_subcommands()
