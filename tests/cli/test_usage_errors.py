@@ -149,3 +149,13 @@ def test_a_missing_reference_file_stops_before_any_work(tmp_path):
     assert_no_traceback(proc)
     assert "reference.antidepressants = 'my_drugs.csv'" in " ".join(proc.stderr.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_message_not_a_bug(tmp_path):
+    data = write_extract(tmp_path / "data")
+    (tmp_path / "a-file").write_text("x")
+    proc = run_cli("classify", "-d", str(data), "-o", str(tmp_path / "a-file" / "results"), "-q")
+    assert proc.returncode == 2
+    assert_no_traceback(proc)
+    message = " ".join(proc.stderr.split())
+    assert "a-file" in message and "Internal error" not in message, message
