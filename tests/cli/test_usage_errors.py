@@ -158,4 +158,4 @@ def test_an_output_folder_that_cannot_be_made_is_a_message_not_a_bug(tmp_path):
     assert proc.returncode == 2
     assert_no_traceback(proc)
     message = " ".join(proc.stderr.split())
-    assert "a-file" in message and "Internal error" not in message, message
+    assert "a-file is a file, not a folder" in message and "Internal error" not in message, message
