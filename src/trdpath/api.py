@@ -63,8 +63,9 @@ def check_output(data: str | Path | None, out: str | Path, overwrite: bool = Fal
             if out_path in data_path.parents:
                 raise UserError(f"--data {data} is inside --out {out}: writing the results replaces that folder. "
                                 "Choose another --out.")
-    if out_path.exists() and not out_path.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder.")
+    for folder in (out_path, *out_path.parents):
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"--out {out}: {folder} is a file, not a folder.")
     if out_path.is_dir() and any(out_path.iterdir()) and not layout.is_result(out_path) and not overwrite:
         raise UserError(f"--out {out} is not empty and is not a trdpath result: its content would be replaced. "
                         "Choose an empty or new folder, or add --overwrite.")

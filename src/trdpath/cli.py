@@ -35,7 +35,7 @@ from trdpath.safety import mask_credentials
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: short message, traceback with --debug
 EXIT_USAGE = 2  # the command line itself (Typer/click's own code for usage errors)
-EXIT_USER = UserError.exit_code  # 2: the data, the settings, the output folder
+EXIT_USER = UserError.exit_code  # 2: the data, the settings, the output folder, the disk
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 app = typer.Typer(
@@ -262,6 +262,9 @@ def handle(args: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         console.print("Interrupted.")
         return EXIT_INTERRUPTED
+    except OSError as exc:  # the machine, not trdpath: a full disk, no permission, a path through a file
+        _say("Error: ", f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return EXIT_USER
     except SystemExit as exc:  # a sub-command calling sys.exit
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_INTERNAL)
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes a short message

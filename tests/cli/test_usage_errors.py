@@ -149,3 +149,24 @@ def test_a_missing_reference_file_stops_before_any_work(tmp_path):
     assert_no_traceback(proc)
     assert "reference.antidepressants = 'my_drugs.csv'" in " ".join(proc.stderr.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_message_not_a_bug(tmp_path):
+    data = write_extract(tmp_path / "data")
+    (tmp_path / "a-file").write_text("x")
+    proc = run_cli("classify", "-d", str(data), "-o", str(tmp_path / "a-file" / "results"), "-q")
+    assert proc.returncode == 2
+    assert_no_traceback(proc)
+    message = " ".join(proc.stderr.split())
+    assert "a-file is a file, not a folder" in message and "Internal error" not in message, message
+
+
+def test_a_full_disk_is_a_message_and_exit_2(monkeypatch, capsys, tmp_path):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "patients.csv"))
+
+    monkeypatch.setattr("trdpath.api.classify", full)
+    code = cli.handle(["classify", "-d", str(tmp_path), "-o", str(tmp_path / "out"), "-q"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == cli.EXIT_USER == 2
+    assert f"Error: No space left on device: {tmp_path / 'out' / 'patients.csv'}" in err and "Traceback" not in err
