@@ -216,6 +216,12 @@ def _date(table: ibis.Table, name: str) -> ibis.Value:
     if value.type().is_string():
         # CSV text: keep the YYYY-MM-DD part of dates and datetimes alike.
         value = _text(table, name).substr(0, 10)
+    elif value.type().is_timestamp():
+        return value.date()
+    elif not value.type().is_date():
+        # A date column of another type: Spark reads an all-null Parquet column (an empty note table
+        # written by pandas) as INT, which no engine can cast to a date. It holds no date.
+        return ibis.null().cast(dt.date)
     return value.cast(dt.date)
 
 

@@ -144,8 +144,8 @@ def realistic_cdm(flat: dict[str, pd.DataFrame], vocabulary: str = "full",
 
     # A note table with no notes (common: notes are held elsewhere or not released).
     omop["note"] = pd.DataFrame({column: pd.Series([], dtype=dtype) for column, dtype in (
-        ("note_id", "int64"), ("person_id", "int64"), ("note_date", "object"), ("note_type_concept_id", "int64"),
-        ("note_text", "object"), ("note_source_value", "object"))})
+        ("note_id", "int64"), ("person_id", "int64"), ("note_date", "datetime64[us]"), ("note_type_concept_id", "int64"),
+        ("note_text", "string"), ("note_source_value", "string"))})
     if vocabulary == "no-ancestor":
         omop.pop("concept_ancestor", None)
     return omop
