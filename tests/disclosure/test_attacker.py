@@ -85,25 +85,15 @@ def _generated_release(n: int, seed: int):
 
 # Cohorts on which an earlier version leaked (kept as regressions): group sizes through t to 2 decimals (60, 0);
 # a TRD count pinning its level cells (92, 54892); row and column windows meeting at a corner (399, 0); the
-# cohort, MDD and TRD windows with two categorical blocks (399, 71548).
+# cohort, MDD and TRD windows with two categorical blocks (399, 71548); the self-harm overlaps of the
+# sensitivity table pinning MDD self-harm from codes at 1 (342, 976).
 @pytest.mark.slow
-@pytest.mark.parametrize(("n", "seed"), [(60, 0), (92, 54892), (399, 0), (399, 71548)])
+@pytest.mark.parametrize(("n", "seed"), [(60, 0), (92, 54892), (399, 0), (399, 71548), (342, 976)])
 def test_attacker_on_cohorts_that_leaked_before(n, seed):
     assert_no_count_recovered(*_generated_release(n, seed))
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known residual: the self-harm sensitivity table's overlaps (codes only + "
-                   "both = codes, + notes only = codes + notes, MDD + TRD = all) pin cells jointly; its secondary "
-                   "suppression checks one sum at a time (issue 14 follow-up)")
-def test_attacker_on_the_sensitivity_overlaps_known_residual():
-    """n = 342, seed 976: self-harm from codes in MDD 1 (<8), both 1, notes only 8 -> codes + notes 9, recovered."""
-    assert_no_count_recovered(*_generated_release(342, 976))
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="random cohorts can still meet the known residual of the sensitivity table "
-                   "(see test_attacker_on_the_sensitivity_overlaps_known_residual)")
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(min_value=60, max_value=400), seed=st.integers(min_value=0, max_value=100_000))
 def test_attacker_on_generated_small_cohorts(n, seed):

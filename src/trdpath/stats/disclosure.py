@@ -79,6 +79,9 @@ RELEASE_POLICY = (
      "(scipy.optimize.milp): a cell with one feasible value is hidden too, and the search repeated",
      "sums one at a time are not enough: row and column windows meeting at a corner pin cells (67 + 32 + 69 = "
      "168 shown as 65, 30, 70 and 170)"),
+    ("Codes/notes overlaps of the sensitivity table", "its bounds and overlaps (codes only + both = codes; + notes "
+     "only = codes + notes; MDD + TRD = all) solved together (scipy.optimize.milp); a pinned cell is hidden",
+     "small overlaps pin each other (codes 1, both 1, notes only 8 -> codes + notes 9, shown 10)"),
     ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded",
      "remaining - excluded = next remaining would reveal it"),
     ("Percentage", "rounded count / rounded denominator (printed to any precision); suppressed when its count "
@@ -824,6 +827,17 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
             # codes + notes only = codes + notes: with codes published, one of the two gives the other.
             cell_groups.append([(row["notes_only"], g), (row[ANY], g)])
     pattern = {**suppression_pattern(values, cell_groups, settings.min_count, settings.rounding), **coded_pattern}
+    # The overlaps pin cells jointly (codes 1 (<8), both 1, notes only 8 -> codes + notes 9 shown 10): solve all
+    # the table's bounds together and hide whatever they pin, until nothing is pinned.
+    forced: set = set()
+    for _ in range(6):
+        pins = _sensitivity_pins(table, row, groups, pattern, settings) - fixed[0] - fixed[1]
+        pins = {cell for cell in pins if cell in values and cell not in forced}
+        if not pins:
+            break
+        forced |= pins
+        pattern = {**suppression_pattern(values, cell_groups, settings.min_count, settings.rounding, forced),
+                   **coded_pattern}
     protector = _Protector(settings)
     out = table.astype(object).copy()
     for i in table.index:
@@ -852,6 +866,70 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
             continue
         _set_test(out, i, chi_squared(np.array([yes, [t - y for t, y in zip(totals, yes)]], dtype=float)))
     return out
+
+
+def _sensitivity_pins(table, row, groups, pattern, settings: DisclosureSection) -> set:
+    """Cells of sensitivity_self_harm.csv that its published bounds and overlaps pin to one value (milp)."""
+    from trdpath.stats.sensitivity import ANY, CODED
+
+    cells, relations = {}, []
+    for i in table.index:
+        if i == row.get("either"):
+            continue  # repeats codes + notes
+        for g in groups:
+            value, hidden = int(table.at[i, f"{g}_n"]), pattern.get((i, g))
+            if value == 0:
+                bounds = (0, 0)
+            elif hidden == PRIMARY:
+                bounds = (1, settings.min_count - 1)
+            elif hidden == SECONDARY:
+                bounds = (settings.min_count, 10 ** 9)
+            else:
+                bounds = published_interval(value, settings.min_count, settings.rounding)
+            cells[(i, g)] = (bounds[0], bounds[1], value)
+        relations.append(([(i, "mdd"), (i, "trd")], [(i, "all")]))
+    for g in groups:
+        relations.append(([(row["codes_only"], g), (row["both"], g)], [(row[CODED], g)]))
+        relations.append(([(row["codes_only"], g), (row["notes_only"], g), (row["both"], g)], [(row[ANY], g)]))
+    return {(i, g) for (i, g) in _programme_pins(cells, relations)}
+
+
+def _programme_pins(cells: dict, relations: list) -> set:
+    """Keys whose value the bounds (low, high) and the equalities sum(left) = sum(right) fix (scipy milp).
+
+    ``cells`` maps a key to (low, high, true value); a relation the true values break is not used.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    keys = list(cells)
+    index = {k: n for n, k in enumerate(keys)}
+    rows = []
+    for left, right in relations:
+        if sum(cells[k][2] for k in left) != sum(cells[k][2] for k in right):
+            continue
+        terms = np.zeros(len(keys))
+        for k in left:
+            terms[index[k]] += 1.0
+        for k in right:
+            terms[index[k]] -= 1.0
+        rows.append(terms)
+    if not rows:
+        return set()
+    constraint = LinearConstraint(np.array(rows), 0.0, 0.0)
+    bounds = Bounds(np.array([cells[k][0] for k in keys], float), np.array([cells[k][1] for k in keys], float))
+    integrality = np.ones(len(keys))
+    pinned = set()
+    for k in keys:
+        if cells[k][1] == 0:
+            continue
+        objective = np.zeros(len(keys))
+        objective[index[k]] = 1.0
+        smallest = milp(objective, constraints=[constraint], bounds=bounds, integrality=integrality)
+        largest = milp(-objective, constraints=[constraint], bounds=bounds, integrality=integrality)
+        if smallest.x is not None and largest.x is not None and \
+                round(largest.x[index[k]]) <= round(smallest.x[index[k]]):
+            pinned.add(k)
+    return pinned
 
 
 def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tuple[pd.DataFrame, pd.DataFrame]:
