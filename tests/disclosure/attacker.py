@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -706,12 +705,3 @@ def level_counts_from_per_level_chi2(release, variable: str, level: str) -> list
             if box[0] - 1e-12 <= stat <= box[1] + 1e-12:
                 candidates.add((y1, y2))
     return sorted(candidates)
-
-
-def group_sizes_from_minus2ll(release) -> list[tuple[int, int]]:
-    """-2LL + model chi-squared = -2 LL0 = -2[n1 ln(n1/n) + n0 ln(n0/n)]: the pairs (MDD, TRD) it allows."""
-    attack = Attack(release)
-    return [pair for pair in attack.group_size_candidates()]
-
-
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")

@@ -13,7 +13,9 @@ suppressed cells exactly; the practice of NHS trusted research environments such
   indicator are recomputed from the rounded counts, so they hold nothing the counts do not (a chi-squared of
   true counts printed to two decimals picks out the exact table among the few that round alike).
 * **Secondary suppression also checks intervals**: a hidden cell that the published bounds of its group pin to
-  one value (1 + 8 + 18 = 27 in a group shown as 25) forces one more hidden cell (:func:`_pinned`).
+  one value (1 + 8 + 18 = 27 in a group shown as 25) forces one more hidden cell (:func:`_pinned`); Tables 1-2
+  and the resistance-level table, which share cells, are audited together by integer programming
+  (:func:`_linked_pins`) and any cell the combined bounds pin is hidden.
 * **Statistics are rounded as journals print them** (:data:`DECIMALS`): chi-squared, t and F to 2 decimals,
   P to 3 (or ``<0.001``), odds ratios and CIs to 2, R-squared to 2, means, s.d. and mean differences to 1.
 * **Figures that pin down an exact count come from published figures**: t-tests and the ANOVA of ages from the
@@ -44,7 +46,6 @@ from scipy import stats as scipy_stats
 from trdpath.config import DisclosureSection
 from trdpath.stats.comparisons import (
     ANOVA_F, FISHER_EXACT, PEARSON_CHI2, PEARSON_CHI2_BONFERRONI, STUDENT_T, WELCH_T, TestResult, chi_squared,
-    one_way_anova,
 )
 from trdpath.stats.tables import CLUSTERED_NOTE, RESISTANCE_GROUPS, RESISTANCE_LEVELS
 
@@ -73,6 +74,14 @@ RELEASE_POLICY = (
      "cell is pinned to one value by the published bounds (hidden: 1-7 or >= 8; shown r: r-2..r+2; the total's)",
      "a lone hidden cell comes back by subtraction from the published total; 1 (<8) + 8 (suppressed) + 18 "
      "(shown 20) in a group shown as 25 (<= 27) has one solution"),
+    ("Counts linked across Tables 1-2 and the resistance-level table (levels x TRD groups, sizes)",
+     "the same cell hidden in both tables; all their bounds solved together as an integer programme "
+     "(scipy.optimize.milp): a cell with one feasible value is hidden too, and the search repeated",
+     "sums one at a time are not enough: row and column windows meeting at a corner pin cells (67 + 32 + 69 = "
+     "168 shown as 65, 30, 70 and 170)"),
+    ("Codes/notes overlaps of the sensitivity table", "its bounds and overlaps (codes only + both = codes; + notes "
+     "only = codes + notes; MDD + TRD = all) solved together (scipy.optimize.milp); a pinned cell is hidden",
+     "small overlaps pin each other (codes 1, both 1, notes only 8 -> codes + notes 9, shown 10)"),
     ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded",
      "remaining - excluded = next remaining would reveal it"),
     ("Percentage", "rounded count / rounded denominator (printed to any precision); suppressed when its count "
@@ -454,7 +463,7 @@ def _protect_grouped_table(table: pd.DataFrame, groups: tuple[str, ...], setting
                 row_groups[i] = cells
     pattern = suppression_pattern(values, cell_groups, settings.min_count, settings.rounding, forced)
     if state is not None:
-        state.update(pattern=pattern, values=values, row_groups=row_groups)
+        state.update(pattern=pattern, values=values, row_groups=row_groups, blocks=blocks)
 
     out = table.astype(object).copy()
     for (i, g), value in values.items():
@@ -818,6 +827,17 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
             # codes + notes only = codes + notes: with codes published, one of the two gives the other.
             cell_groups.append([(row["notes_only"], g), (row[ANY], g)])
     pattern = {**suppression_pattern(values, cell_groups, settings.min_count, settings.rounding), **coded_pattern}
+    # The overlaps pin cells jointly (codes 1 (<8), both 1, notes only 8 -> codes + notes 9 shown 10): solve all
+    # the table's bounds together and hide whatever they pin, until nothing is pinned.
+    forced: set = set()
+    for _ in range(6):
+        pins = _sensitivity_pins(table, row, groups, pattern, settings) - fixed[0] - fixed[1]
+        pins = {cell for cell in pins if cell in values and cell not in forced}
+        if not pins:
+            break
+        forced |= pins
+        pattern = {**suppression_pattern(values, cell_groups, settings.min_count, settings.rounding, forced),
+                   **coded_pattern}
     protector = _Protector(settings)
     out = table.astype(object).copy()
     for i in table.index:
@@ -846,6 +866,70 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
             continue
         _set_test(out, i, chi_squared(np.array([yes, [t - y for t, y in zip(totals, yes)]], dtype=float)))
     return out
+
+
+def _sensitivity_pins(table, row, groups, pattern, settings: DisclosureSection) -> set:
+    """Cells of sensitivity_self_harm.csv that its published bounds and overlaps pin to one value (milp)."""
+    from trdpath.stats.sensitivity import ANY, CODED
+
+    cells, relations = {}, []
+    for i in table.index:
+        if i == row.get("either"):
+            continue  # repeats codes + notes
+        for g in groups:
+            value, hidden = int(table.at[i, f"{g}_n"]), pattern.get((i, g))
+            if value == 0:
+                bounds = (0, 0)
+            elif hidden == PRIMARY:
+                bounds = (1, settings.min_count - 1)
+            elif hidden == SECONDARY:
+                bounds = (settings.min_count, 10 ** 9)
+            else:
+                bounds = published_interval(value, settings.min_count, settings.rounding)
+            cells[(i, g)] = (bounds[0], bounds[1], value)
+        relations.append(([(i, "mdd"), (i, "trd")], [(i, "all")]))
+    for g in groups:
+        relations.append(([(row["codes_only"], g), (row["both"], g)], [(row[CODED], g)]))
+        relations.append(([(row["codes_only"], g), (row["notes_only"], g), (row["both"], g)], [(row[ANY], g)]))
+    return {(i, g) for (i, g) in _programme_pins(cells, relations)}
+
+
+def _programme_pins(cells: dict, relations: list) -> set:
+    """Keys whose value the bounds (low, high) and the equalities sum(left) = sum(right) fix (scipy milp).
+
+    ``cells`` maps a key to (low, high, true value); a relation the true values break is not used.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    keys = list(cells)
+    index = {k: n for n, k in enumerate(keys)}
+    rows = []
+    for left, right in relations:
+        if sum(cells[k][2] for k in left) != sum(cells[k][2] for k in right):
+            continue
+        terms = np.zeros(len(keys))
+        for k in left:
+            terms[index[k]] += 1.0
+        for k in right:
+            terms[index[k]] -= 1.0
+        rows.append(terms)
+    if not rows:
+        return set()
+    constraint = LinearConstraint(np.array(rows), 0.0, 0.0)
+    bounds = Bounds(np.array([cells[k][0] for k in keys], float), np.array([cells[k][1] for k in keys], float))
+    integrality = np.ones(len(keys))
+    pinned = set()
+    for k in keys:
+        if cells[k][1] == 0:
+            continue
+        objective = np.zeros(len(keys))
+        objective[index[k]] = 1.0
+        smallest = milp(objective, constraints=[constraint], bounds=bounds, integrality=integrality)
+        largest = milp(-objective, constraints=[constraint], bounds=bounds, integrality=integrality)
+        if smallest.x is not None and largest.x is not None and \
+                round(largest.x[index[k]]) <= round(smallest.x[index[k]]):
+            pinned.add(k)
+    return pinned
 
 
 def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -927,6 +1011,7 @@ def _protect_linked(analysis, sizes, settings: DisclosureSection, rounds: int = 
     forced = {"table1": set(), "table2": set()}
     forced_levels: set = set()
     for _ in range(rounds):
+        new_level = False
         states = {name: {} for name in tables}
         protected = {name: _protect_comparison(t, sizes, settings, forced[name], states[name])
                      for name, t in tables.items()}
@@ -939,6 +1024,14 @@ def _protect_linked(analysis, sizes, settings: DisclosureSection, rounds: int = 
                                                   settings, forced_levels, skip, level_state)
         pattern, values = level_state["pattern"], level_state["values"]
         more = set()
+        for where, i, g in _linked_pins(states, level_state, keys, level_keys, sizes, settings):
+            if where == "levels":
+                if (i, g) not in forced_levels:
+                    forced_levels.add((i, g))
+                    new_level = True
+            elif (i, g) not in forced[where]:
+                forced[where].add((i, g))
+                new_level = True  # one more round
         for key, rows in level_keys.items():
             for i in rows:
                 if (i, "mdd") in pattern and (key, "mdd") not in hidden:
@@ -953,9 +1046,127 @@ def _protect_linked(analysis, sizes, settings: DisclosureSection, rounds: int = 
                     if (i, g) not in forced[name]:
                         forced[name].add((i, g))
                         new = True
-        if not new:
+        if not new and not new_level:
             break
     return protected["table1"], protected["table2"], resistance, posthoc
+
+
+def _linked_pins(states, level_state, keys, level_keys, sizes, settings: DisclosureSection) -> set:
+    """Cells of Tables 1-2 and the resistance-level table that the published figures together pin to one value.
+
+    Secondary suppression looks at one sum at a time; a reader can combine them: levels x TRD groups add up
+    both ways (to the Table 1 TRD count of each level, and to each level's size), every size is rounded, and
+    rounding windows that meet at one corner pin the cells there (n = 399: 67 + 32 + 69 = 168 with 65, 30, 70
+    and 170 shown). This is the reader's integer programme (scipy.optimize.milp, HiGHS) on these three tables;
+    a pinned cell is returned so that it is hidden (as ``suppressed``) in the next round.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import lil_matrix
+
+    big = 10.0 ** 9
+    index: dict = {}
+    truth: list[int] = []  # the true counts: a relation is used only if they satisfy it (e.g. no missing levels)
+    low: list[float] = []
+    high: list[float] = []
+    published: list = []
+    relations: list[dict[int, float]] = []
+
+    def var(key, bounds, true_value: int) -> int:
+        if key not in index:
+            index[key] = len(low)
+            low.append(float(bounds[0]))
+            high.append(float(bounds[1]))
+            truth.append(true_value)
+        return index[key]
+
+    def cell(where, state, i, g) -> int | None:
+        if (i, g) not in state["values"]:
+            return None
+        value, hidden = state["values"][(i, g)], state["pattern"].get((i, g))
+        if value == 0:
+            bounds = (0, 0)
+        elif hidden == PRIMARY:
+            bounds = (1, settings.min_count - 1)
+        elif hidden == SECONDARY:
+            bounds = (settings.min_count, big)
+        else:
+            bounds = published_interval(value, settings.min_count, settings.rounding)
+        key = (where, i, g)
+        if key not in index:
+            published.append(key)
+        return var(key, bounds, value)
+
+    def equal(left, right) -> None:
+        if sum(truth[k] for k in left) != sum(truth[k] for k in right):
+            return  # not a relation of these data (a level missing for some patients)
+        terms: dict[int, float] = {}
+        for k in left:
+            terms[k] = terms.get(k, 0.0) + 1.0
+        for k in right:
+            terms[k] = terms.get(k, 0.0) - 1.0
+        relations.append(terms)
+
+    total = {g: var(("N", g), published_interval(sizes[g], settings.min_count, settings.rounding), sizes[g])
+             for g in GROUPS2}
+    # The cohort is printed too (cohort flow, model n, the report's first sentence), rounded on its own.
+    cohort = sum(sizes.values())
+    equal([total["mdd"], total["trd"]],
+          [var(("N", "cohort"), published_interval(cohort, settings.min_count, settings.rounding), cohort)])
+    for name, state in states.items():
+        for members in state["blocks"].values():
+            for g in GROUPS2:
+                cells = [cell(name, state, m, g) for m in members]
+                if cells and None not in cells:
+                    equal(cells, [total[g]])
+    first = [i for (i, g) in level_state["values"] if g == "mdd"][:1]
+    if first:
+        level_size = {g: cell("levels", level_state, first[0], g) for g in RESISTANCE_GROUPS}
+        equal([level_size["mdd"]], [total["mdd"]])
+        equal([level_size[g] for g in RESISTANCE_GROUPS[1:]], [total["trd"]])
+        for members in level_state["blocks"].values():
+            for g in RESISTANCE_GROUPS:
+                cells = [cell("levels", level_state, m, g) for m in members]
+                if cells and None not in cells:
+                    equal(cells, [level_size[g]])
+    for key, rows in level_keys.items():
+        for i in rows:
+            parts = [cell("levels", level_state, i, g) for g in RESISTANCE_GROUPS]
+            if None in parts:
+                continue
+            for name, state in states.items():
+                for j in keys[name].get(key, []):
+                    mdd, trd = cell(name, state, j, "mdd"), cell(name, state, j, "trd")
+                    if mdd is not None and trd is not None:
+                        equal([parts[0]], [mdd])
+                        equal(parts[1:], [trd])
+    n = len(low)
+    matrix = lil_matrix((len(relations), n))
+    for r, terms in enumerate(relations):
+        for k, c in terms.items():
+            matrix[r, k] = c
+    constraint = LinearConstraint(matrix.tocsr(), 0.0, 0.0)
+    bounds = Bounds(np.array(low), np.array(high))
+    integrality = np.ones(n)
+    rng = np.random.default_rng(0)
+    seen_low, seen_high = np.full(n, np.inf), np.full(n, -np.inf)
+    for _ in range(4):
+        result = milp(rng.choice([-1.0, 1.0], n) * rng.random(n), constraints=[constraint], bounds=bounds,
+                      integrality=integrality)
+        if result.x is None:
+            return set()  # cannot happen for true counts; never hide on a failed solve
+        seen_low, seen_high = np.minimum(seen_low, np.round(result.x)), np.maximum(seen_high, np.round(result.x))
+    pinned = set()
+    for key in published:
+        k = index[key]
+        if high[k] == 0 or seen_high[k] > seen_low[k]:
+            continue
+        objective = np.zeros(n)
+        objective[k] = 1.0
+        smallest = milp(objective, constraints=[constraint], bounds=bounds, integrality=integrality)
+        largest = milp(-objective, constraints=[constraint], bounds=bounds, integrality=integrality)
+        if smallest.x is not None and largest.x is not None and round(largest.x[k]) <= round(smallest.x[k]):
+            pinned.add(key)
+    return pinned
 
 
 # Warnings computed from true counts: the expected-count ones are rebuilt from the published tables.
