@@ -203,3 +203,11 @@ def test_classify_writes_the_steps_and_the_report_publishes_them(tmp_path):
     assert numbers[-1][1].startswith("Time from the start of the current episode to TRD")
     lines = pd.read_csv(out / "tables" / "lines.csv")
     assert lines[(lines["line"] == 1) & (lines["drug"] == "sertraline")]["n"].tolist() == [3]
+
+
+def test_a_steps_file_without_its_columns_is_refused(tmp_path):
+    from trdpath.errors import UserError
+
+    pd.DataFrame({"patient_id": ["P1"], "line": [1]}).to_csv(tmp_path / pw.STEPS_FILE, index=False)
+    with pytest.raises(UserError, match=r"pathway_steps.csv lacks the columns position, drug"):
+        pw.read_pathway_steps(tmp_path)

@@ -148,6 +148,12 @@ def read_pathway_steps(folder: Path) -> pd.DataFrame | None:
         steps = pd.read_csv(path, dtype={"patient_id": str}, keep_default_na=False, na_values=[""])
     else:
         return None
+    missing = [c for c in STEP_COLUMNS if c not in steps.columns]
+    if missing:
+        from trdpath.errors import UserError
+
+        raise UserError(f"{parquet if parquet.is_file() else path} lacks the columns {', '.join(missing)}: it was "
+                        "written by another version of trdpath. Run `trdpath classify` again.")
     steps = steps.copy()
     for column in DATE_COLUMNS:
         steps[column] = pd.to_datetime(steps[column], errors="coerce")
