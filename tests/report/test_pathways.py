@@ -160,6 +160,13 @@ def test_published_tables_follow_the_disclosure_rules():
     assert list(out["n"]) == [205, 150, "suppressed", "<8"]
     # Percentages from rounded counts: 150 of the rounded cohort 400 = 37.5; of the rounded line total 205.
     assert out.at[1, "pct_cohort"] == pytest.approx(37.5) and out.at[1, "pct_treated"] == pytest.approx(100 * 150 / 205)
+    # Nothing hidden (found on the demo's screenshot: every percentage showed '*'): 40 of 400, 40 of 100.
+    plain = pw.protect_lines(pd.DataFrame({"line": [1, 1, 1], "drug": ["any", "sertraline", "other"],
+                                           "n": [101, 41, 60], "pct_cohort": 0.0, "pct_treated": 0.0}),
+                             settings, n_cohort=402)
+    assert list(plain["n"]) == [100, 40, 60]
+    assert list(plain["pct_cohort"]) == pytest.approx([25.0, 10.0, 15.0])
+    assert list(plain["pct_treated"]) == pytest.approx([100.0, 40.0, 60.0])
     times = pd.DataFrame({"interval": ["a", "b"], "n": [5, 23], "mean": [10.0, 20.0], "sd": [1.0, 2.0],
                           "median": [10.0, 20.0], "q1": [9.0, 19.0], "q3": [11.0, 21.0]})
     protected = pw.protect_step_times(times, settings)

@@ -379,8 +379,10 @@ def protect_lines(lines: pd.DataFrame, settings, n_cohort: int) -> pd.DataFrame:
     totals = {line: out.at[i, "n"] for i, line in lines["line"].items() if lines.at[i, "drug"] == "any"}
     for i, line in lines["line"].items():
         n, total = out.at[i, "n"], totals.get(line)
-        out.at[i, "pct_cohort"] = 100 * n / n_cohort if isinstance(n, int) and n_cohort else "suppressed"
-        out.at[i, "pct_treated"] = 100 * n / total if isinstance(n, int) and isinstance(total, int) and total \
+        # A column of only published counts comes back as int64: numpy integers are counts too.
+        published = isinstance(n, (int, np.integer))
+        out.at[i, "pct_cohort"] = 100 * n / n_cohort if published and n_cohort else "suppressed"
+        out.at[i, "pct_treated"] = 100 * n / total if published and isinstance(total, (int, np.integer)) and total \
             else "suppressed"
     return out
 
