@@ -410,6 +410,10 @@ def protect_step_times(times: pd.DataFrame, settings) -> pd.DataFrame:
                 out.at[i, column] = SUPPRESSED
         else:
             out.at[i, "n"] = round_count(int(n), settings.rounding)
+            # One decimal of a day is all a reader needs, and no more digits of an exact sum leave with it.
+            for column in ("mean", "sd", "median", "q1", "q3"):
+                if not pd.isna(times.at[i, column]):
+                    out.at[i, column] = round(float(times.at[i, column]), 1)
     return out
 
 
