@@ -161,6 +161,13 @@ def test_published_tables_follow_the_disclosure_rules():
     assert list(out["n"]) == [205, 150, "suppressed", "<8"]
     # Percentages from rounded counts: 150 of the rounded cohort 400 = 37.5; of the rounded line total 205.
     assert out.at[1, "pct_cohort"] == pytest.approx(37.5) and out.at[1, "pct_treated"] == pytest.approx(100 * 150 / 205)
+    # Nothing hidden (found on the demo's screenshot: every percentage showed '*'): 40 of 400, 40 of 100.
+    plain = pw.protect_lines(pd.DataFrame({"line": [1, 1, 1], "drug": ["any", "sertraline", "other"],
+                                           "n": [101, 41, 60], "pct_cohort": 0.0, "pct_treated": 0.0}),
+                             settings, n_cohort=402)
+    assert list(plain["n"]) == [100, 40, 60]
+    assert list(plain["pct_cohort"]) == pytest.approx([25.0, 10.0, 15.0])
+    assert list(plain["pct_treated"]) == pytest.approx([100.0, 40.0, 60.0])
     times = pd.DataFrame({"interval": ["a", "b"], "n": [5, 23], "mean": [10.0, 20.0], "sd": [1.0, 2.0],
                           "median": [10.0, 20.0], "q1": [9.0, 19.0], "q3": [11.0, 21.0]})
     protected = pw.protect_step_times(times, settings)
@@ -204,3 +211,11 @@ def test_classify_writes_the_steps_and_the_report_publishes_them(tmp_path):
     assert numbers[-1][1].startswith("Time from the start of the current episode to TRD")
     lines = pd.read_csv(paths.tables_dir(out) / "lines.csv")
     assert lines[(lines["line"] == 1) & (lines["drug"] == "sertraline")]["n"].tolist() == [3]
+
+
+def test_a_steps_file_without_its_columns_is_refused(tmp_path):
+    from trdpath.errors import UserError
+
+    pd.DataFrame({"patient_id": ["P1"], "line": [1]}).to_csv(tmp_path / pw.STEPS_FILE, index=False)
+    with pytest.raises(UserError, match=r"pathway_steps.csv lacks the columns position, drug"):
+        pw.read_pathway_steps(tmp_path)

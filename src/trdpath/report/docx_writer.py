@@ -96,9 +96,9 @@ def _write_figure(document, figure) -> None:
     from PIL import Image
 
     # The Sankey is wide: it gets the page's width; the other figures a journal column's. No figure is taller
-    # than 13 cm, so it stays on the page of its heading (A4 landscape leaves 18 cm).
+    # than 11 cm, so it stays on the page of its heading and table (A4 landscape leaves 18 cm).
     pixels_wide, pixels_high = Image.open(io.BytesIO(figure.png)).size
-    width = min(Cm(24) if figure.key == "sankey" else Cm(16), int(Cm(13) * pixels_wide / pixels_high))
+    width = min(Cm(24) if figure.key == "sankey" else Cm(16), int(Cm(11) * pixels_wide / pixels_high))
     document.add_picture(io.BytesIO(figure.png), width=width)
     caption = document.add_paragraph()
     caption.add_run(f"Figure {figure.number} ").bold = True

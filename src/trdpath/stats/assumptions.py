@@ -206,7 +206,7 @@ def protect_assumptions(frame: pd.DataFrame, settings) -> pd.DataFrame:
         cohort = int(row["cohort_n"])
         out.at[i, "cohort_n"] = small if 0 < cohort < settings.min_count else round_count(cohort, settings.rounding)
         for cell, total in (("trd", out.at[i, "cohort_n"]), *((name, shown["trd"]) for _, name in LEVELS)):
-            ok = isinstance(shown[cell], int) and isinstance(total, int) and total > 0
+            ok = isinstance(shown[cell], (int, np.integer)) and isinstance(total, (int, np.integer)) and total > 0
             out.at[i, f"{cell}_pct"] = 100 * shown[cell] / total if ok else (SUPPRESSED if total else np.nan)
     return out
 

@@ -148,6 +148,12 @@ def read_pathway_steps(folder: Path) -> pd.DataFrame | None:
         steps = pd.read_csv(path, dtype={"patient_id": str}, keep_default_na=False, na_values=[""])
     else:
         return None
+    missing = [c for c in STEP_COLUMNS if c not in steps.columns]
+    if missing:
+        from trdpath.errors import UserError
+
+        raise UserError(f"{parquet if parquet.is_file() else path} lacks the columns {', '.join(missing)}: it was "
+                        "written by another version of trdpath. Run `trdpath classify` again.")
     steps = steps.copy()
     for column in DATE_COLUMNS:
         steps[column] = pd.to_datetime(steps[column], errors="coerce")
@@ -373,8 +379,10 @@ def protect_lines(lines: pd.DataFrame, settings, n_cohort: int) -> pd.DataFrame:
     totals = {line: out.at[i, "n"] for i, line in lines["line"].items() if lines.at[i, "drug"] == "any"}
     for i, line in lines["line"].items():
         n, total = out.at[i, "n"], totals.get(line)
-        out.at[i, "pct_cohort"] = 100 * n / n_cohort if isinstance(n, int) and n_cohort else "suppressed"
-        out.at[i, "pct_treated"] = 100 * n / total if isinstance(n, int) and isinstance(total, int) and total \
+        # A column of only published counts comes back as int64: numpy integers are counts too.
+        published = isinstance(n, (int, np.integer))
+        out.at[i, "pct_cohort"] = 100 * n / n_cohort if published and n_cohort else "suppressed"
+        out.at[i, "pct_treated"] = 100 * n / total if published and isinstance(total, (int, np.integer)) and total \
             else "suppressed"
     return out
 
@@ -402,6 +410,10 @@ def protect_step_times(times: pd.DataFrame, settings) -> pd.DataFrame:
                 out.at[i, column] = SUPPRESSED
         else:
             out.at[i, "n"] = round_count(int(n), settings.rounding)
+            # One decimal of a day is all a reader needs, and no more digits of an exact sum leave with it.
+            for column in ("mean", "sd", "median", "q1", "q3"):
+                if not pd.isna(times.at[i, column]):
+                    out.at[i, column] = round(float(times.at[i, column]), 1)
     return out
 
 
