@@ -545,3 +545,11 @@ def test_any_changed_attribute_imports_or_gives_a_message_never_a_traceback(tmp_
         import_qdpx(path, tmp_path / f"f{run}.qual").close()
     except UserError:
         assert not (tmp_path / f"f{run}.qual").exists()  # refused whole: nothing left behind
+
+
+def test_limits_from_the_command_line_must_be_positive():
+    assert ImportLimits.from_megabytes(1.5, None, 7) == ImportLimits(max_entry_bytes=1_572_864,  # 1.5 x 1,048,576
+                                                                    max_total_bytes=256 * 1_048_576, max_entries=7)
+    for bad in ((0, None, None), (None, -1, None), (None, None, 0)):
+        with pytest.raises(UserError, match="must be a positive number"):
+            ImportLimits.from_megabytes(*bad)
