@@ -50,3 +50,12 @@ def test_flags_command_applies_the_index_date(tmp_path):
     assert table.loc["2", "suicidal_ideation_nlp"] == True  # noqa: E712
     bad = runner.invoke(app, ["flags", "--notes", str(notes), "--out", str(out), "--index-date", "June"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+def test_evaluate_by_family_prints_intervals_per_family():
+    gold = resources.files("trdpath.nlp") / "gold" / "heldout.csv"
+    result = runner.invoke(app, ["evaluate", str(gold), "--by-family", "--bootstrap", "200"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for label in ("95% CI", "family time_qualifier", "family intent_act", "family historical_cue",
+                  "family contrastive", "family negex_trigger"):
+        assert label in result.output

@@ -77,10 +77,10 @@ def patient_flags(notes: pd.DataFrame, index_date: dt.date | pd.Series | Mapping
     with no notes are absent (join with how='left' and fill False).
     """
     notes = validate_notes(notes)
-    rules = load_rules(extra_rule_files, compile_rules=False)
+    # Compiling the rules is only worth it when they are run; the category names are the same either way.
+    rules = load_rules(extra_rule_files, compile_rules=mentions is None)
     if mentions is None:
-        mentions = extract_mentions(notes, build_pipeline(rules=load_rules(extra_rule_files)),
-                                    n_process=n_process, progress=progress)
+        mentions = extract_mentions(notes, build_pipeline(rules=rules), n_process=n_process, progress=progress)
     return flags_from_mentions(mentions, notes["patient_id"], index_date,
                                extra_categories=reported_categories(rules.target_rules))
 
