@@ -4,8 +4,7 @@
 
 Generates a synthetic extract (`trdpath synth --patients N --seed 1 --format parquet --no-notes`)
 unless --data points at one, then runs, each in a fresh process and alternating (a shared machine's
-speed drifts; alternating keeps both under the same load), `trdpath classify` and `trdpath compare`
---repeat times. compare classifies once (the same cohort, eras, trials and episodes) and evaluates
+speed drifts; alternating keeps both under the same load), `trdpath classify`, `trdpath compare` and `trdpath compare --why none` --repeat times. compare classifies once (the same cohort, eras, trials and episodes) and evaluates
 every definition from those stages, writing patients.csv, why.csv, prevalence.csv and agreement.csv.
 Prints each pair, the medians, peak memory and the ratio compare / classify (target: <= 1.5).
 """
@@ -51,19 +50,23 @@ def main() -> None:
             wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(args.patients),
                                  "--seed", str(args.seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
             print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB", flush=True)
-        classify_walls, compare_walls, peaks, cpus = [], [], [], []
+        classify_walls, compare_walls, peaks, cpus, no_why = [], [], [], [], []
         for attempt in range(1, args.repeat + 1):
             c_wall, c_peak, c_cpu = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data),
                                      "--out", str(work / "classified"), "--quiet"])
             m_wall, m_peak, m_cpu = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
                                      "--out", str(work / "compared"), "--quiet"])
+            n_wall, _n_peak, n_cpu = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
+                                          "--out", str(work / "compared-no-why"), "--quiet", "--why", "none"])
+            no_why.append((n_wall, n_cpu))
             classify_walls.append(c_wall)
             compare_walls.append(m_wall)
             peaks.append((c_peak, m_peak))
             cpus.append((c_cpu, m_cpu))
             print(f"  run {attempt}: classify {c_wall:.1f} s wall, {c_cpu:.1f} s CPU ({c_peak:.2f} GB); compare (12 definitions) "
                   f"{m_wall:.1f} s wall, {m_cpu:.1f} s CPU ({m_peak:.2f} GB): ratio {m_wall / c_wall:.2f} wall, "
-                  f"{m_cpu / c_cpu:.2f} CPU", flush=True)
+                  f"{m_cpu / c_cpu:.2f} CPU; compare --why none {n_wall:.1f} s wall, {n_cpu:.1f} s CPU: ratio "
+                  f"{n_wall / c_wall:.2f} wall, {n_cpu / c_cpu:.2f} CPU", flush=True)
         why = work / "compared" / "definitions" / "why.csv"
         why_rows = sum(1 for _ in open(why, "rb")) - 1 if why.exists() else None
         c_med, m_med = statistics.median(classify_walls), statistics.median(compare_walls)
@@ -80,6 +83,9 @@ def main() -> None:
             "classify_peak_gb": round(max(p[0] for p in peaks), 2),
             "compare_peak_gb": round(max(p[1] for p in peaks), 2),
             "why_rows": why_rows,
+            "compare_why_none_s": round(statistics.median(w for w, _ in no_why), 1),
+            "ratio_why_none": round(statistics.median(w for w, _ in no_why) / c_med, 2),
+            "cpu_ratio_why_none": round(statistics.median(c for _, c in no_why) / statistics.median(c for c, _ in cpus), 2),
         }, indent=2))
     finally:
         if not args.keep:
