@@ -125,8 +125,18 @@ class Evaluator:
             a = a.filter(a.ingredient_id.isin([int(self.ids[n]) for n in agents if n in self.ids] or [-1]))
         return a
 
+    def _window_key(self, r: Resolved) -> tuple:
+        return (r.grouping, r.episode_gap_days if r.grouping == "current_episode" else None, r.window_days)
+
     def _augmentations(self, r: Resolved) -> ibis.Table:
-        """pkey, ingredient_id, era_start: agent eras in the window overlapping an antidepressant era (trd-rules.md 4)."""
+        """pkey, ingredient_id, era_start: agent eras in the window overlapping an antidepressant era
+        (trd-rules.md 4); cached, shared by definitions with the same window, agents and overlap."""
+        key = ("augmentations", self._window_key(r), r.agents, r.min_overlap_days)
+        if key not in self._windows:
+            self._windows[key] = self._augmentations_expr(r).cache()
+        return self._windows[key]
+
+    def _augmentations_expr(self, r: Resolved) -> ibis.Table:
         a = self._agent_eras(r, r.agents).join(self.window(r), "pkey")
         a = a.filter(_inside(a, "era_start"))
         ad = self.ad_eras.select("pkey", ad_start="era_start", ad_end="era_end")
@@ -136,8 +146,12 @@ class Evaluator:
         return hits.select("pkey", "ingredient_id", "era_start").distinct()
 
     def _ad_in(self, r: Resolved) -> ibis.Table:
-        e = self.ad_eras.join(self.window(r), "pkey")
-        return e.filter(_inside(e, "era_start"))
+        """Antidepressant eras starting in the window (with lo, hi); cached per window."""
+        key = ("ad_in", self._window_key(r))
+        if key not in self._windows:
+            e = self.ad_eras.join(self.window(r), "pkey")
+            self._windows[key] = e.filter(_inside(e, "era_start")).cache()
+        return self._windows[key]
 
     # -- one definition ------------------------------------------------------------------------
     def evaluate(self, r: Resolved, with_why: bool = True) -> tuple[ibis.Table, ibis.Table | None]:
@@ -179,9 +193,9 @@ class Evaluator:
                     aug = self._augmentations(r).join(tn, "pkey")
                     aug = aug.filter(aug.era_start > aug.t_n).select("pkey", "ingredient_id", "era_start", how=ibis.literal("augmentation"))
                     steps = steps.union(aug)
-                # the first step; ties on the day go to the ingredient first in name order (as the reference sorts)
-                steps = steps.join(self.names_t, steps.ingredient_id == self.names_t._nid)
-                sorder = ibis.window(group_by="pkey", order_by=[steps.era_start, steps.drug, steps.how])
+                # the first step; ties on the day go to the ingredient first in name order (as the reference
+                # sorts): ingredient ids are numbered in alphabetical order of the names.
+                sorder = ibis.window(group_by="pkey", order_by=[steps.era_start, steps.ingredient_id, steps.how])
                 first = steps.mutate(_n=ibis.row_number().over(sorder))
                 first = first.filter(first._n == 0)
                 day = first.select("pkey", day=first.era_start)
@@ -193,12 +207,15 @@ class Evaluator:
         elif kind == "distinct_drugs":
             ev = d.event
             back = ev.lookback_days
-            e = self.ad_eras
+            # (a) needs >= distinct_drugs antidepressants: only such patients enter the self-join.
+            ad = self.ad_eras
+            many = ad.group_by("pkey").agg(k=ad.ingredient_id.nunique())
+            e = ad.semi_join(many.filter(many.k >= ev.distinct_drugs), "pkey")
             x = self.ad_eras.select("pkey", x_ing="ingredient_id", x_start="era_start", x_end="era_end")
             pairs = e.join(x, "pkey")
-            pairs = pairs.filter(pairs.x_end >= pairs.era_start - back)
+            pairs = pairs.filter((pairs.x_start <= pairs.era_start) & (pairs.x_end >= pairs.era_start - back))
             agg = pairs.group_by(["pkey", "ingredient_id", "era_start"]).agg(
-                upto=pairs.x_ing.nunique(where=pairs.x_start <= pairs.era_start),
+                upto=pairs.x_ing.nunique(),
                 before=pairs.x_ing.nunique(where=pairs.x_start < pairs.era_start))
             cand = agg.filter((agg.upto >= ev.distinct_drugs) & (agg.before >= ev.distinct_drugs - 1)).select("pkey", "era_start")
             wanted = [n.strip().lower() for n in ev.antipsychotic_agents]
