@@ -4,8 +4,7 @@
 
 Generates a synthetic extract (`trdpath synth --patients N --seed 1 --format parquet --no-notes`)
 unless --data points at one, then runs, each in a fresh process and alternating (a shared machine's
-speed drifts; alternating keeps both under the same load), `trdpath classify` and `trdpath compare`
---repeat times. compare classifies once (the same cohort, eras, trials and episodes) and evaluates
+speed drifts; alternating keeps both under the same load), `trdpath classify`, `trdpath compare` and `trdpath compare --why none` --repeat times. compare classifies once (the same cohort, eras, trials and episodes) and evaluates
 every definition from those stages, writing patients.csv, why.csv, prevalence.csv and agreement.csv.
 Prints each pair, the medians, peak memory and the ratio compare / classify (target: <= 1.5).
 """
@@ -14,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import sys
@@ -21,7 +21,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_classify import run  # noqa: E402 (wall seconds and peak memory of a child process)
+from bench_classify import run as run_wall  # noqa: E402 (wall seconds and peak memory of a child process)
+
+
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak memory (GB) and CPU seconds (user + system, all threads) of a child run.
+    CPU time is what a crowded shared machine distorts least: wall time there waits for other jobs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, peak, _ = run_wall(cmd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, peak, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -41,17 +50,23 @@ def main() -> None:
             wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(args.patients),
                                  "--seed", str(args.seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
             print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB", flush=True)
-        classify_walls, compare_walls, peaks = [], [], []
+        classify_walls, compare_walls, peaks, cpus, no_why = [], [], [], [], []
         for attempt in range(1, args.repeat + 1):
-            c_wall, c_peak, _ = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data),
+            c_wall, c_peak, c_cpu = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data),
                                      "--out", str(work / "classified"), "--quiet"])
-            m_wall, m_peak, _ = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
+            m_wall, m_peak, m_cpu = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
                                      "--out", str(work / "compared"), "--quiet"])
+            n_wall, _n_peak, n_cpu = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
+                                          "--out", str(work / "compared-no-why"), "--quiet", "--why", "none"])
+            no_why.append((n_wall, n_cpu))
             classify_walls.append(c_wall)
             compare_walls.append(m_wall)
             peaks.append((c_peak, m_peak))
-            print(f"  run {attempt}: classify {c_wall:.1f} s ({c_peak:.2f} GB), compare (12 definitions) "
-                  f"{m_wall:.1f} s ({m_peak:.2f} GB): ratio {m_wall / c_wall:.2f}", flush=True)
+            cpus.append((c_cpu, m_cpu))
+            print(f"  run {attempt}: classify {c_wall:.1f} s wall, {c_cpu:.1f} s CPU ({c_peak:.2f} GB); compare (12 definitions) "
+                  f"{m_wall:.1f} s wall, {m_cpu:.1f} s CPU ({m_peak:.2f} GB): ratio {m_wall / c_wall:.2f} wall, "
+                  f"{m_cpu / c_cpu:.2f} CPU; compare --why none {n_wall:.1f} s wall, {n_cpu:.1f} s CPU: ratio "
+                  f"{n_wall / c_wall:.2f} wall, {n_cpu / c_cpu:.2f} CPU", flush=True)
         why = work / "compared" / "definitions" / "why.csv"
         why_rows = sum(1 for _ in open(why, "rb")) - 1 if why.exists() else None
         c_med, m_med = statistics.median(classify_walls), statistics.median(compare_walls)
@@ -62,9 +77,15 @@ def main() -> None:
             "compare_12_definitions_s": round(m_med, 1),
             "ratio": round(m_med / c_med, 2),
             "pairs": [round(m / c, 2) for c, m in zip(classify_walls, compare_walls)],
+            "classify_cpu_s": round(statistics.median(c for c, _ in cpus), 1),
+            "compare_cpu_s": round(statistics.median(m for _, m in cpus), 1),
+            "cpu_ratio": round(statistics.median(m for _, m in cpus) / statistics.median(c for c, _ in cpus), 2),
             "classify_peak_gb": round(max(p[0] for p in peaks), 2),
             "compare_peak_gb": round(max(p[1] for p in peaks), 2),
             "why_rows": why_rows,
+            "compare_why_none_s": round(statistics.median(w for w, _ in no_why), 1),
+            "ratio_why_none": round(statistics.median(w for w, _ in no_why) / c_med, 2),
+            "cpu_ratio_why_none": round(statistics.median(c for _, c in no_why) / statistics.median(c for c, _ in cpus), 2),
         }, indent=2))
     finally:
         if not args.keep:

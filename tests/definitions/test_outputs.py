@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from definitions.test_spec_definitions import CASES, _tables
 from trdpath.definitions import shipped_definitions
 
 IDS = list(shipped_definitions())
+INDEX_DATE = dt.date(2022, 12, 31)
 STAGED = {"maudsley", "thase_rush", "esm", "mgh_s", "msm_register"}
 
 
@@ -54,3 +56,21 @@ def test_compare_writes_the_interface_files(tmp_path):
         for value in frame[columns].values.ravel():
             assert value in ("<8", "suppressed") or int(value) % 5 == 0, value
     assert (out / "release" / "definitions" / "section.html").read_text().startswith('<section id="definitions">')
+
+
+def test_why_modes():
+    from trdpath.definitions.compare import compare_tables
+
+    maudsley = [shipped_definitions()["maudsley"]]
+    tables = _tables()
+    full = compare_tables(tables, maudsley, None, INDEX_DATE, why="all")
+    trd_only = compare_tables(tables, maudsley, None, INDEX_DATE, why="trd")
+    none = compare_tables(tables, maudsley, None, INDEX_DATE, why="none")
+    trd_ids = set(full.patients.to_pandas().query("maudsley__trd == True").patient_id)
+    all_rows = full.why.to_pandas()
+    # "trd" keeps exactly the rows of the TRD patients (mau2 has 3: two failed trials and the step)
+    assert sorted(map(tuple, trd_only.why.to_pandas().astype(str).values)) == \
+        sorted(map(tuple, all_rows[all_rows.patient_id.isin(trd_ids)].astype(str).values))
+    assert "mau2" in trd_ids and "mau1" not in set(trd_only.why.to_pandas().patient_id)
+    assert none.why.num_rows == 0 and none.why.column_names == list(all_rows.columns)
+    assert none.patients.equals(full.patients)  # the verdicts do not depend on the trace

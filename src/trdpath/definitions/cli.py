@@ -29,19 +29,23 @@ def compare_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="Study configuration TOML (see `trdpath default-config`).")] = None,
     index_date: Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD.")] = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb (default), postgres or pyspark.")] = None,
+    why: Annotated[str, typer.Option("--why", help="why.csv rows: all (everyone in each definition's population), trd (its TRD patients) or none.")] = "all",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False,
 ) -> None:
     """Every chosen TRD definition side by side on the same patients (prevalence, agreement, why)."""
     from trdpath.cli import _check_backend, _parse_index_date, console, stage_progress
     from trdpath.config import load_config
+    from trdpath.errors import UserError
     from trdpath.definitions.compare import compare, prevalence_counts
     from trdpath.definitions.model import resolve_definitions
 
     chosen = resolve_definitions(definitions)  # bad files stop here, before any work
+    if why not in ("all", "trd", "none"):
+        raise UserError(f"--why must be one of all, trd, none (got {why!r}).")
     settings = load_config(config)
     day = _parse_index_date(index_date)
     with stage_progress("Comparing definitions", total=11, enabled=not quiet) as progress:
-        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend))
+        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why)
     if not quiet:
         table = Table(title=f"TRD by definition (index date {result.classification.index_date}; true counts, patient-level)")
         for column in ("definition", "population", "TRD", "%"):

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from trdpath import backends
 from trdpath.config import DisclosureSection, StudyConfig
-from trdpath.definitions.engine import Evaluator, Stages
+from trdpath.errors import UserError
+from trdpath.definitions.engine import Evaluator, Stages, why_text
 from trdpath.definitions.model import Definition
 from trdpath.definitions.params import Resolved, resolve
 from trdpath.pipeline import Classification, Progress, classify_extract
@@ -54,35 +56,88 @@ class Comparison:
         return self.patients.to_pandas()
 
 
+WHY_MODES = ("all", "trd", "none")
+
+
 def compare_extract(con, extract, definitions: list[Definition], config: StudyConfig,
-                    index_date: dt.date | None = None, progress: Progress | None = None) -> Comparison:
-    """Classify once, then evaluate every definition from the same stages."""
+                    index_date: dt.date | None = None, progress: Progress | None = None,
+                    why: str = "all") -> Comparison:
+    """Classify once, then evaluate every definition from the same stages.
+
+    `why`: which patients get why.csv rows: "all" (everyone in the definition's population), "trd"
+    (those it calls TRD) or "none" (an empty why.csv: at national scale the full trace is tens of
+    millions of rows)."""
+    if why not in WHY_MODES:
+        raise UserError(f"--why must be one of {', '.join(WHY_MODES)} (got {why!r}).")
     held: dict = {}
     classification = classify_extract(con, extract, config, index_date, progress, on_stages=held.update)
     resolved = [resolve(d, config) for d in definitions]
     (progress or (lambda _s: None))("Evaluating the definitions")
     evaluator = Evaluator(Stages.from_hook(held), config)
-    keyed = held["keyed"].select("patient_id", "pkey")
-    wide = keyed
+    wide = held["keyed"].select("patient_id", "pkey")
     whys = []
     for number, r in enumerate(resolved):
-        out, why = evaluator.evaluate(r)
+        out, trace = evaluator.evaluate(r, with_why=why != "none")
         # Each definition is materialised on its own: one query holding all twelve is a plan that
         # Spark's optimiser takes minutes over, and the per-definition tables are small.
-        out = out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"}).cache()
-        wide = wide.left_join(out, "pkey").drop("pkey_right")
-        whys.append(why.mutate(_def=ibis.literal(number, "int32")).cache())
-    wide = wide.order_by("patient_id")
-    fetched = con.to_pyarrow(wide) if con.name != "duckdb" else con._to_duckdb_relation(wide).to_arrow_reader(1_000_000).read_all()
-    why = whys[0] if len(whys) == 1 else whys[0].union(*whys[1:])
-    why = why.join(keyed, "pkey").join(evaluator.names_t, why.ingredient_id == evaluator.names_t._nid)
-    # Ordered on integers only (patient in extract order, definition, start, drug): sorting ~20M rows
-    # of a national extract on the identifier text would cost more than evaluating the definitions.
-    why = why.order_by(["pkey", "_def", "start", "ingredient_id"]).select(
-        "patient_id", "_def", "drug", "start", "end", "counted", "reason")
-    why_table = con.to_pyarrow(why) if con.name != "duckdb" else con._to_duckdb_relation(why).to_arrow_reader(1_000_000).read_all()
-    patients, why_table = _finish(fetched, why_table, classification, resolved)
+        out = out.cache()
+        wide = wide.left_join(out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"}),
+                              "pkey").drop("pkey_right")
+        if trace is not None:
+            if why == "trd":
+                trace = trace.semi_join(out.filter(out.day.notnull()), "pkey")
+            # Ordered on integers only (patient in extract order, start, drug): sorting tens of millions
+            # of rows on the identifier text would cost more than evaluating the definitions.
+            whys.append(trace.order_by(["pkey", "start", "ingredient_id"]))
+    fetched = _fetch(con, wide.order_by("patient_id"))
+    patients, masks = _finish(fetched, classification, resolved)
+    why_table = _why_table(con, whys, fetched, masks, resolved, evaluator)
     return Comparison(patients, why_table, resolved, classification)
+
+
+def _fetch(con, expr) -> pa.Table:
+    if con.name == "duckdb":  # streamed (see pipeline._fetch_arrow)
+        return con._to_duckdb_relation(expr).to_arrow_reader(1_000_000).read_all()
+    return con.to_pyarrow(expr)
+
+
+WHY_SCHEMA = pa.schema([("patient_id", pa.string()), ("definition", pa.string()), ("drug", pa.string()),
+                        ("start_date", pa.date32()), ("end_date", pa.date32()), ("counted", pa.bool_()),
+                        ("reason", pa.string())])
+
+
+def _why_table(con, whys: list, fetched: pa.Table, masks: list[np.ndarray], resolved: list[Resolved],
+               evaluator) -> pa.Table:
+    """why.csv from each definition's trace of integer codes: patient ids, drug names and reasons are
+    attached here with vectorised takes, and rows outside the definition's population dropped."""
+    if not whys:
+        return WHY_SCHEMA.empty_table()
+    pkeys = pc.cast(fetched["pkey"], pa.int64()).to_numpy()
+    row_of = np.full(int(pkeys.max()) + 1, -1, np.int64)
+    row_of[pkeys] = np.arange(len(pkeys))
+    ids = fetched["patient_id"].combine_chunks()
+    names = pa.array([evaluator.names.get(i) for i in range(max(evaluator.names) + 1)], pa.string())
+    parts = []
+    for number, (trace, r) in enumerate(zip(whys, resolved)):
+        t = _fetch(con, trace)
+        rows = row_of[pc.cast(t["pkey"], pa.int64()).to_numpy()]
+        keep = masks[number][rows]
+        t = t.filter(pa.array(keep))
+        rows = pa.array(rows[keep])
+        codes = pc.cast(t["code"], pa.int32())
+        distinct = pc.unique(codes).to_pylist()
+        reason = pc.take(pa.array([why_text(c, r) for c in distinct], pa.string()),
+                         pc.index_in(codes, value_set=pa.array(distinct, pa.int32())))
+        parts.append(pa.table({
+            "patient_id": pc.take(ids, rows),
+            "definition": pa.array(np.full(t.num_rows, r.id, object), pa.string()),
+            "drug": pc.take(names, pc.cast(t["ingredient_id"], pa.int64())),
+            "start_date": pc.cast(pc.cast(t["start"], pa.int32()), pa.date32()),
+            "end_date": pc.cast(pc.cast(t["end"], pa.int32()), pa.date32()),
+            "counted": pc.greater(codes, 0),
+            "reason": reason,
+        }, schema=WHY_SCHEMA))
+    return pa.concat_tables(parts)
 
 
 def _population(classification: Classification, r: Resolved) -> pa.Array:
@@ -103,43 +158,27 @@ def _score_text(scores: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(whole, pc.cast(pc.cast(pc.floor(scores), pa.int64()), pa.string()), pc.cast(scores, pa.string()))
 
 
-def _finish(fetched: pa.Table, why: pa.Table, classification: Classification, resolved: list[Resolved]):
+def _finish(fetched: pa.Table, classification: Classification, resolved: list[Resolved]):
+    """patients.csv's table, and each definition's population as a boolean mask over its rows."""
     ids = classification.table["patient_id"]
     if not fetched["patient_id"].equals(ids):  # both ordered by patient_id over the same patients
-        fetched = fetched.sort_by("patient_id")
-        if not fetched["patient_id"].equals(ids):
-            raise RuntimeError("the definitions and the classification hold different patients")
+        raise RuntimeError("the definitions and the classification hold different patients")
     columns = {"patient_id": ids}
-    why_keep = []
+    masks = []
     for number, r in enumerate(resolved):
         inside = _population(classification, r)
+        masks.append(inside.to_numpy(zero_copy_only=False) if isinstance(inside, pa.Array)
+                     else inside.combine_chunks().to_numpy(zero_copy_only=False))
         day = pc.cast(fetched[f"_d{number}"], pa.int64())
-        trd = pc.if_else(inside, pc.is_valid(day), pa.scalar(None, pa.bool_()))
-        date = pc.if_else(inside, pc.cast(pc.cast(day, pa.int32()), pa.date32()), pa.scalar(None, pa.date32()))
-        columns[f"{r.id}__trd"] = trd
-        columns[f"{r.id}__date"] = date
+        columns[f"{r.id}__trd"] = pc.if_else(inside, pc.is_valid(day), pa.scalar(None, pa.bool_()))
+        columns[f"{r.id}__date"] = pc.if_else(inside, pc.cast(pc.cast(day, pa.int32()), pa.date32()), pa.scalar(None, pa.date32()))
         if r.definition.has_stage:
             if r.definition.stage.kind == "score":
                 stage = _score_text(pc.cast(fetched[f"_c{number}"], pa.float64()))
             else:
                 stage = pc.cast(fetched[f"_s{number}"], pa.string())
             columns[f"{r.id}__stage"] = pc.if_else(inside, stage, pa.scalar(None, pa.string()))
-        members = pc.filter(ids, inside)
-        mine = why.filter(pc.equal(why["_def"], number))
-        why_keep.append(mine.filter(pc.is_in(mine["patient_id"], value_set=members)))
-    patients = pa.table(columns)
-    why = pa.concat_tables(why_keep) if why_keep else why
-    names = pa.array([r.id for r in resolved], pa.string())
-    why = pa.table({
-        "patient_id": why["patient_id"],
-        "definition": pc.take(names, pc.cast(why["_def"], pa.int32())),
-        "drug": why["drug"],
-        "start_date": pc.cast(pc.cast(why["start"], pa.int32()), pa.date32()),
-        "end_date": pc.cast(pc.cast(why["end"], pa.int32()), pa.date32()),
-        "counted": pc.cast(why["counted"], pa.bool_()),
-        "reason": why["reason"],
-    })
-    return patients, why
+    return pa.table(columns), masks
 
 
 # -- prevalence and agreement ---------------------------------------------------------------------
@@ -260,7 +299,7 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
 
 
 def compare_tables(tables, definitions: list[Definition], config: StudyConfig | None = None,
-                   index_date: dt.date | None = None, backend: str = "duckdb") -> Comparison:
+                   index_date: dt.date | None = None, backend: str = "duckdb", why: str = "all") -> Comparison:
     """In-memory tables (the data contract's raw columns) on `backend`: what the tests call."""
     from trdpath.api import _move_to_backend, _with_row_numbers
     from trdpath.sources.validate import validate_extract
@@ -270,14 +309,14 @@ def compare_tables(tables, definitions: list[Definition], config: StudyConfig | 
     raw = {name: duck.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True) for name, frame in tables.items()}
     extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
     if backend == "duckdb":
-        return compare_extract(duck, extract, definitions, config, index_date)
+        return compare_extract(duck, extract, definitions, config, index_date, why=why)
     con, moved = _move_to_backend(duck, extract, backend, config)
-    return compare_extract(con, moved, definitions, config, index_date)
+    return compare_extract(con, moved, definitions, config, index_date, why=why)
 
 
 def compare(data: str | Path, out: str | Path, definitions: list[Definition], config: StudyConfig | None = None,
             index_date: dt.date | None = None, progress: Progress | None = None,
-            backend: str | None = None) -> Comparison:
+            backend: str | None = None, why: str = "all") -> Comparison:
     """Read an extract (any location `trdpath classify` reads), compare the definitions, write the files."""
     from trdpath.api import _move_to_backend
     from trdpath.sources.flat import read_flat_folder, read_flat_location
@@ -301,7 +340,7 @@ def compare(data: str | Path, out: str | Path, definitions: list[Definition], co
             extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{location.path}")
             if backend != "duckdb":
                 con, extract = _move_to_backend(con, extract, backend, config)
-        result = compare_extract(con, extract, definitions, config, index_date, progress)
+        result = compare_extract(con, extract, definitions, config, index_date, progress, why)
         write_comparison(result, Path(out), config.disclosure)
         return result
     finally:

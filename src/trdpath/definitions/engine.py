@@ -125,8 +125,18 @@ class Evaluator:
             a = a.filter(a.ingredient_id.isin([int(self.ids[n]) for n in agents if n in self.ids] or [-1]))
         return a
 
+    def _window_key(self, r: Resolved) -> tuple:
+        return (r.grouping, r.episode_gap_days if r.grouping == "current_episode" else None, r.window_days)
+
     def _augmentations(self, r: Resolved) -> ibis.Table:
-        """pkey, ingredient_id, era_start: agent eras in the window overlapping an antidepressant era (trd-rules.md 4)."""
+        """pkey, ingredient_id, era_start: agent eras in the window overlapping an antidepressant era
+        (trd-rules.md 4); cached, shared by definitions with the same window, agents and overlap."""
+        key = ("augmentations", self._window_key(r), r.agents, r.min_overlap_days)
+        if key not in self._windows:
+            self._windows[key] = self._augmentations_expr(r).cache()
+        return self._windows[key]
+
+    def _augmentations_expr(self, r: Resolved) -> ibis.Table:
         a = self._agent_eras(r, r.agents).join(self.window(r), "pkey")
         a = a.filter(_inside(a, "era_start"))
         ad = self.ad_eras.select("pkey", ad_start="era_start", ad_end="era_end")
@@ -136,19 +146,23 @@ class Evaluator:
         return hits.select("pkey", "ingredient_id", "era_start").distinct()
 
     def _ad_in(self, r: Resolved) -> ibis.Table:
-        e = self.ad_eras.join(self.window(r), "pkey")
-        return e.filter(_inside(e, "era_start"))
+        """Antidepressant eras starting in the window (with lo, hi); cached per window."""
+        key = ("ad_in", self._window_key(r))
+        if key not in self._windows:
+            e = self.ad_eras.join(self.window(r), "pkey")
+            self._windows[key] = e.filter(_inside(e, "era_start")).cache()
+        return self._windows[key]
 
     # -- one definition ------------------------------------------------------------------------
-    def evaluate(self, r: Resolved) -> tuple[ibis.Table, ibis.Table]:
-        """(pkey, day, stage, score) per patient with a window; (pkey, ingredient_id, counted, reason) for why."""
+    def evaluate(self, r: Resolved, with_why: bool = True) -> tuple[ibis.Table, ibis.Table | None]:
+        """(pkey, day, stage, score) per patient with a window; (pkey, ingredient_id, start, end, code) for why."""
         d = r.definition
         kind = d.event.kind
         w = self.window(r)
         t = self.trials(r)
         base = w.select("pkey", "lo")
         per = t.group_by("pkey").agg(n_trials=t.count(), first_start=t.t_start.min())
-        counted = None  # pkey, ingredient_id, reason
+        counted = None  # pkey, ingredient_id, code (see WHY codes below)
         score = None
         if kind in ("next_step", "failures"):
             n = r.failures
@@ -168,7 +182,7 @@ class Evaluator:
                 failed = t.join(tn.filter(tn.t_n.notnull()), "pkey")
                 failed = failed.filter(failed["rank"] < n).select("pkey", "ingredient_id", "rank")
             tn = tn.filter(tn.t_n.notnull())
-            counted = failed.select("pkey", "ingredient_id", reason="failed trial " + (failed["rank"] + 1).cast("string"))
+            counted = failed.select("pkey", "ingredient_id", code=(failed["rank"] + 1).cast("int32"))
             if kind == "failures":
                 day = tn.select("pkey", day=tn.t_n)
             else:
@@ -179,25 +193,29 @@ class Evaluator:
                     aug = self._augmentations(r).join(tn, "pkey")
                     aug = aug.filter(aug.era_start > aug.t_n).select("pkey", "ingredient_id", "era_start", how=ibis.literal("augmentation"))
                     steps = steps.union(aug)
-                # the first step; ties on the day go to the ingredient first in name order (as the reference sorts)
-                steps = steps.join(self.names_t, steps.ingredient_id == self.names_t._nid)
-                sorder = ibis.window(group_by="pkey", order_by=[steps.era_start, steps.drug, steps.how])
+                # the first step; ties on the day go to the ingredient first in name order (as the reference
+                # sorts): ingredient ids are numbered in alphabetical order of the names.
+                sorder = ibis.window(group_by="pkey", order_by=[steps.era_start, steps.ingredient_id, steps.how])
                 first = steps.mutate(_n=ibis.row_number().over(sorder))
                 first = first.filter(first._n == 0)
                 day = first.select("pkey", day=first.era_start)
-                counted = counted.union(first.select("pkey", "ingredient_id", reason="next step (" + first.how + ") after the failed trials"))
+                counted = counted.union(first.select("pkey", "ingredient_id", code=ibis.ifelse(
+                    first.how == "switch", NEXT_SWITCH, NEXT_AUGMENTATION).cast("int32")))
             if d.event.within_days is not None:
                 lim = day.join(per, "pkey")
                 day = lim.select("pkey", day=ibis.ifelse(lim.day <= lim.first_start + d.event.within_days, lim.day, NULL_DAY))
         elif kind == "distinct_drugs":
             ev = d.event
             back = ev.lookback_days
-            e = self.ad_eras
+            # (a) needs >= distinct_drugs antidepressants: only such patients enter the self-join.
+            ad = self.ad_eras
+            many = ad.group_by("pkey").agg(k=ad.ingredient_id.nunique())
+            e = ad.semi_join(many.filter(many.k >= ev.distinct_drugs), "pkey")
             x = self.ad_eras.select("pkey", x_ing="ingredient_id", x_start="era_start", x_end="era_end")
             pairs = e.join(x, "pkey")
-            pairs = pairs.filter(pairs.x_end >= pairs.era_start - back)
+            pairs = pairs.filter((pairs.x_start <= pairs.era_start) & (pairs.x_end >= pairs.era_start - back))
             agg = pairs.group_by(["pkey", "ingredient_id", "era_start"]).agg(
-                upto=pairs.x_ing.nunique(where=pairs.x_start <= pairs.era_start),
+                upto=pairs.x_ing.nunique(),
                 before=pairs.x_ing.nunique(where=pairs.x_start < pairs.era_start))
             cand = agg.filter((agg.upto >= ev.distinct_drugs) & (agg.before >= ev.distinct_drugs - 1)).select("pkey", "era_start")
             wanted = [n.strip().lower() for n in ev.antipsychotic_agents]
@@ -213,14 +231,14 @@ class Evaluator:
             day = cand.group_by("pkey").agg(day=cand.era_start.min())
             c = self.ad_eras.join(day, "pkey")
             counted = c.filter(c.era_start <= c.day).select("pkey", "ingredient_id").distinct().mutate(
-                reason=ibis.literal("antidepressant era on or before the index event"))
+                code=ibis.literal(BEFORE_INDEX_EVENT, "int32"))
         else:  # score
             s = d.score
             aug = self._augmentations(r) if r.augmentation else None
-            counted = t.select("pkey", "ingredient_id", reason="failed trial " + (t["rank"] + 1).cast("string"))
+            counted = t.select("pkey", "ingredient_id", code=(t["rank"] + 1).cast("int32"))
             if aug is not None:
                 first_aug = aug.group_by(["pkey", "ingredient_id"]).agg(day=aug.era_start.min())
-                counted = counted.union(first_aug.select("pkey", "ingredient_id", reason=ibis.literal("augmentation")))
+                counted = counted.union(first_aug.select("pkey", "ingredient_id", code=ibis.literal(AUGMENTATION, "int32")))
             if s.kind == "mgh_s":
                 events = t.select("pkey", day=t.adequacy, points=ibis.literal(s.per_trial, "float64"))
                 if aug is not None:
@@ -289,11 +307,12 @@ class Evaluator:
                 stage = ibis.ifelse(span <= weeks * 7, f"TRD{number}", stage)
             stage = ibis.ifelse(out.day.notnull(), stage, ibis.null("string"))
         out = out.select("pkey", day=out.day.cast("int64"), stage=stage.cast("string"), score=out.score.cast("float64"))
-        why = self._why(r, counted)
+        why = self._why(r, counted) if with_why else None
         return out, why
 
     def _why(self, r: Resolved, counted: ibis.Table | None) -> ibis.Table:
-        """pkey, ingredient_id, start, end, counted, reason: each drug's first era in the window."""
+        """pkey, ingredient_id, start, end, code: each drug's first era in the window and why it counted
+        or not (a code: WHY_TEXT; the text is attached on the fetched Arrow table, not carried through the engine)."""
         eras = self._ad_in(r).select("pkey", "ingredient_id", "era_start", "era_end")
         agents = self._agent_eras(r, r.agents).join(self.window(r), "pkey")
         agents = agents.filter(_inside(agents, "era_start")).select("pkey", "ingredient_id", "era_start", "era_end")
@@ -304,16 +323,32 @@ class Evaluator:
         t = self.trials(r).select("pkey", "ingredient_id", is_trial=ibis.literal(True))
         first = first.left_join(t, ["pkey", "ingredient_id"]).drop("pkey_right", "ingredient_id_right")
         if counted is not None:
-            c = counted.group_by(["pkey", "ingredient_id"]).agg(reason=counted.reason.min())
+            c = counted.group_by(["pkey", "ingredient_id"]).agg(counted_code=counted.code.max())
             first = first.left_join(c, ["pkey", "ingredient_id"]).drop("pkey_right", "ingredient_id_right")
         else:
-            first = first.mutate(reason=ibis.null("string"))
+            first = first.mutate(counted_code=ibis.null("int32"))
         is_ad = first.ingredient_id.isin([int(i) for i, role in zip(self.s.ingredients["ingredient_id"], self.s.ingredients["role"])
                                           if role == ANTIDEPRESSANT])
-        dose = "an adequate" if r.dose == "adequate" else "any"
-        reason = ibis.cases(
-            (first.reason.notnull(), first.reason),
-            (~is_ad, "augmenting agent not counted"),
-            (first.is_trial.notnull(), "trial not counted by this definition"),
-            else_=f"not a trial: no era of {r.min_days}+ days at {dose} dose")
-        return first.select("pkey", "ingredient_id", "start", "end", counted=first.reason.notnull(), reason=reason)
+        code = ibis.cases(
+            (first.counted_code.notnull(), first.counted_code),
+            (~is_ad, NOT_COUNTED_AGENT),
+            (first.is_trial.notnull(), NOT_COUNTED_TRIAL),
+            else_=NOT_A_TRIAL)
+        return first.select("pkey", "ingredient_id", "start", "end", code=code.cast("int32"))
+
+
+# why.csv reasons as codes: 1..N "failed trial k"; positive codes count, negative ones do not.
+NEXT_SWITCH, NEXT_AUGMENTATION, BEFORE_INDEX_EVENT, AUGMENTATION = 1001, 1002, 1003, 1004
+NOT_COUNTED_AGENT, NOT_COUNTED_TRIAL, NOT_A_TRIAL = -1, -2, -3
+
+
+def why_text(code: int, r: Resolved) -> str:
+    """The reason of a why.csv code for definition `r` (the same texts as definitions/reference.py)."""
+    fixed = {NEXT_SWITCH: "next step (switch) after the failed trials",
+             NEXT_AUGMENTATION: "next step (augmentation) after the failed trials",
+             BEFORE_INDEX_EVENT: "antidepressant era on or before the index event",
+             AUGMENTATION: "augmentation",
+             NOT_COUNTED_AGENT: "augmenting agent not counted",
+             NOT_COUNTED_TRIAL: "trial not counted by this definition",
+             NOT_A_TRIAL: f"not a trial: no era of {r.min_days}+ days at {'an adequate' if r.dose == 'adequate' else 'any'} dose"}
+    return fixed.get(code, f"failed trial {code}")
