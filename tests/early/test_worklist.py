@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import uuid
 
 import openpyxl
 import pandas as pd
@@ -143,7 +144,7 @@ def test_cohort_write_back(backend, request, opened):
     from trdpath import backends
     target = {"duckdb": lambda: backends.connect("duckdb"), "postgres": lambda: request.getfixturevalue("postgres_con"),
               "pyspark": lambda: request.getfixturevalue("spark_con")}[backend]()
-    schema = f"results_{backend}"
+    schema = f"results_{backend}_{uuid.uuid4().hex[:8]}"  # Spark keeps managed tables' files in its warehouse folder
     other = pd.DataFrame({"cohort_definition_id": [3], "subject_id": [999], "cohort_start_date": [D(2019, 1, 1)],
                           "cohort_end_date": [D(2019, 2, 1)]})
     write_cohort(target, schema, other)
@@ -162,6 +163,8 @@ def test_cohort_write_back(backend, request, opened):
             got = cursor.fetchall()
             cursor.close()
         got = [(int(a), int(b), c, d) for a, b, c, d in got]
+    if backend == "pyspark":
+        target.raw_sql(f"DROP DATABASE IF EXISTS `{schema}` CASCADE")
     # By hand: only 101 meets TRD by 2020-06-10, from the mirtazapine start 2020-06-01.
     assert got == [(3, 999, D(2019, 1, 1), D(2019, 2, 1)), (7, 101, D(2020, 6, 1), D(2020, 6, 10))]
 

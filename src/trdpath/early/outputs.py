@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from trdpath.safety import neutralise_frame
 
 WORKLIST_FILES = ("worklist.csv", "worklist.xlsx", "worklist.html")
+EXCEL_ROWS = 1_048_575
 
 
 def worklist_path(out: Path, name: str = "worklist.csv") -> Path:
@@ -26,7 +27,11 @@ def write_worklist(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str
     safe = neutralise_frame(frame)
     safe.to_csv(worklist_path(folder, "worklist.csv"), index=False)
     with pd.ExcelWriter(worklist_path(folder, "worklist.xlsx"), engine="openpyxl") as writer:
-        safe.to_excel(writer, sheet_name="worklist", index=False)
+        # A sheet holds at most 1,048,576 rows (with the header): beyond that, worklist.csv has them all.
+        safe.head(EXCEL_ROWS).to_excel(writer, sheet_name="worklist", index=False)
+        if len(safe) > EXCEL_ROWS:
+            pd.DataFrame({"note": [f"Only the first {EXCEL_ROWS:,} of {len(safe):,} rows fit a sheet: see worklist.csv."]}).to_excel(
+                writer, sheet_name="note", index=False)
         teams = (frame.groupby(["team", "stage"]).size().unstack(fill_value=0).reset_index())
         neutralise_frame(teams).to_excel(writer, sheet_name="by team", index=False)
         sheet = writer.sheets["worklist"]
