@@ -63,6 +63,36 @@ def layout_rows(display: JointDisplay, name: str) -> tuple[list[str], list[list[
     return header, rows
 
 
+WIDE = {"Quotes": 6.6, "Meta-inference": 5.0, "Statistics (published)": 4.2, "Quantitative finding (published)": 4.6,
+        "Theme": 2.8, "Codes": 2.8, "Qualitative finding": 3.2, "Participants": 2.2, "Fit": 2.6}
+USABLE_CM = 29.7 - 3.0  # A4 landscape less the margins
+
+
+def _widths(header: list[str]) -> list[Cm]:
+    # Counts get a narrow column, quotes and meta-inferences the room (a reader reads those).
+    wanted = [WIDE.get(h, 2.0) for h in header]
+    if "Participants" in header and "Theme" not in header:
+        wanted[header.index("Participants")] = 3.2  # side-by-side: the counts as one sentence
+    scale = USABLE_CM / sum(wanted)
+    return [Cm(w * scale) for w in wanted]
+
+
+def _repeat_header(row) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    marker = OxmlElement("w:tblHeader")  # the header row again on every page of a long display
+    marker.set(qn("w:val"), "true")
+    row._tr.get_or_add_trPr().append(marker)
+
+
+def _quotes_cell(cell, row) -> None:
+    for i, q in enumerate(row.theme.quotes):
+        paragraph = cell.paragraphs[0] if i == 0 else cell.add_paragraph()
+        paragraph.add_run(f"\u201c{q.text}\u201d").italic = True
+        paragraph.add_run(f" \u2014 {q.participant}, {q.group}")
+
+
 def render_docx(display: JointDisplay) -> bytes:
     document = Document()
     section = document.sections[0]
@@ -79,20 +109,26 @@ def render_docx(display: JointDisplay) -> bytes:
         header, rows = layout_rows(display, name)
         table = document.add_table(rows=1, cols=len(header))
         table.style = "Table Grid"
+        table.autofit = False
+        widths = _widths(header)
         for cell, text in zip(table.rows[0].cells, header):
             cell.text = text
             cell.paragraphs[0].runs[0].bold = True
+        _repeat_header(table.rows[0])
         for row, values in zip(display.rows, rows):
             cells = table.add_row().cells
             for cell, text, title in zip(cells, values, header):
-                cell.text = text
+                if title == "Quotes":
+                    _quotes_cell(cell, row)
+                else:
+                    cell.text = text
                 if title == "Fit":
                     run = cell.paragraphs[0].runs[0]
                     run.bold, run.font.color.rgb = True, FIT_COLOURS[row.judgement]
-                if title == "Quotes":
-                    for paragraph in cell.paragraphs:
-                        for run in paragraph.runs:
-                            run.italic = True
+        for column, width in zip(table.columns, widths):
+            column.width = width  # the grid (LibreOffice reads it) and every cell (Word reads those)
+            for cell in column.cells:
+                cell.width = width
     document.add_heading("Notes", level=2)
     for note in display.notes:
         document.add_paragraph(note, style="List Bullet")
