@@ -197,7 +197,10 @@ def quantitative_figure(tables: PublishedTables, finding, where: str) -> QuantFi
                             "compare` on this result first)")
         from trdpath.definitions.report import prevalence_with_ci  # Wilson CI of the published counts
 
-        frame = prevalence_with_ci(tables.read(path))
+        published = tables.read(path).copy()
+        for column in ("population_n", "trd_n"):  # numbers as numbers, '<8' / 'suppressed' as published
+            published[column] = [int(v) if v.isdigit() else v for v in published[column]]
+        frame = prevalence_with_ci(published)
         row = _pick(frame.astype(str), where, {"definition": finding.definition}, {"definition": "definition"})
         ci = (f" (95% CI {row['ci95_low']}% to {row['ci95_high']}%)" if row["ci95_low"] != "suppressed" else "")
         effect = f"{_pct(row['trd_pct'])}{ci}, {row['trd_n']} of {row['population_n']}"
