@@ -136,6 +136,12 @@ def test_quotes_attributed_with_pseudonym_and_group(result, project):
     assert ("P2", LONG_QUOTE) in [(q.participant, q.text) for q in barriers.theme.quotes]
 
 
+def test_a_quote_cut_mid_sentence_is_marked(result, tmp_path):
+    project = build_project(tmp_path / "cut.sqlite", quote="and then nothing again.")
+    plan = mapping(row({"kind": "predictor", "term": "waiting"}, ["Hope"], quotes=1), coders=["Ann"])
+    assert display_of(result, project, plan).rows[0].theme.quotes[0].text == "\u2026and then nothing again."
+
+
 HOSTILE_QUOTE = '=HYPERLINK("http://evil.example/x","click")<script>alert(1)</script><img src=x onerror=alert(2)>'
 HOSTILE_CODE = "+cmd|' /C calc'!A0 <b onmouseover=alert(3)"  # no '/' or '>' either side: a code path splits on them
 

@@ -46,6 +46,11 @@ class ThemeFigure:
     quotes: list[Quote]
 
 
+def _as_quoted(text: str) -> str:
+    # A segment coded from mid-sentence reads as an excerpt: mark the cut, as quoted in the seed papers.
+    return f"\u2026{text}" if text[:1].islower() else text
+
+
 def _level_key(value: str):
     digits = "".join(ch for ch in value if ch.isdigit())
     return (0, int(digits), value) if digits else (1, 0, value)
@@ -104,7 +109,7 @@ class QualitativeSource:
             counts.level_sizes = {v: int((self.participants["level"] == v).sum()) for v in order}
         roles = dict(zip(self.participants["participant"], self.participants["role"]))
         chosen = exemplar_quotes(under, self.texts, limit=quotes) if quotes else []
-        shown = [Quote(who, GROUP_SINGULAR.get(roles.get(who), "participant"), text) for who, text in chosen]
+        shown = [Quote(who, GROUP_SINGULAR.get(roles.get(who), "participant"), _as_quoted(text)) for who, text in chosen]
         return ThemeFigure(label or "; ".join(p.split(" / ")[-1] for p in paths), paths, counts, shown)
 
 

@@ -63,14 +63,14 @@ def layout_rows(display: JointDisplay, name: str) -> tuple[list[str], list[list[
     return header, rows
 
 
-WIDE = {"Quotes": 6.6, "Meta-inference": 5.0, "Statistics (published)": 4.2, "Quantitative finding (published)": 4.6,
-        "Theme": 2.8, "Codes": 2.8, "Qualitative finding": 3.2, "Participants": 2.2, "Fit": 2.6}
+WIDE = {"Quotes": 6.0, "Meta-inference": 4.6, "Statistics (published)": 4.2, "Quantitative finding (published)": 4.6,
+        "Theme": 3.2, "Qualitative finding": 3.4, "Participants": 2.7, "Fit": 3.0}
 USABLE_CM = 29.7 - 3.0  # A4 landscape less the margins
 
 
 def _widths(header: list[str]) -> list[Cm]:
     # Counts get a narrow column, quotes and meta-inferences the room (a reader reads those).
-    wanted = [WIDE.get(h, 2.0) for h in header]
+    wanted = [WIDE.get(h, 2.2) for h in header]
     if "Participants" in header and "Theme" not in header:
         wanted[header.index("Participants")] = 3.2  # side-by-side: the counts as one sentence
     scale = USABLE_CM / sum(wanted)
@@ -101,12 +101,15 @@ def render_docx(display: JointDisplay) -> bytes:
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(section, side, Cm(1.5))
     document.styles["Normal"].font.size = Pt(8.5)
+    document.styles["Normal"].font.name = "Arial"  # a sans face keeps "Convergence" and the counts on one line
     document.add_heading(display.title, level=1)
     document.add_paragraph(f"Quantitative results: {display.results}. Qualitative project: {display.project}. "
                            f"Generated {display.generated}.")
     for name in display.layouts:
         document.add_heading(LAYOUT_TITLES[name], level=2)
         header, rows = layout_rows(display, name)
+        keep = [i for i, h in enumerate(header) if h != "Codes"]  # the codes go under the theme (page width)
+        header, rows = [header[i] for i in keep], [[values[i] for i in keep] for values in rows]
         table = document.add_table(rows=1, cols=len(header))
         table.style = "Table Grid"
         table.autofit = False
@@ -122,6 +125,10 @@ def render_docx(display: JointDisplay) -> bytes:
                     _quotes_cell(cell, row)
                 else:
                     cell.text = text
+                if title in ("Theme", "Qualitative finding"):
+                    cell.paragraphs[0].runs[0].bold = True
+                    codes = cell.add_paragraph().add_run("Codes: " + "; ".join(c.split(" / ")[-1] for c in row.theme.codes))
+                    codes.font.size, codes.font.color.rgb = Pt(7.5), RGBColor(0x55, 0x55, 0x55)
                 if title == "Fit":
                     run = cell.paragraphs[0].runs[0]
                     run.bold, run.font.color.rgb = True, FIT_COLOURS[row.judgement]
