@@ -217,6 +217,10 @@ BAD = [
      "row [1].finding.trem: Extra inputs are not permitted (got 'x')"),
     ("rows: [{finding: {kind: predictor, term: x}, codes: [Hope], judgement: expansion, meta_inference: m, "
      "quotes: 9}]\n", "row [1].quotes: Input should be less than or equal to 3 (got 9)"),
+    ("rows: [{finding: {kind: predictor, term: x}, codes: [Hope], judgement: expansion, meta_inference: m, "
+     "quotes: 0}]\n", "row [1].quotes: Input should be greater than or equal to 1 (got 0)"),
+    ("title: T\nrows: [{finding: {kind: predictor, term: x}, codes: [], judgement: expansion, meta_inference: ''}]\n",
+     "row [1].codes: List should have at least 1 item"),
     ("participant_counts: exempt\nrows: [{finding: {kind: predictor, term: waiting}, codes: [Hope], "
      "judgement: expansion, meta_inference: m}]\n", "exempt needs an exempt_reason"),
     ("rows: [{finding: {kind: predictor, term: x}, codes: [Hope], judgement: expansion, meta_inference: m]\n",

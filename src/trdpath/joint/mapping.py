@@ -67,7 +67,7 @@ class Row(_Strict):
     finding: Finding
     codes: list[str] = Field(min_length=1)  # code names or paths ("Barriers to treatment / Waiting lists")
     theme: str | None = None  # the label shown; default: the codes' names
-    quotes: int = Field(2, ge=0, le=3)
+    quotes: int = Field(2, ge=1, le=3)  # 1-3 attributed quotes (issue 20)
     judgement: Literal["convergence", "divergence", "expansion"]
     meta_inference: str = Field(min_length=1)
 
