@@ -239,6 +239,8 @@ def _mount_subcommands() -> None:
     register(app)
     from trdpath.serve.cli import serve
     app.command("serve")(serve)
+    from trdpath.joint.cli import joint  # mixed-methods joint displays (docs/joint-displays.md)
+    app.command("joint")(joint)
 
 
 _mount_subcommands()

@@ -10,6 +10,8 @@ from rich.console import Console
 
 from trdpath import layout
 
+DEMO_MAPPING = Path(__file__).parent / "joint" / "demo_mapping.yaml"
+
 
 def run_demo(out: Path, n_patients: int, seed: int, console: Console, stages: Callable | None = None,
              summary: Callable | None = None):
@@ -31,6 +33,8 @@ def run_demo(out: Path, n_patients: int, seed: int, console: Console, stages: Ca
         console.print(summary(result))
     with console.status("Qualitative demo project: coding, agreement, saturation, themes report ..."):
         qual_report = write_demo(out / "qualitative")
+    from trdpath.joint.cli import build_joint_display  # the two strands in one joint display (docs/joint-displays.md)
+    joint = build_joint_display(results, out / "qualitative" / "demo_project.sqlite", DEMO_MAPPING, out / "joint")[0]
     release = layout.release_dir(results)
     console.print(f"\nDemo written to {out.resolve()}:")
     console.print(f"  {data}/        the synthetic extract (CSV)")
@@ -39,4 +43,5 @@ def run_demo(out: Path, n_patients: int, seed: int, console: Console, stages: Ca
     console.print(f"  {release}/     publishable: {layout.REPORT_HTML} (open in a browser), {layout.REPORT_DOCX}, "
                   f"{layout.TABLES}/, {layout.DATA_QUALITY_CSV}, {layout.ATTRITION_CSV}")
     console.print(f"  {qual_report}  the qualitative themes report (demo interviews, two coders)")
+    console.print(f"  {joint}  the joint display of both (statistics-by-themes, side-by-side; also .docx, .xlsx)")
     return result
