@@ -44,4 +44,5 @@ def run_demo(out: Path, n_patients: int, seed: int, console: Console, stages: Ca
                   f"{layout.TABLES}/, {layout.DATA_QUALITY_CSV}, {layout.ATTRITION_CSV}")
     console.print(f"  {qual_report}  the qualitative themes report (demo interviews, two coders)")
     console.print(f"  {joint}  the joint display of both (statistics-by-themes, side-by-side; also .docx, .xlsx)")
+    console.print(f"\nExplore the results in a browser (this machine only): trdpath serve --results {results}")
     return result

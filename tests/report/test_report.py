@@ -108,7 +108,7 @@ def test_disclosure_reaches_html_and_docx(tmp_path):
     assert row.iloc[1] == "<8" and row.iloc[2] == "20 (10.0)"
     anxiety = table2[table2.iloc[:, 0] == "Anxiety disorders"].iloc[0]
     assert anxiety.iloc[1] == "60 (20.0)"  # 61 rounded to 60, percentage of the rounded 300, one decimal
-    document = Document(strlayout.report_docx(tmp_path))
+    document = Document(str(layout.report_docx(tmp_path)))
     cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
     assert "<8" in cells and "61 (20.33)" not in cells
 

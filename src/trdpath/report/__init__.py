@@ -32,7 +32,6 @@ from trdpath.report.docx_writer import write_docx
 from trdpath.stats import Analysis, analyse
 from trdpath.safety import mask_credentials, neutralise_frame
 from trdpath.stats.disclosure import protect, protect_attrition, published_group_sizes, round_count, small_label
-from trdpath import layout  # again: importing trdpath.report.layout (content.py) rebinds this package's `layout`
 
 __all__ = ["write_report", "write_release", "read_classification", "render_report", "release_data_quality"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 from trdpath.report import display
 from trdpath.report.figures import DrugColours, Figure
 from trdpath.safety import neutralise_frame
-from trdpath.report.layout import Section, number_figures
+from trdpath.report.sections import Section, number_figures
 
 SENSITIVITY_TITLE = "Sensitivity analysis: self-harm from codes and notes"
 # The cohort's definition, said in full wherever a denominator is the cohort (issue 16: exact denominators).

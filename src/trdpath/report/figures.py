@@ -6,7 +6,7 @@ inline SVG with hover titles and click-to-highlight for the HTML (a few kB, no p
 and as a matplotlib PNG for the DOCX, so both show the same flows. Every figure takes its drug colours from one
 :class:`DrugColours`, so a drug has the same colour everywhere in a report.
 
-Figures carry a caption without a number; the report numbers them in reading order (trdpath.report.layout).
+Figures carry a caption without a number; the report numbers them in reading order (trdpath.report.sections).
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from trdpath import layout
 from trdpath.config import StudyConfig, load_config
 from trdpath.errors import UserError
 
-RELEASE_FOLDER = "release"  # the disclosure-controlled part of a result (docs/security.md)
 
 
 @dataclass
@@ -26,11 +26,11 @@ class ResultFolder:
     @classmethod
     def open(cls, root: Path) -> "ResultFolder":
         root = Path(root)
-        if not (root / "patients.parquet").is_file():
+        if not (root / layout.PATIENTS_PARQUET).is_file():
             raise UserError(f"{root} is not a trdpath result: it has no patients.parquet "
                             "(make one with `trdpath run --data DIR --out DIR`).")
-        config = load_config(root / "config.toml") if (root / "config.toml").is_file() else StudyConfig()
-        meta_path = root / "metadata.json"
+        config = load_config(root / layout.CONFIG_TOML) if (root / layout.CONFIG_TOML).is_file() else StudyConfig()
+        meta_path = root / layout.METADATA_JSON
         metadata = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
         folder = cls(root, config, metadata)
         folder._local = threading.local()
@@ -39,12 +39,12 @@ class ResultFolder:
     @property
     def release(self) -> Path:
         """The publishable part: `release/` where the result is split, else the folder itself."""
-        split = self.root / RELEASE_FOLDER
+        split = layout.release_dir(self.root)
         return split if split.is_dir() else self.root
 
     def published_table(self, stem: str) -> pd.DataFrame | None:
         """A table exactly as the run published it (tables/STEM.csv), or None if the run made none."""
-        for folder in (self.release / "tables", self.release):
+        for folder in (self.release / layout.TABLES, self.release):
             path = folder / f"{stem}.csv"
             if path.is_file():
                 return pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -63,7 +63,7 @@ class ResultFolder:
         con = getattr(self._local, "con", None)
         if con is None:
             con = duckdb.connect()
-            path = str(self.root / "patients.parquet").replace("'", "''")
+            path = str(self.root / layout.PATIENTS_PARQUET).replace("'", "''")
             con.execute(f"CREATE VIEW patients AS SELECT * FROM read_parquet('{path}')")
             self._local.con = con
         return con
