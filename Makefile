@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench clean
+.PHONY: install system demo test bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+# Debian's Chromium and chromedriver for the browser tests of `trdpath serve` (as root; otherwise it says what to install).
+system:
+	bash scripts/install-system.sh
+
 demo: $(STAMP)
 	$(BIN)/trdpath demo
 
-test: $(STAMP)
+test: $(STAMP) system
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)
