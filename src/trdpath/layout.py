@@ -17,7 +17,11 @@ ATTRITION_CSV = "attrition.csv"  # exact counts at each exclusion step (the rele
 DATA_QUALITY_CSV = "data_quality.csv"  # raw: unmapped labels with their exact counts
 CONFIG_TOML = "config.toml"
 METADATA_JSON = "metadata.json"
-PATIENT_LEVEL_FILES = (PATIENTS_CSV, PATIENTS_PARQUET, ATTRITION_CSV, DATA_QUALITY_CSV, CONFIG_TOML, METADATA_JSON)
+PATHWAY_STEPS_CSV = "pathway_steps.csv"  # each drug of the current episode: line, step, adequacy (issue 16)
+PATHWAY_STEPS_PARQUET = "pathway_steps.parquet"
+ASSUMPTION_SENSITIVITY_CSV = "assumption_sensitivity.csv"  # true counts under each missing-data assumption
+PATIENT_LEVEL_FILES = (PATIENTS_CSV, PATIENTS_PARQUET, ATTRITION_CSV, DATA_QUALITY_CSV, CONFIG_TOML, METADATA_JSON,
+                       PATHWAY_STEPS_CSV, PATHWAY_STEPS_PARQUET, ASSUMPTION_SENSITIVITY_CSV)
 
 # OUT/release/: disclosure-controlled, publishable.
 RELEASE = "release"
@@ -65,6 +69,8 @@ This folder holds patient-level data and must not leave the secure environment:
 - `patients.csv`, `patients.parquet`: one row per patient of the extract (identifiers, dates, flags).
 - `data_quality.csv`: unmapped or odd values with their exact counts (a rare label can identify someone).
 - `attrition.csv`: exact counts at each exclusion step.
+- `pathway_steps.csv` / `.parquet`: each patient's drugs of the current episode with line, step and adequacy.
+- `assumption_sensitivity.csv`: exact counts under each handling of missing doses and durations.
 - `config.toml`, `metadata.json`: the settings and the run (index date, data range, source).
 
 Only the files in `release/` are disclosure-controlled (counts 1-{small} suppressed, counts rounded to

@@ -103,7 +103,8 @@ def test_files_get_the_umask_mode(result):
 def test_patient_level_apart_from_release(result):
     top = {p.name for p in result.iterdir()}
     assert top == {"README.md", "patients.csv", "patients.parquet", "data_quality.csv", "attrition.csv",
-                   "config.toml", "metadata.json", "release"}
+                   "config.toml", "metadata.json", "pathway_steps.csv", "pathway_steps.parquet",
+                   "assumption_sensitivity.csv", "release"}
     release = {p.name for p in layout.release_dir(result).iterdir()}
     assert release == {"README.md", "report.html", "report.docx", "tables", "data_quality.csv", "attrition.csv"}
     assert "must not leave the secure environment" in (result / "README.md").read_text()

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from trdpath import layout
+
 SECRET = "test-token-0123456789abcdef"  # the same as conftest.SECRET
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,7 @@ def test_views_numbers_and_filters_in_a_real_browser(browser, live_server, resul
 
     # The published counts of Table 1 are the ones on screen, row by row.
     browser.get(f"{live_server}/tables")
-    published = pd.read_csv(result_folder / "tables" / "table1_sociodemographics.csv", dtype=str, keep_default_na=False)
+    published = pd.read_csv(layout.tables_dir(result_folder) / "table1_sociodemographics.csv", dtype=str, keep_default_na=False)
     on_screen = cells(browser, "table1")
     assert len(on_screen) == len(published)
     for row, (_, expected) in zip(on_screen, published.iterrows()):

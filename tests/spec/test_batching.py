@@ -49,8 +49,12 @@ def test_every_spec_case_gives_the_same_patients_in_a_batch_as_alone(spec_cases_
         assert not problems, case.label + ":\n" + "\n".join(problems)
 
 
-def _case(index_date=None, config=None, born="1970-01-01", **extra_tables) -> Case:
-    tables = {"patients": pd.DataFrame({"patient_id": ["1"], "birth_date": [born]}), **extra_tables}
+def _case(index_date=None, config=None, event="", **extra_tables) -> Case:
+    """One patient; `event` dates a diagnosis (the default index date is the latest EVENT date: births and
+    deaths never set it, trd-rules 1); "" gives the case no event at all."""
+    tables = {"patients": pd.DataFrame({"patient_id": ["1"], "birth_date": ["1970-01-01"]}), **extra_tables}
+    if event != "":
+        tables["diagnoses"] = pd.DataFrame({"patient_id": ["1"], "code": ["F32.1"], "date": [event]})
     return Case(tables, config, index_date)
 
 
@@ -63,10 +67,10 @@ def test_cases_share_a_batch_only_with_the_same_configuration_index_date_and_tab
         _case(day, config_from_dict({"trd": {"failed_trials": 3}})),  # 2: another configuration
         _case(dt.date(2021, 6, 30)),                                 # 3: another index date
         _case(day, referrals=referrals),                             # 4: another set of tables
-        _case(None, born="1980-01-01"), _case(None, born="1990-01-01"),  # 5, 6: different latest dates
-        _case(None, born="1980-01-01"),                              # 7: with 5 (the same latest date)
-        _case(None, born="2021-12-31"),                              # 8: latest date = day, but not given: not with 0
-        _case(None, born=None),                                      # 9: no dates at all: alone
+        _case(None, event="2020-01-01"), _case(None, event="2020-06-01"),  # 5, 6: different latest dates
+        _case(None, event="2020-01-01"),                             # 7: with 5 (the same latest date)
+        _case(None, event="2021-12-31"),                             # 8: latest date = day, but not given: not with 0
+        _case(None),                                                 # 9: no event dates at all (a birth date only): alone
         _case(None, from_config), _case(day, from_config),           # 10, 11: the configuration's index date
     ]
     assert batch_key(cases[9]) is None

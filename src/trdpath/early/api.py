@@ -14,7 +14,7 @@ import pandas as pd
 from trdpath import __version__, backends
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
-from trdpath.output import staging_folder
+from trdpath.atomic import replace_folder
 from trdpath.pipeline import extract_date_range
 
 
@@ -85,7 +85,7 @@ def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, co
         frame, as_of, timeline = worklist_on(con, extract, config, as_of, rules, settings)
         if target is not None:
             write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
-        with staging_folder(Path(out)) as folder:
+        with replace_folder(Path(out)) as folder:  # the whole output folder swapped in at once (trdpath.atomic)
             write_worklist(frame, folder, as_of)
             write_flags(frame, folder / "flags.ndjson", as_of, include_stage2=fhir_stage2)
             meta = {"trdpath_version": __version__, "as_of": str(as_of), "source": extract.source,

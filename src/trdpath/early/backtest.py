@@ -21,7 +21,7 @@ from statsmodels.stats.proportion import proportion_confint
 from trdpath.config import StudyConfig
 from trdpath.early.timeline import EPOCH, Timeline, build_timeline, dates_table, day_number, status_at
 from trdpath.errors import UserError
-from trdpath.output import staging_folder
+from trdpath.atomic import replace_folder
 from trdpath.stats.disclosure import round_count, small_label
 
 STEPS = {"month": pd.DateOffset(months=1), "quarter": pd.DateOffset(months=3), "week": pd.DateOffset(weeks=1)}
@@ -188,7 +188,7 @@ def run_backtest(data, out, date_from: dt.date, date_to: dt.date, every: str = "
         t = build_timeline(con, extract, config, outcome_date)
         counts, patients = backtest_tables(t, dates, outcome_date)
     per_date, rows = summarise(counts, patients, dates, outcome_date, config)
-    with staging_folder(Path(out)) as folder:
+    with replace_folder(Path(out)) as folder:  # the whole output folder swapped in at once (trdpath.atomic)
         per_date.to_csv(folder / "backtest_by_date.csv", index=False)
         pd.DataFrame(rows).to_csv(folder / "backtest_summary.csv", index=False)
         (folder / "backtest.json").write_text(json.dumps(

@@ -179,7 +179,7 @@ def run_risk(data, out, model: str = "logistic", config=None, backend: str | Non
     from trdpath.config import StudyConfig
     from trdpath.early.api import default_as_of, opened_extract
     from trdpath.early.timeline import build_timeline
-    from trdpath.output import staging_folder
+    from trdpath.atomic import replace_folder
 
     config = config or StudyConfig()
     if model not in MODELS:
@@ -191,7 +191,7 @@ def run_risk(data, out, model: str = "logistic", config=None, backend: str | Non
         raise UserError(f"Only {len(frame)} patients reach a first adequate trial with 12 months of follow-up: too few to fit a model.")
     result = fit_and_evaluate(frame, model, disclosure=config.disclosure)
     test = result["test"]
-    with staging_folder(Path(out)) as folder:
+    with replace_folder(Path(out)) as folder:  # the whole output folder swapped in at once (trdpath.atomic)
         summary = {k: v for k, v in test.items() if k != "decision_curve"}
         summary.update({"model": model, "train_n": result["train"]["n"], "train_events": result["train"]["events"],
                         "outcome": f"TRD within {HORIZON_DAYS} days of the first adequate trial",

@@ -27,8 +27,10 @@ import pandas as pd
 from trdpath.config import StudyConfig
 from trdpath.serve.filters import AGE_BANDS, ETHNICITY_GROUPS, LEVELS, SERVICES, SEXES
 from trdpath.serve.results import ResultFolder
+from trdpath.schema import REFERRAL_COLUMNS
 from trdpath.stats import _integer_counts, analyse, cohort_of
-from trdpath.stats.tables import TABLE1_VARIABLES, TABLE2_VARIABLES, compare_groups
+from trdpath.stats.sensitivity import empty_sensitivity
+from trdpath.stats.tables import TABLE1_VARIABLES, TABLE2_VARIABLES, compare_groups, service_use_table
 from trdpath.stats.disclosure import SUPPRESSED, protect, small_label
 
 GROUPS = ("mdd", "trd")
@@ -84,7 +86,7 @@ def _where(dimension: str, value: str) -> tuple[str, list]:
 
 
 # The columns Tables 1 and 2 read (only these leave DuckDB).
-VIEW_COLUMNS = ("in_cohort", "trd", "resistance_level") + tuple(
+VIEW_COLUMNS = ("in_cohort", "trd", "resistance_level") + REFERRAL_COLUMNS + tuple(
     dict.fromkeys(name for name, _ in TABLE1_VARIABLES + TABLE2_VARIABLES))
 
 
@@ -109,7 +111,12 @@ def _view_analysis(cohort: pd.DataFrame, whole, config: StudyConfig):
     n_trd = int(cohort["trd"].sum())
     tables = {name: _integer_counts(compare_groups(cohort, variables))
               for name, variables in (("table1", TABLE1_VARIABLES), ("table2", TABLE2_VARIABLES))}
-    light = dataclasses.replace(whole, n_mdd=len(cohort) - n_trd, n_trd=n_trd, **tables)
+    # Only Tables 1-2 are shown for a view; the linked tables (resistance levels, service use, flows,
+    # self-harm sensitivity) are left empty, so the release policy's joint check sees one consistent cohort.
+    light = dataclasses.replace(
+        whole, n_mdd=len(cohort) - n_trd, n_trd=n_trd, resistance_levels=whole.resistance_levels.iloc[0:0],
+        resistance_posthoc=whole.resistance_posthoc.iloc[0:0], service_use=_integer_counts(service_use_table(cohort)),
+        journeys=whole.journeys.iloc[0:0], sensitivity=empty_sensitivity(), warnings=[], **tables)
     return protect(light, config.disclosure)
 
 

@@ -23,17 +23,21 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from trdpath.schema import MAX_DAILY_DOSE_MG
+from trdpath import layout
 from trdpath.config import StudyConfig
 from trdpath.reference import ReferenceData
 from trdpath.sources import Extract
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, DrugDictionary
 from trdpath.treatment.exposures import drug_map
 
-FILE = "assumption_sensitivity.csv"  # true counts, beside patients.csv (never released as is)
+FILE = layout.ASSUMPTION_SENSITIVITY_CSV  # true counts, beside patients.csv (never released as is)
 LEVELS = (("2", "level2"), ("3", "level3"), ("4+", "level4plus"))
 COLUMNS = ("scenario", "missing_dose", "missing_duration", "cohort_n", "mdd_n", "trd_n", "trd_pct",
            "level2_n", "level2_pct", "level3_n", "level3_pct", "level4plus_n", "level4plus_pct")
-ABOVE_ANY_MINIMUM_MG = 1e9  # a filled dose that passes every minimum dose (counted adequate)
+# A filled dose that passes every minimum dose (counted adequate) and is still a possible dose (a dose above
+# schema.MAX_DAILY_DOSE_MG is impossible and read as unknown).
+ABOVE_ANY_MINIMUM_MG = MAX_DAILY_DOSE_MG
 
 
 @dataclass(frozen=True)

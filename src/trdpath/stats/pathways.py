@@ -31,6 +31,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from trdpath import layout
 from trdpath.classify import in_current_episode
 from trdpath.config import StudyConfig
 from trdpath.reference import ReferenceData
@@ -39,8 +40,8 @@ from trdpath.treatment.drug_names import ANTIDEPRESSANT, AUGMENTING, DrugDiction
 from trdpath.treatment.episodes import current_episodes
 from trdpath.treatment.exposures import build_exposures, drug_map
 
-STEPS_FILE = "pathway_steps.csv"  # patient level: stays with patients.csv
-STEPS_PARQUET = "pathway_steps.parquet"  # the same, typed, for `trdpath report` (fast to read at 1M patients)
+STEPS_FILE = layout.PATHWAY_STEPS_CSV  # patient level: stays with patients.csv
+STEPS_PARQUET = layout.PATHWAY_STEPS_PARQUET  # the same, typed, for `trdpath report` (fast to read at 1M patients)
 FIRST, SWITCH, AUGMENTATION, COMBINATION = "first drug", "switch", "augmentation", "combination"
 ADEQUATE, INADEQUATE, ONGOING, NOT_JUDGED = "adequate", "inadequate", "ongoing", "not judged"
 STEP_COLUMNS = ("patient_id", "position", "line", "drug", "role", "step", "adequacy", "episode_start", "start_date",
