@@ -1,6 +1,6 @@
 """The reference implementation of the study definition: plain Python, one patient at a time.
 
-This module *defines* what the rules of shared/spec/trd-rules.md mean, in code written to be read
+This module *defines* what the rules of the study definition (docs/rules.md) mean, in code written to be read
 next to the rules rather than to be fast. It is used only by the tests: the spec tests
 (tests/spec/) and the Hypothesis property test (tests/generative/) check that every engine (Ibis on
 DuckDB, PostgreSQL, Spark) gives the same answer as this module. Never call it on a real extract:
