@@ -12,6 +12,7 @@ import datetime as dt
 import shutil
 import tempfile
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -111,9 +112,11 @@ def _move_to_backend(duck, extract: Extract, backend: str, config: StudyConfig) 
                         source=extract.source, date_bounds=extract.date_bounds, quality_counts=extract.quality_counts)
 
 
-def _classify_into(folder: Path, data: str | Path, config: StudyConfig, index_date: dt.date | None,
-                   progress: Progress | None, backend: str | None) -> Classification:
-    """Read an extract, classify, and write the patient-level files into `folder` (a staging folder)."""
+@contextmanager
+def opened_extract(data: str | Path, config: StudyConfig, backend: str | None = None):
+    """(connection, validated Extract) for any `--data` location, the one way every command opens one:
+    a flat folder (validated in DuckDB, then moved to `backend`), ``omop:DIR``, or a database schema.
+    The engine's working folder is removed afterwards."""
     location = backends.backend_from_url(str(data))
     asked, backend = backend, backend or config.engine.backend
     work = Path(tempfile.mkdtemp(prefix="trdpath-engine-"))
@@ -131,13 +134,20 @@ def _classify_into(folder: Path, data: str | Path, config: StudyConfig, index_da
             extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{location.path}")
             if backend != "duckdb":
                 con, extract = _move_to_backend(con, extract, backend, config)
+        yield con, extract
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _classify_into(folder: Path, data: str | Path, config: StudyConfig, index_date: dt.date | None,
+                   progress: Progress | None, backend: str | None) -> Classification:
+    """Read an extract, classify, and write the patient-level files into `folder` (a staging folder)."""
+    with opened_extract(data, config, backend) as (con, extract):
         result = classify_extract(con, extract, config, index_date, progress)
         write_classification(result, folder)
         # Issue 16: the assumption sensitivity and the pathway steps need the extract (patient-level side).
         write_extract_outputs(con, extract, result, folder)
         return result
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def classify(data: str | Path, out: str | Path, config: StudyConfig | None = None,

@@ -1,4 +1,4 @@
-"""The data contract (shared/spec/data-contract.md) as code: input tables and the per-patient output."""
+"""The data contract (docs/data-contract.md) as code: input tables and the per-patient output."""
 
 from __future__ import annotations
 

@@ -318,30 +318,10 @@ def compare(data: str | Path, out: str | Path, definitions: list[Definition], co
             index_date: dt.date | None = None, progress: Progress | None = None,
             backend: str | None = None, why: str = "all") -> Comparison:
     """Read an extract (any location `trdpath classify` reads), compare the definitions, write the files."""
-    from trdpath.api import _move_to_backend
-    from trdpath.sources.flat import read_flat_folder, read_flat_location
-    from trdpath.sources.omop import read_omop_location
-    from trdpath.sources.validate import validate_extract
+    from trdpath.api import opened_extract
 
     config = config or StudyConfig()
-    location = backends.backend_from_url(str(data))
-    backend = backend or config.engine.backend
-    work = Path(tempfile.mkdtemp(prefix="trdpath-engine-"))
-    try:
-        if location.format == "omop":
-            con, extract = read_omop_location(location, config)
-        elif location.path is None:
-            con, extract = read_flat_location(location, config)
-        else:
-            con = backends.connect("duckdb", url=str(work / "engine.duckdb"), engine=config.engine)
-            if not config.engine.temp_directory:
-                con.raw_sql(f"SET temp_directory = '{work / 'spill'}'")
-            raw, files = read_flat_folder(con, location.path)
-            extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{location.path}")
-            if backend != "duckdb":
-                con, extract = _move_to_backend(con, extract, backend, config)
+    with opened_extract(data, config, backend) as (con, extract):
         result = compare_extract(con, extract, definitions, config, index_date, progress, why)
         write_comparison(result, Path(out), config.disclosure)
         return result
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

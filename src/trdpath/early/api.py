@@ -4,47 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from trdpath import __version__, backends
+from trdpath.api import opened_extract  # the one way a command opens --data
+from trdpath import __version__
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.atomic import replace_folder
 from trdpath.pipeline import extract_date_range
-
-
-@contextmanager
-def opened_extract(data: str | Path, config: StudyConfig, backend: str | None = None):
-    """(connection, validated Extract) for `--data`, as `trdpath classify` opens it (api.classify)."""
-    from trdpath.api import _move_to_backend
-    from trdpath.sources.flat import read_flat_folder, read_flat_location
-    from trdpath.sources.omop import read_omop_location
-    from trdpath.sources.validate import validate_extract
-
-    location = backends.backend_from_url(str(data))
-    backend = backend or config.engine.backend
-    work = Path(tempfile.mkdtemp(prefix="trdpath-early-"))
-    try:
-        if location.format == "omop":
-            con, extract = read_omop_location(location, config)
-        elif location.path is None:
-            con, extract = read_flat_location(location, config)
-        else:
-            con = backends.connect("duckdb", url=str(work / "engine.duckdb"), engine=config.engine)
-            if not config.engine.temp_directory:
-                con.raw_sql(f"SET temp_directory = '{work / 'spill'}'")
-            raw, files = read_flat_folder(con, location.path)
-            extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{location.path}")
-            if backend != "duckdb":
-                con, extract = _move_to_backend(con, extract, backend, config)
-        yield con, extract
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def default_as_of(con, extract, config: StudyConfig) -> dt.date:
