@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from trdpath import __version__  # noqa: E402
 from trdpath.config import StudyConfig  # noqa: E402
+from trdpath.layout import report_html  # noqa: E402
 from trdpath.report import write_report  # noqa: E402
 from trdpath.stats import analyse  # noqa: E402
 from trdpath.stats.disclosure import protect  # noqa: E402
@@ -72,7 +73,7 @@ def main() -> None:
     # On a shared machine the wall time says more about the neighbours than the code: the CPU time of this
     # process (mostly one thread) is what an unloaded machine would take, give or take.
     print(f"  CPU time:         {time.process_time() - cpu:6.1f} s  (this process, all threads)")
-    print(f"report.html:        {(out / 'report.html').stat().st_size / 1e6:6.2f} MB (limit 1.5 MB)")
+    print(f"report.html:        {report_html(out).stat().st_size / 1e6:6.2f} MB (limit 1.5 MB)")
     if args.out is None:
         shutil.rmtree(out, ignore_errors=True)
     else:
