@@ -55,15 +55,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(result_folder):
-    """The app served by uvicorn on 127.0.0.1 in a thread (as `trdpath serve` runs it)."""
+def serving(app):
+    """Serve `app` by uvicorn on 127.0.0.1 in a thread (as `trdpath serve` runs it); yields its base URL."""
     import uvicorn
 
-    from trdpath.serve.app import create_app
-
-    app = create_app(result_folder, secret=SECRET, patient_level=True)
-    app.state.live.warm()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -75,6 +70,32 @@ def live_server(result_folder):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def live_server(result_folder):
+    from trdpath.serve.app import create_app
+
+    app = create_app(result_folder, secret=SECRET, patient_level=True)
+    app.state.live.warm()
+    yield from serving(app)
+
+
+@pytest.fixture(scope="session")
+def handmade_result(tmp_path_factory):
+    """`trdpath classify` on the hand-made extract of handmade.py, with a hand-written worklist.csv."""
+    from serve.handmade import make_handmade_result, write_worklist
+
+    out = make_handmade_result(tmp_path_factory.mktemp("handmade"))
+    write_worklist(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def handmade_server(handmade_result):
+    from trdpath.serve.app import create_app
+
+    yield from serving(create_app(handmade_result, secret=SECRET, patient_level=True, warm=False))
 
 
 def chromium_paths() -> tuple[str, str] | None:

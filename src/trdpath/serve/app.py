@@ -185,18 +185,17 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
         if not patient_level:
             return page(request, "refused.html.j2", status=403, message=(
                 "Patient-level views are off. Start the server with --patient-level to see a patient."))
-        patient_id = request.path_params["patient_id"]
-        found = folder.connection().execute(
-            "SELECT * FROM patients WHERE CAST(patient_id AS VARCHAR) = ?", [patient_id]).fetch_df()
-        if found.empty:
+        from trdpath.serve.timeline import patient_timeline
+
+        timeline = patient_timeline(folder, request.path_params["patient_id"])
+        if timeline is None:
             return page(request, "refused.html.j2", status=404, message="No patient with that id in this result.")
-        record = {k: ("" if pd.isna(v) else str(v)) for k, v in found.iloc[0].items()}
-        return page(request, "patient.html.j2", record=record)
+        return page(request, "patient.html.j2", t=timeline)
 
     routes = [
         Route("/", overview), Route("/tables", tables), Route("/pathways", pathways),
         Route("/definitions", definitions), Route("/worklist", worklist),
-        Route("/patients/{patient_id:str}", patient),
+        Route("/patients/{patient_id:path}", patient),
         Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

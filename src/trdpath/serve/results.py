@@ -15,6 +15,12 @@ from trdpath import layout
 from trdpath.config import StudyConfig, load_config
 from trdpath.errors import UserError
 
+WORKLIST_CSV = "worklist.csv"  # written by `trdpath worklist` (trdpath.early.outputs), patient level
+
+
+def _quoted(path: Path) -> str:
+    """A path as a SQL string literal (DuckDB's table functions take no parameters for file names)."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 @dataclass
@@ -59,14 +65,36 @@ class ResultFolder:
         return None
 
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """One DuckDB connection per server thread, with the patients Parquet file as a view."""
+        """One DuckDB connection per server thread, with the patients Parquet file as a view (and the pathway
+        steps and the worklist, patient level, when the run made them)."""
         con = getattr(self._local, "con", None)
         if con is None:
             con = duckdb.connect()
-            path = str(self.root / layout.PATIENTS_PARQUET).replace("'", "''")
-            con.execute(f"CREATE VIEW patients AS SELECT * FROM read_parquet('{path}')")
+            con.execute(f"CREATE VIEW patients AS SELECT * FROM read_parquet({_quoted(self.root / layout.PATIENTS_PARQUET)})")
+            steps_parquet, steps_csv = self.root / layout.PATHWAY_STEPS_PARQUET, self.root / layout.PATHWAY_STEPS_CSV
+            if steps_parquet.is_file():
+                con.execute(f"CREATE VIEW steps AS SELECT * FROM read_parquet({_quoted(steps_parquet)})")
+            elif steps_csv.is_file():
+                con.execute(f"CREATE VIEW steps AS SELECT * FROM read_csv({_quoted(steps_csv)}, header = true, "
+                            "types = {'patient_id': 'VARCHAR'})")
+            worklist = self.optional(WORKLIST_CSV)
+            if worklist is not None:
+                # Every column as text, as written (the worklist's cells are already formula-neutralised).
+                con.execute(f"CREATE VIEW worklist AS SELECT * FROM read_csv({_quoted(worklist)}, header = true, "
+                            "all_varchar = true)")
             self._local.con = con
         return con
+
+    def has_view(self, name: str) -> bool:
+        return bool(self.connection().execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]).fetchone()[0])
+
+    def worklist_row(self, patient_id: str) -> dict[str, str]:
+        """The patient's worklist row (stage, next step, reasons) when the result has a worklist."""
+        if not self.has_view("worklist"):
+            return {}
+        found = self.connection().execute("SELECT * FROM worklist WHERE patient_id = ? LIMIT 1", [patient_id]).fetch_df()
+        return {} if found.empty else {k: ("" if pd.isna(v) else str(v)) for k, v in found.iloc[0].items()}
 
     def columns(self) -> list[str]:
         return [row[0] for row in self.connection().execute("DESCRIBE patients").fetchall()]

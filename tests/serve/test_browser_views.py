@@ -1,0 +1,64 @@
+"""End to end in Debian's Chromium for the views added after the first browser test: the patient timeline
+(on the hand-made result, values worked by hand in tests/serve/handmade.py), the worklist filters, the
+pathway charts and the definitions view. Screenshots go to TRDPATH_SCREENSHOTS (else a temp folder)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from serve.handmade import EXPECTED_KEY_DATES, HOSTILE_TEAM
+
+SECRET = "test-token-0123456789abcdef"  # the same as conftest.SECRET
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = os.environ.get("TRDPATH_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_in(browser, base: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.delete_all_cookies()
+    browser.get(f"{base}/login")
+    browser.get(f"{base}/login?token={SECRET}")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.TAG_NAME, "main")))
+
+
+def csp_violations(browser) -> list[str]:
+    logs = browser.get_log("browser") if hasattr(browser, "get_log") else []
+    return [e["message"] for e in logs if "Content Security Policy" in e.get("message", "")]
+
+
+def test_patient_timeline_in_a_real_browser(browser, handmade_server, shots):
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, handmade_server)
+    browser.get(f"{handmade_server}/patients/P1")
+    svg = browser.find_element(By.ID, "timeline")
+    assert svg.is_displayed() and svg.size["width"] > 800 and svg.size["height"] > 150
+    bars = browser.find_elements(By.CSS_SELECTOR, "#timeline g.step rect.bar")
+    assert len(bars) == 3 and all(b.size["width"] > 10 for b in bars)  # three drawn drugs, each 56 days wide
+    shown = tuple(browser.find_element(By.ID, i).text for i in ("date-t1", "date-t2", "date-trd"))
+    assert shown == EXPECTED_KEY_DATES["P1"]
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#timeline g.marker text")]
+    assert labels == ["episode start 2020-01-01", "T1 2020-01-29", "T2 2020-03-29", "TRD 2020-05-01"]
+    # The chart's geometry as the browser laid it out: T1's line passes through sertraline's adequacy diamond.
+    t1 = browser.find_element(By.CSS_SELECTOR, "#timeline g.marker-t1 line").rect
+    diamond = browser.find_elements(By.CSS_SELECTOR, "#timeline path.adequacy-mark")[0].rect
+    assert abs((diamond["x"] + diamond["width"] / 2) - (t1["x"] + t1["width"] / 2)) < 2
+    browser.save_screenshot(str(shots / "patient-timeline.png"))
+    browser.get(f"{handmade_server}/patients/P2")
+    assert HOSTILE_TEAM in browser.find_element(By.ID, "worklist-entry").text  # shown as text, not run
+    browser.save_screenshot(str(shots / "patient-timeline-augmented.png"))
+    assert not csp_violations(browser)
