@@ -172,14 +172,32 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
                 found[name] = {"columns": list(table.columns), "rows": rows_of(table, list(table.columns))}
         return page(request, "definitions.html.j2", found=found)
 
+    worklist_state: dict[str, object] = {}
+
     async def worklist(request: Request):
         if not patient_level:
             return page(request, "refused.html.j2", status=403, message=(
                 "Patient-level views are off. Start the server with --patient-level to see the worklist."))
-        path = folder.optional("worklist.csv")
-        table = pd.read_csv(path, dtype=str, keep_default_na=False) if path else None
-        return page(request, "worklist.html.j2", columns=list(table.columns) if table is not None else [],
-                    rows=table.to_dict("records") if table is not None else [])
+        from trdpath.serve import worklist as wl
+
+        if not folder.has_view("worklist"):
+            return page(request, "worklist.html.j2", missing=True)
+        if "options" not in worklist_state:  # the worklist is read-only while served: its values are read once
+            worklist_state["problem"] = wl.check_columns(folder)
+            worklist_state["options"] = {} if worklist_state["problem"] else wl.options(folder)
+        if worklist_state["problem"]:
+            return page(request, "refused.html.j2", status=500, message=worklist_state["problem"])
+        options = worklist_state["options"]
+        context = dict(missing=False, options=options, filters=wl.FILTERS, sorts=wl.SORTS, columns=wl.SHOWN_COLUMNS)
+        try:
+            chosen = wl.parse(request.query_params, options)
+        except wl.WorklistQueryError as exc:
+            return page(request, "worklist.html.j2", status=400, error=str(exc), chosen=wl.WorklistQuery(), total=0,
+                        rows=[], pages=0, **context)
+        total, found = wl.rows(folder, chosen)
+        pages = max(1, -(-total // wl.PAGE_SIZE))
+        return page(request, "worklist.html.j2", error="", chosen=chosen, total=total, rows=found, pages=pages,
+                    **context)
 
     async def patient(request: Request):
         if not patient_level:
