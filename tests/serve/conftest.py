@@ -28,6 +28,9 @@ def make_result(folder, n: int = 2000, seed: int = 7, hostile: bool = False):
         patients.loc[patients.index[0], "patient_id"] = "<img src=x onerror=alert(2)>"
     folder.mkdir(parents=True, exist_ok=True)
     patients.to_parquet(folder / "patients.parquet", index=False)
+    # Pathway steps made up from the sequences (as the benchmarks do), so the release has lines and step times.
+    from trdpath.stats.pathways import synthetic_steps, write_steps
+    write_steps(synthetic_steps(patients, seed=seed), folder)
     config = StudyConfig()
     (folder / "config.toml").write_text(config.to_toml(), encoding="utf-8")
     import pandas as pd

@@ -100,3 +100,30 @@ def test_worklist_filters_in_a_real_browser(browser, handmade_server, shots):
     assert "not on this worklist" in browser.find_element(By.ID, "worklist-error").text
     browser.save_screenshot(str(shots / "worklist-refused.png"))
     assert not csp_violations(browser)
+
+
+def test_pathway_charts_in_a_real_browser(browser, live_server, result_folder, shots):
+    import pandas as pd
+    from selenium.webdriver.common.by import By
+
+    from trdpath import layout
+
+    log_in(browser, live_server)
+    browser.get(f"{live_server}/pathways")
+    for chart in ("sankey", "lines-chart", "step-times-chart"):
+        element = browser.find_element(By.ID, chart)
+        assert element.is_displayed() and element.size["height"] > 100
+    journeys = pd.read_csv(layout.tables_dir(result_folder) / "journeys.csv", dtype=str, keep_default_na=False)
+    shown = journeys[~journeys["n"].isin(["<8", "suppressed", "0"])]
+    links = browser.find_elements(By.CSS_SELECTOR, "#sankey path.link")
+    assert len(links) == len(shown)
+    # The widest band on screen is the largest published flow.
+    widest = max(links, key=lambda p: float(p.get_attribute("stroke-width")))
+    assert int(widest.get_attribute("data-n")) == max(int(v) for v in shown["n"])
+    lines = pd.read_csv(layout.tables_dir(result_folder) / "lines.csv", dtype=str, keep_default_na=False)
+    values = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#lines-chart text.value")]
+    assert values == list(lines.loc[lines["drug"] == "any", "n"])
+    browser.save_screenshot(str(shots / "pathways-charts.png"))
+    browser.get(f"{live_server}/pathways?drug=sertraline")
+    assert "take no parameters" in browser.find_element(By.ID, "pathways-error").text
+    assert not csp_violations(browser)

@@ -154,6 +154,11 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
                     tables=rendered, sizes=sizes, table3=t3, error="")
 
     async def pathways(request: Request):
+        from trdpath.serve import charts
+
+        if request.query_params:  # the charts are of the published tables: nothing to filter (docs/serve.md)
+            return page(request, "pathways.html.j2", status=400, found={}, sankey={}, lines_chart={}, times_chart={},
+                        error="The pathway charts take no parameters: they show the published tables as they are.")
         found = {}
         for stem, title in (("journeys", "Flows between consecutive antidepressants (the Sankey's links)"),
                             ("lines", "Patients by treatment line and drug"),
@@ -161,7 +166,9 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
             table = published_table(stem)
             if table is not None:
                 found[stem] = {"title": title, "columns": list(table.columns), "rows": rows_of(table, list(table.columns))}
-        return page(request, "pathways.html.j2", found=found)
+        return page(request, "pathways.html.j2", found=found, error="",
+                    sankey=charts.sankey(published_table("journeys")), lines_chart=charts.lines_chart(published_table("lines")),
+                    times_chart=charts.step_times_chart(published_table("step_times")))
 
     async def definitions(request: Request):
         found = {}
