@@ -127,3 +127,45 @@ def test_pathway_charts_in_a_real_browser(browser, live_server, result_folder, s
     browser.get(f"{live_server}/pathways?drug=sertraline")
     assert "take no parameters" in browser.find_element(By.ID, "pathways-error").text
     assert not csp_violations(browser)
+
+
+@pytest.fixture(scope="module")
+def compared_server(result_folder, tmp_path_factory):
+    import shutil
+
+    from serve.conftest import serving
+    from serve.test_definitions_view import AGREEMENT, PREVALENCE
+    from trdpath import layout
+    from trdpath.serve.app import create_app
+
+    copy = tmp_path_factory.mktemp("compared-browser") / "results"
+    shutil.copytree(result_folder, copy)
+    folder = layout.release_dir(copy) / "definitions"
+    folder.mkdir()
+    (folder / "prevalence.csv").write_text(PREVALENCE, encoding="utf-8")
+    (folder / "agreement.csv").write_text(AGREEMENT, encoding="utf-8")
+    yield from serving(create_app(copy, secret=SECRET, patient_level=False, warm=False))
+
+
+def test_definitions_in_a_real_browser(browser, compared_server, live_server, shots):
+    from selenium.webdriver.common.by import By
+
+    from serve.test_definitions_view import HOSTILE
+
+    log_in(browser, compared_server)
+    browser.get(f"{compared_server}/definitions")
+    forest = browser.find_element(By.ID, "prevalence-forest")
+    heat = browser.find_element(By.ID, "kappa-heatmap")
+    assert forest.is_displayed() and heat.is_displayed()
+    values = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#prevalence-forest text.value")]
+    assert values[0].startswith("47.1% (45.")  # Wilson interval of 1125 / 2390 (test_definitions_view.py)
+    cells = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#kappa-heatmap g.cell text")]
+    assert sorted(cells) == sorted(["0.18", "0.18", "0.85", "0.85", "supp.", "supp."])
+    assert HOSTILE in browser.find_element(By.ID, "prevalence").text  # a name shown as text, not markup
+    assert not browser.find_elements(By.CSS_SELECTOR, "#prevalence i")
+    browser.save_screenshot(str(shots / "definitions.png"))
+    assert not csp_violations(browser)
+    log_in(browser, live_server)  # a result without a comparison: the empty state
+    browser.get(f"{live_server}/definitions")
+    assert "trdpath compare" in browser.find_element(By.ID, "definitions-empty").text
+    browser.save_screenshot(str(shots / "definitions-empty.png"))

@@ -45,6 +45,8 @@ def fmt(value, kind: str = "") -> str:
             return value
         if value == "":
             return ""
+    if kind == "raw":  # shown exactly as published
+        return f"{value:g}"
     if kind == "n":
         return f"{int(round(value)):,}"
     if kind == "p":
@@ -61,7 +63,8 @@ _templates.filters["count"] = lambda v: fmt(v, "n")
 
 COLUMN_KINDS = {"mdd_n": "n", "trd_n": "n", "mdd_pct": "pct", "trd_pct": "pct", "p_value": "p",
                 "mdd_mean": "mean", "trd_mean": "mean", "mdd_sd": "mean", "trd_sd": "mean", "df": "df",
-                "n": "n", "trd_n_": "n"}
+                "n": "n", "trd_n_": "n", "population_n": "n", "both": "n", "a_only": "n", "b_only": "n",
+                "neither": "n", "kappa": "raw", "ci95_low": "raw", "ci95_high": "raw"}
 
 
 def rows_of(table: pd.DataFrame, columns: list[str]) -> list[list[str]]:
@@ -171,13 +174,23 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
                     times_chart=charts.step_times_chart(published_table("step_times")))
 
     async def definitions(request: Request):
-        found = {}
+        from trdpath.serve import charts
+
+        if request.query_params:
+            return page(request, "definitions.html.j2", status=400, found={}, forest={}, heatmap={}, results_name="",
+                        error="The definitions view takes no parameters: it shows the published comparison as it is.")
+        found, frames = {}, {}
         for name in ("prevalence", "agreement"):
-            path = folder.optional("definitions", f"{name}.csv")
-            if path is not None:
-                table = pd.read_csv(path, dtype=str, keep_default_na=False)
-                found[name] = {"columns": list(table.columns), "rows": rows_of(table, list(table.columns))}
-        return page(request, "definitions.html.j2", found=found)
+            # Only the publishable copy (release/definitions): never the patient-level definitions/ folder.
+            path = folder.release / "definitions" / f"{name}.csv"
+            if path.is_file():
+                frames[name] = pd.read_csv(path, dtype=str, keep_default_na=False)
+                found[name] = {"columns": list(frames[name].columns),
+                               "rows": rows_of(frames[name], list(frames[name].columns))}
+        prevalence = frames.get("prevalence")
+        order = list(prevalence["definition"]) if prevalence is not None else []
+        return page(request, "definitions.html.j2", found=found, error="", results_name=folder.root.name,
+                    forest=charts.prevalence_forest(prevalence), heatmap=charts.kappa_heatmap(frames.get("agreement"), order))
 
     worklist_state: dict[str, object] = {}
 
@@ -238,8 +251,7 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
 
 def _nav(folder: ResultFolder, patient_level: bool) -> list[tuple[str, str]]:
     items = [("/", "Overview"), ("/tables", "Tables"), ("/pathways", "Pathways")]
-    if folder.optional("definitions", "prevalence.csv"):
-        items.append(("/definitions", "Definitions"))
+    items.append(("/definitions", "Definitions"))  # an empty state says how to make one when there is none
     if patient_level:
         items.append(("/worklist", "Worklist"))
     return items

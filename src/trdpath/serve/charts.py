@@ -145,3 +145,71 @@ def step_times_chart(times: pd.DataFrame | None, width: int = 1000, row: int = 3
     height = 8 + len(rows) * row + 30
     return {"width": width, "height": height, "rows": rows, "ticks": ticks, "axis_y": height - 8,
             "plot_bottom": height - 24, "label_x": label_width - 8, "left": label_width}
+
+
+KAPPA_BANDS = ((0.2, "k-slight", "slight"), (0.4, "k-fair", "fair"), (0.6, "k-moderate", "moderate"),
+               (0.8, "k-substantial", "substantial"), (1.01, "k-almost", "almost perfect"))  # Landis & Koch 1977
+
+
+def _kappa_band(value: float) -> tuple[str, str]:
+    for upper, css, word in KAPPA_BANDS:
+        if value < upper:
+            return css, word
+    return KAPPA_BANDS[-1][1:]
+
+
+def kappa_heatmap(agreement: pd.DataFrame | None, order: list[str], cell: int = 58, label_width: int = 170) -> dict:
+    """The published Cohen's kappa of every pair of definitions as a matrix; the number is printed in each cell
+    (the shade repeats it in five Landis-Koch bands), a suppressed kappa is a hatched cell saying so."""
+    if agreement is None or agreement.empty:
+        return {}
+    names = list(dict.fromkeys([*order, *agreement["definition_a"], *agreement["definition_b"]]))
+    kappa = {}
+    for r in agreement.itertuples():
+        kappa[(r.definition_a, r.definition_b)] = kappa[(r.definition_b, r.definition_a)] = r.kappa
+    top = label_width
+    cells = []
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            x, y = label_width + j * cell, top + i * cell
+            if i == j:
+                cells.append({"x": x, "y": y, "a": a, "b": b, "text": "", "css": "k-self", "shown": ""})
+                continue
+            shown = kappa.get((a, b))
+            value = number(shown)
+            css, word = _kappa_band(value) if value is not None else ("k-hidden", "not shown")
+            cells.append({"x": x, "y": y, "a": a, "b": b, "shown": "" if shown is None else shown, "css": css,
+                          "word": word, "text": (f"{value:.2f}" if value is not None else
+                                                 ("supp." if shown is not None else "n/a"))})
+    size = label_width + len(names) * cell
+    return {"width": size + 70, "height": size + 10, "cell": cell, "cells": cells, "label_width": label_width,
+            "rows": [{"name": n, "y": top + i * cell + cell / 2 + 4, "x": label_width + i * cell + cell / 2}
+                     for i, n in enumerate(names)], "top": top}
+
+
+def prevalence_forest(prevalence: pd.DataFrame | None, width: int = 940, row: int = 28, label_width: int = 230) -> dict:
+    """TRD prevalence per definition with its Wilson 95% interval from the published (rounded) counts (the
+    definitions report's own function), as a forest plot on a 0-100% axis."""
+    if prevalence is None or prevalence.empty:
+        return {}
+    from trdpath.definitions.report import prevalence_with_ci
+
+    counts = prevalence.copy()
+    for column in ("population_n", "trd_n"):
+        counts[column] = [int(number(v)) if number(v) is not None else str(v) for v in counts[column]]
+    with_ci = prevalence_with_ci(counts)
+    plot = width - label_width - 200
+    rows = []
+    for i, r in enumerate(with_ci.itertuples()):
+        pct, low, high = number(r.trd_pct), number(r.ci95_low), number(r.ci95_high)
+        y = 10 + i * row
+        rows.append({"name": r.definition, "y": y + row / 2, "label_y": y + row / 2 + 4, "pct": r.trd_pct,
+                     "low": r.ci95_low, "high": r.ci95_high, "trd_n": r.trd_n, "population_n": r.population_n,
+                     "drawn": None not in (pct, low, high),
+                     "x": None if pct is None else round(label_width + pct / 100 * plot, 1),
+                     "x_low": None if low is None else round(label_width + low / 100 * plot, 1),
+                     "x_high": None if high is None else round(label_width + high / 100 * plot, 1)})
+    height = 10 + len(rows) * row + 34
+    ticks = [{"x": round(label_width + p / 100 * plot, 1), "label": f"{p}%"} for p in range(0, 101, 20)]
+    return {"width": width, "height": height, "rows": rows, "ticks": ticks, "axis_y": height - 8,
+            "plot_bottom": height - 24, "label_x": label_width - 8, "text_x": label_width + plot + 12}
