@@ -171,6 +171,111 @@ def audit(published: pd.DataFrame, views: list[pd.DataFrame | None], settings, r
     return hide
 
 
+def exhaustive_variables(whole_table: pd.DataFrame, n: dict[str, int]) -> dict[str, list[str]]:
+    """Per group, the variables whose levels add up to the group's size (sex, ethnicity group, ...): in each view
+    their counts sum to the view's published group size, a second sum a reader can use (rule 4)."""
+    found: dict[str, list[str]] = {g: [] for g in GROUPS}
+    for variable, rows in whole_table.groupby("variable", sort=False):
+        for g in GROUPS:
+            counts = pd.to_numeric(rows[f"{g}_n"], errors="coerce").dropna()
+            if len(counts) >= 2 and int(counts.sum()) == n[g]:
+                found[g].append(variable)
+    return found
+
+
+def joint_audit(base: pd.DataFrame, views: list[pd.DataFrame | None], view_bounds: list[tuple[int, int] | None],
+                sizes: list[dict | None], whole_size: dict, variables: dict[str, list[str]], settings,
+                hide: set, rounds: int = 6) -> tuple[set, set]:
+    """Rule 4: the sums within a view audited jointly with the sums across the partition.
+
+    For each variable whose levels add up to the group size, the cells of a partition form a grid (levels x
+    views) whose rows add up to the published table's cells and whose columns add up to each view's published
+    group size. The reader's knowledge is then a set of linear constraints with interval bounds; the exact
+    range of every cell (and of every published cell) under them is found by linear programming (the grid is a
+    transportation polytope: its constraint matrix is totally unimodular, so with integer bounds the LP bounds
+    are the integer bounds). A view cell left with fewer than two possible values is hidden in every view; a
+    published cell pinned even with its views hidden, or group sizes that pin each other, hide the views'
+    group sizes of that group (the column sums). Repeats until nothing changes.
+
+    `view_bounds[j]` bounds the cells of a refused view (None: not bounded). Returns (`hide` extended, the
+    groups whose view sizes must be hidden)."""
+    from scipy.optimize import linprog
+
+    hide, hidden_sizes = set(hide), set()
+    for g in GROUPS:  # the sizes alone: the views' group sizes add up to the published group size (rule 3)
+        shown = [None if s is None else _interval(s.get(g), settings) for s in sizes]
+        known = [c if c is not None else (0, BIG) for c in shown]
+        total = _interval(whole_size.get(g), settings)
+        if any(c is not None and c[1] > 0 and _candidates(c, known[:j] + known[j + 1:], total) < 2
+               for j, c in enumerate(shown)):
+            hidden_sizes.add(g)
+    for _ in range(rounds):
+        added = False
+        for g in GROUPS:
+            column = f"{g}_n"
+            whole = _interval(whole_size.get(g), settings)
+            for variable in variables.get(g, []):
+                rows = [i for i in base.index[base["variable"] == variable] if pd.notna(base.at[i, column])]
+                if len(rows) < 2:
+                    continue
+                # The published table stays as published (release/): its cells are known whatever the views hide.
+                totals = {i: _interval(base.at[i, column], settings) for i in rows}
+                cap = sum(t[1] for t in totals.values())
+                bounds, index = [], {}
+                for j, view in enumerate(views):
+                    for i in rows:
+                        if view is None:
+                            low, high = 0, (view_bounds[j][1] if view_bounds[j] is not None else cap)
+                        elif (i, g) in hide:
+                            low, high = 0, cap
+                        else:
+                            low, high = _interval(view.at[i, column], settings)
+                        index[(i, j)] = len(bounds)
+                        bounds.append((low, min(high, cap)))
+                a_ub, b_ub = [], []
+
+                def between(members: list[int], interval: tuple[int, int]) -> None:
+                    row = np.zeros(len(bounds))
+                    row[members] = 1.0
+                    a_ub.extend([row, -row])
+                    b_ub.extend([min(interval[1], cap), -interval[0]])
+
+                for i in rows:
+                    between([index[(i, j)] for j in range(len(views))], totals[i])
+                if g not in hidden_sizes:
+                    for j, view in enumerate(views):
+                        if view is not None and sizes[j] is not None:
+                            between([index[(i, j)] for i in rows], _interval(sizes[j].get(g), settings))
+                between(list(range(len(bounds))), whole)
+                a_ub, b_ub = np.array(a_ub), np.array(b_ub, dtype=float)
+
+                def pinned(objective: np.ndarray) -> bool:
+                    low = linprog(objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+                    high = linprog(-objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+                    if low.status != 0 or high.status != 0:
+                        return True  # no consistent reading: hide rather than guess
+                    return math.floor(-high.fun + 1e-6) - math.ceil(low.fun - 1e-6) < 1
+
+                for i in rows:
+                    whole_row = np.zeros(len(bounds))
+                    whole_row[[index[(i, j)] for j in range(len(views))]] = 1.0
+                    if (i, g) in hide:
+                        if g not in hidden_sizes and totals[i][1] > 0 and pinned(whole_row):
+                            hidden_sizes.add(g)  # the views' sizes pin a published cell: hide the sizes
+                            added = True
+                        continue
+                    targets = [np.eye(len(bounds))[index[(i, j)]] for j, view in enumerate(views)
+                               if view is not None and _interval(view.at[i, column], settings)[1] > 0]
+                    if totals[i][1] > 0:
+                        targets.append(whole_row)
+                    if any(pinned(t) for t in targets):
+                        hide.add((i, g))
+                        added = True
+        if not added:
+            break
+    return hide, hidden_sizes
+
+
 def _apply_hiding(table: pd.DataFrame, hide: set) -> pd.DataFrame:
     out = table.copy()
     variables = set()
@@ -270,20 +375,38 @@ class LiveTables:
                     analyses[value] = _view_analysis(cohort, self._whole, self.config)
                 views[value] = view
             settings = self.config.disclosure
+            from trdpath.stats.disclosure import published_group_sizes
+            sizes = [published_group_sizes(analyses[v], settings) if v in analyses else None for v in values]
+            # What a reader knows of a refused view's cells: under `smallest` when it was too small, nothing
+            # useful when it held nearly everyone (its complement was too small).
+            bounds = [None if v in analyses else ((0, smallest - 1) if "too few" in views[v].refused else None)
+                      for v in values]
+            if dimension == "service":
+                sizes, bounds = sizes + [None], bounds + [None]
+            hidden_sizes: set[str] = set()
             for name in TABLES:
                 base = self.base_table(name)
                 tables = [aligned(keyed(getattr(analyses[v], name)), base) if v in analyses else None for v in values]
                 if dimension == "service":
                     tables = tables + [None]  # the complement (no such referral) is not shown: unbounded
                 hide = audit(base, tables, settings, refused_bound=BIG if dimension == "service" else smallest - 1)
+                hide, no_sizes = joint_audit(base, tables, bounds, sizes, published_group_sizes(published, settings),
+                                             self._exhaustive(name), settings, hide)
+                hidden_sizes |= no_sizes
                 for value, table in zip(values, tables):
                     if table is not None:
                         views[value].tables[name] = _apply_hiding(table, hide)
-            from trdpath.stats.disclosure import published_group_sizes
             for value in analyses:
-                views[value].sizes = published_group_sizes(analyses[value], settings)
+                views[value].sizes = {k: (SUPPRESSED if k in hidden_sizes else v)  # rule 4: sizes that pin a count
+                                      for k, v in published_group_sizes(analyses[value], settings).items()}
             self._partitions[key] = views
             return views
+
+    def _exhaustive(self, name: str) -> dict[str, list[str]]:
+        """The variables of table `name` whose levels add up to the group size (from the true whole cohort:
+        a property of how the variable is tabulated, the same in every view)."""
+        whole = self._whole
+        return exhaustive_variables(getattr(whole, name), {"mdd": whole.n_mdd, "trd": whole.n_trd})
 
     def warm(self) -> None:
         """Compute every partition (the server does this in the background at start)."""
