@@ -32,6 +32,9 @@ def build(folder: Path, n: int) -> None:
     patients = synthetic_patients(n, seed=1)
     folder.mkdir(parents=True, exist_ok=True)
     patients.to_parquet(folder / "patients.parquet", index=False)
+    # Pathway steps made up from the sequences, so the release has lines and step times and patient pages a timeline.
+    from trdpath.stats.pathways import synthetic_steps, write_steps
+    write_steps(synthetic_steps(patients, seed=1), folder)
     config = StudyConfig()
     (folder / "config.toml").write_text(config.to_toml(), encoding="utf-8")
     cohort = int(patients["in_cohort"].sum())
@@ -60,7 +63,7 @@ def main() -> None:
         build(folder, args.patients)
         print(f"result of {args.patients:,} patients built in {time.perf_counter() - started:.1f} s")
     secret = "bench-token-0123456789"
-    app = create_app(folder, secret=secret, warm=False)
+    app = create_app(folder, secret=secret, warm=False, patient_level=True)
     started = time.perf_counter()
     app.state.live.warm()
     print(f"every filtered view computed in {time.perf_counter() - started:.1f} s (once, at start)")
@@ -71,7 +74,11 @@ def main() -> None:
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
-    paths = ["/", "/tables", "/pathways"]
+    paths = ["/", "/tables", "/pathways", "/definitions"]
+    # Patient pages (the timeline: one patient's rows of pathway_steps and patients.parquet, queried in DuckDB).
+    ids = [r[0] for r in app.state.folder.connection().execute(
+        "SELECT patient_id FROM patients WHERE in_cohort ORDER BY hash(patient_id) LIMIT 20").fetchall()]
+    paths += [f"/patients/{i}" for i in ids]
     for dimension, values in partitions(app.state.folder).items():
         paths += [f"/tables?{dimension}={v}" for v in values]
     paths += [f"/tables?service={s}" for s in SERVICES]
