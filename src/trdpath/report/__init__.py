@@ -77,7 +77,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     ``extras``: what the classification wrote beside patients.csv (content.load_extras), published here.
     """
     settings = config.disclosure
-    protected = protect(analysis, settings)
+    protected = protect(analysis, settings, attrition)
     attrition_protected = protect_attrition(attrition, settings)
     sizes = published_group_sizes(analysis, settings)
 

@@ -42,6 +42,8 @@ class Analysis:
     disclosure_applied: bool = False
     # Self-harm from codes alone v. codes + notes (issue 6); empty when the extract had no notes.
     sensitivity: SelfHarmSensitivity = field(default_factory=empty_sensitivity)
+    # Counts the release audit still pins after protect() (empty on every release it lets out; issue 14).
+    audit_pinned: list = field(default_factory=list)
 
     @property
     def n_cohort(self) -> int:
