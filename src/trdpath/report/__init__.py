@@ -27,7 +27,7 @@ from trdpath.atomic import carry_over, replace_folder
 from trdpath.config import DisclosureSection, StudyConfig, load_config
 from trdpath.errors import UserError
 from trdpath.report import display, figures
-from trdpath.report.content import SENSITIVITY_TITLE, extra_outputs, load_extras, report_sections
+from trdpath.report.content import SENSITIVITY_TITLE, extra_outputs, load_extras, passes_not_run, report_sections
 from trdpath.report.docx_writer import write_docx
 from trdpath.stats import Analysis, analyse
 from trdpath.safety import mask_credentials, neutralise_frame
@@ -172,6 +172,7 @@ def write_release(release_dir: Path, patients: pd.DataFrame, attrition: pd.DataF
     release_dir = Path(release_dir)
     release_dir.mkdir(parents=True, exist_ok=True)
     settings = config.disclosure
+    extras = {**(extras or {}), "not_run": passes_not_run(config)}  # issue 16: passes switched off
     render_report(release_dir, analyse(patients, config), attrition, config, meta, extras)
     neutralise_frame(protect_attrition(attrition, settings)).to_csv(release_dir / layout.RELEASE_ATTRITION_CSV,
                                                                       index=False)
