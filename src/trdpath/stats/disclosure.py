@@ -796,11 +796,14 @@ def merge_attrition(attrition: pd.DataFrame, settings: DisclosureSection) -> pd.
     return pd.DataFrame(merged, columns=attrition.columns).reset_index(drop=True)
 
 
-def _round_attrition(merged: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
+def _round_attrition(merged: pd.DataFrame, settings: DisclosureSection, hidden=()) -> pd.DataFrame:
+    """Counts rounded; an exclusion step in ``hidden`` ((row, "excluded"), found by the release audit) suppressed."""
     protector = _Protector(settings)
     out = merged.astype(object).copy()
     out["remaining"] = _column(out, [protector.total(int(v)) for v in out["remaining"]])
-    out["excluded"] = _column(out, [protector.total(int(v)) if pd.notna(v) else np.nan for v in out["excluded"]])
+    out["excluded"] = _column(out, [SUPPRESSED if (k, "excluded") in hidden else
+                                    protector.total(int(v)) if pd.notna(v) else np.nan
+                                    for k, v in enumerate(out["excluded"])])
     return out
 
 
@@ -930,7 +933,7 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         merged = merge_attrition(attrition, settings)
         flow = (merged, _round_attrition(merged, settings))
     hide: dict[str, set] = {name: set() for name in ("table1", "table2", "levels", "service", "sensitivity",
-                                                     "journeys")}
+                                                     "journeys", "attrition")}
     pinned: list = []
     for _ in range(AUDIT_ROUNDS):
         table1, table2, resistance, posthoc = _protect_linked(analysis, sizes, settings, hide)
@@ -946,6 +949,8 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
             sensitivity=_protect_sensitivity(analysis, sizes, settings, hide["sensitivity"], table2),
             disclosure_applied=True,
         )
+        if flow is not None:
+            flow = (flow[0], _round_attrition(flow[0], settings, hide["attrition"]))
         pinned, to_hide = release_audit.audit(analysis, protected, settings, flow)
         new = [key for key in to_hide if _hide_key(key) not in hide[key[0]]]
         if not new:
@@ -953,6 +958,7 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         for key in new:
             hide[key[0]].add(_hide_key(key))
     protected.audit_pinned = pinned  # counts still pinned after the last round (empty unless AUDIT_ROUNDS ran out)
+    protected.published_attrition = flow[1] if flow is not None else None
     protected.warnings = published_warnings(analysis, protected, settings)
     if pinned:
         protected.warnings.append(f"Disclosure audit: {len(pinned)} published counts could still be derived "

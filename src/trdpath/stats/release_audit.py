@@ -238,19 +238,23 @@ class ReleaseModel:
         same = _equal_classes(self.rows, len(self.keys))
         chosen: list = []
         done: set[int] = set()
+        picked: set[int] = set()
         for v in pinned:
             members = same[v]
-            if members & done:
-                continue  # the same number printed elsewhere: one choice per class and round
+            near = {u for terms, _, _ in self.rows if members & terms.keys() for u in terms}
+            if members & done or near & picked:
+                continue  # a copy of a count already handled, or a neighbour just hidden: the next audit looks
             done |= members
-            binding = [u for sense in (-1.0, 1.0) for u in self._binding(linear, v, sense) if u not in members]
+            # Hiding a copy of the same number does not help (the other copy keeps the window); hiding v itself
+            # can, when it is printed once and its own window holds it.
+            others = members - {v} if len(members) == 1 else members
+            binding = [u for sense in (-1.0, 1.0) for u in self._binding(linear, v, sense) if u not in others]
             if not binding:
-                near = {u for terms, _, _ in self.rows if members & terms.keys() for u in terms}
                 binding = [u for u in near - members if self.hideable[u] and self.truth[u] > 0]
             if binding:
                 pick = min(binding, key=lambda u: (self.truth[u], u))
-                if self.keys[pick] not in chosen:
-                    chosen.append(self.keys[pick])
+                picked.add(pick)
+                chosen.append(self.keys[pick])
         return chosen
 
 
@@ -466,8 +470,9 @@ def _attrition(m: ReleaseModel, true_flow: pd.DataFrame, published_flow: pd.Data
         return
     remaining = [m.count(("attrition", k, "remaining"), published_flow["remaining"].iloc[k],
                          true_flow["remaining"].iloc[k], hideable=False) for k in range(len(true_flow))]
+    # An exclusion step may be hidden (a chain of rounded steps can pin the cohort); a remaining count is not.
     excluded = [m.count(("attrition", k, "excluded"), published_flow["excluded"].iloc[k],
-                        true_flow["excluded"].iloc[k], hideable=False) if k else None
+                        true_flow["excluded"].iloc[k]) if k else None
                 for k in range(len(true_flow))]
     for k in range(1, len(remaining)):
         m.equal([remaining[k - 1]], [remaining[k], excluded[k]])
