@@ -74,15 +74,18 @@ RELEASE_POLICY = (
      "cell is pinned to one value by the published bounds (hidden: 1-7 or >= 8; shown r: r-2..r+2; the total's)",
      "a lone hidden cell comes back by subtraction from the published total; 1 (<8) + 8 (suppressed) + 18 "
      "(shown 20) in a group shown as 25 (<= 27) has one solution"),
-    ("Counts linked across Tables 1-2 and the resistance-level table (levels x TRD groups, sizes)",
-     "the same cell hidden in both tables; all their bounds solved together as an integer programme "
-     "(scipy.optimize.milp): a cell with one feasible value is hidden too, and the search repeated",
-     "sums one at a time are not enough: row and column windows meeting at a corner pin cells (67 + 32 + 69 = "
-     "168 shown as 65, 30, 70 and 170)"),
-    ("Codes/notes overlaps of the sensitivity table", "its bounds and overlaps (codes only + both = codes; + notes "
-     "only = codes + notes; MDD + TRD = all) solved together (scipy.optimize.milp); a pinned cell is hidden",
-     "small overlaps pin each other (codes 1, both 1, notes only 8 -> codes + notes 9, shown 10)"),
-    ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded",
+    ("Every published count together (Tables 1-2, resistance levels, service use, self-harm sensitivity, Sankey, "
+     "cohort flow, model n, group sizes)",
+     "one integer programme of the whole release (scipy.optimize.milp): printed values as intervals, hidden as "
+     "1-7 or >= 8, every linking equality (levels to groups, TRD = 2 + 3 + 4+ cell by cell, t-test/ANOVA n = "
+     "group or level size, referrals, codes/notes overlaps, Sankey inflow = outflow, remaining - excluded = next "
+     "remaining, model n = the cohort with complete data); any count it pins to one value makes another count "
+     "hidden (a Sankey flow, a cohort-flow exclusion step, a table cell), and the release is audited again",
+     "sums one at a time are not enough: rounding windows of several sums meeting at one number pin it (67 + 32 "
+     "+ 69 = 168 shown as 65, 30, 70 and 170; n = 357: the level sizes from every variable's levels, the ANOVA n "
+     "and Tables 1-2 together)"),
+    ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded; an exclusion the "
+     "audit finds pinning the cohort is shown as suppressed",
      "remaining - excluded = next remaining would reveal it"),
     ("Percentage", "rounded count / rounded denominator (printed to any precision); suppressed when its count "
      "is hidden", "a percentage of exact counts gives the exact count back; of rounded counts it adds nothing"),
