@@ -253,8 +253,9 @@ class ReleaseModel:
                 binding = [u for u in near - members if self.hideable[u] and self.truth[u] > 0]
             if binding:
                 pick = min(binding, key=lambda u: (self.truth[u], u))
-                picked.add(pick)
-                chosen.append(self.keys[pick])
+                if pick not in picked:
+                    picked.add(pick)
+                    chosen.append(self.keys[pick])
         return chosen
 
 
