@@ -52,9 +52,10 @@ def main() -> None:
     analysis = analyse(patients, config)
     analysed = time.perf_counter() - start
     print(f"analyse():          {analysed:6.1f} s")
-    start = time.perf_counter()
-    protect(analysis, config.disclosure)
-    print(f"disclosure control: {time.perf_counter() - start:6.1f} s")
+    start, cpu = time.perf_counter(), time.process_time()
+    protected = protect(analysis, config.disclosure, attrition)
+    print(f"disclosure control: {time.perf_counter() - start:6.1f} s  (CPU {time.process_time() - cpu:.1f} s; "
+          f"whole-release audit included, {len(protected.audit_pinned)} counts left pinned)")
 
     out = args.out or Path(tempfile.mkdtemp(prefix="trdpath-bench-"))
     if not args.no_pathways:  # what `classify` writes beside patients.csv, made up from the sequences

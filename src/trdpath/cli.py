@@ -54,6 +54,7 @@ OutOption = Annotated[Path, typer.Option("--out", "-o", help="Results folder to 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Study configuration TOML (see `trdpath default-config`).")]
 IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest event date in the extract).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")]
+NoExtraPassesOption = Annotated[bool, typer.Option("--no-extra-passes", help="Skip the assumption-sensitivity and pathway passes (analysis.assumption_sensitivity / analysis.pathways = false); the report says they were not run.")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace --out even if it is a non-empty folder that is not a trdpath result.")]
 ResultsOption = Annotated[Optional[Path], typer.Option("--results", "-r", help="An existing results folder (from `trdpath classify` or `run`).")]
 
@@ -162,20 +163,30 @@ def run_classify(data: str, out: Path, config: StudyConfig, index_date: dt.date 
     return result
 
 
+def _passes(config: StudyConfig, no_extra_passes: bool) -> StudyConfig:
+    """--no-extra-passes: the study config with both extra passes of issue 16 switched off."""
+    if not no_extra_passes:
+        return config
+    off = config.analysis.model_copy(update={"assumption_sensitivity": False, "pathways": False})
+    return config.model_copy(update={"analysis": off})
+
+
 @app.command()
 def classify(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
-             backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
+             backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False,
+             no_extra_passes: NoExtraPassesOption = False) -> None:
     """Classify every patient of an extract: cohort, treatment lines, TRD and resistance level."""
-    run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet, _check_backend(backend),
-                 overwrite)
+    run_classify(data, out, _passes(load_config(config), no_extra_passes), _parse_index_date(index_date), quiet,
+                 _check_backend(backend), overwrite)
 
 
 @app.command()
 def run(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
-        backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
+        backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False,
+        no_extra_passes: NoExtraPassesOption = False) -> None:
     """Classify, then analyse and report (Tables 1-3, resistance levels, service use, figures)."""
-    run_classify(data, out, load_config(config), _parse_index_date(index_date), quiet, _check_backend(backend),
-                 overwrite, with_report=True)
+    run_classify(data, out, _passes(load_config(config), no_extra_passes), _parse_index_date(index_date), quiet,
+                 _check_backend(backend), overwrite, with_report=True)
 
 
 @app.command()

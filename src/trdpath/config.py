@@ -96,6 +96,9 @@ class AnalysisSection(_Section):
             ["cardiovascular", "respiratory", "gastrointestinal"],
         ]
     )
+    # Issue 16: the extra passes `classify` runs over the extract (off: faster; the report says they were not run).
+    assumption_sensitivity: bool = True  # re-classify under each handling of missing doses and durations
+    pathways: bool = True  # treatment steps, lines, step times and time to TRD
 
 
 class NlpSection(_Section):
@@ -232,6 +235,9 @@ regression_blocks = [
   ["self_harm"],
   ["cardiovascular", "respiratory", "gastrointestinal"],
 ]
+# Extra passes over the extract (false: skipped, and the report says so; CLI: --no-extra-passes)
+assumption_sensitivity = true  # the headline under each handling of missing doses and durations
+pathways = true                # treatment lines, steps, step times, time to TRD
 
 [nlp]
 enabled = true                # read the notes table (if any) for self-harm, suicidal ideation, suicide attempt

@@ -164,3 +164,25 @@ def test_a_drug_has_one_colour_in_every_figure():
     for source in ("sertraline", "mirtazapine", "citalopram"):
         bands = re.findall(r'stroke="(#[0-9a-f]{6})"[^>]*><title>\d\. ' + source, svg)
         assert bands and set(bands) == {colours(source)}
+
+
+def test_a_suppressed_t_test_is_said_in_words_in_the_footnote():
+    """Age at death in a small cohort: its counts are <8, so its t-tests are hidden; the footnote says so in words
+    rather than printing "Student's *, P = *"."""
+    from types import SimpleNamespace
+
+    from trdpath.config import DisclosureSection
+    from trdpath.report.display import table1
+    from trdpath.stats.disclosure import SUPPRESSED
+
+    frame = pd.DataFrame({
+        "variable": ["age_at_death", "age_at_death"], "level": ["", ""], "mdd_n": ["<8", "<8"],
+        "mdd_pct": [None, None], "trd_n": ["<8", "<8"], "trd_pct": [None, None],
+        "test": ["student_t", "welch_t"], "statistic": [SUPPRESSED, SUPPRESSED], "df": [SUPPRESSED, SUPPRESSED],
+        "p_value": [SUPPRESSED, SUPPRESSED], "mdd_mean": [SUPPRESSED] * 2, "mdd_sd": [SUPPRESSED] * 2,
+        "trd_mean": [SUPPRESSED] * 2, "trd_sd": [SUPPRESSED] * 2, "warning": ["", ""]})
+    shown = table1(SimpleNamespace(table1=frame), {"mdd": 130, "trd": 95}, DisclosureSection())
+    notes = [n for n in shown.footnotes if n.startswith("Age in years at reported death")]
+    assert notes == ["Age in years at reported death: t-tests suppressed (they would use a count hidden by "
+                     "disclosure control)."]
+    assert not any("Student's *" in n for n in shown.footnotes)

@@ -27,7 +27,7 @@ from trdpath.atomic import carry_over, replace_folder
 from trdpath.config import DisclosureSection, StudyConfig, load_config
 from trdpath.errors import UserError
 from trdpath.report import display, figures
-from trdpath.report.content import SENSITIVITY_TITLE, extra_outputs, load_extras, report_sections
+from trdpath.report.content import SENSITIVITY_TITLE, extra_outputs, load_extras, passes_not_run, report_sections
 from trdpath.report.docx_writer import write_docx
 from trdpath.stats import Analysis, analyse
 from trdpath.safety import mask_credentials, neutralise_frame
@@ -71,14 +71,15 @@ def _meta_dates(meta: dict) -> tuple[str, str]:
 
 
 def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, config: StudyConfig,
-                  meta: dict, extras: dict | None = None) -> None:
-    """Write the protected outputs of an existing Analysis into ``out_dir`` (which should be empty).
+                  meta: dict, extras: dict | None = None) -> pd.DataFrame:
+    """Write the protected outputs of an existing Analysis into ``out_dir`` (which should be empty); returns the
+    published cohort flow (protected with the rest of the release).
 
     ``extras``: what the classification wrote beside patients.csv (content.load_extras), published here.
     """
     settings = config.disclosure
-    protected = protect(analysis, settings)
-    attrition_protected = protect_attrition(attrition, settings)
+    protected = protect(analysis, settings, attrition)
+    attrition_protected = published_attrition(protected, attrition, settings)
     sizes = published_group_sizes(analysis, settings)
 
     tables_dir = out_dir / layout.TABLES
@@ -127,6 +128,14 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     about_lines = [f"trdpath {meta.get('software_version', '')}; index date {meta.get('index_date', '')}; "
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
     write_docx(out_dir / layout.REPORT_DOCX, title, intro, sections, about_lines, config.to_toml())
+    return attrition_protected
+
+
+def published_attrition(protected: Analysis, attrition: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
+    """The cohort flow as protect() published it with the rest of the release (or protected on its own)."""
+    if protected.published_attrition is not None:
+        return protected.published_attrition
+    return protect_attrition(attrition, settings)
 
 
 def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
@@ -172,9 +181,9 @@ def write_release(release_dir: Path, patients: pd.DataFrame, attrition: pd.DataF
     release_dir = Path(release_dir)
     release_dir.mkdir(parents=True, exist_ok=True)
     settings = config.disclosure
-    render_report(release_dir, analyse(patients, config), attrition, config, meta, extras)
-    neutralise_frame(protect_attrition(attrition, settings)).to_csv(release_dir / layout.RELEASE_ATTRITION_CSV,
-                                                                      index=False)
+    extras = {**(extras or {}), "not_run": passes_not_run(config)}  # issue 16: passes switched off
+    attrition_protected = render_report(release_dir, analyse(patients, config), attrition, config, meta, extras)
+    neutralise_frame(attrition_protected).to_csv(release_dir / layout.RELEASE_ATTRITION_CSV, index=False)
     neutralise_frame(release_data_quality(data_quality, settings)).to_csv(
         release_dir / layout.RELEASE_DATA_QUALITY_CSV, index=False)
     (release_dir / layout.README).write_text(

@@ -102,6 +102,8 @@ def extra_outputs(extras: dict, settings, protected, meta: dict | None = None) -
     from trdpath.stats.assumptions import protect_assumptions
 
     out = ExtraOutputs(colours=DrugColours.from_journeys(protected.journeys))
+    for key in extras.get("not_run", ()):
+        out.sections[key] = not_run_section(key)
     if "assumptions" in extras:
         table = protect_assumptions(extras["assumptions"], settings)
         out.tables["assumption_sensitivity"] = neutralise_frame(table)
@@ -110,6 +112,27 @@ def extra_outputs(extras: dict, settings, protected, meta: dict | None = None) -
         pathways_outputs(out, extras["steps"], extras["patients"], settings, protected.disclosure_applied,
                          (meta or {}).get("index_date"))
     return out
+
+
+PATHWAYS_TITLE = "Treatment lines, steps and time to TRD"
+# Issue 16: a pass switched off is said to be off, not shown as empty tables. key -> (title, setting).
+PASSES = {"assumptions": ("assumption_sensitivity", "the prevalence and levels of resistance under each handling "
+                          "of missing doses and durations"),
+          "pathways": ("pathways", "treatment lines, steps, times between steps and time to TRD")}
+
+
+def passes_not_run(config) -> list[str]:
+    """The extra passes of `classify` switched off in the study configuration (report section keys)."""
+    return [key for key, (setting, _) in PASSES.items() if not getattr(config.analysis, setting, True)]
+
+
+def not_run_section(key: str) -> Section:
+    setting, what = PASSES[key]
+    title = ASSUMPTIONS_TITLE if key == "assumptions" else PATHWAYS_TITLE
+    return Section(key, title).text(
+        f"Not run: this classification was made with analysis.{setting} = false in the study configuration (or "
+        f"trdpath classify/run --no-extra-passes), so {what} were not computed. Run the classification again "
+        "with the setting on to add this section.", "note")
 
 
 def pathways_outputs(out: ExtraOutputs, steps: pd.DataFrame, patients: pd.DataFrame, settings, applied: bool,
@@ -132,7 +155,7 @@ def pathways_outputs(out: ExtraOutputs, steps: pd.DataFrame, patients: pd.DataFr
     curve = pw.published_time_to_trd(patients, index_date, settings)
     for stem, table in (("lines", lines), ("steps", step_counts), ("step_times", times), ("time_to_trd", curve)):
         out.tables[stem] = neutralise_frame(table)
-    section = Section("pathways", "Treatment lines, steps and time to TRD")
+    section = Section("pathways", PATHWAYS_TITLE)
     with display.percent_precision(applied):
         section.table(lines_display(lines)).table(steps_display(step_counts)).table(step_times_display(times))
     note = [display.disclosure_footnote(settings, applied), display.rounding_note(settings, applied)]

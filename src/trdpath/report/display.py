@@ -263,6 +263,10 @@ def table1(analysis, sizes, settings) -> DisplayTable:
                        fmt_statistic(row["test"], row["statistic"], row["df"]), fmt_p(row["p_value"])])
             if is_missing(row["statistic"]) and isinstance(row.get("warning"), str) and row["warning"]:
                 table.footnotes.append(f"{label(row['variable'])}: {row['warning']}.")
+            elif row["statistic"] == SUPPRESSED:
+                # Said in words: "Student's *, P = *" reads as a typesetting slip (issue 16: as a journal prints it).
+                table.footnotes.append(f"{label(row['variable'])}: t-tests suppressed (they would use a count "
+                                       "hidden by disclosure control).")
             elif w is not None:
                 table.footnotes.append(
                     f"{label(row['variable'])}: Student's {fmt_statistic(STUDENT_T, row['statistic'], row['df'])}, "

@@ -42,6 +42,10 @@ class Analysis:
     disclosure_applied: bool = False
     # Self-harm from codes alone v. codes + notes (issue 6); empty when the extract had no notes.
     sensitivity: SelfHarmSensitivity = field(default_factory=empty_sensitivity)
+    # Counts the release audit still pins after protect() (empty on every release it lets out; issue 14).
+    audit_pinned: list = field(default_factory=list)
+    # The cohort flow as published, when protect() was given it (it may hide a step the audit found pinning).
+    published_attrition: pd.DataFrame | None = None
 
     @property
     def n_cohort(self) -> int:

@@ -13,9 +13,9 @@ suppressed cells exactly; the practice of NHS trusted research environments such
   indicator are recomputed from the rounded counts, so they hold nothing the counts do not (a chi-squared of
   true counts printed to two decimals picks out the exact table among the few that round alike).
 * **Secondary suppression also checks intervals**: a hidden cell that the published bounds of its group pin to
-  one value (1 + 8 + 18 = 27 in a group shown as 25) forces one more hidden cell (:func:`_pinned`); Tables 1-2
-  and the resistance-level table, which share cells, are audited together by integer programming
-  (:func:`_linked_pins`) and any cell the combined bounds pin is hidden.
+  one value (1 + 8 + 18 = 27 in a group shown as 25) forces one more hidden cell (:func:`_pinned`); then the
+  whole release (every table, their linking sums, the Sankey, the cohort flow and model n) is audited as one
+  integer programme (:mod:`trdpath.stats.release_audit`) and any count it pins makes another count hidden.
 * **Statistics are rounded as journals print them** (:data:`DECIMALS`): chi-squared, t and F to 2 decimals,
   P to 3 (or ``<0.001``), odds ratios and CIs to 2, R-squared to 2, means, s.d. and mean differences to 1.
 * **Figures that pin down an exact count come from published figures**: t-tests and the ANOVA of ages from the
@@ -74,15 +74,18 @@ RELEASE_POLICY = (
      "cell is pinned to one value by the published bounds (hidden: 1-7 or >= 8; shown r: r-2..r+2; the total's)",
      "a lone hidden cell comes back by subtraction from the published total; 1 (<8) + 8 (suppressed) + 18 "
      "(shown 20) in a group shown as 25 (<= 27) has one solution"),
-    ("Counts linked across Tables 1-2 and the resistance-level table (levels x TRD groups, sizes)",
-     "the same cell hidden in both tables; all their bounds solved together as an integer programme "
-     "(scipy.optimize.milp): a cell with one feasible value is hidden too, and the search repeated",
-     "sums one at a time are not enough: row and column windows meeting at a corner pin cells (67 + 32 + 69 = "
-     "168 shown as 65, 30, 70 and 170)"),
-    ("Codes/notes overlaps of the sensitivity table", "its bounds and overlaps (codes only + both = codes; + notes "
-     "only = codes + notes; MDD + TRD = all) solved together (scipy.optimize.milp); a pinned cell is hidden",
-     "small overlaps pin each other (codes 1, both 1, notes only 8 -> codes + notes 9, shown 10)"),
-    ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded",
+    ("Every published count together (Tables 1-2, resistance levels, service use, self-harm sensitivity, Sankey, "
+     "cohort flow, model n, group sizes)",
+     "one integer programme of the whole release (scipy.optimize.milp): printed values as intervals, hidden as "
+     "1-7 or >= 8, every linking equality (levels to groups, TRD = 2 + 3 + 4+ cell by cell, t-test/ANOVA n = "
+     "group or level size, referrals, codes/notes overlaps, Sankey inflow = outflow, remaining - excluded = next "
+     "remaining, model n = the cohort with complete data); any count it pins to one value makes another count "
+     "hidden (a Sankey flow, a cohort-flow exclusion step, a table cell), and the release is audited again",
+     "sums one at a time are not enough: rounding windows of several sums meeting at one number pin it (67 + 32 "
+     "+ 69 = 168 shown as 65, 30, 70 and 170; n = 357: the level sizes from every variable's levels, the ANOVA n "
+     "and Tables 1-2 together)"),
+    ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded; an exclusion the "
+     "audit finds pinning the cohort is shown as suppressed",
      "remaining - excluded = next remaining would reveal it"),
     ("Percentage", "rounded count / rounded denominator (printed to any precision); suppressed when its count "
      "is hidden", "a percentage of exact counts gives the exact count back; of rounded counts it adds nothing"),
@@ -584,7 +587,7 @@ def _protect_posthoc(posthoc: pd.DataFrame, table: pd.DataFrame, protected: pd.D
     return out
 
 
-def _protect_service_use(table: pd.DataFrame, sizes: dict[str, int], settings) -> pd.DataFrame:
+def _protect_service_use(table: pd.DataFrame, sizes: dict[str, int], settings, forced=()) -> pd.DataFrame:
     out_parts = []
     for measure, part in table.groupby("measure", sort=False):
         if measure == "referrals":
@@ -596,7 +599,7 @@ def _protect_service_use(table: pd.DataFrame, sizes: dict[str, int], settings) -
             composite = {totals.index[0]: list(categories)} if len(totals) else {}
             protected = _protect_grouped_table(
                 part, ("mdd", "trd"), settings, lambda i, g: total[g], label_column="measure",
-                level_column="category", extra_groups=extra, composite=composite)
+                level_column="category", extra_groups=extra, composite=composite, forced=forced)
             if len(totals):
                 # The overall test's note that referrals are clustered within patients is a method note.
                 previous = protected.at[totals.index[0], "warning"]
@@ -606,7 +609,7 @@ def _protect_service_use(table: pd.DataFrame, sizes: dict[str, int], settings) -
                     protected.at[totals.index[0], f"{g}_pct"] = 100.0
         else:
             protected = _protect_grouped_table(part, ("mdd", "trd"), settings, lambda i, g: sizes[g],
-                                               label_column="measure", level_column="category")
+                                               label_column="measure", level_column="category", forced=forced)
         out_parts.append(protected)
     return pd.concat(out_parts).loc[table.index]
 
@@ -741,7 +744,7 @@ def _protect_regression(analysis, settings: DisclosureSection) -> tuple[pd.DataF
     return table3, _release_model_fit(analysis.model_fit, hidden, settings, groups)
 
 
-def _protect_journeys(journeys: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
+def _protect_journeys(journeys: pd.DataFrame, settings: DisclosureSection, forced=()) -> pd.DataFrame:
     """Sankey flows: a node's inflows and outflows balance, so each node's links form one group."""
     values = {i: int(n) for i, n in journeys["n"].items()}
     groups = []
@@ -753,7 +756,7 @@ def _protect_journeys(journeys: pd.DataFrame, settings: DisclosureSection) -> pd
         for target, part in incoming.groupby("target"):
             onward = outgoing.index[outgoing["source"] == target]
             groups.append(list(part.index) + list(onward))
-    pattern = suppression_pattern(values, groups, settings.min_count, settings.rounding)
+    pattern = suppression_pattern(values, groups, settings.min_count, settings.rounding, forced)
     protector = _Protector(settings)
     out = journeys.astype(object).copy()
     out["n"] = _column(out, [protector.count(values[i], pattern.get(i)) for i in journeys.index])
@@ -768,6 +771,11 @@ def protect_attrition(attrition: pd.DataFrame, settings: DisclosureSection) -> p
     """
     if not settings.enabled:
         return attrition.copy()
+    return _round_attrition(merge_attrition(attrition, settings), settings)
+
+
+def merge_attrition(attrition: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
+    """The cohort flow with every step excluding 1 .. min_count-1 merged into a neighbour (true counts)."""
     rows = [dict(r) for _, r in attrition.iterrows()]
     merged: list[dict] = []
     pending: dict | None = None
@@ -788,15 +796,22 @@ def protect_attrition(attrition: pd.DataFrame, settings: DisclosureSection) -> p
                            "excluded": int(last["excluded"]) + int(pending["excluded"])})
         else:
             merged.append(pending)
+    return pd.DataFrame(merged, columns=attrition.columns).reset_index(drop=True)
+
+
+def _round_attrition(merged: pd.DataFrame, settings: DisclosureSection, hidden=()) -> pd.DataFrame:
+    """Counts rounded; an exclusion step in ``hidden`` ((row, "excluded"), found by the release audit) suppressed."""
     protector = _Protector(settings)
-    out = pd.DataFrame(merged, columns=attrition.columns).astype(object)
+    out = merged.astype(object).copy()
     out["remaining"] = _column(out, [protector.total(int(v)) for v in out["remaining"]])
-    out["excluded"] = _column(out, [protector.total(int(v)) if pd.notna(v) else np.nan for v in out["excluded"]])
+    out["excluded"] = _column(out, [SUPPRESSED if (k, "excluded") in hidden else
+                                    protector.total(int(v)) if pd.notna(v) else np.nan
+                                    for k, v in enumerate(out["excluded"])])
     return out
 
 
-def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
-                                   settings: DisclosureSection) -> pd.DataFrame:
+def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int], settings: DisclosureSection,
+                                   forced=(), table2: pd.DataFrame | None = None) -> pd.DataFrame:
     """sensitivity_self_harm.csv: the rules of Table 2, plus the sums that link its rows.
 
     Linked counts: MDD + TRD = all in every row; codes only + both = codes (published in Table 2 too);
@@ -815,6 +830,12 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
     # The coded row first, exactly as Table 2: primary suppression only; its 'all' cell hidden with MDD or TRD.
     coded = {g: int(table.at[row[CODED], f"{g}_n"]) for g in groups}
     coded_pattern = {(row[CODED], g): PRIMARY for g in ("mdd", "trd") if 0 < coded[g] < settings.min_count}
+    if table2 is not None:
+        # Table 2's self-harm row as published (the release audit may have hidden a cell of it): shown alike.
+        shown = table2[(table2["variable"] == CODED) & (table2["level"] == "")]
+        for g in ("mdd", "trd"):
+            if len(shown) and shown.iloc[0][f"{g}_n"] == SUPPRESSED and (row[CODED], g) not in coded_pattern:
+                coded_pattern[(row[CODED], g)] = SECONDARY
     if coded_pattern and coded["all"] > 0:
         coded_pattern[(row[CODED], "all")] = SECONDARY if coded["all"] >= settings.min_count else PRIMARY
     values = {(i, g): int(table.at[i, f"{g}_n"]) for i in table.index if i not in fixed[0] | fixed[1]
@@ -826,18 +847,11 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
         if (row[CODED], g) not in coded_pattern:
             # codes + notes only = codes + notes: with codes published, one of the two gives the other.
             cell_groups.append([(row["notes_only"], g), (row[ANY], g)])
-    pattern = {**suppression_pattern(values, cell_groups, settings.min_count, settings.rounding), **coded_pattern}
-    # The overlaps pin cells jointly (codes 1 (<8), both 1, notes only 8 -> codes + notes 9 shown 10): solve all
-    # the table's bounds together and hide whatever they pin, until nothing is pinned.
-    forced: set = set()
-    for _ in range(6):
-        pins = _sensitivity_pins(table, row, groups, pattern, settings) - fixed[0] - fixed[1]
-        pins = {cell for cell in pins if cell in values and cell not in forced}
-        if not pins:
-            break
-        forced |= pins
-        pattern = {**suppression_pattern(values, cell_groups, settings.min_count, settings.rounding, forced),
-                   **coded_pattern}
+    # Overlaps that pin each other jointly (codes 1 (<8), both 1, notes only 8 -> codes + notes 9 shown 10) are
+    # found by the release audit, which hides them through ``forced``.
+    forced = {cell for cell in forced if cell in values}
+    pattern = {**suppression_pattern(values, cell_groups, settings.min_count, settings.rounding, forced),
+               **coded_pattern}
     protector = _Protector(settings)
     out = table.astype(object).copy()
     for i in table.index:
@@ -866,70 +880,6 @@ def _protect_sensitivity_self_harm(table: pd.DataFrame, sizes: dict[str, int],
             continue
         _set_test(out, i, chi_squared(np.array([yes, [t - y for t, y in zip(totals, yes)]], dtype=float)))
     return out
-
-
-def _sensitivity_pins(table, row, groups, pattern, settings: DisclosureSection) -> set:
-    """Cells of sensitivity_self_harm.csv that its published bounds and overlaps pin to one value (milp)."""
-    from trdpath.stats.sensitivity import ANY, CODED
-
-    cells, relations = {}, []
-    for i in table.index:
-        if i == row.get("either"):
-            continue  # repeats codes + notes
-        for g in groups:
-            value, hidden = int(table.at[i, f"{g}_n"]), pattern.get((i, g))
-            if value == 0:
-                bounds = (0, 0)
-            elif hidden == PRIMARY:
-                bounds = (1, settings.min_count - 1)
-            elif hidden == SECONDARY:
-                bounds = (settings.min_count, 10 ** 9)
-            else:
-                bounds = published_interval(value, settings.min_count, settings.rounding)
-            cells[(i, g)] = (bounds[0], bounds[1], value)
-        relations.append(([(i, "mdd"), (i, "trd")], [(i, "all")]))
-    for g in groups:
-        relations.append(([(row["codes_only"], g), (row["both"], g)], [(row[CODED], g)]))
-        relations.append(([(row["codes_only"], g), (row["notes_only"], g), (row["both"], g)], [(row[ANY], g)]))
-    return {(i, g) for (i, g) in _programme_pins(cells, relations)}
-
-
-def _programme_pins(cells: dict, relations: list) -> set:
-    """Keys whose value the bounds (low, high) and the equalities sum(left) = sum(right) fix (scipy milp).
-
-    ``cells`` maps a key to (low, high, true value); a relation the true values break is not used.
-    """
-    from scipy.optimize import Bounds, LinearConstraint, milp
-
-    keys = list(cells)
-    index = {k: n for n, k in enumerate(keys)}
-    rows = []
-    for left, right in relations:
-        if sum(cells[k][2] for k in left) != sum(cells[k][2] for k in right):
-            continue
-        terms = np.zeros(len(keys))
-        for k in left:
-            terms[index[k]] += 1.0
-        for k in right:
-            terms[index[k]] -= 1.0
-        rows.append(terms)
-    if not rows:
-        return set()
-    constraint = LinearConstraint(np.array(rows), 0.0, 0.0)
-    bounds = Bounds(np.array([cells[k][0] for k in keys], float), np.array([cells[k][1] for k in keys], float))
-    integrality = np.ones(len(keys))
-    pinned = set()
-    for k in keys:
-        if cells[k][1] == 0:
-            continue
-        objective = np.zeros(len(keys))
-        objective[index[k]] = 1.0
-        smallest = milp(objective, constraints=[constraint], bounds=bounds, integrality=integrality)
-        largest = milp(-objective, constraints=[constraint], bounds=bounds, integrality=integrality)
-        if smallest.x is not None and largest.x is not None and \
-                round(largest.x[index[k]]) <= round(smallest.x[index[k]]):
-            pinned.add(k)
-    return pinned
 
 
 def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -965,27 +915,63 @@ def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tu
     return table, _release_model_fit(sensitivity.model_fit, hidden, settings, groups, codes_models)
 
 
-def protect(analysis, settings: DisclosureSection):
-    """The publishable version of an Analysis (unchanged, marked as such, when disclosure is disabled)."""
+AUDIT_ROUNDS = 40  # rounds of audit and secondary suppression (each hides at least one more count)
+
+
+def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | None = None):
+    """The publishable version of an Analysis (unchanged, marked as such, when disclosure is disabled).
+
+    Each table is protected by its own rules; then the whole release (with the cohort flow ``attrition`` when
+    given) is audited as one integer programme (:mod:`trdpath.stats.release_audit`) and every count it pins
+    makes one more count hidden (secondary suppression), until no published figure pins a count.
+    """
     if not settings.enabled:
         return dataclasses.replace(analysis, disclosure_applied=False)
+    from trdpath.stats import release_audit
+
     sizes = {"mdd": analysis.n_mdd, "trd": analysis.n_trd}
     table3, model_fit = _protect_regression(analysis, settings)
-    table1, table2, resistance, posthoc = _protect_linked(analysis, sizes, settings)
-    protected = dataclasses.replace(
-        analysis,
-        table1=table1,
-        table2=table2,
-        table3=table3, model_fit=model_fit,
-        resistance_levels=resistance,
-        resistance_posthoc=posthoc,
-        service_use=_protect_service_use(analysis.service_use, sizes, settings),
-        journeys=_protect_journeys(analysis.journeys, settings),
-        sensitivity=_protect_sensitivity(analysis, sizes, settings),
-        disclosure_applied=True,
-    )
+    flow = None
+    if attrition is not None and len(attrition):
+        merged = merge_attrition(attrition, settings)
+        flow = (merged, _round_attrition(merged, settings))
+    hide: dict[str, set] = {name: set() for name in ("table1", "table2", "levels", "service", "sensitivity",
+                                                     "journeys", "attrition")}
+    pinned: list = []
+    for _ in range(AUDIT_ROUNDS):
+        table1, table2, resistance, posthoc = _protect_linked(analysis, sizes, settings, hide)
+        protected = dataclasses.replace(
+            analysis,
+            table1=table1,
+            table2=table2,
+            table3=table3, model_fit=model_fit,
+            resistance_levels=resistance,
+            resistance_posthoc=posthoc,
+            service_use=_protect_service_use(analysis.service_use, sizes, settings, hide["service"]),
+            journeys=_protect_journeys(analysis.journeys, settings, hide["journeys"]),
+            sensitivity=_protect_sensitivity(analysis, sizes, settings, hide["sensitivity"], table2),
+            disclosure_applied=True,
+        )
+        if flow is not None:
+            flow = (flow[0], _round_attrition(flow[0], settings, hide["attrition"]))
+        pinned, to_hide = release_audit.audit(analysis, protected, settings, flow)
+        new = [key for key in to_hide if _hide_key(key) not in hide[key[0]]]
+        if not new:
+            break
+        for key in new:
+            hide[key[0]].add(_hide_key(key))
+    protected.audit_pinned = pinned  # counts still pinned after the last round (empty unless AUDIT_ROUNDS ran out)
+    protected.published_attrition = flow[1] if flow is not None else None
     protected.warnings = published_warnings(analysis, protected, settings)
+    if pinned:
+        protected.warnings.append(f"Disclosure audit: {len(pinned)} published counts could still be derived "
+                                  "exactly; do not release without an output check")
     return protected
+
+
+def _hide_key(key: tuple):
+    """An audit key ("table1", row, group) / ("journeys", row) as the cell key of its table's protection."""
+    return key[1] if len(key) == 2 else key[1:]
 
 
 def _row_keys(table: pd.DataFrame) -> dict[tuple[str, str], list[int]]:
@@ -997,7 +983,7 @@ def _row_keys(table: pd.DataFrame) -> dict[tuple[str, str], list[int]]:
     return keys
 
 
-def _protect_linked(analysis, sizes, settings: DisclosureSection, rounds: int = 8):
+def _protect_linked(analysis, sizes, settings: DisclosureSection, hide: dict | None = None, rounds: int = 8):
     """Tables 1-2 and the resistance-level table, protected together until their hidden cells agree.
 
     They share cells: a row's MDD count is the same number in both, and its TRD count in Tables 1-2 is the sum
@@ -1008,8 +994,10 @@ def _protect_linked(analysis, sizes, settings: DisclosureSection, rounds: int = 
     tables = {"table1": analysis.table1, "table2": analysis.table2}
     keys = {name: _row_keys(t) for name, t in tables.items()}
     level_keys = _row_keys(analysis.resistance_levels)
-    forced = {"table1": set(), "table2": set()}
-    forced_levels: set = set()
+    hide = hide or {}
+    # Cells the release audit found pinned elsewhere start hidden (release_audit: one programme over everything).
+    forced = {"table1": set(hide.get("table1", ())), "table2": set(hide.get("table2", ()))}
+    forced_levels: set = set(hide.get("levels", ()))
     for _ in range(rounds):
         new_level = False
         states = {name: {} for name in tables}
@@ -1024,14 +1012,6 @@ def _protect_linked(analysis, sizes, settings: DisclosureSection, rounds: int = 
                                                   settings, forced_levels, skip, level_state)
         pattern, values = level_state["pattern"], level_state["values"]
         more = set()
-        for where, i, g in _linked_pins(states, level_state, keys, level_keys, sizes, settings):
-            if where == "levels":
-                if (i, g) not in forced_levels:
-                    forced_levels.add((i, g))
-                    new_level = True
-            elif (i, g) not in forced[where]:
-                forced[where].add((i, g))
-                new_level = True  # one more round
         for key, rows in level_keys.items():
             for i in rows:
                 if (i, "mdd") in pattern and (key, "mdd") not in hidden:
@@ -1049,124 +1029,6 @@ def _protect_linked(analysis, sizes, settings: DisclosureSection, rounds: int = 
         if not new and not new_level:
             break
     return protected["table1"], protected["table2"], resistance, posthoc
-
-
-def _linked_pins(states, level_state, keys, level_keys, sizes, settings: DisclosureSection) -> set:
-    """Cells of Tables 1-2 and the resistance-level table that the published figures together pin to one value.
-
-    Secondary suppression looks at one sum at a time; a reader can combine them: levels x TRD groups add up
-    both ways (to the Table 1 TRD count of each level, and to each level's size), every size is rounded, and
-    rounding windows that meet at one corner pin the cells there (n = 399: 67 + 32 + 69 = 168 with 65, 30, 70
-    and 170 shown). This is the reader's integer programme (scipy.optimize.milp, HiGHS) on these three tables;
-    a pinned cell is returned so that it is hidden (as ``suppressed``) in the next round.
-    """
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import lil_matrix
-
-    big = 10.0 ** 9
-    index: dict = {}
-    truth: list[int] = []  # the true counts: a relation is used only if they satisfy it (e.g. no missing levels)
-    low: list[float] = []
-    high: list[float] = []
-    published: list = []
-    relations: list[dict[int, float]] = []
-
-    def var(key, bounds, true_value: int) -> int:
-        if key not in index:
-            index[key] = len(low)
-            low.append(float(bounds[0]))
-            high.append(float(bounds[1]))
-            truth.append(true_value)
-        return index[key]
-
-    def cell(where, state, i, g) -> int | None:
-        if (i, g) not in state["values"]:
-            return None
-        value, hidden = state["values"][(i, g)], state["pattern"].get((i, g))
-        if value == 0:
-            bounds = (0, 0)
-        elif hidden == PRIMARY:
-            bounds = (1, settings.min_count - 1)
-        elif hidden == SECONDARY:
-            bounds = (settings.min_count, big)
-        else:
-            bounds = published_interval(value, settings.min_count, settings.rounding)
-        key = (where, i, g)
-        if key not in index:
-            published.append(key)
-        return var(key, bounds, value)
-
-    def equal(left, right) -> None:
-        if sum(truth[k] for k in left) != sum(truth[k] for k in right):
-            return  # not a relation of these data (a level missing for some patients)
-        terms: dict[int, float] = {}
-        for k in left:
-            terms[k] = terms.get(k, 0.0) + 1.0
-        for k in right:
-            terms[k] = terms.get(k, 0.0) - 1.0
-        relations.append(terms)
-
-    total = {g: var(("N", g), published_interval(sizes[g], settings.min_count, settings.rounding), sizes[g])
-             for g in GROUPS2}
-    # The cohort is printed too (cohort flow, model n, the report's first sentence), rounded on its own.
-    cohort = sum(sizes.values())
-    equal([total["mdd"], total["trd"]],
-          [var(("N", "cohort"), published_interval(cohort, settings.min_count, settings.rounding), cohort)])
-    for name, state in states.items():
-        for members in state["blocks"].values():
-            for g in GROUPS2:
-                cells = [cell(name, state, m, g) for m in members]
-                if cells and None not in cells:
-                    equal(cells, [total[g]])
-    first = [i for (i, g) in level_state["values"] if g == "mdd"][:1]
-    if first:
-        level_size = {g: cell("levels", level_state, first[0], g) for g in RESISTANCE_GROUPS}
-        equal([level_size["mdd"]], [total["mdd"]])
-        equal([level_size[g] for g in RESISTANCE_GROUPS[1:]], [total["trd"]])
-        for members in level_state["blocks"].values():
-            for g in RESISTANCE_GROUPS:
-                cells = [cell("levels", level_state, m, g) for m in members]
-                if cells and None not in cells:
-                    equal(cells, [level_size[g]])
-    for key, rows in level_keys.items():
-        for i in rows:
-            parts = [cell("levels", level_state, i, g) for g in RESISTANCE_GROUPS]
-            if None in parts:
-                continue
-            for name, state in states.items():
-                for j in keys[name].get(key, []):
-                    mdd, trd = cell(name, state, j, "mdd"), cell(name, state, j, "trd")
-                    if mdd is not None and trd is not None:
-                        equal([parts[0]], [mdd])
-                        equal(parts[1:], [trd])
-    n = len(low)
-    matrix = lil_matrix((len(relations), n))
-    for r, terms in enumerate(relations):
-        for k, c in terms.items():
-            matrix[r, k] = c
-    constraint = LinearConstraint(matrix.tocsr(), 0.0, 0.0)
-    bounds = Bounds(np.array(low), np.array(high))
-    integrality = np.ones(n)
-    rng = np.random.default_rng(0)
-    seen_low, seen_high = np.full(n, np.inf), np.full(n, -np.inf)
-    for _ in range(4):
-        result = milp(rng.choice([-1.0, 1.0], n) * rng.random(n), constraints=[constraint], bounds=bounds,
-                      integrality=integrality)
-        if result.x is None:
-            return set()  # cannot happen for true counts; never hide on a failed solve
-        seen_low, seen_high = np.minimum(seen_low, np.round(result.x)), np.maximum(seen_high, np.round(result.x))
-    pinned = set()
-    for key in published:
-        k = index[key]
-        if high[k] == 0 or seen_high[k] > seen_low[k]:
-            continue
-        objective = np.zeros(n)
-        objective[k] = 1.0
-        smallest = milp(objective, constraints=[constraint], bounds=bounds, integrality=integrality)
-        largest = milp(-objective, constraints=[constraint], bounds=bounds, integrality=integrality)
-        if smallest.x is not None and largest.x is not None and round(largest.x[k]) <= round(smallest.x[k]):
-            pinned.add(key)
-    return pinned
 
 
 # Warnings computed from true counts: the expected-count ones are rebuilt from the published tables.
@@ -1201,12 +1063,14 @@ def published_warnings(analysis, protected, settings: DisclosureSection) -> list
     return rebuilt + rest
 
 
-def _protect_sensitivity(analysis, sizes: dict[str, int], settings: DisclosureSection):
+def _protect_sensitivity(analysis, sizes: dict[str, int], settings: DisclosureSection, forced=(),
+                         table2: pd.DataFrame | None = None):
     if not analysis.sensitivity.notes_available:
         return analysis.sensitivity
     regression, model_fit = _protect_sensitivity_regression(analysis, settings)
     return dataclasses.replace(
-        analysis.sensitivity, self_harm=_protect_sensitivity_self_harm(analysis.sensitivity.self_harm, sizes, settings),
+        analysis.sensitivity, self_harm=_protect_sensitivity_self_harm(analysis.sensitivity.self_harm, sizes, settings,
+                                                                       forced, table2),
         regression=regression, model_fit=model_fit)
 
 

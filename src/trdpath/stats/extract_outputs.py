@@ -7,12 +7,15 @@ from pathlib import Path
 
 
 def write_extract_outputs(con, extract, result, folder: Path) -> None:
-    """OUT/assumption_sensitivity.csv (true counts) and OUT/pathway_steps.csv (patient level)."""
-    from trdpath.stats.assumptions import write_assumption_sensitivity
+    """OUT/assumption_sensitivity.csv (true counts) and OUT/pathway_steps.csv (patient level).
 
-    write_assumption_sensitivity(con, extract, result, folder)
-    try:
-        from trdpath.stats.pathways import write_pathway_steps
-    except ImportError:  # pathways not on this branch yet
-        return
-    write_pathway_steps(con, extract, result, folder)
+    Each pass runs only when switched on (``[analysis] assumption_sensitivity`` / ``pathways``, both on by
+    default; ``--no-extra-passes``); a pass switched off writes nothing and the report says it was not run.
+    """
+    from trdpath.stats.assumptions import write_assumption_sensitivity
+    from trdpath.stats.pathways import write_pathway_steps
+
+    if result.config.analysis.assumption_sensitivity:
+        write_assumption_sensitivity(con, extract, result, folder)
+    if result.config.analysis.pathways:
+        write_pathway_steps(con, extract, result, folder)
