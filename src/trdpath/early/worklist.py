@@ -110,9 +110,41 @@ def _date_of(days: pd.Series) -> pd.Series:
     return out.dt.date.astype(object).where(out.notna(), None)
 
 
+def dose_events(t: Timeline, extract) -> ibis.Table:
+    """pkey, ingredient_id, start, dose_mg, min_dose_mg: the recorded daily dose of each prescription
+    start (highest if several start that day), for the dose of each current drug's latest prescription."""
+    rx = extract.prescriptions.mutate(drug_key=extract.prescriptions.drug.fill_null(""),
+                                      atc_key=extract.prescriptions.atc_code.fill_null(""),
+                                      start=extract.prescriptions.start_date.epoch_days().cast("int64"))
+    rx = rx.join(t.patients.select("pkey", "patient_id"), "patient_id").join(t.mapping, ["drug_key", "atc_key"])
+    rx = rx.mutate(ingredient_id=rx.ingredient_id.cast("int64"))
+    return rx.group_by(["pkey", "ingredient_id", "start"]).agg(
+        dose_mg=rx.daily_dose_mg.max(), min_dose_mg=rx.min_daily_dose_mg.max())
+
+
+def contacts_as_of(extract, as_of: dt.date) -> ibis.Table | None:
+    """patient_id, last_contact_day, team, service_category: each patient's latest referral dated by
+    `as_of` (its service and category; the first by name if several that day). None without referrals."""
+    if extract.referrals is None:
+        return None
+    r = extract.referrals.filter(extract.referrals.date <= ibis.literal(as_of, "date"))
+    r = r.mutate(day=r.date.epoch_days().cast("int64"))
+    last = r.group_by("patient_id").agg(last_contact_day=r.day.max())
+    team = r.join(last, "patient_id")
+    return team.filter(team.day == team.last_contact_day).group_by(["patient_id", "last_contact_day"]).agg(
+        team=team.service.min(), service_category=team.service_category.min())
+
+
 def worklist_frame(t: Timeline, extract, as_of: dt.date, rules: RuleTable,
                    settings: WorklistSettings | None = None) -> pd.DataFrame:
     """One row per patient in current care on `as_of` (the columns of WORKLIST_COLUMNS)."""
+    return worklist_from(t, dose_events(t, extract), contacts_as_of(extract, as_of), as_of, rules, settings)
+
+
+def worklist_from(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, as_of: dt.date, rules: RuleTable,
+                  settings: WorklistSettings | None = None) -> pd.DataFrame:
+    """The worklist from a timeline, its dose events and the contacts as of `as_of` (dose_events,
+    contacts_as_of); the incremental refresh (incremental.py) gives them from its kept state."""
     settings = settings or WorklistSettings()
     con, treatment = t.con, t.config.treatment
     d = day_number(as_of)
@@ -134,14 +166,8 @@ def worklist_frame(t: Timeline, extract, as_of: dt.date, rules: RuleTable,
     current = current.select("pkey", "ingredient_id", "role", "era_start", "last_start", "adequate_now", "era_adequacy_day")
 
     # The dose of the latest prescription of each current drug (highest if several start that day).
-    rx = extract.prescriptions.mutate(drug_key=extract.prescriptions.drug.fill_null(""),
-                                      atc_key=extract.prescriptions.atc_code.fill_null(""),
-                                      start=extract.prescriptions.start_date.epoch_days().cast("int64"))
-    rx = rx.join(t.patients.select("pkey", "patient_id"), "patient_id").join(t.mapping, ["drug_key", "atc_key"])
-    rx = rx.mutate(ingredient_id=rx.ingredient_id.cast("int64"))
-    dose = rx.join(current.select("pkey", "ingredient_id", "last_start"), ["pkey", "ingredient_id"])
-    dose = dose.filter(dose.start == dose.last_start).group_by(["pkey", "ingredient_id"]).agg(
-        dose_mg=ibis._.daily_dose_mg.max(), min_dose_mg=ibis._.min_daily_dose_mg.max())
+    dose = doses.join(current.select("pkey", "ingredient_id", "last_start"), ["pkey", "ingredient_id"])
+    dose = dose.filter(dose.start == dose.last_start).select("pkey", "ingredient_id", "dose_mg", "min_dose_mg")
     current = current.left_join(dose, ["pkey", "ingredient_id"]).drop("pkey_right", "ingredient_id_right")
 
     # The last treatment change: the latest start of any era (a new drug or a restart) by the date.
@@ -150,15 +176,8 @@ def worklist_frame(t: Timeline, extract, as_of: dt.date, rules: RuleTable,
     cohort = status.select("pkey", "patient_id", "stage", "resistance_level", "episode_start", "trd_day", "n_adequate_trials",
                            "augment_day")
     cohort = cohort.left_join(changes, "pkey").drop("pkey_right")
-    if extract.referrals is not None:
-        r = extract.referrals.filter(extract.referrals.date <= ibis.literal(as_of, "date"))
-        r = r.mutate(day=r.date.epoch_days().cast("int64"))
-        last = r.group_by("patient_id").agg(last_contact_day=r.day.max())
-        team = r.join(last, "patient_id")
-        team = team.filter(team.day == team.last_contact_day).group_by("patient_id").agg(
-            team=team.service.min(), service_category=team.service_category.min())
-        cohort = cohort.left_join(last, "patient_id").drop("patient_id_right")
-        cohort = cohort.left_join(team, "patient_id").drop("patient_id_right")
+    if contacts is not None:
+        cohort = cohort.left_join(contacts, "patient_id").drop("patient_id_right")
     else:
         cohort = cohort.mutate(last_contact_day=ibis.null("int64"), team=ibis.null("string"),
                                service_category=ibis.null("string"))
