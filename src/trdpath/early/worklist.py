@@ -193,6 +193,15 @@ def worklist_from(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, a
     return _assemble(patients, drugs, trials, t, as_of, rules, settings)
 
 
+def _joined(frame: pd.DataFrame, column: str, sep: str) -> pd.Series:
+    """The texts of each pkey joined with `sep`, in row order: a grouped sum of object strings runs in
+    pandas' compiled loop (a Python join per group took ~30 s for 100k patients)."""
+    if frame.empty:
+        return pd.Series(dtype=object)
+    text = frame[column].astype(object).astype(str) + sep
+    return text.groupby(frame["pkey"], sort=True).sum().str[: -len(sep)]
+
+
 def _assemble(patients: pd.DataFrame, drugs: pd.DataFrame, trials: pd.DataFrame, t: Timeline, as_of: dt.date,
               rules: RuleTable, settings: WorklistSettings) -> pd.DataFrame:
     d = day_number(as_of)
@@ -216,12 +225,12 @@ def _assemble(patients: pd.DataFrame, drugs: pd.DataFrame, trials: pd.DataFrame,
     drugs = drugs.sort_values(["pkey", "era_start", "name"])
     ad, aug = drugs[is_ad.loc[drugs.index]], drugs[~is_ad.loc[drugs.index]]
     per = pd.DataFrame(index=patients["pkey"].unique())
-    per["current_antidepressants"] = ad.groupby("pkey")["text"].agg("; ".join)
-    per["current_augmenting_agents"] = aug.groupby("pkey")["text"].agg("; ".join)
+    per["current_antidepressants"] = _joined(ad, "text", "; ")
+    per["current_augmenting_agents"] = _joined(aug, "text", "; ")
     per["dose_adequate"] = ad.assign(ok=adequate_now.loc[ad.index]).groupby("pkey")["ok"].all()
     per["days_on_current_drug"] = ad.groupby("pkey")["days_on"].min()
     per["subtherapeutic_held"] = ad.groupby("pkey")["subtherapeutic"].any()
-    per["subtherapeutic_text"] = ad[ad["subtherapeutic"]].groupby("pkey")["name"].agg(", ".join)
+    per["subtherapeutic_text"] = _joined(ad[ad["subtherapeutic"]], "name", ", ")
     per["has_current"] = drugs.groupby("pkey").size() > 0
 
     trials = trials.copy()
@@ -229,7 +238,7 @@ def _assemble(patients: pd.DataFrame, drugs: pd.DataFrame, trials: pd.DataFrame,
     trials["adequacy_day"] = pd.to_numeric(trials["adequacy_day"])
     trials = trials.sort_values(["pkey", "adequacy_day", "ingredient_id"])
     trials["text"] = trials["name"] + " (adequate " + _date_of(trials["adequacy_day"]).astype(str) + ")"
-    per["trials_text"] = trials.groupby("pkey")["text"].agg(", ".join)
+    per["trials_text"] = _joined(trials, "text", ", ")
     per["last_adequacy_day"] = trials.groupby("pkey")["adequacy_day"].max()
 
     w = patients.set_index("pkey").join(per)
