@@ -67,8 +67,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def risk(data: DataOption, out: OutOption,
              model: Annotated[str, typer.Option("--model", help="logistic (penalised, default) or boosting.")] = "logistic",
+             mentions: Annotated[Optional[Path], typer.Option("--mentions", help="The mention table of `trdpath nlp extract`: its self-harm and suicidality flags (as known at each index day) enter as predictors.")] = None,
              config: ConfigOption = None, backend: BackendOption = None) -> None:
         """Risk of TRD within 12 months of the first failed adequate trial: temporal split, AUROC, calibration (research only)."""
         from trdpath.early.risk import run_risk
 
-        console.print(Text(run_risk(data, out, model, load_config(config), _check_backend(backend))))
+        console.print(Text(run_risk(data, out, model, load_config(config), _check_backend(backend), mentions)))
