@@ -41,13 +41,12 @@ def incremental_worklist(con, extract, config: StudyConfig, as_of: dt.date | Non
                          previous: Path, staging: Path):
     """(worklist DataFrame, as_of, Timeline, Refresh): the worklist from the state kept in `previous`
     (when usable) updated with the records changed since, the new state written into `staging`."""
-    from trdpath.early.incremental import refreshed_timeline
-    from trdpath.early.worklist import worklist_from
+    from trdpath.early.incremental import refreshed_worklist
 
     as_of = as_of or default_as_of(con, extract, config)
-    timeline, doses, contacts, refresh = refreshed_timeline(
-        con, extract, config, as_of, previous if previous.is_dir() else None, staging)
-    return worklist_from(timeline, doses, contacts, as_of, rules, settings), as_of, timeline, refresh
+    frame, timeline, refresh = refreshed_worklist(con, extract, config, as_of, previous if previous.is_dir() else None,
+                                                  staging, rules, settings)
+    return frame, as_of, timeline, refresh
 
 
 def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, config: StudyConfig | None = None,

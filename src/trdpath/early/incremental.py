@@ -44,7 +44,8 @@ from trdpath.treatment.drug_names import DrugDictionary
 
 STATE = "state"  # OUT/state/: patient-level, like the worklist itself
 STATE_JSON = "state.json"
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+PARTS = ("wl_patients", "wl_drugs", "wl_trials")  # worklist_parts as of the state's date
 # Exposures are cut here, not at the as-of date, so later as-of dates can be evaluated on the state.
 HORIZON = dt.date(2999, 12, 31)
 TIMELINE_TABLES = ("patients", "exposures", "eras", "trials", "episode_opens", "augments")
@@ -131,7 +132,7 @@ def read_state(folder: Path) -> dict | None:
         return None
     if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
         return None
-    names = [*TIMELINE_TABLES, "doses", "fingerprints"] + (["contacts"] if meta.get("contacts") else [])
+    names = [*TIMELINE_TABLES, "doses", "fingerprints", *PARTS, "next_change"] + (["contacts"] if meta.get("contacts") else [])
     if not all((folder / f"{n}.parquet").is_file() for n in names):
         return None
     return meta
@@ -180,9 +181,11 @@ def refreshed_timeline(con, extract: Extract, config: StudyConfig, as_of: dt.dat
             reason = "the configuration, reference data or engine differ from the state's"
         else:
             pulled = {name: _unify(_arrow(con, table)) for name, table in _tables(t_sub, sub, as_of).items()}
-            _merge(local, previous, staging, pulled, touched, removed, meta)
+            gone_keys, offset = _merge(local, previous, staging, pulled, touched, removed, meta)
             refresh = Refresh("incremental", f"records changed for {len(touched):,} patient(s) since {meta['as_of']}",
                               meta["as_of"], fp_now.num_rows, len(touched), len(removed))
+    else:
+        gone_keys, offset = None, None
     if reason:
         t_full = build_timeline(con, now, config, HORIZON)
         key = state_key(con, config, t_full)
@@ -196,7 +199,56 @@ def refreshed_timeline(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         "contacts": has_contacts,
         "note": "Patient-level state of the incremental worklist: stays inside the secure environment."},
         indent=2), encoding="utf-8")
-    return (*_open_state(local, staging, config, has_contacts), refresh)
+    t, doses, contacts = _open_state(local, staging, config, has_contacts)
+    return t, doses, contacts, refresh, (None if reason else (previous, gone_keys, offset))
+
+
+def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.date, previous: Path | None,
+                       staging: Path, rules, settings):
+    """(worklist, Timeline, Refresh): the state refreshed (refreshed_timeline), then the engine's
+    worklist parts recomputed only for the changed patients and for those whose next change day
+    (worklist.next_change) has come; the others' parts are the kept ones, and the rows of all are
+    written from the parts on `as_of` (day counts, care window, inertia: _assemble)."""
+    import pandas as pd
+
+    from trdpath.early.worklist import WorklistSettings, _assemble, next_change, worklist_parts
+
+    t, doses, contacts, refresh, kept = refreshed_timeline(con, extract, config, as_of, previous, staging)
+    local = t.con
+    if kept is None:  # full: every patient's parts
+        parts = [local.execute(part) for part in worklist_parts(t, doses, contacts, as_of)]
+        changes = local.to_pyarrow(next_change(t, as_of))
+    else:
+        previous, gone_keys, offset = kept
+        d = ibis.literal(_day(as_of), "int64")
+        old_next = local.read_parquet(str(previous / "next_change.parquet"))
+        gone = local.create_table("gone_keys", gone_keys, temp=True)
+        due = old_next.filter(old_next.next_day <= d).anti_join(gone, "pkey").select("pkey")
+        fresh_keys = t.patients.filter(t.patients.pkey >= offset).select(pkey=t.patients.pkey.cast("int64"))
+        redo = local.create_table("redo_keys", local.to_pyarrow(ibis.union(due, fresh_keys).distinct()), temp=True)
+        sub = Timeline(local, config, t.last_date, *(getattr(t, n).semi_join(redo, "pkey") for n in TIMELINE_TABLES),
+                       t.ingredients, None)
+        fresh = [local.execute(part) for part in worklist_parts(sub, doses.semi_join(redo, "pkey"), contacts, as_of)]
+        parts = []
+        for name, frame in zip(PARTS, fresh):
+            old = local.read_parquet(str(previous / f"{name}.parquet"))
+            old = local.execute(old.anti_join(gone, "pkey").anti_join(redo, "pkey"))
+            both = [f for f in (old, frame) if len(f)]
+            parts.append(pd.concat(both, ignore_index=True) if len(both) == 2 else (both[0] if both else frame))
+        old_next = old_next.anti_join(gone, "pkey").anti_join(redo, "pkey")
+        changes = pa.concat_tables([local.to_pyarrow(old_next), local.to_pyarrow(next_change(sub, as_of))])
+        refresh.reason += f"; {local.execute(redo.count()):,} patient(s) re-evaluated"
+    for name, frame in zip(PARTS, parts):
+        frame.to_parquet(staging / f"{name}.parquet", index=False)
+    pq.write_table(changes, staging / "next_change.parquet")
+    frame = _assemble(*parts, t, as_of, rules, settings or WorklistSettings())
+    return frame, t, refresh
+
+
+def _day(date: dt.date) -> int:
+    from trdpath.early.timeline import day_number
+
+    return day_number(date)
 
 
 def _merge(local, previous: Path, staging: Path, pulled: dict[str, pa.Table], touched: list[str],
@@ -219,6 +271,7 @@ def _merge(local, previous: Path, staging: Path, pulled: dict[str, pa.Table], to
         kept = local.to_pyarrow(kept)
         fresh = fresh.select(kept.column_names).cast(kept.schema)
         pq.write_table(pa.concat_tables([kept, fresh]), staging / f"{name}.parquet")
+    return local.to_pyarrow(gone_keys), offset
 
 
 def _open_state(local, folder: Path, config: StudyConfig, has_contacts: bool):

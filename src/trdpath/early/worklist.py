@@ -141,12 +141,9 @@ def worklist_frame(t: Timeline, extract, as_of: dt.date, rules: RuleTable,
     return worklist_from(t, dose_events(t, extract), contacts_as_of(extract, as_of), as_of, rules, settings)
 
 
-def worklist_from(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, as_of: dt.date, rules: RuleTable,
-                  settings: WorklistSettings | None = None) -> pd.DataFrame:
-    """The worklist from a timeline, its dose events and the contacts as of `as_of` (dose_events,
-    contacts_as_of); the incremental refresh (incremental.py) gives them from its kept state."""
-    settings = settings or WorklistSettings()
-    con, treatment = t.con, t.config.treatment
+def worklist_parts(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, as_of: dt.date):
+    """(patients, drugs, trials) as Ibis tables: what the engine gives _assemble for `as_of`."""
+    treatment = t.config.treatment
     d = day_number(as_of)
     status = status_at(t, [as_of])
     status = status.filter(status.in_cohort & status.alive)
@@ -187,10 +184,35 @@ def worklist_from(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, a
     tr = trials_now.join(ep, "pkey")
     tr = tr.filter(tr.era_start >= tr.episode_start).group_by(["pkey", "ingredient_id"]).agg(adequacy_day=tr.adequacy_day.min())
 
-    patients = con.execute(cohort)
-    drugs = con.execute(current.join(status.select("pkey"), "pkey"))
-    trials = con.execute(tr)
-    return _assemble(patients, drugs, trials, t, as_of, rules, settings)
+    return cohort, current.join(status.select("pkey"), "pkey"), tr
+
+
+def worklist_from(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, as_of: dt.date, rules: RuleTable,
+                  settings: WorklistSettings | None = None) -> pd.DataFrame:
+    """The worklist from a timeline, its dose events and the contacts as of `as_of` (dose_events,
+    contacts_as_of); the incremental refresh (incremental.py) gives them from its kept state."""
+    patients, drugs, trials = (t.con.execute(part) for part in worklist_parts(t, doses, contacts, as_of))
+    return _assemble(patients, drugs, trials, t, as_of, rules, settings or WorklistSettings())
+
+
+def next_change(t: Timeline, as_of: dt.date) -> ibis.Table:
+    """pkey, next_day: for records fixed as of `as_of`, the first later day on which worklist_parts
+    could give another answer (a trial or augmentation becomes known, a drug stops being current,
+    the minimum age is reached, death); until then only the day counts move, which _assemble
+    computes from the date. Earlier than the true day is safe (the patient is recomputed)."""
+    d, gap = day_number(as_of), t.config.treatment.era_gap_days
+    x = t.exposures
+    days = [t.trials.filter(t.trials.known_day > d).select("pkey", day=t.trials.known_day),
+            t.augments.filter(t.augments.known_day > d).select("pkey", day=t.augments.known_day),
+            x.filter(x.end + gap + 1 > d).select("pkey", day=x.end + gap + 1)]
+    p = t.patients
+    death = p.death_date.epoch_days().cast("int64")
+    days.append(p.filter(death > d).select("pkey", day=death))
+    # Date + years gives Feb 28 for a Feb 29 birthday: never after the day completed_years reaches it.
+    birthday = (p.birth_date + ibis.interval(years=t.config.cohort.min_age)).epoch_days().cast("int64")
+    days.append(p.filter(birthday > d).select("pkey", day=birthday))
+    days = ibis.union(*[table.mutate(pkey=table.pkey.cast("int64"), day=table.day.cast("int64")) for table in days])
+    return days.group_by("pkey").agg(next_day=days.day.min())
 
 
 def _joined(frame: pd.DataFrame, column: str, sep: str) -> pd.Series:
