@@ -264,3 +264,15 @@ def test_kill_at_any_instant_leaves_old_or_new(synth_folder, tmp_path):
         old = _digest(out)
     # Not vacuous: some kill came before the swap (old content kept); the last run completes.
     assert "2020-06-30" in seen
+
+
+def test_incremental_on_postgres(synthetic, tmp_path, postgres_con):
+    """The extract on PostgreSQL (fingerprints and the changed patients' timeline computed there, the
+    state evaluated in DuckDB): the same worklists as the full computation on PostgreSQL."""
+    con, extract = open_tables(synthetic, postgres_con)
+    previous = tmp_path / "none"
+    for i, as_of in enumerate([D(2019, 9, 30), D(2019, 10, 7), D(2020, 6, 30)]):
+        frame, _, _, refresh = incremental_worklist(con, extract, StudyConfig(), as_of, RULES, None, previous, tmp_path / f"s{i}")
+        _same(worklist_on(con, extract, StudyConfig(), as_of, RULES)[0], frame)
+        assert refresh.mode == ("full" if i == 0 else "incremental")
+        previous = tmp_path / f"s{i}"

@@ -88,7 +88,7 @@ def fingerprints(extract: Extract) -> ibis.Table:
         if table is None:
             continue
         text = ibis.literal("\x1f").join([ibis.literal(name)] + [
-            table[c].cast("string").fill_null("\x00") for c in table.columns])
+            table[c].cast("string").fill_null("\x1e") for c in table.columns])
         h = text.hash()
         parts.append(table.select("patient_id", a=(h % PRIMES[0]).cast("int64"),
                                   b=((h // PRIMES[0]) % PRIMES[1]).cast("int64")))
