@@ -13,6 +13,7 @@ from trdpath import __version__
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.atomic import replace_folder
+from trdpath.early.incremental import STATE
 from trdpath.pipeline import extract_date_range
 
 
@@ -36,11 +37,26 @@ def worklist_on(con, extract, config: StudyConfig, as_of: dt.date | None = None,
     return worklist_frame(timeline, extract, as_of, rules or load_rules(), settings), as_of, timeline
 
 
+def incremental_worklist(con, extract, config: StudyConfig, as_of: dt.date | None, rules, settings,
+                         previous: Path, staging: Path):
+    """(worklist DataFrame, as_of, Timeline, Refresh): the worklist from the state kept in `previous`
+    (when usable) updated with the records changed since, the new state written into `staging`."""
+    from trdpath.early.incremental import refreshed_worklist
+
+    as_of = as_of or default_as_of(con, extract, config)
+    frame, timeline, refresh = refreshed_worklist(con, extract, config, as_of, previous if previous.is_dir() else None,
+                                                  staging, rules, settings)
+    return frame, as_of, timeline, refresh
+
+
 def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, config: StudyConfig | None = None,
              backend: str | None = None, rules_path: Path | None = None, settings=None,
-             fhir_stage2: bool = False, cohort_url: str | None = None, cohort_definition_id: int = 1) -> pd.DataFrame:
+             fhir_stage2: bool = False, cohort_url: str | None = None, cohort_definition_id: int = 1,
+             incremental: bool = False) -> pd.DataFrame:
     """Compute the worklist as of `as_of` and write worklist.csv/.xlsx/.html, flags.ndjson into `out`
-    atomically; with `cohort_url`, also write the OMOP cohort table there (cohort.py)."""
+    atomically; with `cohort_url`, also write the OMOP cohort table there (cohort.py). `incremental`:
+    keep the state in OUT/state and, when a usable one is there, recompute only the patients whose
+    records changed since (incremental.py); the worklist is the same as without."""
     from trdpath.early.fhir import write_flags
     from trdpath.early.outputs import write_worklist
     from trdpath.early.worklist import load_rules
@@ -51,14 +67,25 @@ def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, co
     rules = load_rules(rules_path)
     target = cohort_target(cohort_url) if cohort_url else None  # a bad target stops before any work
     with opened_extract(data, config, backend) as (con, extract):
-        frame, as_of, timeline = worklist_on(con, extract, config, as_of, rules, settings)
-        if target is not None:
-            write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
+        if not incremental:
+            frame, as_of, timeline = worklist_on(con, extract, config, as_of, rules, settings)
+            refresh = None
+            if target is not None:
+                write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
         with replace_folder(Path(out)) as folder:  # the whole output folder swapped in at once (trdpath.atomic)
+            if incremental:
+                # State and worklist are staged together: a kill leaves the old pair or the new one.
+                frame, as_of, timeline, refresh = incremental_worklist(con, extract, config, as_of, rules, settings,
+                                                                       Path(out) / STATE, folder / STATE)
+                if target is not None:
+                    write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
             write_worklist(frame, folder, as_of)
             write_flags(frame, folder / "flags.ndjson", as_of, include_stage2=fhir_stage2)
             meta = {"trdpath_version": __version__, "as_of": str(as_of), "source": extract.source,
                     "rules": rules.path, "patients": len(frame),
+                    "refresh": refresh.as_dict() if refresh else None,
                     "note": "Patient-level: stays inside the secure environment. Not a medical device."}
+            if refresh is not None:
+                frame.attrs["refresh"] = f"{refresh.mode}, {refresh.reason}"
             (folder / "worklist.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return frame

@@ -35,18 +35,21 @@ def register(app: typer.Typer) -> None:
                  care_window_days: Annotated[int, typer.Option("--care-window-days", min=0, help="In current care: a drug or contact within this many days.")] = 183,
                  flag_stage2: Annotated[bool, typer.Option("--flag-stage2", help="Also write FHIR Flags for stage 2 (two failed adequate trials).")] = False,
                  cohort_url: Annotated[Optional[str], typer.Option("--cohort-to", help="Write the TRD cohort as an OMOP cohort table: duckdb:FILE, postgresql://...?schema=results or spark:SCHEMA.")] = None,
-                 cohort_definition_id: Annotated[int, typer.Option("--cohort-definition-id", min=1)] = 1) -> None:
+                 cohort_definition_id: Annotated[int, typer.Option("--cohort-definition-id", min=1)] = 1,
+                 incremental: Annotated[bool, typer.Option("--incremental", help="Keep the state in OUT/state; when it is there, recompute only the patients whose records changed since its as-of date (same worklist).")] = False) -> None:
         """Who is where on the TRD pathway as of a date, the next step and why (patient-level: stays in the secure environment)."""
         from trdpath.early.api import worklist as run
         from trdpath.early.worklist import WorklistSettings
 
         settings = WorklistSettings(inertia_days=inertia_days, contact_gap_days=contact_gap_days, care_window_days=care_window_days)
         frame = run(data, out, _date(as_of, "--as-of"), load_config(config), _check_backend(backend), rules, settings,
-                    fhir_stage2=flag_stage2, cohort_url=cohort_url, cohort_definition_id=cohort_definition_id)
+                    fhir_stage2=flag_stage2, cohort_url=cohort_url, cohort_definition_id=cohort_definition_id,
+                    incremental=incremental)
         counts = frame["stage"].value_counts().to_dict()
         console.print(Text(f"{len(frame):,} patients in current care ("
                            + ", ".join(f"stage {k}: {v:,}" for k, v in sorted(counts.items())) + f"). Wrote worklist.csv, "
-                           "worklist.xlsx, worklist.html, flags.ndjson to " + str(out)))
+                           "worklist.xlsx, worklist.html, flags.ndjson to " + str(out)
+                           + (f" (state: {frame.attrs['refresh']})" if frame.attrs.get("refresh") else "")))
 
     @app.command()
     def backtest(data: DataOption, out: OutOption,
@@ -64,8 +67,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def risk(data: DataOption, out: OutOption,
              model: Annotated[str, typer.Option("--model", help="logistic (penalised, default) or boosting.")] = "logistic",
+             mentions: Annotated[Optional[Path], typer.Option("--mentions", help="The mention table of `trdpath nlp extract`: its self-harm and suicidality flags (as known at each index day) enter as predictors.")] = None,
              config: ConfigOption = None, backend: BackendOption = None) -> None:
         """Risk of TRD within 12 months of the first failed adequate trial: temporal split, AUROC, calibration (research only)."""
         from trdpath.early.risk import run_risk
 
-        console.print(Text(run_risk(data, out, model, load_config(config), _check_backend(backend))))
+        console.print(Text(run_risk(data, out, model, load_config(config), _check_backend(backend), mentions)))

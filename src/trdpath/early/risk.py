@@ -36,6 +36,56 @@ PREDICTOR_LISTS = ("recurrent_depression", "psychotic_symptoms", "anxiety", "sub
                    "self_harm", "cardiovascular", "respiratory", "diabetes")
 NUMERIC = ("age", "prior_episodes", "referrals_before")
 MODELS = ("logistic", "boosting")
+# Notes-derived flags (trdpath.nlp.patient: affirmed, about the patient, dated by the index day), optional.
+MENTION_COLUMNS = ("patient_id", "date", "category", "negated", "hypothetical", "experiencer", "certainty")
+
+
+def read_mentions(path) -> pd.DataFrame:
+    """The mention table of `trdpath nlp extract` (CSV or Parquet); a clear refusal when the notes
+    were not processed (no file) or the file is not such a table."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--mentions {path}: no such file. The notes were not processed: run `trdpath nlp extract "
+                        "--notes NOTES --out MENTIONS` first, or leave out --mentions (no notes flags as predictors).")
+    try:
+        frame = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
+                 else pd.read_csv(path, dtype=str, keep_default_na=False))
+    except Exception as exc:  # pyarrow and the CSV parser raise several types for a damaged file
+        raise UserError(f"--mentions {path} cannot be read as a mention table ({exc.__class__.__name__}).") from None
+    missing = [c for c in MENTION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise UserError(f"--mentions {path} is not a mention table of `trdpath nlp extract`: it lacks the column(s) "
+                        f"{', '.join(missing)}.")
+    for column in ("negated", "hypothetical"):
+        text = frame[column].astype(str).str.strip().str.lower()
+        bad = ~text.isin(["true", "false", "1", "0"])
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise UserError(f"--mentions {path}, row {row + 2}, column {column}: expected true or false "
+                            f"(got {frame[column].iloc[row]!r}).")
+        frame[column] = text.isin(["true", "1"])
+    dates = pd.to_datetime(frame["date"], errors="coerce")
+    if dates.isna().any():
+        row = int(dates.isna().to_numpy().nonzero()[0][0])
+        raise UserError(f"--mentions {path}, row {row + 2}, column date: not a date (got {frame['date'].iloc[row]!r}).")
+    frame["date"] = dates
+    return frame
+
+
+def add_notes_flags(frame: pd.DataFrame, mentions: pd.DataFrame) -> pd.DataFrame:
+    """The notes flags (self_harm_nlp, suicidal_ideation_nlp, suicide_attempt_nlp) of each patient as
+    known at their own index day (trdpath.nlp.patient.flags_from_mentions, cut at that day)."""
+    from trdpath.nlp.patient import FLAG_COLUMNS, flags_from_mentions
+
+    index_dates = pd.Series(pd.to_datetime(frame["index_day"], unit="D").to_numpy(), index=frame["patient_id"].astype(str))
+    flags = flags_from_mentions(mentions, frame["patient_id"], index_date=index_dates)
+    flags = flags.set_index("patient_id")[FLAG_COLUMNS]
+    out = frame.copy()
+    for column in FLAG_COLUMNS:
+        out[column] = frame["patient_id"].astype(str).map(flags[column]).fillna(False).astype(bool).to_numpy()
+    return out
 
 
 def risk_dataset(t: Timeline, extract, outcome_date: dt.date) -> pd.DataFrame:
@@ -143,7 +193,9 @@ def fit_and_evaluate(data: pd.DataFrame, kind: str = "logistic", test_fraction: 
     comparable, so none are published) under disclosure control."""
     categorical = ["sex"]
     numeric = [c for c in NUMERIC if c in data]
-    binary = [c for c in PREDICTOR_LISTS if c in data]
+    from trdpath.nlp.patient import FLAG_COLUMNS
+
+    binary = [c for c in (*PREDICTOR_LISTS, *FLAG_COLUMNS) if c in data]
     data = data.sort_values(["index_day", "patient_id"], kind="stable")
     cut = int(len(data) * (1 - test_fraction))
     train, test = data.iloc[:cut], data.iloc[cut:]
@@ -167,8 +219,9 @@ def fit_and_evaluate(data: pd.DataFrame, kind: str = "logistic", test_fraction: 
     return result
 
 
-def run_risk(data, out, model: str = "logistic", config=None, backend: str | None = None) -> str:
-    """`trdpath risk`: dataset, temporal split, fit, evaluation and published coefficients into `out`."""
+def run_risk(data, out, model: str = "logistic", config=None, backend: str | None = None, mentions=None) -> str:
+    """`trdpath risk`: dataset, temporal split, fit, evaluation and published coefficients into `out`.
+    `mentions`: the mention table of `trdpath nlp extract`, whose flags then enter as predictors."""
     import json
     from pathlib import Path
 
@@ -184,16 +237,19 @@ def run_risk(data, out, model: str = "logistic", config=None, backend: str | Non
     config = config or StudyConfig()
     if model not in MODELS:
         raise UserError(f"--model must be one of {', '.join(MODELS)} (got {model!r}).")
+    notes = read_mentions(mentions) if mentions is not None else None  # refused before any work
     with opened_extract(data, config, backend) as (con, extract):
         outcome_date = default_as_of(con, extract, config)
         frame = risk_dataset(build_timeline(con, extract, config, outcome_date), extract, outcome_date)
+    if notes is not None:
+        frame = add_notes_flags(frame, notes)
     if len(frame) < 50:
         raise UserError(f"Only {len(frame)} patients reach a first adequate trial with 12 months of follow-up: too few to fit a model.")
     result = fit_and_evaluate(frame, model, disclosure=config.disclosure)
     test = result["test"]
     with replace_folder(Path(out)) as folder:  # the whole output folder swapped in at once (trdpath.atomic)
         summary = {k: v for k, v in test.items() if k != "decision_curve"}
-        summary.update({"model": model, "train_n": result["train"]["n"], "train_events": result["train"]["events"],
+        summary.update({"notes_flags": notes is not None, "model": model, "train_n": result["train"]["n"], "train_events": result["train"]["events"],
                         "outcome": f"TRD within {HORIZON_DAYS} days of the first adequate trial",
                         "split": "temporal: the latest 30% of index days are the test set",
                         "not_a_medical_device": True})

@@ -110,11 +110,40 @@ def _date_of(days: pd.Series) -> pd.Series:
     return out.dt.date.astype(object).where(out.notna(), None)
 
 
+def dose_events(t: Timeline, extract) -> ibis.Table:
+    """pkey, ingredient_id, start, dose_mg, min_dose_mg: the recorded daily dose of each prescription
+    start (highest if several start that day), for the dose of each current drug's latest prescription."""
+    rx = extract.prescriptions.mutate(drug_key=extract.prescriptions.drug.fill_null(""),
+                                      atc_key=extract.prescriptions.atc_code.fill_null(""),
+                                      start=extract.prescriptions.start_date.epoch_days().cast("int64"))
+    rx = rx.join(t.patients.select("pkey", "patient_id"), "patient_id").join(t.mapping, ["drug_key", "atc_key"])
+    rx = rx.mutate(ingredient_id=rx.ingredient_id.cast("int64"))
+    return rx.group_by(["pkey", "ingredient_id", "start"]).agg(
+        dose_mg=rx.daily_dose_mg.max(), min_dose_mg=rx.min_daily_dose_mg.max())
+
+
+def contacts_as_of(extract, as_of: dt.date) -> ibis.Table | None:
+    """patient_id, last_contact_day, team, service_category: each patient's latest referral dated by
+    `as_of` (its service and category; the first by name if several that day). None without referrals."""
+    if extract.referrals is None:
+        return None
+    r = extract.referrals.filter(extract.referrals.date <= ibis.literal(as_of, "date"))
+    r = r.mutate(day=r.date.epoch_days().cast("int64"))
+    last = r.group_by("patient_id").agg(last_contact_day=r.day.max())
+    team = r.join(last, "patient_id")
+    return team.filter(team.day == team.last_contact_day).group_by(["patient_id", "last_contact_day"]).agg(
+        team=team.service.min(), service_category=team.service_category.min())
+
+
 def worklist_frame(t: Timeline, extract, as_of: dt.date, rules: RuleTable,
                    settings: WorklistSettings | None = None) -> pd.DataFrame:
     """One row per patient in current care on `as_of` (the columns of WORKLIST_COLUMNS)."""
-    settings = settings or WorklistSettings()
-    con, treatment = t.con, t.config.treatment
+    return worklist_from(t, dose_events(t, extract), contacts_as_of(extract, as_of), as_of, rules, settings)
+
+
+def worklist_parts(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, as_of: dt.date):
+    """(patients, drugs, trials) as Ibis tables: what the engine gives _assemble for `as_of`."""
+    treatment = t.config.treatment
     d = day_number(as_of)
     status = status_at(t, [as_of])
     status = status.filter(status.in_cohort & status.alive)
@@ -134,14 +163,8 @@ def worklist_frame(t: Timeline, extract, as_of: dt.date, rules: RuleTable,
     current = current.select("pkey", "ingredient_id", "role", "era_start", "last_start", "adequate_now", "era_adequacy_day")
 
     # The dose of the latest prescription of each current drug (highest if several start that day).
-    rx = extract.prescriptions.mutate(drug_key=extract.prescriptions.drug.fill_null(""),
-                                      atc_key=extract.prescriptions.atc_code.fill_null(""),
-                                      start=extract.prescriptions.start_date.epoch_days().cast("int64"))
-    rx = rx.join(t.patients.select("pkey", "patient_id"), "patient_id").join(t.mapping, ["drug_key", "atc_key"])
-    rx = rx.mutate(ingredient_id=rx.ingredient_id.cast("int64"))
-    dose = rx.join(current.select("pkey", "ingredient_id", "last_start"), ["pkey", "ingredient_id"])
-    dose = dose.filter(dose.start == dose.last_start).group_by(["pkey", "ingredient_id"]).agg(
-        dose_mg=ibis._.daily_dose_mg.max(), min_dose_mg=ibis._.min_daily_dose_mg.max())
+    dose = doses.join(current.select("pkey", "ingredient_id", "last_start"), ["pkey", "ingredient_id"])
+    dose = dose.filter(dose.start == dose.last_start).select("pkey", "ingredient_id", "dose_mg", "min_dose_mg")
     current = current.left_join(dose, ["pkey", "ingredient_id"]).drop("pkey_right", "ingredient_id_right")
 
     # The last treatment change: the latest start of any era (a new drug or a restart) by the date.
@@ -150,15 +173,8 @@ def worklist_frame(t: Timeline, extract, as_of: dt.date, rules: RuleTable,
     cohort = status.select("pkey", "patient_id", "stage", "resistance_level", "episode_start", "trd_day", "n_adequate_trials",
                            "augment_day")
     cohort = cohort.left_join(changes, "pkey").drop("pkey_right")
-    if extract.referrals is not None:
-        r = extract.referrals.filter(extract.referrals.date <= ibis.literal(as_of, "date"))
-        r = r.mutate(day=r.date.epoch_days().cast("int64"))
-        last = r.group_by("patient_id").agg(last_contact_day=r.day.max())
-        team = r.join(last, "patient_id")
-        team = team.filter(team.day == team.last_contact_day).group_by("patient_id").agg(
-            team=team.service.min(), service_category=team.service_category.min())
-        cohort = cohort.left_join(last, "patient_id").drop("patient_id_right")
-        cohort = cohort.left_join(team, "patient_id").drop("patient_id_right")
+    if contacts is not None:
+        cohort = cohort.left_join(contacts, "patient_id").drop("patient_id_right")
     else:
         cohort = cohort.mutate(last_contact_day=ibis.null("int64"), team=ibis.null("string"),
                                service_category=ibis.null("string"))
@@ -168,10 +184,44 @@ def worklist_frame(t: Timeline, extract, as_of: dt.date, rules: RuleTable,
     tr = trials_now.join(ep, "pkey")
     tr = tr.filter(tr.era_start >= tr.episode_start).group_by(["pkey", "ingredient_id"]).agg(adequacy_day=tr.adequacy_day.min())
 
-    patients = con.execute(cohort)
-    drugs = con.execute(current.join(status.select("pkey"), "pkey"))
-    trials = con.execute(tr)
-    return _assemble(patients, drugs, trials, t, as_of, rules, settings)
+    return cohort, current.join(status.select("pkey"), "pkey"), tr
+
+
+def worklist_from(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, as_of: dt.date, rules: RuleTable,
+                  settings: WorklistSettings | None = None) -> pd.DataFrame:
+    """The worklist from a timeline, its dose events and the contacts as of `as_of` (dose_events,
+    contacts_as_of); the incremental refresh (incremental.py) gives them from its kept state."""
+    patients, drugs, trials = (t.con.execute(part) for part in worklist_parts(t, doses, contacts, as_of))
+    return _assemble(patients, drugs, trials, t, as_of, rules, settings or WorklistSettings())
+
+
+def next_change(t: Timeline, as_of: dt.date) -> ibis.Table:
+    """pkey, next_day: for records fixed as of `as_of`, the first later day on which worklist_parts
+    could give another answer (a trial or augmentation becomes known, a drug stops being current,
+    the minimum age is reached, death); until then only the day counts move, which _assemble
+    computes from the date. Earlier than the true day is safe (the patient is recomputed)."""
+    d, gap = day_number(as_of), t.config.treatment.era_gap_days
+    x = t.exposures
+    days = [t.trials.filter(t.trials.known_day > d).select("pkey", day=t.trials.known_day),
+            t.augments.filter(t.augments.known_day > d).select("pkey", day=t.augments.known_day),
+            x.filter(x.end + gap + 1 > d).select("pkey", day=x.end + gap + 1)]
+    p = t.patients
+    death = p.death_date.epoch_days().cast("int64")
+    days.append(p.filter(death > d).select("pkey", day=death))
+    # Date + years gives Feb 28 for a Feb 29 birthday: never after the day completed_years reaches it.
+    birthday = (p.birth_date + ibis.interval(years=t.config.cohort.min_age)).epoch_days().cast("int64")
+    days.append(p.filter(birthday > d).select("pkey", day=birthday))
+    days = ibis.union(*[table.mutate(pkey=table.pkey.cast("int64"), day=table.day.cast("int64")) for table in days])
+    return days.group_by("pkey").agg(next_day=days.day.min())
+
+
+def _joined(frame: pd.DataFrame, column: str, sep: str) -> pd.Series:
+    """The texts of each pkey joined with `sep`, in row order: a grouped sum of object strings runs in
+    pandas' compiled loop (a Python join per group took ~30 s for 100k patients)."""
+    if frame.empty:
+        return pd.Series(dtype=object)
+    text = frame[column].astype(object).astype(str) + sep
+    return text.groupby(frame["pkey"], sort=True).sum().str[: -len(sep)]
 
 
 def _assemble(patients: pd.DataFrame, drugs: pd.DataFrame, trials: pd.DataFrame, t: Timeline, as_of: dt.date,
@@ -197,12 +247,12 @@ def _assemble(patients: pd.DataFrame, drugs: pd.DataFrame, trials: pd.DataFrame,
     drugs = drugs.sort_values(["pkey", "era_start", "name"])
     ad, aug = drugs[is_ad.loc[drugs.index]], drugs[~is_ad.loc[drugs.index]]
     per = pd.DataFrame(index=patients["pkey"].unique())
-    per["current_antidepressants"] = ad.groupby("pkey")["text"].agg("; ".join)
-    per["current_augmenting_agents"] = aug.groupby("pkey")["text"].agg("; ".join)
+    per["current_antidepressants"] = _joined(ad, "text", "; ")
+    per["current_augmenting_agents"] = _joined(aug, "text", "; ")
     per["dose_adequate"] = ad.assign(ok=adequate_now.loc[ad.index]).groupby("pkey")["ok"].all()
     per["days_on_current_drug"] = ad.groupby("pkey")["days_on"].min()
     per["subtherapeutic_held"] = ad.groupby("pkey")["subtherapeutic"].any()
-    per["subtherapeutic_text"] = ad[ad["subtherapeutic"]].groupby("pkey")["name"].agg(", ".join)
+    per["subtherapeutic_text"] = _joined(ad[ad["subtherapeutic"]], "name", ", ")
     per["has_current"] = drugs.groupby("pkey").size() > 0
 
     trials = trials.copy()
@@ -210,7 +260,7 @@ def _assemble(patients: pd.DataFrame, drugs: pd.DataFrame, trials: pd.DataFrame,
     trials["adequacy_day"] = pd.to_numeric(trials["adequacy_day"])
     trials = trials.sort_values(["pkey", "adequacy_day", "ingredient_id"])
     trials["text"] = trials["name"] + " (adequate " + _date_of(trials["adequacy_day"]).astype(str) + ")"
-    per["trials_text"] = trials.groupby("pkey")["text"].agg(", ".join)
+    per["trials_text"] = _joined(trials, "text", ", ")
     per["last_adequacy_day"] = trials.groupby("pkey")["adequacy_day"].max()
 
     w = patients.set_index("pkey").join(per)

@@ -29,6 +29,7 @@ from trdpath.errors import UserError
 from trdpath.report import display, figures
 from trdpath.report.content import SENSITIVITY_TITLE, extra_outputs, load_extras, passes_not_run, report_sections
 from trdpath.report.docx_writer import write_docx
+from trdpath.report.sections import number_figures
 from trdpath.stats import Analysis, analyse
 from trdpath.safety import mask_credentials, neutralise_frame
 from trdpath.stats.disclosure import protect, protect_attrition, published_group_sizes, round_count, small_label
@@ -89,6 +90,10 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     published["warnings"] = pd.DataFrame({"warning": protected.warnings}, dtype=object)
     extra = extra_outputs(extras or {}, settings, protected, meta)
     published.update(extra.tables)
+    # Issue 18 hook: the backtest and risk evaluation when run into OUT/backtest and OUT/risk (trdpath.early.report).
+    from trdpath.early.report import early_section
+    early, early_tables = early_section(Path(out_dir).parent, settings)
+    published.update(early_tables)
     # Text cells that a spreadsheet would run as a formula get a leading ' (OWASP CSV injection).
     published = {stem: neutralise_frame(table) for stem, table in published.items()}
     for stem, table in published.items():
@@ -113,6 +118,9 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     disclosure_note = display.disclosure_footnote(settings, protected.disclosure_applied)
     sections = report_sections(display_tables, report_figures, sizes, settings, protected.disclosure_applied,
                                sensitivity, protected.warnings, extra.sections)
+    if early is not None:  # issue 18 hook: before the warnings, figures renumbered in reading order
+        sections.insert(len(sections) - 1, early)
+        number_figures(sections)
     title = f"{config.study.name}: treatment-resistant depression report"
     environment = Environment(loader=PackageLoader("trdpath.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))

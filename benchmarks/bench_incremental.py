@@ -1,0 +1,92 @@
+"""Benchmark: the incremental worklist refresh against a full rebuild on the same date.
+
+    python benchmarks/bench_incremental.py [--patients 200000] [--data DIR] [--days 1 7] [--repeat 2]
+
+Generates a synthetic extract (Parquet, no notes) unless --data points at one, opens it once, keeps
+the state as of D1 = 60 days before the latest prescription (`--incremental` on D1, not timed), then
+for each step in --days times, alternating in the same process: the full worklist computation on
+D2 = D1 + step (worklist_on: timeline and evaluation) and the incremental refresh from the D1 state
+(fingerprints, the changed patients' timeline, the merge and the evaluation over the kept state,
+written as Parquet). Both give the same worklist (checked here too). Prints the patients whose
+records changed, each pair and the ratio incremental / full. Writing the worklist files (CSV, XLSX,
+HTML, FHIR) is the same for both and not timed; opening the extract is shared and timed once.
+Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_classify import prescriptions_glob, run  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
+    parser.add_argument("--days", type=int, nargs="+", default=[1, 7])
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
+    data = args.data or work / "extract"
+    try:
+        if args.data is None:
+            print(f"generating {args.patients:,} patients ...", flush=True)
+            wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(args.patients),
+                                 "--seed", str(args.seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
+            print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB")
+        import duckdb
+
+        from trdpath.api import opened_extract
+        from trdpath.config import StudyConfig
+        from trdpath.early.api import incremental_worklist, worklist_on
+        from trdpath.early.worklist import load_rules
+
+        last = duckdb.connect().execute(f"SELECT max(start_date) FROM read_parquet('{prescriptions_glob(data)}')").fetchone()[0]
+        d1 = pd.Timestamp(last).date() - dt.timedelta(days=60)
+        config, rules = StudyConfig(), load_rules()
+        t0 = time.perf_counter()
+        with opened_extract(data, config) as (con, extract):
+            print(f"open and validate the extract: {time.perf_counter() - t0:.1f} s")
+            t0 = time.perf_counter()
+            incremental_worklist(con, extract, config, d1, rules, None, work / "none", work / "state_d1")
+            print(f"state as of {d1} (full build, kept): {time.perf_counter() - t0:.1f} s")
+            for step in args.days:
+                d2 = d1 + dt.timedelta(days=step)
+                fulls, incs = [], []
+                for attempt in range(args.repeat):
+                    t0 = time.perf_counter()
+                    full, _, _ = worklist_on(con, extract, config, d2, rules)
+                    fulls.append(time.perf_counter() - t0)
+                    staging = work / f"state_{step}_{attempt}"
+                    t0 = time.perf_counter()
+                    frame, _, _, refresh = incremental_worklist(con, extract, config, d2, rules, None, work / "state_d1", staging)
+                    incs.append(time.perf_counter() - t0)
+                    shutil.rmtree(staging)
+                    pd.testing.assert_frame_equal(full.reset_index(drop=True), frame.reset_index(drop=True))
+                    print(f"  +{step} d, pair {attempt + 1}: full {fulls[-1]:.1f} s, incremental {incs[-1]:.1f} s "
+                          f"({refresh.recomputed:,} of {refresh.patients:,} patients recomputed, "
+                          f"{100 * refresh.recomputed / refresh.patients:.2f}%), {len(full):,} in current care", flush=True)
+                ratio = statistics.median(incs) / statistics.median(fulls)
+                print(f"D2 = D1 + {step} d: full median {statistics.median(fulls):.1f} s, incremental median "
+                      f"{statistics.median(incs):.1f} s, ratio {ratio:.3f}; same worklist", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

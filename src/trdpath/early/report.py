@@ -1,0 +1,249 @@
+"""The report's section on early identification: the backtest and the risk model's evaluation.
+
+`trdpath backtest --out OUT/backtest` and `trdpath risk --out OUT/risk` (OUT a classification results
+folder) leave their outputs where `trdpath report OUT` finds them; this module turns them into one
+report section (HTML and DOCX, through trdpath.report's Section) and its published tables.
+
+Disclosure control (docs/report.md; the project's helpers in trdpath.stats.disclosure): every count
+goes through the same rule again (fewer than min_count: "<min_count"; others rounded; applied to an
+already rounded count it changes nothing), and every proportion is recomputed from the *rounded*
+counts, as the report's percentages are: a PPV or a prevalence with three decimals over an exact
+denominator would give back the exact counts that the rounding hides (k/n pins k and n). The model's
+summary statistics (AUROC, AUPRC, calibration, lift) are published to two decimals.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from trdpath.report.display import DisplayTable
+from trdpath.report.figures import Figure
+from trdpath.report.sections import Section
+from trdpath.stats.disclosure import round_count, small_label
+
+BACKTEST_DIR = "backtest"  # OUT/backtest/: `trdpath backtest --out OUT/backtest`
+RISK_DIR = "risk"          # OUT/risk/: `trdpath risk --out OUT/risk`
+SECTION_KEY = "early"
+TITLE = "Early identification: backtest and risk of progression"
+
+
+def count(value, settings) -> str:
+    """A published count: '<min_count' below the threshold, else rounded (idempotent on rounded counts)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value  # already a label ("<8", "suppressed (small count)")
+    value = int(round(float(value)))
+    if not settings.enabled:
+        return str(value)
+    if 0 < value < settings.min_count:
+        return small_label(settings)
+    return str(round_count(value, settings.rounding))
+
+
+def proportion(events, n, settings) -> str:
+    """events/n from the published (rounded) counts; withheld when either side is below min_count."""
+    try:
+        events, n = float(events), float(n)
+    except (TypeError, ValueError):
+        return "suppressed (small count)"
+    if n <= 0:
+        return ""
+    if settings.enabled:
+        if min(events, n - events) < settings.min_count:
+            return "suppressed (small count)"
+        events, n = round_count(events, settings.rounding), round_count(n, settings.rounding)
+    return f"{events / n:.2f}" if n else ""
+
+
+def _table(key: str, title: str, header: list[str], rows: list[list[str]], footnotes: list[str]) -> DisplayTable:
+    table = DisplayTable(key, title, [[(h, 1) for h in header]], footnotes=footnotes)
+    for row in rows:
+        table.add([str(c) for c in row])
+    return table
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    return buffer.getvalue()
+
+
+def backtest_part(folder: Path, settings) -> tuple[list, dict[str, pd.DataFrame]]:
+    """Blocks for the section and the published tables, from OUT/backtest."""
+    meta = json.loads((folder / "backtest.json").read_text(encoding="utf-8"))
+    by_date = pd.read_csv(folder / "backtest_by_date.csv", dtype=str, keep_default_na=False)
+    rows, published = [], []
+    for row in meta.get("summary", []):
+        measure, value = str(row.get("measure", "")), row.get("value", "")
+        n, events = row.get("n"), row.get("events")
+        if measure.startswith("PPV"):
+            value = proportion(events, n, settings) if n not in (None, "") else ""
+        elif "median" in measure:
+            value = str(value) if count(n, settings) not in ("", small_label(settings)) or not settings.enabled else "suppressed (small count)"
+        else:
+            value = count(value, settings)
+        rows.append([measure, value, count(n, settings) if n not in (None, "") else ""])
+        published.append({"measure": measure, "value": value, "n": rows[-1][2]})
+    stages = [c for c in by_date.columns if c.startswith("stage_")]
+    for c in stages:
+        by_date[c] = by_date[c].map(lambda v: count(v, settings))
+    blocks = [("subheading", "Backtest (silent mode)"),
+              ("text", (f"Stages computed on {meta.get('dates')} as-of dates ({meta.get('every')}ly, "
+                        f"{meta.get('from')} to {meta.get('to')}) from what was recorded by each date; outcome "
+                        f"read at the index date {meta.get('outcome_date')}. Proportions are computed from the "
+                        "rounded counts.", "")),
+              ("table", _table("early_backtest", "Backtest: time gained before TRD and the flag's positive "
+                               "predictive value", ["Measure", "Value", "n"], rows, []))]
+    figure = _stage_figure(by_date, stages, settings)
+    if figure is not None:
+        blocks.append(("figure", figure))
+    return blocks, {"early_backtest_summary": pd.DataFrame(published), "early_backtest_by_date": by_date}
+
+
+def _stage_figure(by_date: pd.DataFrame, stages: list[str], settings) -> Figure | None:
+    if not stages or by_date.empty:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = pd.to_datetime(by_date["as_of"])
+    for c in stages:
+        # Suppressed counts are not drawn (a gap), never drawn as zero.
+        y = pd.to_numeric(by_date[c], errors="coerce")
+        ax.plot(x, y, marker="o", markersize=3, label=c.replace("stage_", "stage "))
+    ax.set_ylabel("patients in current care")
+    ax.legend(fontsize=7, ncol=len(stages))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    png = _png(fig)
+    plt.close(fig)
+    return Figure("early_stages", "Patients in current care at each pathway stage on each as-of date of the backtest "
+                  "(rounded; suppressed counts not drawn)", png)
+
+
+RISK_MEASURES = (("auroc", "AUROC"), ("auprc", "AUPRC"), ("calibration_slope", "Calibration slope"),
+                 ("calibration_intercept", "Calibration intercept (calibration-in-the-large)"),
+                 ("lift_top_fifth", "Lift in the top fifth of predicted risk"))
+
+
+def risk_part(folder: Path, settings) -> tuple[list, dict[str, pd.DataFrame]]:
+    """Blocks for the section and the published tables, from OUT/risk."""
+    summary = json.loads((folder / "risk_evaluation.json").read_text(encoding="utf-8"))
+    rows = [["Model", str(summary.get("model", ""))],
+            ["Outcome", str(summary.get("outcome", ""))], ["Split", str(summary.get("split", ""))],
+            ["Training set: patients", count(summary.get("train_n"), settings)],
+            ["Training set: TRD within 12 months", count(summary.get("train_events"), settings)],
+            ["Test set: patients", count(summary.get("n"), settings)],
+            ["Test set: TRD within 12 months", count(summary.get("events"), settings)],
+            ["Test set: proportion with TRD", proportion(summary.get("events"), summary.get("n"), settings)]]
+    for key, label in RISK_MEASURES:
+        value = summary.get(key)
+        text = "" if value is None else f"{float(value):.2f}"
+        if key == "auroc" and summary.get("auroc_ci"):
+            lo, hi = summary["auroc_ci"]
+            text += f" (95% CI {float(lo):.2f}-{float(hi):.2f})"
+        rows.append([label, text])
+    published = {"early_risk_evaluation": pd.DataFrame(rows, columns=["measure", "value"])}
+    blocks = [("subheading", "Risk of progression to TRD (research only)"),
+              ("text", ("Not a medical device. A model of TRD within 12 months of the first adequate trial from "
+                        "what was known that day, evaluated on the latest 30% of index dates (TRIPOD). Published "
+                        "models discriminate modestly (Lage et al. 2022: external AUROC 0.652).", "")),
+              ("table", _table("early_risk", "Risk model: temporal validation", ["Measure", "Value"], rows, []))]
+    coefficients = folder / "risk_coefficients.csv"
+    if coefficients.is_file():
+        coefs = pd.read_csv(coefficients, dtype=str, keep_default_na=False)
+        coef_rows = [[predictor_label(r["predictor"]), _coefficient(r["coefficient"], settings)] for _, r in coefs.iterrows()]
+        blocks.append(("table", _table("early_risk_coefficients", "Risk model: coefficients (log odds per unit; "
+                                       "standardised numeric predictors)", ["Predictor", "Coefficient"], coef_rows,
+                                       [f"<{settings.min_count}: held by, or lacking in, fewer than {settings.min_count} "
+                                        "training patients; not published."] if settings.enabled else [])))
+        published["early_risk_coefficients"] = pd.DataFrame(coef_rows, columns=["predictor", "coefficient"])
+    curve = folder / "risk_decision_curve.csv"
+    figure = _risk_figure(summary, pd.read_csv(curve) if curve.is_file() else None)
+    if figure is not None:
+        blocks.append(("figure", figure))
+    return blocks, published
+
+
+def predictor_label(name: str) -> str:
+    """'cat__sex_female' -> 'sex: female', 'bin__self_harm' -> 'self harm' (scikit-learn's prefixed names)."""
+    kind, _, rest = name.partition("__")
+    rest = rest or kind
+    if kind == "cat" and "_" in rest:
+        variable, _, level = rest.partition("_")
+        return f"{variable}: {level}"
+    return rest.replace("_", " ")
+
+
+def _coefficient(value: str, settings) -> str:
+    try:
+        return f"{float(value):.2f}"
+    except ValueError:
+        return small_label(settings) if settings.enabled else value
+
+
+def _risk_figure(summary: dict, curve: pd.DataFrame | None) -> Figure | None:
+    points = pd.DataFrame(summary.get("calibration_points") or [])
+    if points.empty:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2 if curve is not None else 1, figsize=(8, 3.6), squeeze=False)
+    ax = axes[0][0]
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=1)
+    ax.plot(points["predicted"], points["observed"], marker="o")
+    top = max(float(points[["predicted", "observed"]].max().max()) * 1.1, 0.05)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("predicted risk (tenths of the test set)")
+    ax.set_ylabel("observed proportion")
+    ax.set_title("Calibration", fontsize=9)
+    if curve is not None:
+        ax = axes[0][1]
+        ax.plot(curve["threshold"], curve["net_benefit_model"], label="model")
+        ax.plot(curve["threshold"], curve["net_benefit_all"], label="treat all", linestyle="--")
+        ax.axhline(0, color="grey", linewidth=1, label="treat none")
+        ax.set_ylim(min(-0.05, float(curve["net_benefit_model"].min())), max(0.05, float(curve["net_benefit_all"].max()) * 1.2))
+        ax.set_xlabel("threshold probability")
+        ax.set_ylabel("net benefit")
+        ax.set_title("Decision curve", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    png = _png(fig)
+    plt.close(fig)
+    return Figure("early_risk", "Risk model on the test set: calibration by tenths of predicted risk, and the decision "
+                  "curve (net benefit against treating all and none)", png)
+
+
+def early_section(out_dir: Path, settings) -> tuple[Section | None, dict[str, pd.DataFrame]]:
+    """(the report section, its published tables) from OUT/backtest and OUT/risk; (None, {}) when
+    neither was run into OUT. A damaged output is reported in the section, never stops the report."""
+    section = Section(SECTION_KEY, TITLE)
+    tables: dict[str, pd.DataFrame] = {}
+    found = False
+    for name, part, marker in ((BACKTEST_DIR, backtest_part, "backtest.json"), (RISK_DIR, risk_part, "risk_evaluation.json")):
+        folder = Path(out_dir) / name
+        if not (folder / marker).is_file():
+            continue
+        found = True
+        try:
+            blocks, published = part(folder, settings)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            section.text(f"The {name} outputs in {name}/ could not be read ({exc.__class__.__name__}); run "
+                         f"`trdpath {name}` again.", "note")
+            continue
+        section.blocks.extend(blocks)
+        tables.update(published)
+    return (section if found else None), tables
