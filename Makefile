@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system demo test bench clean
+.PHONY: install system demo test check bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ demo: $(STAMP)
 
 test: $(STAMP) system
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The quick subset (under a minute; tests/README.md): the study definition on the plain-Python
+# reference, the reference's Hypothesis properties, unit, statistics and CLI usage tests. It leaves
+# out every database engine (DuckDB, PostgreSQL, Spark), the browser, report builds and whole runs.
+CHECK_PATHS := tests/spec tests/generative tests/unit tests/stats tests/cli/test_usage_errors.py
+CHECK_SELECT := not duckdb and not postgres and not pyspark and not batch and not engine_agrees
+check: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q $(CHECK_PATHS) -k "$(CHECK_SELECT)"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_classify.py

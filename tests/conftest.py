@@ -6,10 +6,14 @@ An engine is called as ``engine(tables, config=None, index_date=None) -> patient
 go through the public API ``trdpath.api.classify_tables`` with a backend. To add a backend, add its
 name to ENGINES (and, if it needs a server or Java, a condition in ``_engine_unavailable``).
 
-Engines in BATCHED_ENGINES (PySpark: ~20 s per classification whatever the size) are not called
-once per spec test or Hypothesis example: the cases are merged into a few large extracts and
-classified together (tests/spec/batching.py), and each test then checks its own patients. Their
-tests share the xdist group ``backends`` with tests/backends, so one worker starts one Spark session.
+Engines in BATCHED_ENGINES do not classify each spec case alone: the spec cases are merged into a
+few large extracts (~17 runs instead of ~65) and classified together (tests/spec/batching.py), and
+each test then checks its own patients. PySpark takes ~20 s per classification whatever the size;
+PostgreSQL ~1-2 s (loading tables, a schema, a dozen queries). tests/spec/test_batching.py proves on
+DuckDB, for every spec case, that a case gives exactly the same patients in a batch as alone, and
+DuckDB's spec tests still classify each case alone. Each batched engine's spec tests share one xdist
+group (ENGINE_XDIST_GROUPS), so one worker classifies the batches once. Hypothesis examples run one
+at a time on every engine but the SLOW_ENGINES (PySpark), which get merged examples instead.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ from trdpath.in_memory import classify_in_memory
 # The reference first; every other engine must agree with it.
 REFERENCE_ENGINE = "in_memory"
 ENGINES = ["in_memory", "duckdb", "postgres", "pyspark"]
-BATCHED_ENGINES = {"pyspark"}
-# tests/backends uses this group too: every test that starts Spark runs in the same xdist worker.
+BATCHED_ENGINES = {"pyspark", "postgres"}  # spec cases classified in merged extracts
+SLOW_ENGINES = {"pyspark"}  # too slow for one Hypothesis example per classification
+# Every test that uses Spark runs in this xdist group (pytest_collection_modifyitems below), so one
+# worker starts one Spark session.
 SPARK_XDIST_GROUP = "backends"
+ENGINE_XDIST_GROUPS = {"pyspark": SPARK_XDIST_GROUP, "postgres": "postgres-batches"}
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,10 @@ class Engine:
 
 
 def engine_param(name: str):
-    """A fixture parameter for the engine `name`: batched (Spark) engines go to the Spark worker."""
-    if name in BATCHED_ENGINES:
-        return pytest.param(name, marks=pytest.mark.xdist_group(SPARK_XDIST_GROUP))
+    """A fixture parameter for the engine `name`: a batched engine's tests go to one worker (its group),
+    which classifies the merged cases once."""
+    if name in ENGINE_XDIST_GROUPS:
+        return pytest.param(name, marks=pytest.mark.xdist_group(ENGINE_XDIST_GROUPS[name]))
     return name
 
 
@@ -61,28 +69,56 @@ def pytest_configure(config):
     )
 
 
+def uses_spark(item) -> bool:
+    """Whether a test starts (or reuses) the Spark session: it asks for ``spark_con``, or one of its
+    parameters is the pyspark engine/backend (tests that call ``getfixturevalue("spark_con")`` or
+    classify with ``backend="pyspark"`` are parametrized so)."""
+    if "spark_con" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(isinstance(v, str) and v == "pyspark" for v in callspec.params.values())
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Make ``--dist loadgroup`` honour ``xdist_group`` marks again (pytest 9 with pytest-xdist 3.8).
+    """Under ``--dist loadgroup``: every test that uses Spark in one xdist group, every other test free.
 
-    xdist tells the controller a test's group by appending ``@GROUP`` to its node id, which it sets
-    as ``item._nodeid``; pytest 9 keeps node ids in ``item._id`` and no longer reads ``_nodeid``, so
-    every grouped test was scheduled on its own (both workers started Spark and each classified all
-    the batched spec tests). pytest-xdist issue #1386, fix proposed in PR #1388, does the same as here.
-    Does nothing when xdist already added the suffix, or without ``--dist loadgroup``.
+    One worker starts one Spark session and runs every Spark test; the other worker takes the rest
+    of the suite. The group is decided here from what a test uses (``uses_spark``), not from marks:
+    a module-wide ``xdist_group("backends")`` mark used to pin the DuckDB and PostgreSQL variants of
+    tests/backends to the Spark worker too, which made that worker the long pole of the run (about
+    15 of 18 minutes) while the other one idled. Other group names are honoured as marked.
+
+    The group travels as an ``@GROUP`` suffix on the node id. pytest 9 keeps node ids in
+    ``item._id`` and no longer reads the ``_nodeid`` that pytest-xdist 3.8 sets, so every grouped
+    test was scheduled on its own (pytest-xdist issue #1386, fix proposed in PR #1388); this hook
+    sets ``_id`` as that fix does. Does nothing without ``--dist loadgroup``.
     """
     if not getattr(config.option, "loadgroup", False):
         return
     try:
         from _pytest.nodeid import NodeId
-    except ImportError:  # pytest < 9: xdist's own suffix works
-        return
+    except ImportError:  # pytest < 9
+        NodeId = None  # noqa: N806
     for item in items:
-        mark = item.get_closest_marker("xdist_group")
-        if mark is None or "@" in item.nodeid.rpartition("]")[2]:
+        nodeid = item.nodeid
+        head, bracket, tail = nodeid.rpartition("]")
+        if "@" in tail:  # pytest-xdist already appended a group: decide again from the test itself
+            nodeid = (head + bracket if bracket else "") + tail.rpartition("@")[0]
+        if uses_spark(item):
+            group = SPARK_XDIST_GROUP
+        else:
+            mark = item.get_closest_marker("xdist_group")
+            group = (mark.args[0] if mark.args else mark.kwargs.get("name", "default")) if mark else None
+            if group == SPARK_XDIST_GROUP:
+                group = None
+        new_id = f"{nodeid}@{group}" if group else nodeid
+        if new_id == item.nodeid:
             continue
-        group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
-        item._id = NodeId.parse(f"{item.nodeid}@{group}")
+        if NodeId is not None:
+            item._id = NodeId.parse(new_id)
+        else:
+            item._nodeid = new_id
 
 
 def _engine_unavailable(name: str) -> str | None:
@@ -124,7 +160,7 @@ def engine(request) -> Engine:
     return make_engine(request.param)
 
 
-@pytest.fixture(params=[e for e in ENGINES if e != REFERENCE_ENGINE and e not in BATCHED_ENGINES], scope="session")
+@pytest.fixture(params=[e for e in ENGINES if e != REFERENCE_ENGINE and e not in SLOW_ENGINES], scope="session")
 def engine_under_test(request) -> Engine:
     """Each engine other than the reference that is fast enough to run one Hypothesis example at a time."""
     return make_engine(request.param)
