@@ -34,10 +34,10 @@ REFERENCE_ENGINE = "in_memory"
 ENGINES = ["in_memory", "duckdb", "postgres", "pyspark"]
 BATCHED_ENGINES = {"pyspark", "postgres"}  # spec cases classified in merged extracts
 SLOW_ENGINES = {"pyspark"}  # too slow for one Hypothesis example per classification
-# Every test that uses Spark runs in this xdist group (pytest_collection_modifyitems below), so one
-# worker starts one Spark session.
-SPARK_XDIST_GROUP = "backends"
-ENGINE_XDIST_GROUPS = {"pyspark": SPARK_XDIST_GROUP, "postgres": "postgres-batches"}
+# The xdist group of each batched engine's tests: one worker classifies its merged cases once.
+ENGINE_XDIST_GROUPS = {"pyspark": "spark-batches", "postgres": "postgres-batches"}
+# Module-wide marks that once pinned every backend test to the Spark worker; ignored (see below).
+LEGACY_SPARK_GROUP = "backends"
 
 
 @dataclass(frozen=True)
@@ -69,30 +69,23 @@ def pytest_configure(config):
     )
 
 
-def uses_spark(item) -> bool:
-    """Whether a test starts (or reuses) the Spark session: it asks for ``spark_con``, or one of its
-    parameters is the pyspark engine/backend (tests that call ``getfixturevalue("spark_con")`` or
-    classify with ``backend="pyspark"`` are parametrized so)."""
-    if "spark_con" in getattr(item, "fixturenames", ()):
-        return True
-    callspec = getattr(item, "callspec", None)
-    return callspec is not None and any(isinstance(v, str) and v == "pyspark" for v in callspec.params.values())
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup``: every test that uses Spark in one xdist group, every other test free.
+    """Under ``--dist loadgroup``: only tests that share a computation share a worker.
 
-    One worker starts one Spark session and runs every Spark test; the other worker takes the rest
-    of the suite. The group is decided here from what a test uses (``uses_spark``), not from marks:
-    a module-wide ``xdist_group("backends")`` mark used to pin the DuckDB and PostgreSQL variants of
-    tests/backends to the Spark worker too, which made that worker the long pole of the run (about
-    15 of 18 minutes) while the other one idled. Other group names are honoured as marked.
+    A batched engine's spec tests (and the definitions atlas's spec cases, and the generative batched
+    test) are grouped by ``engine_param`` (ENGINE_XDIST_GROUPS): their worker classifies the merged
+    cases once. Every other test is scheduled freely, Spark tests included: each worker that runs one
+    starts its own Spark session once (``spark_con`` is session-scoped, and ``trdpath.backends.connect``
+    reuses the active session). The module-wide ``xdist_group("backends")`` marks of tests/backends and
+    a few Spark parameters elsewhere pinned all of them, DuckDB and PostgreSQL variants included, to one
+    worker, which became the long pole of the run (about 15 of 18 minutes) while the other worker idled;
+    that group name is ignored here.
 
-    The group travels as an ``@GROUP`` suffix on the node id. pytest 9 keeps node ids in
-    ``item._id`` and no longer reads the ``_nodeid`` that pytest-xdist 3.8 sets, so every grouped
-    test was scheduled on its own (pytest-xdist issue #1386, fix proposed in PR #1388); this hook
-    sets ``_id`` as that fix does. Does nothing without ``--dist loadgroup``.
+    The group travels as an ``@GROUP`` suffix on the node id. pytest 9 keeps node ids in ``item._id``
+    and no longer reads the ``_nodeid`` that pytest-xdist 3.8 sets, so every grouped test was scheduled
+    on its own (pytest-xdist issue #1386, fix proposed in PR #1388); this hook sets ``_id`` as that fix
+    does. Does nothing without ``--dist loadgroup``.
     """
     if not getattr(config.option, "loadgroup", False):
         return
@@ -103,15 +96,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         nodeid = item.nodeid
         head, bracket, tail = nodeid.rpartition("]")
-        if "@" in tail:  # pytest-xdist already appended a group: decide again from the test itself
+        if "@" in tail:  # pytest-xdist already appended a group: decide again here
             nodeid = (head + bracket if bracket else "") + tail.rpartition("@")[0]
-        if uses_spark(item):
-            group = SPARK_XDIST_GROUP
-        else:
-            mark = item.get_closest_marker("xdist_group")
-            group = (mark.args[0] if mark.args else mark.kwargs.get("name", "default")) if mark else None
-            if group == SPARK_XDIST_GROUP:
-                group = None
+        mark = item.get_closest_marker("xdist_group")
+        group = (mark.args[0] if mark.args else mark.kwargs.get("name", "default")) if mark else None
+        if group == LEGACY_SPARK_GROUP:
+            group = None
         new_id = f"{nodeid}@{group}" if group else nodeid
         if new_id == item.nodeid:
             continue
