@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system demo test check bench clean
+.PHONY: install system demo test check coverage bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,12 @@ CHECK_SELECT := not duckdb and not postgres and not pyspark and not batch and no
 check: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q $(CHECK_PATHS) -k "$(CHECK_SELECT)"
 
+# The full suite with line coverage of src/trdpath (pytest-cov); the figure is in the last line of the table.
+coverage: $(STAMP) system
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --cov=trdpath --cov-report=term --cov-report=json:coverage.json
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_classify.py
 
 clean:
-	rm -rf $(VENV) trdpath-demo .pytest_cache
+	rm -rf $(VENV) trdpath-demo .pytest_cache .coverage coverage.json
