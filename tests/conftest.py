@@ -34,8 +34,9 @@ REFERENCE_ENGINE = "in_memory"
 ENGINES = ["in_memory", "duckdb", "postgres", "pyspark"]
 BATCHED_ENGINES = {"pyspark", "postgres"}  # spec cases classified in merged extracts
 SLOW_ENGINES = {"pyspark"}  # too slow for one Hypothesis example per classification
-# The xdist group of each batched engine's tests: one worker classifies its merged cases once.
-ENGINE_XDIST_GROUPS = {"pyspark": "spark-batches", "postgres": "postgres-batches"}
+# The xdist group of each engine whose spec results are shared: one worker classifies them once.
+ENGINE_XDIST_GROUPS = {"pyspark": "spark-batches", "postgres": "postgres-batches",
+                       "duckdb": "duckdb-alone"}  # DuckDB: test_batching reuses the cases classified alone
 # Module-wide marks that once pinned every backend test to the Spark worker; ignored (see below).
 LEGACY_SPARK_GROUP = "backends"
 
@@ -140,8 +141,29 @@ def make_engine(name: str) -> Engine:
     except ImportError as exc:  # the engine is built on main (issue 2); say so plainly
         pytest.fail(f"engine {name}: trdpath.api.classify_tables is not available ({exc})")
 
+    if name == "duckdb":
+        return Engine(name, classify_alone_on_duckdb)
     return Engine(name, lambda tables, config, index_date: classify_tables(
         tables, config or StudyConfig(), index_date=index_date, backend=name).patients)
+
+
+# DuckDB results of single cases, kept for the worker's session: the DuckDB spec tests classify each
+# case alone, and tests/spec/test_batching.py needs exactly those results again to compare with its
+# batches (they share an xdist group, ENGINE_XDIST_GROUPS["duckdb"], so the same worker holds both).
+_DUCKDB_ALONE: dict[str, pd.DataFrame] = {}
+
+
+def classify_alone_on_duckdb(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
+                             index_date: dt.date | None = None) -> pd.DataFrame:
+    """``classify_tables(..., backend="duckdb").patients``, classified once per distinct input."""
+    from trdpath.api import classify_tables
+
+    key = "\n".join([*(f"{n}={f.to_json(orient='split')}" for n, f in sorted(tables.items())),
+                     f"config={config.model_dump_json() if config else None}", f"index_date={index_date}"])
+    if key not in _DUCKDB_ALONE:
+        _DUCKDB_ALONE[key] = classify_tables(tables, config or StudyConfig(), index_date=index_date,
+                                             backend="duckdb").patients
+    return _DUCKDB_ALONE[key].copy()
 
 
 @pytest.fixture(params=[engine_param(e) for e in ENGINES], scope="session")
