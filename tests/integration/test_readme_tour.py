@@ -154,9 +154,10 @@ def check_after(line: str, proc: subprocess.CompletedProcess, cwd: Path) -> None
             assert (worklist / name).is_file(), name
     elif command.startswith("trdpath backtest"):
         by_date = rows(cwd / "bt" / "backtest_by_date.csv")
-        date_column = next(c for c in by_date[0] if "date" in c)
-        # Month ends from 2019-11-30 to 2021-10-31: 2 in 2019, 12 in 2020, 10 in 2021.
-        assert len({r[date_column] for r in by_date}) == 24
+        # Monthly from 2019-11-30 to 2021-10-31: 2019-11-30 plus 0..23 months (the 30th, or the last
+        # day of February), 2 dates in 2019, 12 in 2020, 10 in 2021.
+        assert [r["as_of"] for r in by_date][:4] == ["2019-11-30", "2019-12-30", "2020-01-30", "2020-02-29"]
+        assert len({r["as_of"] for r in by_date}) == 24 and by_date[-1]["as_of"] == "2021-10-30"
     elif command.startswith("trdpath joint"):
         for name in ("joint_display.html", "joint_display.docx", "joint_display.xlsx"):
             assert (cwd / "joint" / name).is_file(), name
