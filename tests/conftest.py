@@ -57,8 +57,8 @@ class Engine:
 
 
 def engine_param(name: str):
-    """A fixture parameter for the engine `name`: a batched engine's tests go to one worker (its group),
-    which classifies the merged cases once."""
+    """A fixture parameter for the engine `name`: the tests of an engine in ENGINE_XDIST_GROUPS go to one
+    worker (its group), which computes what they share once (merged spec cases; DuckDB's single cases)."""
     if name in ENGINE_XDIST_GROUPS:
         return pytest.param(name, marks=pytest.mark.xdist_group(ENGINE_XDIST_GROUPS[name]))
     return name
