@@ -70,6 +70,24 @@ def pytest_configure(config):
     )
 
 
+def _uses_backend(item, backend: str, fixture: str) -> bool:
+    """A test uses a backend when it asks for its fixture or one of its parameters names it (the engine
+    and backend parameters: "pyspark", "postgres"/"postgresql")."""
+    if fixture in getattr(item, "fixturenames", ()):
+        return True
+    names = {"spark": ("pyspark",), "postgres": ("postgres", "postgresql")}[backend]
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(isinstance(v, str) and v in names for v in callspec.params.values())
+
+
+def pytest_itemcollected(item):
+    """Mark every test that uses Spark ``spark`` and every test that uses PostgreSQL ``postgres``, so that
+    ``-m "not spark"`` or ``-m "not postgres"`` leaves out exactly those (before ``-m`` deselects)."""
+    for backend, fixture in (("spark", "spark_con"), ("postgres", "postgres_url")):
+        if _uses_backend(item, backend, fixture) and item.get_closest_marker(backend) is None:
+            item.add_marker(backend)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Under ``--dist loadgroup``: only tests that share a computation share a worker.
