@@ -98,8 +98,8 @@ def pytest_collection_modifyitems(config, items):
     starts its own Spark session once (``spark_con`` is session-scoped, and ``trdpath.backends.connect``
     reuses the active session). The module-wide ``xdist_group("backends")`` marks of tests/backends and
     a few Spark parameters elsewhere pinned all of them, DuckDB and PostgreSQL variants included, to one
-    worker, which became the long pole of the run (its Spark tests alone ~10 of the 18 minutes) while the other idled;
-    that group name is ignored here.
+    worker, which became the long pole of the run (its Spark tests alone ~10 of the 18 minutes) while
+    the other idled; that group name is ignored here.
 
     The group travels as an ``@GROUP`` suffix on the node id. pytest 9 keeps node ids in ``item._id``
     and no longer reads the ``_nodeid`` that pytest-xdist 3.8 sets, so every grouped test was scheduled
