@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system demo test bench clean
+.PHONY: install system demo test check coverage bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,22 @@ demo: $(STAMP)
 test: $(STAMP) system
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+# The quick subset (under a minute; tests/README.md): the study definition on the plain-Python
+# reference, the reference's Hypothesis properties, unit and statistics tests (disclosure control
+# included, less the two Hypothesis searches over whole cohorts, *_any_cohort*). It leaves out every
+# database engine (DuckDB, PostgreSQL, Spark), the command line (each CLI test starts a process),
+# the browser, report builds and whole runs.
+CHECK_PATHS := tests/spec tests/generative tests/unit tests/stats
+CHECK_SELECT := not duckdb and not postgres and not pyspark and not batch and not engine_agrees and not any_cohort
+check: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q $(CHECK_PATHS) -k "$(CHECK_SELECT)"
+
+# The full suite with line coverage of src/trdpath (pytest-cov); the figure is in the last line of the table.
+coverage: $(STAMP) system
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --cov=trdpath --cov-report=term --cov-report=json:coverage.json
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_classify.py
 
 clean:
-	rm -rf $(VENV) trdpath-demo .pytest_cache
+	rm -rf $(VENV) trdpath-demo .pytest_cache .coverage coverage.json

@@ -6,10 +6,14 @@ An engine is called as ``engine(tables, config=None, index_date=None) -> patient
 go through the public API ``trdpath.api.classify_tables`` with a backend. To add a backend, add its
 name to ENGINES (and, if it needs a server or Java, a condition in ``_engine_unavailable``).
 
-Engines in BATCHED_ENGINES (PySpark: ~20 s per classification whatever the size) are not called
-once per spec test or Hypothesis example: the cases are merged into a few large extracts and
-classified together (tests/spec/batching.py), and each test then checks its own patients. Their
-tests share the xdist group ``backends`` with tests/backends, so one worker starts one Spark session.
+Engines in BATCHED_ENGINES do not classify each spec case alone: the spec cases are merged into a
+few large extracts (~17 runs instead of ~65) and classified together (tests/spec/batching.py), and
+each test then checks its own patients. PySpark takes ~20 s per classification whatever the size;
+PostgreSQL ~1-2 s (loading tables, a schema, a dozen queries). tests/spec/test_batching.py proves on
+DuckDB, for every spec case, that a case gives exactly the same patients in a batch as alone, and
+DuckDB's spec tests still classify each case alone. Each batched engine's spec tests share one xdist
+group (ENGINE_XDIST_GROUPS), so one worker classifies the batches once. Hypothesis examples run one
+at a time on every engine but the SLOW_ENGINES (PySpark), which get merged examples instead.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from trdpath.in_memory import classify_in_memory
 # The reference first; every other engine must agree with it.
 REFERENCE_ENGINE = "in_memory"
 ENGINES = ["in_memory", "duckdb", "postgres", "pyspark"]
-BATCHED_ENGINES = {"pyspark"}
-# tests/backends uses this group too: every test that starts Spark runs in the same xdist worker.
-SPARK_XDIST_GROUP = "backends"
+BATCHED_ENGINES = {"pyspark", "postgres"}  # spec cases classified in merged extracts
+SLOW_ENGINES = {"pyspark"}  # too slow for one Hypothesis example per classification
+# The xdist group of each engine whose spec results are shared: one worker classifies them once.
+ENGINE_XDIST_GROUPS = {"pyspark": "spark-batches", "postgres": "postgres-batches",
+                       "duckdb": "duckdb-alone"}  # DuckDB: test_batching reuses the cases classified alone
+# Module-wide marks that once pinned every backend test to the Spark worker; ignored (see below).
+LEGACY_SPARK_GROUP = "backends"
 
 
 @dataclass(frozen=True)
@@ -49,9 +57,10 @@ class Engine:
 
 
 def engine_param(name: str):
-    """A fixture parameter for the engine `name`: batched (Spark) engines go to the Spark worker."""
-    if name in BATCHED_ENGINES:
-        return pytest.param(name, marks=pytest.mark.xdist_group(SPARK_XDIST_GROUP))
+    """A fixture parameter for the engine `name`: the tests of an engine in ENGINE_XDIST_GROUPS go to one
+    worker (its group), which computes what they share once (merged spec cases; DuckDB's single cases)."""
+    if name in ENGINE_XDIST_GROUPS:
+        return pytest.param(name, marks=pytest.mark.xdist_group(ENGINE_XDIST_GROUPS[name]))
     return name
 
 
@@ -61,28 +70,64 @@ def pytest_configure(config):
     )
 
 
+def _uses_backend(item, backend: str, fixture: str) -> bool:
+    """A test uses a backend when it asks for its fixture or one of its parameters names it (the engine
+    and backend parameters: "pyspark", "postgres"/"postgresql")."""
+    if fixture in getattr(item, "fixturenames", ()):
+        return True
+    names = {"spark": ("pyspark",), "postgres": ("postgres", "postgresql")}[backend]
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(isinstance(v, str) and v in names for v in callspec.params.values())
+
+
+def pytest_itemcollected(item):
+    """Mark every test that uses Spark ``spark`` and every test that uses PostgreSQL ``postgres``, so that
+    ``-m "not spark"`` or ``-m "not postgres"`` leaves out exactly those (before ``-m`` deselects)."""
+    for backend, fixture in (("spark", "spark_con"), ("postgres", "postgres_url")):
+        if _uses_backend(item, backend, fixture) and item.get_closest_marker(backend) is None:
+            item.add_marker(backend)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Make ``--dist loadgroup`` honour ``xdist_group`` marks again (pytest 9 with pytest-xdist 3.8).
+    """Under ``--dist loadgroup``: only tests that share a computation share a worker.
 
-    xdist tells the controller a test's group by appending ``@GROUP`` to its node id, which it sets
-    as ``item._nodeid``; pytest 9 keeps node ids in ``item._id`` and no longer reads ``_nodeid``, so
-    every grouped test was scheduled on its own (both workers started Spark and each classified all
-    the batched spec tests). pytest-xdist issue #1386, fix proposed in PR #1388, does the same as here.
-    Does nothing when xdist already added the suffix, or without ``--dist loadgroup``.
+    A batched engine's spec tests (and the definitions atlas's spec cases, and the generative batched
+    test) are grouped by ``engine_param`` (ENGINE_XDIST_GROUPS): their worker classifies the merged
+    cases once. Every other test is scheduled freely, Spark tests included: each worker that runs one
+    starts its own Spark session once (``spark_con`` is session-scoped, and ``trdpath.backends.connect``
+    reuses the active session). The module-wide ``xdist_group("backends")`` marks of tests/backends and
+    a few Spark parameters elsewhere pinned all of them, DuckDB and PostgreSQL variants included, to one
+    worker, which became the long pole of the run (its Spark tests alone ~10 of the 18 minutes) while
+    the other idled; that group name is ignored here.
+
+    The group travels as an ``@GROUP`` suffix on the node id. pytest 9 keeps node ids in ``item._id``
+    and no longer reads the ``_nodeid`` that pytest-xdist 3.8 sets, so every grouped test was scheduled
+    on its own (pytest-xdist issue #1386, fix proposed in PR #1388); this hook sets ``_id`` as that fix
+    does. Does nothing without ``--dist loadgroup``.
     """
     if not getattr(config.option, "loadgroup", False):
         return
     try:
         from _pytest.nodeid import NodeId
-    except ImportError:  # pytest < 9: xdist's own suffix works
-        return
+    except ImportError:  # pytest < 9
+        NodeId = None  # noqa: N806
     for item in items:
+        nodeid = item.nodeid
+        head, bracket, tail = nodeid.rpartition("]")
+        if "@" in tail:  # pytest-xdist already appended a group: decide again here
+            nodeid = (head + bracket if bracket else "") + tail.rpartition("@")[0]
         mark = item.get_closest_marker("xdist_group")
-        if mark is None or "@" in item.nodeid.rpartition("]")[2]:
+        group = (mark.args[0] if mark.args else mark.kwargs.get("name", "default")) if mark else None
+        if group == LEGACY_SPARK_GROUP:
+            group = None
+        new_id = f"{nodeid}@{group}" if group else nodeid
+        if new_id == item.nodeid:
             continue
-        group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
-        item._id = NodeId.parse(f"{item.nodeid}@{group}")
+        if NodeId is not None:
+            item._id = NodeId.parse(new_id)
+        else:
+            item._nodeid = new_id
 
 
 def _engine_unavailable(name: str) -> str | None:
@@ -114,8 +159,29 @@ def make_engine(name: str) -> Engine:
     except ImportError as exc:  # the engine is built on main (issue 2); say so plainly
         pytest.fail(f"engine {name}: trdpath.api.classify_tables is not available ({exc})")
 
+    if name == "duckdb":
+        return Engine(name, classify_alone_on_duckdb)
     return Engine(name, lambda tables, config, index_date: classify_tables(
         tables, config or StudyConfig(), index_date=index_date, backend=name).patients)
+
+
+# DuckDB results of single cases, kept for the worker's session: the DuckDB spec tests classify each
+# case alone, and tests/spec/test_batching.py needs exactly those results again to compare with its
+# batches (they share an xdist group, ENGINE_XDIST_GROUPS["duckdb"], so the same worker holds both).
+_DUCKDB_ALONE: dict[str, pd.DataFrame] = {}
+
+
+def classify_alone_on_duckdb(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
+                             index_date: dt.date | None = None) -> pd.DataFrame:
+    """``classify_tables(..., backend="duckdb").patients``, classified once per distinct input."""
+    from trdpath.api import classify_tables
+
+    key = "\n".join([*(f"{n}={f.to_json(orient='split')}" for n, f in sorted(tables.items())),
+                     f"config={config.model_dump_json() if config else None}", f"index_date={index_date}"])
+    if key not in _DUCKDB_ALONE:
+        _DUCKDB_ALONE[key] = classify_tables(tables, config or StudyConfig(), index_date=index_date,
+                                             backend="duckdb").patients
+    return _DUCKDB_ALONE[key].copy()
 
 
 @pytest.fixture(params=[engine_param(e) for e in ENGINES], scope="session")
@@ -124,7 +190,7 @@ def engine(request) -> Engine:
     return make_engine(request.param)
 
 
-@pytest.fixture(params=[e for e in ENGINES if e != REFERENCE_ENGINE and e not in BATCHED_ENGINES], scope="session")
+@pytest.fixture(params=[e for e in ENGINES if e != REFERENCE_ENGINE and e not in SLOW_ENGINES], scope="session")
 def engine_under_test(request) -> Engine:
     """Each engine other than the reference that is fast enough to run one Hypothesis example at a time."""
     return make_engine(request.param)

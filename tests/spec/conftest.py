@@ -12,7 +12,7 @@ only what its rule needs: every patient named anywhere is born 1970-01-01 (patie
 depression diagnosis F32.1 on 2010-01-01 (diagnoses). Give the table to change that.
 The expected table names the output columns checked; others are not compared.
 
-On batched engines (BATCHED_ENGINES in tests/conftest.py: PySpark) a spec test does not classify
+On batched engines (BATCHED_ENGINES in tests/conftest.py: PySpark, PostgreSQL) a spec test does not classify
 its tables itself. The first such test of a run asks ``spec_batches`` for its result; that calls
 every selected spec test function of that engine with a *recording* ``spec_test`` that only
 collects its tables, configuration and index date (the test asserts nothing then), classifies

@@ -1,6 +1,6 @@
 """Batching is sound: a spec case classified inside a merged extract gives exactly what it gives alone.
 
-Batched engines (PySpark) run the spec tests through tests/spec/batching.py. That is only right if
+Batched engines (PySpark, PostgreSQL) run the spec tests through tests/spec/batching.py. That is only right if
 classifying a case together with other cases changes nothing for its patients. Here every spec
 case is classified on DuckDB both ways and every output column is compared.
 """
@@ -12,9 +12,10 @@ import importlib
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from conftest import ENGINE_XDIST_GROUPS, classify_alone_on_duckdb
 from spec.batching import Case, batch_key, classify_in_batches, group_cases, merge_tables, split_result
-from trdpath.api import classify_tables
 from trdpath.config import StudyConfig, config_from_dict
 
 SPEC_FILES = sorted(path for path in Path(__file__).parent.glob("test_*.py") if path.name != Path(__file__).name)
@@ -30,8 +31,12 @@ def all_spec_cases(spec_cases_of) -> list[Case]:
     return list(cases.values())
 
 
+# The DuckDB spec tests' own results are reused for "alone" (one classification per case per run).
+pytestmark = pytest.mark.xdist_group(ENGINE_XDIST_GROUPS["duckdb"])
+
+
 def classify_on_duckdb(tables, config=None, index_date=None) -> pd.DataFrame:
-    return classify_tables(tables, config or StudyConfig(), index_date=index_date, backend="duckdb").patients
+    return classify_alone_on_duckdb(tables, config, index_date)
 
 
 def test_every_spec_case_gives_the_same_patients_in_a_batch_as_alone(spec_cases_of, differences):

@@ -95,7 +95,7 @@ def label_steps(frame: pd.DataFrame, index_date: dt.date) -> pd.DataFrame:
     # Line: the k-th antidepressant (GLOSSARY: n_antidepressants counts lines); augmenting agents have none.
     frame["line"] = (is_ad.astype(int).groupby(frame["patient_id"], sort=False).cumsum()).where(is_ad).astype("Int64")
     # The latest end of any earlier antidepressant's first era: still running when this drug starts?
-    ad_end = frame["end_day"].where(is_ad, -np.inf).astype(float)
+    ad_end = frame["end_day"].astype(float).where(is_ad, -np.inf)  # float first: -inf into an int column warns
     earlier_end = ad_end.groupby(frame["patient_id"], sort=False).cummax()
     earlier_end = earlier_end.groupby(frame["patient_id"], sort=False).shift(1).fillna(-np.inf)
     frame["step"] = np.select(
