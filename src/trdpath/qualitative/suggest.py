@@ -58,6 +58,10 @@ def suggest(project: QualProject, viewer: Viewer, code_id: int, *, limit: int = 
             raise UserError("no such code")
         hidden = blind_document_ids(s, viewer)
         documents = {d.id: d for d in s.scalars(select(m.Document))}
+        # Where people with TRD and clinicians speak: participants' turns (an interviewer's question is never
+        # a passage to code); a document without turns is read whole.
+        spoken = {d.id: [(t.start, t.end) for t in d.turns if t.speaker.participant_id is not None] or
+                  ([] if d.turns else [(0, len(d.text))]) for d in documents.values()}
         coded = [(sg.document_id, sg.start, sg.end, sg.coder_id) for sg in s.scalars(
             select(m.Segment).where(m.Segment.code_id == code_id))]
         decided = {(d.document_id, d.start, d.end) for d in s.scalars(select(m.SuggestionDecision).where(
@@ -71,7 +75,8 @@ def suggest(project: QualProject, viewer: Viewer, code_id: int, *, limit: int = 
         covered.setdefault(d, []).append((a, b))
     candidates = []
     for document_id, document in documents.items():
-        for a, b in sentences(document.text):
+        spans = [(x + a, x + b) for x, y in spoken[document_id] for a, b in sentences(document.text[x:y])]
+        for a, b in spans:
             # Any overlap with a coding of this code (anyone's) or an earlier decision: not suggested again.
             if any(a < y and x < b for x, y in covered.get(document_id, [])) or (document_id, a, b) in decided:
                 continue

@@ -31,6 +31,9 @@ _templates = Environment(loader=PackageLoader("trdpath.serve", "templates"),
                          autoescape=select_autoescape(default=True, default_for_string=True))
 OPEN_PATHS = ("/login", "/static/")
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+# "no-referrer" makes Chromium send `Origin: null` with every form POST, which the Origin check must refuse;
+# "same-origin" still sends nothing to other sites and lets this app's own forms show their origin.
+HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "same-origin"}
 
 
 def _int(value, what: str) -> int:  # noqa: ANN001
@@ -45,7 +48,7 @@ class CodingAccess(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next) -> Response:  # noqa: ANN001
         response = await self._checked(request, call_next)
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         return response
 
@@ -138,11 +141,18 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
         return back(request, "/login")
 
     # --- reading ------------------------------------------------------------------------------------
+    def color_of(code: m.Code) -> str:
+        """A code's colour, else its nearest ancestor's (NVivo colours a theme; its codes show it)."""
+        node = code
+        while node is not None and not node.color:
+            node = node.parent
+        return node.color if node is not None else ""
+
     def codebook(s) -> list[dict]:  # noqa: ANN001
         rows = []
 
         def walk(code: m.Code, depth: int) -> None:
-            rows.append(dict(id=code.id, name=code.name, path=code.path(), depth=depth, color=code.color,
+            rows.append(dict(id=code.id, name=code.name, path=code.path(), depth=depth, color=color_of(code),
                              definition=code.definition))
             for child in code.children:
                 walk(child, depth + 1)
@@ -194,7 +204,7 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
             turns = [dict(start=t.start, end=t.end, speaker=t.speaker.label, participant=t.speaker.participant_id is not None)
                      for t in doc.turns]
             segments = [dict(id=sg.id, start=sg.start, end=sg.end, code=sg.code.path(), code_id=sg.code_id,
-                             color=sg.code.color or "", coder=sg.coder.name if sg.coder else "",
+                             color=color_of(sg.code), coder=sg.coder.name if sg.coder else "",
                              mine=sg.coder_id == viewer.coder_id, text=doc.text[sg.start:sg.end],
                              memos=[mm.text for mm in s.scalars(select(m.Memo).where(m.Memo.segment_id == sg.id))])
                         for sg in team.visible_segments(s, viewer, document_id=doc.id)]
@@ -231,7 +241,7 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
                                        text=sg.document.text[sg.start:sg.end]))
             memos = [dict(text=mm.text, coder=mm.coder.name if mm.coder else "")
                      for mm in s.scalars(select(m.Memo).where(m.Memo.code_id == code.id).order_by(m.Memo.id))]
-            info = dict(id=code.id, path=code.path(), definition=code.definition or "", color=code.color or "")
+            info = dict(id=code.id, path=code.path(), definition=code.definition or "", color=color_of(code))
         return page(request, "coding_code.html.j2", code=info, references=references, memos=memos, group=group,
                     roles=m.ROLES)
 

@@ -7,13 +7,20 @@
 
   function codePoints(s) { return Array.from(s).length; }
 
+  function tint(c, alpha) {
+    var h = c.slice(1);
+    if (h.length === 3) h = h[0] + h[0] + h[1] + h[1] + h[2] + h[2];
+    var n = parseInt(h, 16);
+    return "rgba(" + (n >> 16 & 255) + "," + (n >> 8 & 255) + "," + (n & 255) + "," + alpha + ")";
+  }
+
   function paint() {
     document.querySelectorAll("[data-color]").forEach(function (el) {
       var c = el.getAttribute("data-color");
       if (!COLOR.test(c)) return;  // only a validated colour ever reaches a style (no CSS injection)
       if (el.classList.contains("swatch")) el.style.background = c;
       else if (el.classList.contains("stripe")) el.style.borderLeftColor = c;
-      else if (el.classList.contains("coded")) { el.style.borderBottomColor = c; }
+      else if (el.classList.contains("coded")) { el.style.borderBottomColor = c; el.style.background = tint(c, 0.22); }
     });
   }
 
