@@ -8,12 +8,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -68,7 +70,8 @@ class CodingAccess(BaseHTTPMiddleware):
                 return PlainTextResponse("Forbidden: missing or wrong CSRF token (reload the page).", status_code=403)
         sid = request.session.get("sid")
         account_id = state.sessions.get(sid) if sid else None
-        viewer = team.viewer_by_id(state.project, account_id) if account_id is not None else None
+        viewer = (await run_in_threadpool(team.viewer_by_id, state.project, account_id)
+                  if account_id is not None else None)
         request.state.viewer = viewer
         path = request.url.path[len(request.scope.get("root_path", "")):] if request.scope.get("root_path") else request.url.path
         if viewer is None and not path.startswith(OPEN_PATHS):
@@ -102,18 +105,20 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
     def back(request: Request, where: str) -> RedirectResponse:
         return RedirectResponse(f"{request.scope.get('root_path', '')}{where}", status_code=303)
 
-    async def form_of(request: Request):  # noqa: ANN202
-        return getattr(request.state, "form", None) or await request.form()
+    def form_of(request: Request) -> FormData:
+        """The POST body, read by the middleware (it checks the CSRF token in it); handlers are plain functions
+        that Starlette runs in its thread pool, so a waiting transaction never blocks the other coders."""
+        return getattr(request.state, "form", None) or FormData()
 
     def refused(request: Request, exc: Exception) -> HTMLResponse:
         status = 403 if isinstance(exc, team.RoleError) else 400
         return page(request, "coding_message.html.j2", status=status, message=str(exc))
 
     # --- login / logout -----------------------------------------------------------------------------
-    async def login(request: Request):
+    def login(request: Request):
         if request.method == "GET":
             return page(request, "coding_login.html.j2", message="")
-        form = await form_of(request)
+        form = form_of(request)
         name, password = str(form.get("name", ""))[:200], str(form.get("password", ""))[:1000]
         address = request.client.host if request.client else "?"
         wait = limiter.blocked(name, address)
@@ -134,7 +139,7 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
         request.session.update(sid=sid, csrf=secrets.token_urlsafe(32))
         return back(request, "/")
 
-    async def logout(request: Request):
+    def logout(request: Request):
         with sessions_lock:
             sessions.pop(request.session.get("sid"), None)  # the cookie is worthless from now on
         request.session.clear()
@@ -161,7 +166,7 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
             walk(root, 0)
         return rows
 
-    async def home(request: Request):
+    def home(request: Request):
         viewer = request.state.viewer
         with project.reading() as s:
             hidden = team.blind_document_ids(s, viewer)
@@ -194,7 +199,7 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
                             speaker=turn["speaker"] if turn else "", interviewer=bool(turn and not turn["participant"])))
         return out
 
-    async def document(request: Request):
+    def document(request: Request):
         viewer = request.state.viewer
         document_id = _int(request.path_params["document_id"], "document")
         with project.reading() as s:
@@ -222,7 +227,7 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
                     segments=segments, memos=memos, codes=codes, rounds=rounds,
                     error=request.query_params.get("error", "")[:300])
 
-    async def code_page(request: Request):
+    def code_page(request: Request):
         viewer = request.state.viewer
         code_id = _int(request.path_params["code_id"], "code")
         group = request.query_params.get("role", "")
@@ -246,9 +251,9 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
                     roles=m.ROLES)
 
     # --- changes ------------------------------------------------------------------------------------
-    async def apply_code(request: Request):
+    def apply_code(request: Request):
         viewer = request.state.viewer
-        form = await form_of(request)
+        form = form_of(request)
         document_id = _int(request.path_params["document_id"], "document")
         try:
             start, end = _int(form.get("start"), "start"), _int(form.get("end"), "end")
@@ -260,7 +265,7 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
             return refused(request, exc)
         return back(request, f"/documents/{document_id}#segment-{segment_id}")
 
-    async def remove(request: Request):
+    def remove(request: Request):
         segment_id = _int(request.path_params["segment_id"], "segment")
         with project.reading() as s:
             found = s.get(m.Segment, segment_id)
@@ -271,8 +276,8 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
             return refused(request, exc)
         return back(request, f"/documents/{document_id}" if document_id else "/")
 
-    async def memo(request: Request):
-        form = await form_of(request)
+    def memo(request: Request):
+        form = form_of(request)
         target, target_id = str(form.get("target", "")), _int(form.get("target_id"), "target")
         if target not in ("document", "code", "segment"):
             return refused(request, UserError("a memo is on a document, a code or a segment"))
@@ -284,8 +289,8 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
         where = str(form.get("next", ""))
         return back(request, where if where.startswith("/") and not where.startswith("//") else "/")
 
-    async def new_code(request: Request):
-        form = await form_of(request)
+    def new_code(request: Request):
+        form = form_of(request)
         parent = str(form.get("parent_id", "")).strip()
         try:
             team.add_code(project, request.state.viewer, str(form.get("name", "")),
@@ -295,13 +300,13 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
         return back(request, "/")
 
     # --- suggestions --------------------------------------------------------------------------------
-    async def suggestions(request: Request):
+    def suggestions(request: Request):
         from trdpath.qualitative.suggest import acceptance_rates, decide, suggest
 
         viewer = request.state.viewer
         code_id = _int(request.path_params["code_id"], "code")
         if request.method == "POST":
-            form = await form_of(request)
+            form = form_of(request)
             try:
                 decide(project, viewer, code_id, _int(form.get("document_id"), "document"),
                        _int(form.get("start"), "start"), _int(form.get("end"), "end"),
@@ -321,10 +326,10 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
                     rates=rates)
 
     # --- blind rounds -------------------------------------------------------------------------------
-    async def rounds(request: Request):
+    def rounds(request: Request):
         viewer = request.state.viewer
         if request.method == "POST":
-            form = await form_of(request)
+            form = form_of(request)
             try:
                 team.create_round(project, viewer, str(form.get("name", "")),
                                   [_int(v, "document") for v in form.getlist("document_id")],
@@ -337,11 +342,11 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
         return page(request, "coding_rounds.html.j2", rounds=team.rounds_table(project), documents=documents,
                     accounts=[a for a in team.accounts_table(project) if a["role"] != "viewer" and a["active"]])
 
-    async def round_action(request: Request):
+    def round_action(request: Request):
         viewer = request.state.viewer
         round_id = _int(request.path_params["round_id"], "round")
         action = request.path_params["action"]
-        form = await form_of(request)
+        form = form_of(request)
         try:
             if action == "submit":
                 team.submit_round(project, viewer, round_id)
@@ -357,7 +362,7 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
             return refused(request, exc)
         return back(request, f"/rounds/{round_id}" if action != "submit" else "/rounds")
 
-    async def round_page(request: Request):
+    def round_page(request: Request):
         viewer = request.state.viewer
         round_id = _int(request.path_params["round_id"], "round")
         try:
@@ -376,12 +381,12 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
         return page(request, "coding_round.html.j2", round=dict(id=round_id, name=name), rows=rows, issues=issues)
 
     # --- accounts -----------------------------------------------------------------------------------
-    async def accounts(request: Request):
+    def accounts(request: Request):
         viewer = request.state.viewer
         if not viewer.is_lead:
             return refused(request, team.RoleError("only the project lead manages accounts"))
         if request.method == "POST":
-            form = await form_of(request)
+            form = form_of(request)
             try:
                 team.add_account(project, str(form.get("name", "")), str(form.get("password", "")),
                                  str(form.get("role", "")), who=viewer.name)
