@@ -437,3 +437,55 @@ def test_throttle_logout_and_another_projects_accounts(browsers, server, project
     click_and_wait(vic, vic.find_element(By.CSS_SELECTOR, "form.logout button"))
     replay = httpx.get(f"{server}/", cookies=cookie, follow_redirects=False)
     assert replay.status_code == 303 and replay.headers["location"].endswith("/login")
+
+
+def test_map_findings_to_themes_and_open_the_joint_display(browsers, tmp_path, shots):
+    """Item 5: the lead maps a published Table 3 finding to a theme in the form; the display shows the published
+    OR and the hand-worked protected counts; a coder cannot save; hostile text stays text."""
+    from joint.handmade import build_project, write_result  # tests/joint/handmade.py: every figure by hand
+
+    from trdpath.serve.coding import create_coding_app
+    from selenium.webdriver.support.select import Select
+
+    By = _by()
+    results = write_result(tmp_path / "OUT")
+    path = build_project(tmp_path / "joint.qual")
+    with open_project(path) as project:
+        team.add_account(project, "lead", PASSWORD, "lead")
+        team.add_account(project, "carol", PASSWORD, "coder")
+    server, thread, url = _serve(create_coding_app(path, results=results))
+    try:
+        lead = browsers("joint-lead")
+        login(lead, url, "lead")
+        lead.get(f"{url}/joint")
+        Select(lead.find_element(By.NAME, "coders")).select_by_visible_text("Ann")
+        Select(lead.find_element(By.NAME, "finding_0")).select_by_visible_text("Table 3: waiting")
+        Select(lead.find_element(By.NAME, "codes_0")).select_by_visible_text("Barriers")
+        Select(lead.find_element(By.NAME, "judgement_0")).select_by_visible_text("expansion")
+        lead.find_element(By.NAME, "meta_0").send_keys("<script>alert(1)</script> waiting shapes hope")
+        lead.save_screenshot(str(shots / "coding-joint-form.png"))
+        click_and_wait(lead, lead.find_element(By.ID, "save-joint"))
+        assert lead.current_url.endswith("/joint/display")
+        no_alert(lead)
+        page = lead.find_element(By.TAG_NAME, "body").text
+        # Model 2 is the last model holding `waiting` (handmade TABLE3): OR 1.42 (1.02 to 1.98); coder Ann's
+        # Barriers: 12 of 19 participants, published under the default rule as "10 of 20" (test_joint.py).
+        assert "OR 1.42 (95% CI 1.02 to 1.98)" in page and "10 of 20" in page
+        assert "<script>alert(1)</script> waiting shapes hope" in page
+        lead.save_screenshot(str(shots / "coding-joint-display.png"))
+        lead.get(f"{url}/joint")  # the saved mapping comes back into the form
+        assert Select(lead.find_element(By.NAME, "finding_0")).first_selected_option.text == "Table 3: waiting"
+
+        carol = browsers("joint-carol")
+        login(carol, url, "carol")
+        carol.get(f"{url}/joint")
+        assert not carol.find_elements(By.ID, "save-joint")
+        assert _post(carol, f"{url}/joint", {"finding_0": "0", "codes_0": "Barriers", "judgement_0": "divergence",
+                                             "meta_0": "x"}) == 403
+        with open_project(path) as project:
+            from trdpath.joint.saved import latest_mapping
+
+            assert latest_mapping(project).rows[0].judgement == "expansion"  # carol changed nothing
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)

@@ -318,6 +318,8 @@ def account(project: ProjectArg,
 def serve(project: ProjectArg,
           host: Annotated[str, typer.Option("--host", help="Address to listen on. Default: this machine only.")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8766,
+          results: Annotated[Optional[Path], typer.Option(
+              "--results", "-r", help="A result folder: adds the joint-display form (its published tables only).")] = None,
           https: Annotated[bool, typer.Option("--behind-tls", help="Secure cookies (a TLS reverse proxy serves the app).")] = False) -> None:
     """Code the project's interviews in the browser, as a team (accounts from `qual account`)."""
     import uvicorn
@@ -336,7 +338,7 @@ def serve(project: ProjectArg,
     if not local:
         err.print(f"Warning: listening on {escape(host)}, reachable from other machines; put it behind TLS "
                   "(docs/qualitative.md).")
-    app_ = create_coding_app(opened, allowed_hosts=hosts, https=https)
+    app_ = create_coding_app(opened, results=results, allowed_hosts=hosts, https=https)
     err.print(f"trdpath qual serve: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/")
     uvicorn.run(app_, host=host, port=port, log_level="warning", server_header=False)
 

@@ -317,3 +317,14 @@ class SuggestionDecision(Base):
     score: Mapped[float | None] = mapped_column()
     decision: Mapped[str] = mapped_column(String(10))
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class JointMapping(Base):
+    """A joint-display mapping saved from the app's form (the YAML of docs/joint-displays.md); every save is a
+    new row, so the latest is used and the earlier ones are its history."""
+
+    __tablename__ = "joint_mapping"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    yaml_text: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    saved_by: Mapped[str | None] = mapped_column(String(200))

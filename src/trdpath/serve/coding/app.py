@@ -81,9 +81,17 @@ class CodingAccess(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
-                      https: bool = False, limiter: team.LoginLimiter | None = None) -> Starlette:
-    """The coding app for one project (a path, a database URL or an open project)."""
+JOINT_ROWS = 8  # rows the mapping form offers (the seed study integrated a handful of findings)
+# The joint display is the exported, self-contained page: inline style only, no script, no request.
+JOINT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+             "base-uri 'none'; form-action 'none'")
+
+
+def create_coding_app(project: str | Path | QualProject, *, results: str | Path | None = None,
+                      allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), https: bool = False,
+                      limiter: team.LoginLimiter | None = None) -> Starlette:
+    """The coding app for one project (a path, a database URL or an open project); with ``results`` (a result
+    folder) also the joint-display mapping form and the display, from its published tables only."""
     project = project if isinstance(project, QualProject) else open_project(project)
     sessions: dict[str, int] = {}
     sessions_lock = threading.Lock()
@@ -398,7 +406,82 @@ def create_coding_app(project: str | Path | QualProject, *, allowed_hosts: tuple
         return page(request, "coding_accounts.html.j2", accounts=team.accounts_table(project), roles=m.ACCOUNT_ROLES,
                     rates=acceptance_rates(project).to_dict("records"))
 
+    # --- joint display (issue 20 item 5) ----------------------------------------------------------------
+    def joint(request: Request):
+        from trdpath.joint.saved import choice_key, finding_choices, latest_mapping, mapping_from_form, save_mapping
+
+        viewer = request.state.viewer
+        if results is None:
+            return page(request, "coding_message.html.j2", status=404, message=(
+                "No result folder: start the server with --results OUT to map findings to themes."))
+        try:
+            choices = finding_choices(results)
+        except UserError as exc:
+            return refused(request, exc)
+        error = ""
+        if request.method == "POST":
+            if not viewer.is_lead:
+                return refused(request, team.RoleError("only the project lead edits the joint display"))
+            try:
+                mapping = mapping_from_form(form_of(request), choices, JOINT_ROWS)
+                from trdpath.joint.display import build_display
+
+                build_display(mapping, Path(results), project)  # every code, coder and finding checked first
+                save_mapping(project, mapping, viewer.name)
+                return back(request, "/joint/display")
+            except UserError as exc:
+                error = str(exc)
+        try:
+            saved = latest_mapping(project)
+        except UserError as exc:
+            saved, error = None, error or str(exc)
+        rows = []
+        for i in range(JOINT_ROWS):
+            row = saved.rows[i] if saved is not None and i < len(saved.rows) else None
+            finding = row.finding.model_dump(exclude_none=True) if row else {}
+            rows.append(dict(index=i, key=choice_key(choices, finding) if row else "",
+                             label=finding.get("label", ""), codes=row.codes if row else [],
+                             theme=(row.theme or "") if row else "", quotes=row.quotes if row else 2,
+                             judgement=row.judgement if row else "", meta=row.meta_inference if row else ""))
+        with project.reading() as s:
+            codes = codebook(s)
+            coders = [c.name for c in s.scalars(select(m.Coder).order_by(m.Coder.name))]
+        return page(request, "coding_joint.html.j2", status=400 if error else 200, error=error, choices=choices,
+                    rows=rows, codes=codes, coders=coders, title=saved.title if saved else "Joint display",
+                    chosen_coders=(saved.coders or []) if saved else [], saved=saved is not None)
+
+    def joint_display(request: Request):
+        from trdpath.joint.display import build_display
+        from trdpath.joint.render import render_docx, render_html, render_xlsx
+        from trdpath.joint.saved import latest_mapping, latest_yaml
+
+        kind = request.path_params.get("kind", "html")
+        if kind not in ("html", "docx", "xlsx", "yaml"):
+            return page(request, "coding_message.html.j2", status=404, message="No such export.")
+        if results is None:
+            return page(request, "coding_message.html.j2", status=404, message="No result folder for a joint display.")
+        try:
+            mapping = latest_mapping(project)
+            if mapping is None:
+                return page(request, "coding_message.html.j2", status=404, message=(
+                    "No mapping yet: the lead makes one on the Joint display page."))
+            if kind == "yaml":
+                return Response(latest_yaml(project), media_type="text/yaml; charset=utf-8", headers={
+                    "Content-Disposition": 'attachment; filename="joint_mapping.yaml"'})
+            display = build_display(mapping, Path(results), project)
+        except UserError as exc:
+            return refused(request, exc)
+        if kind == "docx":
+            return Response(render_docx(display), headers={"Content-Disposition": 'attachment; filename="joint_display.docx"'},
+                            media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        if kind == "xlsx":
+            return Response(render_xlsx(display), headers={"Content-Disposition": 'attachment; filename="joint_display.xlsx"'},
+                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return HTMLResponse(render_html(display), headers={"Content-Security-Policy": JOINT_CSP})
+
     routes = [
+        Route("/joint", joint, methods=["GET", "POST"]), Route("/joint/display", joint_display),
+        Route("/joint/display.{kind:str}", joint_display),
         Route("/", home), Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
         Route("/documents/{document_id}", document), Route("/documents/{document_id}/code", apply_code, methods=["POST"]),
         Route("/segments/{segment_id}/remove", remove, methods=["POST"]),

@@ -1,4 +1,4 @@
-"""team server: accounts, blind rounds, suggestion decisions
+"""team server: accounts, blind rounds, suggestion decisions, joint-display mappings saved from the app
 
 Revision ID: 0004
 Revises: 0003
@@ -18,6 +18,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('joint_mapping',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('yaml_text', sa.Text(), nullable=False),
+    sa.Column('saved_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('saved_by', sa.String(length=200), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('blind_round',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -105,3 +112,4 @@ def downgrade() -> None:
     op.drop_table('round_coder')
     op.drop_table('account')
     op.drop_table('blind_round')
+    op.drop_table('joint_mapping')
