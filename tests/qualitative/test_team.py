@@ -16,11 +16,13 @@ from trdpath.qualitative.store import create_project, open_project
 from trdpath.qualitative.suggest import acceptance_rates, decide, suggest
 from trdpath.qualitative.transcripts import ParsedTranscript, ParsedTurn
 
+from .test_postgres import postgres_url  # noqa: F401 - the fixture
+
 PASSWORD = "correct horse battery"
 
 
-def _project(tmp_path, texts: dict[str, str]):
-    project = create_project(tmp_path / "team.qual", "team")
+def _project(tmp_path, texts: dict[str, str], location: str | None = None):
+    project = create_project(location or tmp_path / "team.qual", "team")
     with project.transaction("setup") as s:
         for name, body in texts.items():
             add_transcript(s, ParsedTranscript(name=name, text=body, turns=[], source_format="txt"))
@@ -212,10 +214,21 @@ def test_suggestions_skip_the_interviewer_and_hidden_blind_codings(tmp_path):
     project.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path):
+    from .test_postgres import URL
+
+    if request.param == "sqlite":
+        return str(tmp_path / "team.qual")
+    if not URL:
+        pytest.skip("set TRDPATH_TEST_POSTGRES_URL to a PostgreSQL server")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.mark.parametrize("coders", [2, 5])
-def test_simultaneous_coders_lose_and_duplicate_nothing(tmp_path, coders):
+def test_simultaneous_coders_lose_and_duplicate_nothing(tmp_path, coders, location):
     body = "word " * 400
-    project = _project(tmp_path, {"P1": body})
+    project = _project(tmp_path, {"P1": body}, location)
     docs, codes = _ids(project)
     names = {f"coder{i}": "coder" for i in range(coders)}
     people = _accounts(project, **names)
@@ -244,6 +257,30 @@ def test_simultaneous_coders_lose_and_duplicate_nothing(tmp_path, coders):
     # Each coder: 10 Hope codings and 1 Sleep coding (applied 10 times) -> 11 per coder.
     assert len(rows) == 11 * coders and len(set(rows)) == len(rows)
     assert len(shared) == 1
+    project.close()
+
+
+def test_one_coder_in_five_tabs_at_once_makes_one_segment(tmp_path, location):
+    project = _project(tmp_path, {"P1": "word " * 40}, location)
+    docs, codes = _ids(project)
+    alice = _accounts(project, alice="coder")["alice"]
+    barrier, made, errors = threading.Barrier(5), [], []
+
+    def tab():
+        try:
+            barrier.wait()
+            made.append(team.code_span(project, alice, docs["P1"], codes["Hope"], 10, 14))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tab) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(made)) == 1
+    with project.reading() as s:
+        assert s.execute(select(m.Segment.start, m.Segment.end)).all() == [(10, 14)]
     project.close()
 
 

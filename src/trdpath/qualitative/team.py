@@ -203,7 +203,9 @@ def code_span(project: QualProject, viewer: Viewer, document_id: int, code_id: i
     one segment (a double click or two tabs), and the segment's id is returned."""
     _require(viewer)
     with project.transaction(viewer.name) as s:
-        document = s.get(m.Document, document_id)
+        # The document's row lock serialises codings of one document on PostgreSQL (SQLite's BEGIN IMMEDIATE
+        # already does), so the look-then-insert below cannot make a duplicate from two tabs at once.
+        document = s.get(m.Document, document_id, with_for_update=True)
         code = s.get(m.Code, code_id)
         if document is None or code is None:
             raise UserError("no such document or code")
