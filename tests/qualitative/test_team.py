@@ -294,3 +294,40 @@ def test_login_limiter_throttles_by_name_and_by_address():
     assert limiter.blocked("bob", "10.0.0.2") == 0
     limiter.succeeded("alice")
     assert limiter.blocked("alice", "10.0.0.9") == 0
+
+
+def test_codebook_edited_in_place_with_its_history(tmp_path):
+    project = _project(tmp_path, {"P1": "I hope it gets better and I hope to sleep."})
+    docs, codes = _ids(project)
+    people = _accounts(project, lead="lead", alice="coder")
+    alice, lead = people["alice"], people["lead"]
+    team.update_code(project, alice, codes["Hope"], name="Hope for recovery", definition="Looking forward",
+                     color="#AA0000")
+    with pytest.raises(UserError):
+        team.update_code(project, alice, codes["Theme"], parent_id=codes["Hope"])  # beneath its own child
+    with pytest.raises(UserError):
+        team.update_code(project, alice, codes["Hope"], color="red")
+    team.update_code(project, alice, codes["Sleep"], parent_id=None)  # to the top level
+    with project.reading() as s:
+        assert s.get(m.Code, codes["Hope"]).path() == "Theme / Hope for recovery"
+        assert s.get(m.Code, codes["Sleep"]).path() == "Sleep"
+    history = team.code_history(project, codes["Hope"])
+    assert [h["action"] for h in history] == ["create", "update"]
+    assert "name: 'Hope' -> 'Hope for recovery'" in history[1]["what"] and history[1]["who"] == "alice"
+
+    # Merge (lead only): Sleep's codings move to Hope; one identical coding is not duplicated.
+    team.code_span(project, alice, docs["P1"], codes["Hope"], 2, 6)
+    team.code_span(project, alice, docs["P1"], codes["Sleep"], 2, 6)  # the same span: dropped by the merge
+    team.code_span(project, alice, docs["P1"], codes["Sleep"], 36, 41)
+    team.add_web_memo(project, alice, "about sleep", code_id=codes["Sleep"])
+    with pytest.raises(team.RoleError):
+        team.merge_codes(project, alice, codes["Sleep"], codes["Hope"])
+    with pytest.raises(UserError):
+        team.merge_codes(project, lead, codes["Theme"], codes["Hope"])  # into its own child
+    assert team.merge_codes(project, lead, codes["Sleep"], codes["Hope"]) == 1
+    with project.reading() as s:
+        assert s.get(m.Code, codes["Sleep"]) is None
+        assert sorted((x.code_id, x.start, x.end) for x in s.scalars(select(m.Segment))) == \
+            [(codes["Hope"], 2, 6), (codes["Hope"], 36, 41)]
+        assert s.scalar(select(m.Memo.code_id).where(m.Memo.text == "about sleep")) == codes["Hope"]
+    project.close()

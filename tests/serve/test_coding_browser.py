@@ -410,6 +410,35 @@ def test_accept_a_suggestion(browsers, server, project_path, shots):
     assert "alice: 1 accepted, 0 rejected (100%)" in alice.find_element(By.ID, "acceptance").text
 
 
+def test_codebook_edited_in_place_and_references_filtered(browsers, server, project_path, shots):
+    from selenium.webdriver.support.select import Select
+
+    By = _by()
+    docs, codes = ids(project_path)
+    lead = browsers("lead")
+    lead.get(f"{server}/codes/{codes['Hope']}")
+    everyone = lead.find_element(By.ID, "references").text
+    assert "P1" in everyone and "C1 <img" in everyone  # both groups coded Hope by now
+    Select(lead.find_element(By.NAME, "role")).select_by_visible_text("person with trd")
+    click_and_wait(lead, lead.find_element(By.ID, "filter-references"))
+    assert "C1 <img" not in lead.find_element(By.ID, "references").text
+    Select(lead.find_element(By.NAME, "attribute")).select_by_visible_text("note")
+    lead.find_element(By.NAME, "value").send_keys("<i>x</i><script>alert(6)</script>")
+    click_and_wait(lead, lead.find_element(By.ID, "filter-references"))
+    assert "hopeful" in lead.find_element(By.ID, "references").text  # P1 has that attribute value
+    form = lead.find_element(By.ID, "edit-code")
+    form.find_element(By.NAME, "name").clear()
+    form.find_element(By.NAME, "name").send_keys("Hope & <again")
+    click_and_wait(lead, form.find_element(By.CSS_SELECTOR, "button"))
+    no_alert(lead)
+    assert lead.find_element(By.TAG_NAME, "h1").text == "Hope & <again"
+    assert "name: 'Hope' -> 'Hope & <again'" in lead.find_element(By.ID, "code-history").text
+    with open_project(project_path) as project, project.reading() as s:
+        code = s.get(m.Code, codes["Hope"])
+        assert (code.name, code.color) == ("Hope & <again", "#1f77b4")  # the colour was left as it was
+    lead.save_screenshot(str(shots / "coding-code-edit.png"))
+
+
 def test_throttle_logout_and_another_projects_accounts(browsers, server, project_path, tmp_path):
     from trdpath.serve.coding import create_coding_app
 

@@ -365,7 +365,109 @@ def resolve_disagreement(project: QualProject, viewer: Viewer, round_id: int, do
         if document is None or code is None or s.get(m.BlindRound, round_id) is None:
             raise UserError("no such round, document or code")
         span = document.text[start:end]
-        if keep:
-            add_segment(s, document, code, get_coder(s, "Consensus"), start, end)
+        consensus = get_coder(s, "Consensus")
+        done = s.scalar(select(m.Segment.id).where(
+            m.Segment.document_id == document.id, m.Segment.code_id == code.id, m.Segment.coder_id == consensus.id,
+            m.Segment.start == start, m.Segment.end == end))
+        if keep and done is None:  # a second click records nothing twice
+            add_segment(s, document, code, consensus, start, end)
         s.add(m.Memo(document=document, coder=_coder_of(s, viewer), title="Consensus",
                      text=f"{'Kept' if keep else 'Dropped'} {code.path()!r} on {start}-{end}: {span[:200]}"))
+
+
+# --- The codebook edited in place ------------------------------------------------------------------------
+
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+KEEP = object()  # "leave the parent as it is" (None means the top level)
+
+
+def update_code(project: QualProject, viewer: Viewer, code_id: int, *, name: str | None = None,
+                definition: str | None = None, color: str | None = None, parent_id=KEEP) -> None:  # noqa: ANN001
+    """Rename, redefine, recolour or move a code (under another code, or to the top level); the change log keeps
+    the old and new values, so the codebook's history is the log's."""
+    _require(viewer)
+    with project.transaction(viewer.name) as s:
+        code = s.get(m.Code, code_id)
+        if code is None:
+            raise UserError("no such code")
+        if name is not None:
+            name = name.strip()
+            if not name or "/" in name or ">" in name or len(name) > 300:
+                raise UserError("a code name is 1-300 characters without '/' or '>'")
+            code.name = name
+        if definition is not None:
+            code.definition = definition.strip() or None
+        if color is not None:
+            if color and not _COLOR.match(color):
+                raise UserError(f"a colour looks like #1f77b4 (got {color[:20]!r})")
+            code.color = color or None
+        if parent_id is not KEEP:
+            parent = s.get(m.Code, parent_id) if parent_id is not None else None
+            if parent_id is not None and parent is None:
+                raise UserError("no such parent code")
+            node = parent
+            while node is not None:  # a code cannot go beneath itself or its own descendants
+                if node.id == code.id:
+                    raise UserError(f"{code.path()!r} cannot be moved beneath itself")
+                node = node.parent
+            code.parent = parent
+        s.flush()  # the unique names per parent are checked here (a message, not a traceback)
+
+
+def merge_codes(project: QualProject, viewer: Viewer, source_id: int, target_id: int) -> int:
+    """The lead merges one code into another (NVivo's merge): its codings, memos and child codes move to the
+    target, an identical coding already there is not duplicated, and the source is deleted. Returns the number
+    of codings moved."""
+    _require(viewer, lead=True)
+    if source_id == target_id:
+        raise UserError("a code cannot be merged into itself")
+    with project.transaction(viewer.name) as s:
+        source, target = s.get(m.Code, source_id), s.get(m.Code, target_id)
+        if source is None or target is None:
+            raise UserError("no such code")
+        node = target
+        while node is not None:
+            if node.id == source.id:
+                raise UserError(f"{source.path()!r} cannot be merged into a code beneath it")
+            node = node.parent
+        have = {(x.document_id, x.coder_id, x.start, x.end)
+                for x in s.scalars(select(m.Segment).where(m.Segment.code_id == target.id))}
+        moved = 0
+        for segment in s.scalars(select(m.Segment).where(m.Segment.code_id == source.id)).all():
+            key = (segment.document_id, segment.coder_id, segment.start, segment.end)
+            if key in have:
+                s.delete(segment)
+            else:
+                segment.code_id = target.id
+                have.add(key)
+                moved += 1
+        for memo in s.scalars(select(m.Memo).where(m.Memo.code_id == source.id)).all():
+            memo.code_id = target.id
+        for decision in s.scalars(select(m.SuggestionDecision).where(m.SuggestionDecision.code_id == source.id)).all():
+            decision.code_id = target.id
+        for child in list(source.children):
+            child.parent = target
+        s.flush()
+        s.expire(source)
+        s.delete(source)
+        return moved
+
+
+def code_history(project: QualProject, code_id: int) -> list[dict]:
+    """Every change of one code (created, renamed, moved, redefined, recoloured), oldest first, from the log."""
+    import json
+
+    with project.reading() as s:
+        rows = s.scalars(select(m.ChangeLog).where(m.ChangeLog.entity == "code", m.ChangeLog.entity_id == code_id)
+                         .order_by(m.ChangeLog.id)).all()
+        out = []
+        for r in rows:
+            details = json.loads(r.details or "{}")
+            if r.action == "update":
+                what = "; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in details.items() if k != "position")
+            else:
+                what = ", ".join(f"{k}: {details.get(k)!r}" for k in ("name", "parent_id", "definition", "color")
+                                 if details.get(k) is not None)
+            out.append(dict(at=r.at.strftime("%Y-%m-%d %H:%M") if r.at else "", who=r.who or "", action=r.action,
+                            what=what))
+        return out

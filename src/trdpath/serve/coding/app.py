@@ -239,14 +239,20 @@ def create_coding_app(project: str | Path | QualProject, *, results: str | Path 
         viewer = request.state.viewer
         code_id = _int(request.path_params["code_id"], "code")
         group = request.query_params.get("role", "")
+        attribute, value = request.query_params.get("attribute", ""), request.query_params.get("value", "").strip()
         with project.reading() as s:
             code = s.get(m.Code, code_id)
             if code is None:
                 return page(request, "coding_message.html.j2", status=404, message="No such code.")
+            attributes = sorted(set(s.scalars(select(m.ParticipantAttribute.name))))
             references = []
             for sg in team.visible_segments(s, viewer, code_id=code.id):
                 participant = sg.document.participant
                 if group and (participant is None or participant.role != group):
+                    continue
+                if attribute and (participant is None or not any(
+                        a.name == attribute and (a.value or "").casefold() == value.casefold()
+                        for a in participant.attributes)):
                     continue
                 references.append(dict(id=sg.id, document=sg.document.name, document_id=sg.document_id,
                                        participant=participant.label if participant else "",
@@ -254,9 +260,30 @@ def create_coding_app(project: str | Path | QualProject, *, results: str | Path 
                                        text=sg.document.text[sg.start:sg.end]))
             memos = [dict(text=mm.text, coder=mm.coder.name if mm.coder else "")
                      for mm in s.scalars(select(m.Memo).where(m.Memo.code_id == code.id).order_by(m.Memo.id))]
-            info = dict(id=code.id, path=code.path(), definition=code.definition or "", color=color_of(code))
+            info = dict(id=code.id, path=code.path(), name=code.name, definition=code.definition or "",
+                        color=color_of(code), own_color=code.color or "", parent_id=code.parent_id)
+            codes = [c for c in codebook(s)]
         return page(request, "coding_code.html.j2", code=info, references=references, memos=memos, group=group,
-                    roles=m.ROLES)
+                    roles=m.ROLES, attributes=attributes, attribute=attribute, value=value, codes=codes,
+                    history=team.code_history(project, code_id))
+
+    def edit_code(request: Request):
+        viewer = request.state.viewer
+        code_id = _int(request.path_params["code_id"], "code")
+        form = form_of(request)
+        try:
+            if request.url.path.endswith("/merge"):
+                target = _int(form.get("target_id"), "code")
+                team.merge_codes(project, viewer, code_id, target)
+                return back(request, f"/codes/{target}")
+            parent = str(form.get("parent_id", "keep"))
+            team.update_code(project, viewer, code_id, name=form.get("name"), definition=form.get("definition"),
+                             # the colour picker always sends a value: only a changed one is a change
+                             color=form.get("color") if form.get("color") != form.get("color_was") else None,
+                             parent_id=team.KEEP if parent == "keep" else (None if parent == "" else _int(parent, "parent")))
+        except UserError as exc:
+            return refused(request, exc)
+        return back(request, f"/codes/{code_id}")
 
     # --- changes ------------------------------------------------------------------------------------
     def apply_code(request: Request):
@@ -486,7 +513,9 @@ def create_coding_app(project: str | Path | QualProject, *, results: str | Path 
         Route("/documents/{document_id}", document), Route("/documents/{document_id}/code", apply_code, methods=["POST"]),
         Route("/segments/{segment_id}/remove", remove, methods=["POST"]),
         Route("/memos", memo, methods=["POST"]), Route("/codes", new_code, methods=["POST"]),
-        Route("/codes/{code_id}", code_page), Route("/codes/{code_id}/suggestions", suggestions, methods=["GET", "POST"]),
+        Route("/codes/{code_id}", code_page),
+        Route("/codes/{code_id}/edit", edit_code, methods=["POST"]), Route("/codes/{code_id}/merge", edit_code, methods=["POST"]),
+        Route("/codes/{code_id}/suggestions", suggestions, methods=["GET", "POST"]),
         Route("/rounds", rounds, methods=["GET", "POST"]), Route("/rounds/{round_id}", round_page),
         Route("/rounds/{round_id}/{action}", round_action, methods=["POST"]),
         Route("/accounts", accounts, methods=["GET", "POST"]),
