@@ -302,7 +302,9 @@ def account(project: ProjectArg,
     from trdpath.qualitative.team import add_account, set_password
 
     if password_env:
-        password = os.environ.get(password_env, "")
+        if password_env not in os.environ:
+            raise UserError(f"the environment variable {password_env} is not set (it should hold the password)")
+        password = os.environ[password_env]
     else:
         password = typer.prompt("Password (12 characters or more)", hide_input=True, confirmation_prompt=True)
     with open_project(project) as opened:

@@ -92,6 +92,10 @@ def create_coding_app(project: str | Path | QualProject, *, results: str | Path 
                       limiter: team.LoginLimiter | None = None) -> Starlette:
     """The coding app for one project (a path, a database URL or an open project); with ``results`` (a result
     folder) also the joint-display mapping form and the display, from its published tables only."""
+    if results is not None:  # a wrong folder is the user's mistake at start, not an error page later
+        from trdpath.joint.quantitative import PublishedTables
+
+        PublishedTables(results)
     project = project if isinstance(project, QualProject) else open_project(project)
     sessions: dict[str, int] = {}
     sessions_lock = threading.Lock()
