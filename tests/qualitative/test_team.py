@@ -114,11 +114,18 @@ def test_roles_idempotent_coding_and_removal(tmp_path):
         team.remove_segment(project, people["bob"], first)  # not bob's
     with pytest.raises(UserError):
         team.code_span(project, people["alice"], docs["P1"], codes["Hope"], 5, 99)  # outside the text
+    team.respan_segment(project, people["alice"], first, 2, 14)  # her own coding, to other words
+    with pytest.raises(team.RoleError):
+        team.respan_segment(project, people["bob"], first, 0, 4)
+    with pytest.raises(UserError):
+        team.respan_segment(project, people["alice"], first, 20, 300)
+    with project.reading() as s:
+        assert s.get(m.Segment, first).text == "hope it gets"
     team.remove_segment(project, people["lead"], first)
     with project.reading() as s:
         assert s.scalar(select(m.Segment.id)) is None
         deleted = [r for r in s.scalars(select(m.ChangeLog).where(m.ChangeLog.entity == "segment"))]
-    assert [(r.action, r.who) for r in deleted] == [("create", "alice"), ("delete", "lead")]
+    assert [(r.action, r.who) for r in deleted] == [("create", "alice"), ("update", "alice"), ("delete", "lead")]
     project.close()
 
 

@@ -410,6 +410,21 @@ def test_accept_a_suggestion(browsers, server, project_path, shots):
     assert "alice: 1 accepted, 0 rejected (100%)" in alice.find_element(By.ID, "acceptance").text
 
 
+def test_move_a_coding_to_the_selected_words(browsers, server, project_path):
+    By = _by()
+    docs, codes = ids(project_path)
+    alice = browsers("alice")
+    alice.get(f"{server}/documents/{docs['P1']}")
+    mine = [li for li in alice.find_elements(By.CSS_SELECTOR, "#segments li.stripe.mine")
+            if li.find_element(By.CSS_SELECTOR, ".quote").text == "listened"][0]
+    alice.execute_script(SELECT_JS, "psychiatrist listened", 0)
+    click_and_wait(alice, mine.find_element(By.CSS_SELECTOR, "button.respan-button"))
+    where = BODY.index("psychiatrist listened")
+    stored = segments(project_path, "alice")
+    assert ("alice", "Hope", where, where + 21, "psychiatrist listened") in stored
+    assert not [x for x in stored if x[4] == "listened"]
+
+
 def test_codebook_edited_in_place_and_references_filtered(browsers, server, project_path, shots):
     from selenium.webdriver.support.select import Select
 

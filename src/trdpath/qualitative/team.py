@@ -232,6 +232,21 @@ def remove_segment(project: QualProject, viewer: Viewer, segment_id: int) -> Non
         s.delete(segment)
 
 
+def respan_segment(project: QualProject, viewer: Viewer, segment_id: int, start: int, end: int) -> None:
+    """Move a coding to other words of its document (its own coder, or the lead); the log keeps both spans."""
+    _require(viewer)
+    with project.transaction(viewer.name) as s:
+        segment = s.get(m.Segment, segment_id)
+        if segment is None:
+            raise UserError("no such coding (removed meanwhile?)")
+        if not viewer.is_lead and segment.coder_id != viewer.coder_id:
+            raise RoleError("you can change only your own codings")
+        if not (0 <= start < end <= len(segment.document.text)):
+            raise UserError(f"segment {start}-{end} is outside document {segment.document.name!r} "
+                            f"({len(segment.document.text)} characters)")
+        segment.start, segment.end = start, end
+
+
 def add_code(project: QualProject, viewer: Viewer, name: str, parent_id: int | None = None,
              definition: str | None = None) -> int:
     """A new code in the codebook (or the existing one of that name under that parent)."""

@@ -315,6 +315,18 @@ def create_coding_app(project: str | Path | QualProject, *, results: str | Path 
             return refused(request, exc)
         return back(request, f"/documents/{document_id}" if document_id else "/")
 
+    def respan(request: Request):
+        segment_id = _int(request.path_params["segment_id"], "segment")
+        form = form_of(request)
+        try:
+            team.respan_segment(project, request.state.viewer, segment_id, _int(form.get("start"), "start"),
+                                _int(form.get("end"), "end"))
+            with project.reading() as s:
+                document_id = s.get(m.Segment, segment_id).document_id
+        except UserError as exc:
+            return refused(request, exc)
+        return back(request, f"/documents/{document_id}#segment-{segment_id}")
+
     def memo(request: Request):
         form = form_of(request)
         target, target_id = str(form.get("target", "")), _int(form.get("target_id"), "target")
@@ -516,6 +528,7 @@ def create_coding_app(project: str | Path | QualProject, *, results: str | Path 
         Route("/", home), Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
         Route("/documents/{document_id}", document), Route("/documents/{document_id}/code", apply_code, methods=["POST"]),
         Route("/segments/{segment_id}/remove", remove, methods=["POST"]),
+        Route("/segments/{segment_id}/span", respan, methods=["POST"]),
         Route("/memos", memo, methods=["POST"]), Route("/codes", new_code, methods=["POST"]),
         Route("/codes/{code_id}", code_page),
         Route("/codes/{code_id}/edit", edit_code, methods=["POST"]), Route("/codes/{code_id}/merge", edit_code, methods=["POST"]),

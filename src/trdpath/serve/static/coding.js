@@ -77,6 +77,15 @@
       form.submit();
     });
 
+    // "Move to the selection": a coding takes the words now selected (the offsets of the coding form).
+    document.querySelectorAll("form.respan").forEach(function (f) {
+      f.addEventListener("submit", function (ev) {
+        if (!start.value || !end.value) { ev.preventDefault(); preview.textContent = "Select the new words first."; return; }
+        f.querySelector("input[name=start]").value = start.value;
+        f.querySelector("input[name=end]").value = end.value;
+      });
+    });
+
     // Clicking a coding in the list outlines its words in the transcript (NVivo's coding stripes).
     document.querySelectorAll("#segments .stripe").forEach(function (li) {
       li.addEventListener("click", function (ev) {
