@@ -241,6 +241,7 @@ def test_code_a_hostile_transcript_by_mouse_and_keyboard(browsers, server, proje
     ActionChains(alice).double_click(coded).perform()
     assert (int(alice.find_element(By.ID, "start").get_attribute("value")),
             int(alice.find_element(By.ID, "end").get_attribute("value"))) == (BODY.index("hopeful"), BODY.index("hopeful") + 7)
+    Select(alice.find_element(By.ID, "code-select")).deselect_all()
     Select(alice.find_element(By.ID, "code-select")).select_by_value(str(codes[HOSTILE_CODE]))
     click_and_wait(alice, alice.find_element(By.ID, "apply-code"))
     no_alert(alice)
@@ -273,6 +274,10 @@ def test_two_coders_at_once_lose_nothing(browsers, server, project_path):
     docs, codes = ids(project_path)
     people = {"alice": browsers("alice"), "bob": browsers("bob")}
     login(people["bob"], server, "bob")
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
     words = {"alice": ["psychiatrist", "listened", "Nothing changed"], "bob": ["a little better", "Now I", "feel"]}
     errors = []
 
@@ -281,6 +286,11 @@ def test_two_coders_at_once_lose_nothing(browsers, server, project_path):
             driver = people[name]
             for word in words[name]:
                 driver.get(f"{server}/documents/{docs['P1']}")
+                try:
+                    WebDriverWait(driver, 20).until(EC.presence_of_element_located((By.ID, "apply-code")))
+                except TimeoutException:
+                    raise AssertionError(f"{name}: not the coding page: {driver.current_url} "
+                                         f"{driver.find_element(By.TAG_NAME, 'body').text[:300]!r}") from None
                 driver.execute_script(SELECT_JS, word, 0)
                 click_and_wait(driver, driver.find_element(By.ID, "apply-code"))  # the first code (Hope) is selected by default
         except Exception as exc:  # noqa: BLE001
@@ -396,6 +406,7 @@ def test_accept_a_suggestion(browsers, server, project_path, shots):
     alice.execute_script(SELECT_JS, "could not sleep at night", 0)
     from selenium.webdriver.support.select import Select
 
+    Select(alice.find_element(By.ID, "code-select")).deselect_all()
     Select(alice.find_element(By.ID, "code-select")).select_by_value(str(codes["Sleep"]))
     click_and_wait(alice, alice.find_element(By.ID, "apply-code"))
     alice.get(f"{server}/codes/{codes['Sleep']}/suggestions")
@@ -408,6 +419,26 @@ def test_accept_a_suggestion(browsers, server, project_path, shots):
     assert ("alice", "Sleep", BODY.index(ANSWER_2), BODY.index(ANSWER_2) + len(ANSWER_2), ANSWER_2) \
         in segments(project_path)
     assert "alice: 1 accepted, 0 rejected (100%)" in alice.find_element(By.ID, "acceptance").text
+
+
+def test_several_codes_at_once(browsers, server, project_path):
+    from selenium.webdriver.support.select import Select
+
+    By = _by()
+    docs, codes = ids(project_path)
+    alice = browsers("alice")
+    alice.get(f"{server}/documents/{docs['P1']}")
+    alice.execute_script(SELECT_JS, "Now I sleep", 0)
+    chooser = Select(alice.find_element(By.ID, "code-select"))
+    chooser.deselect_all()
+    chooser.select_by_value(str(codes["Sleep"]))
+    chooser.select_by_value(str(codes[HOSTILE_CODE]))
+    click_and_wait(alice, alice.find_element(By.ID, "apply-code"))
+    where = BODY.index("Now I sleep")
+    mine = segments(project_path, "alice")
+    assert ("alice", "Sleep", where, where + 11, "Now I sleep") in mine
+    assert ("alice", HOSTILE_CODE, where, where + 11, "Now I sleep") in mine
+    assert ("alice", "Hope", where, where + 11, "Now I sleep") not in mine  # only the chosen ones
 
 
 def test_move_a_coding_to_the_selected_words(browsers, server, project_path):

@@ -297,9 +297,14 @@ def create_coding_app(project: str | Path | QualProject, *, results: str | Path 
         try:
             start, end = _int(form.get("start"), "start"), _int(form.get("end"), "end")
             new_name = str(form.get("new_code", "")).strip()
-            code_id = (team.add_code(project, viewer, new_name) if new_name
-                       else _int(form.get("code_id"), "code"))
-            segment_id = team.code_span(project, viewer, document_id, code_id, start, end)
+            # One or more codes at once (a multiple select), and/or a new one typed in.
+            code_ids = [_int(v, "code") for v in form.getlist("code_id")]
+            if new_name:
+                code_ids.append(team.add_code(project, viewer, new_name))
+            if not code_ids:
+                raise UserError("choose a code (or type a new one)")
+            for code_id in code_ids:
+                segment_id = team.code_span(project, viewer, document_id, code_id, start, end)
         except UserError as exc:
             return refused(request, exc)
         return back(request, f"/documents/{document_id}#segment-{segment_id}")

@@ -72,7 +72,7 @@
       if (!/^[1-9]$/.test(ev.key) || !start.value || !end.value) return;
       var option = select.querySelector('option[data-key="' + ev.key + '"]');
       if (!option) return;
-      select.value = option.value;
+      Array.prototype.forEach.call(select.options, function (o) { o.selected = (o === option); });
       ev.preventDefault();
       form.submit();
     });
