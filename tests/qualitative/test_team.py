@@ -186,6 +186,8 @@ def test_suggestions_rank_similar_sentences_and_record_decisions(tmp_path):
     # Only the sleep sentence shares words (sleep, night) with the coded one; the others share none.
     assert [body[x.start:x.end] for x in found] == ["Sleep at night was impossible, I lay awake for hours."]
     assert found[0].text == body[found[0].start:found[0].end]
+    # The theme above Sleep learns from Sleep's codings too (nothing is coded with the theme itself).
+    assert [(x.start, x.end) for x in suggest(project, alice, codes["Theme"])] == [(found[0].start, found[0].end)]
     with project.reading() as s:
         assert s.scalar(select(m.Segment.id).where(m.Segment.start == found[0].start)) is None  # never applied alone
     decide(project, alice, codes["Sleep"], docs["P1"], found[0].start, found[0].end, accept=True)

@@ -54,8 +54,15 @@ def suggest(project: QualProject, viewer: Viewer, code_id: int, *, limit: int = 
     from sklearn.metrics.pairwise import cosine_similarity
 
     with project.reading() as s:
-        if s.get(m.Code, code_id) is None:
+        code = s.get(m.Code, code_id)
+        if code is None:
             raise UserError("no such code")
+        # A theme learns from everything coded beneath it (as its counts in the themes report do).
+        family, stack = set(), [code]
+        while stack:
+            node = stack.pop()
+            family.add(node.id)
+            stack.extend(node.children)
         hidden = blind_document_ids(s, viewer)
         documents = {d.id: d for d in s.scalars(select(m.Document))}
         # Where people with TRD and clinicians speak: participants' turns (an interviewer's question is never
@@ -63,7 +70,7 @@ def suggest(project: QualProject, viewer: Viewer, code_id: int, *, limit: int = 
         spoken = {d.id: [(t.start, t.end) for t in d.turns if t.speaker.participant_id is not None] or
                   ([] if d.turns else [(0, len(d.text))]) for d in documents.values()}
         coded = [(sg.document_id, sg.start, sg.end, sg.coder_id) for sg in s.scalars(
-            select(m.Segment).where(m.Segment.code_id == code_id))]
+            select(m.Segment).where(m.Segment.code_id.in_(family)))]
         decided = {(d.document_id, d.start, d.end) for d in s.scalars(select(m.SuggestionDecision).where(
             m.SuggestionDecision.code_id == code_id, m.SuggestionDecision.coder_id == viewer.coder_id))}
     # Examples: codings the viewer may see (a blind round hides others' codings on its documents).
