@@ -547,6 +547,7 @@ def test_map_findings_to_themes_and_open_the_joint_display(browsers, tmp_path, s
         # Barriers: 12 of 19 participants, published under the default rule as "10 of 20" (test_joint.py).
         assert "OR 1.42 (95% CI 1.02 to 1.98)" in page and "10 of 20" in page
         assert "<script>alert(1)</script> waiting shapes hope" in page
+        assert str(results) not in page and "Back to the mapping" in page  # no server path shown to the team
         lead.save_screenshot(str(shots / "coding-joint-display.png"))
         lead.get(f"{url}/joint")  # the saved mapping comes back into the form
         assert Select(lead.find_element(By.NAME, "finding_0")).first_selected_option.text == "Table 3: waiting"

@@ -525,7 +525,10 @@ def create_coding_app(project: str | Path | QualProject, *, results: str | Path 
         if kind == "xlsx":
             return Response(render_xlsx(display), headers={"Content-Disposition": 'attachment; filename="joint_display.xlsx"'},
                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        return HTMLResponse(render_html(display), headers={"Content-Security-Policy": JOINT_CSP})
+        # In the app the result folder is named, not its path on the server (coders need not know it).
+        display.results = Path(results).name
+        return HTMLResponse(render_html(display, back_link=f"{request.scope.get('root_path', '')}/joint"),
+                            headers={"Content-Security-Policy": JOINT_CSP})
 
     routes = [
         Route("/joint", joint, methods=["GET", "POST"]), Route("/joint/display", joint_display),
