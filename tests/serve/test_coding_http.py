@@ -153,3 +153,77 @@ def test_qual_serve_binds_this_machine_and_needs_a_lead(project_path, tmp_path, 
     empty.close()
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "empty.qual")])
     assert result.exit_code != 0 and "no lead account" in str(result.exception or result.output)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def team_location(request, tmp_path):
+    """A project file, or a throw-away database on the test PostgreSQL server (dropped afterwards)."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if request.param == "sqlite":
+        yield str(tmp_path / "team.qual")
+        return
+    url = os.environ.get("TRDPATH_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set TRDPATH_TEST_POSTGRES_URL to a PostgreSQL server")
+    name = f"trdpath_web_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_five_coders_at_once_over_http(team_location):
+    """The team server on SQLite and on PostgreSQL: five logged-in coders post 6 codings each at the same time
+    (their own words, plus one span all of them code); nothing lost, nothing doubled."""
+    import threading
+
+    body = "P1: " + " ".join(f"w{i:02d}" for i in range(40)) + "\n"
+    project = create_project(team_location, "team")
+    with project.transaction("setup") as s:
+        add_transcript(s, ParsedTranscript(name="P1", text=body, turns=[], source_format="txt"))
+        get_code(s, ["Hope"])
+    names = [f"coder{i}" for i in range(5)]
+    for name in names:
+        team.add_account(project, name, PASSWORD, "coder")
+    app = create_coding_app(project)
+    clients = {}
+    for name in names:
+        c = TestClient(app, base_url="http://127.0.0.1:8766", follow_redirects=False)
+        token = csrf_of(c.get("/login").text)
+        assert c.post("/login", data={"csrf_token": token, "name": name, "password": PASSWORD}).status_code == 303
+        clients[name] = (c, csrf_of(c.get("/").text))
+    barrier, errors = threading.Barrier(5), []
+
+    def work(k: int, name: str):
+        c, token = clients[name]
+        try:
+            barrier.wait()
+            for j in range(5):
+                word = 4 + 4 * (5 * k + j)  # "wNN" of this coder: words 5k..5k+4
+                r = c.post("/documents/1/code", data={"csrf_token": token, "start": word, "end": word + 3, "code_id": 1})
+                assert r.status_code == 303, r.text
+            r = c.post("/documents/1/code", data={"csrf_token": token, "start": 4, "end": 7, "code_id": 1})
+            assert r.status_code == 303, r.text
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k, n)) for k, n in enumerate(names)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with project.reading() as s:
+        rows = s.execute(select(m.Coder.name, m.Segment.start, m.Segment.end).join(m.Coder)).all()
+    # 5 coders x 5 own words + each coder's coding of w00 (coder0's w00 is one of its own: 4 new, 1 the same).
+    assert len(rows) == 25 + 4 and len(set(rows)) == len(rows)
+    assert {body[a:b] for _, a, b in rows} == {f"w{i:02d}" for i in range(25)}
+    project.close()
