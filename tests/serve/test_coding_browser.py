@@ -140,7 +140,7 @@ def login(driver, url: str, name: str, password: str = PASSWORD, expect_ok: bool
     driver.get(f"{url}/login")
     driver.find_element(By.NAME, "name").send_keys(name)
     driver.find_element(By.NAME, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))  # the answer, not the old page
     if expect_ok:
         assert driver.find_element(By.ID, "who").text.startswith(name)
 
