@@ -507,7 +507,7 @@ def test_throttle_logout_and_another_projects_accounts(browsers, server, project
 
     # Logging out ends the session on the server: the old cookie opens nothing.
     vic = browsers("vic")
-    vic.get(f"{server}/")
+    login(vic, server, "vic")
     cookie = {c["name"]: c["value"] for c in vic.get_cookies()}
     click_and_wait(vic, vic.find_element(By.CSS_SELECTOR, "form.logout button"))
     replay = httpx.get(f"{server}/", cookies=cookie, follow_redirects=False)
