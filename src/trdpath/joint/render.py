@@ -28,10 +28,13 @@ def count_headers(display: JointDisplay) -> list[str]:
     return [c.label for c in display.rows[0].counts] if display.rows else []
 
 
-def render_html(display: JointDisplay) -> str:
+def render_html(display: JointDisplay, back_link: str | None = None) -> str:
+    """The display as one HTML page; ``back_link`` (the coding app's mapping page) adds a way back and the
+    downloads when the page is served rather than exported."""
     environment = Environment(loader=PackageLoader("trdpath.joint", "templates"), autoescape=select_autoescape(["j2"]))
     return environment.get_template("joint.html.j2").render(display=display, judgements=JUDGEMENT_TITLES,
-                                                            count_headers=count_headers(display))
+                                                            count_headers=count_headers(display),
+                                                            back_link=back_link)
 
 
 def _quotes_text(row) -> str:

@@ -287,6 +287,64 @@ def demo(out: Annotated[Path, typer.Argument(help="Folder for the demo project a
     console.print(f"Wrote {write_demo(out)}")
 
 
+@app.command()
+def account(project: ProjectArg,
+            name: Annotated[str, typer.Argument(help="The account's name (also its coder name).")],
+            role: Annotated[str, typer.Option("--role", help="lead, coder or viewer.")] = "coder",
+            password_env: Annotated[Optional[str], typer.Option(
+                "--password-env", help="Read the password from this environment variable (else asked for).")] = None,
+            reset: Annotated[bool, typer.Option("--reset", help="Set a new password for an existing account.")] = False,
+            who: WhoOption = None) -> None:
+    """Add an account for `qual serve` (or --reset its password); the password is stored as an argon2id hash."""
+    import os
+
+    from trdpath.qualitative.store import open_project
+    from trdpath.qualitative.team import add_account, set_password
+
+    if password_env:
+        if password_env not in os.environ:
+            raise UserError(f"the environment variable {password_env} is not set (it should hold the password)")
+        password = os.environ[password_env]
+    else:
+        password = typer.prompt("Password (12 characters or more)", hide_input=True, confirmation_prompt=True)
+    with open_project(project) as opened:
+        if reset:
+            set_password(opened, name, password, who=who)
+            console.print(f"new password set for {escape(name)}")
+        else:
+            add_account(opened, name, password, role, who=who)
+            console.print(f"account {escape(name)} ({role}) added")
+
+
+@app.command()
+def serve(project: ProjectArg,
+          host: Annotated[str, typer.Option("--host", help="Address to listen on. Default: this machine only.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8766,
+          results: Annotated[Optional[Path], typer.Option(
+              "--results", "-r", help="A result folder: adds the joint-display form (its published tables only).")] = None,
+          https: Annotated[bool, typer.Option("--behind-tls", help="Secure cookies (a TLS reverse proxy serves the app).")] = False) -> None:
+    """Code the project's interviews in the browser, as a team (accounts from `qual account`)."""
+    import uvicorn
+
+    from trdpath.qualitative.store import open_project
+    from trdpath.qualitative.team import accounts_table
+    from trdpath.serve.coding import create_coding_app
+
+    opened = open_project(project)
+    if not any(a["role"] == "lead" for a in accounts_table(opened)):
+        opened.close()
+        raise UserError(f"{mask_credentials(project)} has no lead account yet: add one with "
+                        f"`trdpath qual account {project} NAME --role lead`")
+    local = host in ("127.0.0.1", "localhost", "::1")
+    hosts = ("127.0.0.1", "localhost") if local else ("127.0.0.1", "localhost", host)
+    if not local:
+        err.print(f"Warning: listening on {escape(host)}, reachable from other machines; put it behind TLS "
+                  "(docs/qualitative.md).")
+    app_ = create_coding_app(opened, results=results, allowed_hosts=hosts, https=https)
+    err.print(f"trdpath qual serve: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/")
+    uvicorn.run(app_, host=host, port=port, log_level="warning", server_header=False)
+
+
 def main() -> None:
     """Run this app on its own (python -m trdpath.qualitative.cli); the main `trdpath` CLI mounts `app`."""
     import click

@@ -247,3 +247,84 @@ class ChangeLog(Base):
     entity: Mapped[str] = mapped_column(String(50), index=True)
     entity_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[str | None] = mapped_column(Text)
+
+
+# --- The team server (migration 0004): accounts, blind rounds and reviewed suggestions -------------------
+
+ACCOUNT_ROLES = ("lead", "coder", "viewer")
+
+
+class Account(Base):
+    """A person who logs in to `trdpath qual serve`: an argon2id password hash, a role, and the coder it codes as.
+    Accounts live in the project store, so an account opens this project only."""
+
+    __tablename__ = "account"
+    __table_args__ = (CheckConstraint("role IN ('lead','coder','viewer')", name="account_role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(10))
+    coder_id: Mapped[int | None] = mapped_column(ForeignKey("coder.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    coder: Mapped[Coder | None] = relationship()
+
+
+class BlindRound(Base):
+    """A blind coding round: its coders see only their own codings on its documents until the lead reveals."""
+
+    __tablename__ = "blind_round"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    documents: Mapped[list[RoundDocument]] = relationship(cascade="all, delete-orphan")
+    coders: Mapped[list[RoundCoder]] = relationship(cascade="all, delete-orphan")
+
+
+class RoundDocument(Base):
+    __tablename__ = "round_document"
+    __table_args__ = (UniqueConstraint("round_id", "document_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("blind_round.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"), index=True)
+    document: Mapped[Document] = relationship()
+
+
+class RoundCoder(Base):
+    __tablename__ = "round_coder"
+    __table_args__ = (UniqueConstraint("round_id", "coder_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("blind_round.id", ondelete="CASCADE"), index=True)
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coder.id", ondelete="CASCADE"))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    coder: Mapped[Coder] = relationship()
+
+
+class SuggestionDecision(Base):
+    """A coder's verdict on one suggested passage for one code (accepted ones also became a segment), so
+    acceptance rates per code and coder can be reported."""
+
+    __tablename__ = "suggestion_decision"
+    __table_args__ = (CheckConstraint("decision IN ('accepted','rejected')", name="suggestion_decision_value"),
+                      CheckConstraint("start_offset >= 0 AND end_offset > start_offset", name="suggestion_span"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"), index=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("code.id", ondelete="CASCADE"), index=True)
+    coder_id: Mapped[int | None] = mapped_column(ForeignKey("coder.id", ondelete="SET NULL"))
+    start: Mapped[int] = mapped_column("start_offset", Integer)
+    end: Mapped[int] = mapped_column("end_offset", Integer)
+    score: Mapped[float | None] = mapped_column()
+    decision: Mapped[str] = mapped_column(String(10))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class JointMapping(Base):
+    """A joint-display mapping saved from the app's form (the YAML of docs/joint-displays.md); every save is a
+    new row, so the latest is used and the earlier ones are its history."""
+
+    __tablename__ = "joint_mapping"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    yaml_text: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    saved_by: Mapped[str | None] = mapped_column(String(200))

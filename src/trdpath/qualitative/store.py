@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -201,7 +202,17 @@ class QualProject:
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = sessionmaker(self.engine.execution_options(trdpath_write=True), expire_on_commit=False)
-        self._open: Session | None = None
+        # The transaction open in *this thread*: nested calls join it, another thread (a second coder served by
+        # the web app from one QualProject) gets its own; a shared attribute made threads join each other's.
+        self._local = threading.local()
+
+    @property
+    def _open(self) -> Session | None:
+        return getattr(self._local, "session", None)
+
+    @_open.setter
+    def _open(self, session: Session | None) -> None:
+        self._local.session = session
 
     def _busy(self) -> BackendError:
         return BackendError(f"the project {mask_credentials(self.url)} is busy: another coder or command (an "

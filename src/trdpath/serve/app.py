@@ -77,7 +77,7 @@ def rows_of(table: pd.DataFrame, columns: list[str]) -> list[list[str]]:
 
 def create_app(results: Path, *, secret: str | None = None, patient_level: bool = False,
                allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), https: bool = False,
-               warm: bool = True) -> Starlette:
+               warm: bool = True, coding: Starlette | None = None) -> Starlette:
     folder = ResultFolder.open(results)
     live = LiveTables(folder)
     secret = secret or secrets.token_urlsafe(32)
@@ -95,7 +95,7 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
     def page(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
         html = _templates.get_template(template).render(
             request=request, csrf=csrf_token(request), version=__version__, patient_level=patient_level,
-            nav=_nav(folder, patient_level), path=request.url.path, **context)
+            nav=_nav(folder, patient_level, coding is not None), path=request.url.path, **context)
         return HTMLResponse(html, status_code=status)
 
     def login_page(request: Request, message: str, status: int) -> HTMLResponse:
@@ -236,6 +236,7 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
         Route("/patients/{patient_id:path}", patient),
         Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        *([Mount("/coding", app=coding)] if coding is not None else []),  # trdpath.serve.coding (issue 20)
     ]
     middleware = [
         Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
@@ -249,9 +250,11 @@ def create_app(results: Path, *, secret: str | None = None, patient_level: bool 
     return app
 
 
-def _nav(folder: ResultFolder, patient_level: bool) -> list[tuple[str, str]]:
+def _nav(folder: ResultFolder, patient_level: bool, coding: bool = False) -> list[tuple[str, str]]:
     items = [("/", "Overview"), ("/tables", "Tables"), ("/pathways", "Pathways")]
     items.append(("/definitions", "Definitions"))  # an empty state says how to make one when there is none
     if patient_level:
         items.append(("/worklist", "Worklist"))
+    if coding:
+        items.append(("/coding/", "Coding"))
     return items

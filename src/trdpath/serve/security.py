@@ -33,6 +33,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 OPEN_PATHS = ("/login", "/static/")
+CODING_PATH = "/coding/"  # trdpath.serve.coding, mounted with --project (issue 20)
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -66,6 +67,8 @@ class AccessMiddleware(BaseHTTPMiddleware):
         return response
 
     async def _checked(self, request: Request, call_next) -> Response:  # noqa: ANN001
+        if request.url.path.startswith(CODING_PATH):  # the coding app has its own accounts, sessions and CSRF
+            return await call_next(request)
         if request.method in STATE_CHANGING:
             origin = request.headers.get("origin")
             if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
