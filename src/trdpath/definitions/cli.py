@@ -54,3 +54,21 @@ def compare_command(
             table.add_row(row.definition, f"{row.population_n:,}", f"{row.trd_n:,}", f"{row.trd_pct:.1f}")
         console.print(table)
         console.print(f"Wrote {out / 'definitions'}/patients.csv, why.csv and {out / 'release' / 'definitions'}/prevalence.csv, agreement.csv")
+
+
+def classify_with_definition_command(data, out, config, index_date, backend, quiet, overwrite, definition: str) -> None:
+    """`trdpath classify --definition FILE|ID` (mounted by trdpath/cli.py's classify)."""
+    from trdpath.cli import _STAGES, _check_backend, _parse_index_date, _summary, _wrote, console, stage_progress
+    from trdpath.config import load_config
+    from trdpath.definitions.classify import classify_with_definition, definition_from_option
+
+    chosen, text = definition_from_option(definition)  # a bad file stops here, before any work
+    settings = load_config(config)
+    day = _parse_index_date(index_date)
+    with stage_progress(f"Classifying ({chosen.id})", _STAGES + 1, enabled=not quiet) as progress:
+        result = classify_with_definition(data, out, settings, day, progress, _check_backend(backend), overwrite,
+                                          chosen, text)
+    if not quiet:
+        console.print(f"TRD by the definition {chosen.id!r} ({chosen.title})")
+        console.print(_summary(result))
+        console.print(_wrote(out, False))

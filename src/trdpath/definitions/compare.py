@@ -97,9 +97,10 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
     whys = []
     for number, r in enumerate(resolved):
         out, trace = evaluator.evaluate(r, with_why=why != "none")
-        # Each definition is materialised on its own: one query holding all twelve is a plan that
-        # Spark's optimiser takes minutes over, and the per-definition tables are small.
-        out = out.cache()
+        # Spark: each definition materialised on its own (one query holding all twelve is a plan its
+        # optimiser takes minutes over). DuckDB plans the one wide query at once, saving twelve tables.
+        if con.name != "duckdb" or why == "trd":
+            out = out.cache()
         wide = wide.left_join(out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"}),
                               "pkey").drop("pkey_right")
         if trace is not None:
