@@ -31,6 +31,8 @@ def compare_command(
     backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb (default), postgres or pyspark.")] = None,
     why: Annotated[str, typer.Option("--why", help="why.csv rows: all (everyone in each definition's population), trd (its TRD patients) or none.")] = "all",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False,
+    dial: Annotated[bool, typer.Option("--dial", help="Also the definition dial: the Maudsley rule over trial days 28/42/56 x "
+                                       "persistence gap 30/90/180 x augmentation (three more classifications).")] = False,
 ) -> None:
     """Every chosen TRD definition side by side on the same patients (prevalence, agreement, why)."""
     from trdpath.cli import _check_backend, _parse_index_date, console, stage_progress
@@ -44,8 +46,8 @@ def compare_command(
         raise UserError(f"--why must be one of all, trd, none (got {why!r}).")
     settings = load_config(config)
     day = _parse_index_date(index_date)
-    with stage_progress("Comparing definitions", total=11, enabled=not quiet) as progress:
-        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why)
+    with stage_progress("Comparing definitions", total=12 + dial, enabled=not quiet) as progress:
+        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why, dial)
     if not quiet:
         table = Table(title=f"TRD by definition (index date {result.classification.index_date}; true counts, patient-level)")
         for column in ("definition", "population", "TRD", "%"):

@@ -52,6 +52,7 @@ class Comparison:
     definitions: list[Resolved]
     classification: Classification
     engine_why: EngineWhy | None = None
+    dial: pd.DataFrame | None = None  # true counts of the definition dial (compare --dial), never written as they are
 
     @property
     def why(self) -> pa.Table:
@@ -357,9 +358,19 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
         neutralise_frame(prevalence).to_csv(staged["release"] / "prevalence.csv", index=False)
         agreement = protect_agreement(agreement_counts(comparison), settings)
         neutralise_frame(agreement).to_csv(staged["release"] / "agreement.csv", index=False)
+        from trdpath.definitions.dial import protect_dial
+        from trdpath.definitions.models import odds_ratios_by_definition, protect_odds_ratios
         from trdpath.definitions.report import section_html
 
-        (staged["release"] / "section.html").write_text(section_html(comparison, prevalence, agreement, settings), encoding="utf-8")
+        blocks = [list(b) for b in comparison.classification.config.analysis.regression_blocks]
+        odds = protect_odds_ratios(odds_ratios_by_definition(comparison, blocks), settings)
+        neutralise_frame(odds).to_csv(staged["release"] / "odds_ratios.csv", index=False)
+        dial = None
+        if comparison.dial is not None:
+            dial = protect_dial(comparison.dial, settings)
+            neutralise_frame(dial).to_csv(staged["release"] / "dial.csv", index=False)
+        (staged["release"] / "section.html").write_text(section_html(comparison, prevalence, agreement, settings, odds, dial),
+                                                        encoding="utf-8")
         for key, target in targets.items():
             if target.exists():
                 shutil.rmtree(target)
@@ -390,12 +401,18 @@ def compare_tables(tables, definitions: list[Definition], config: StudyConfig | 
 
 def compare(data: str | Path, out: str | Path, definitions: list[Definition], config: StudyConfig | None = None,
             index_date: dt.date | None = None, progress: Progress | None = None,
-            backend: str | None = None, why: str = "all") -> Comparison:
-    """Read an extract (any location `trdpath classify` reads), compare the definitions, write the files."""
+            backend: str | None = None, why: str = "all", dial: bool = False) -> Comparison:
+    """Read an extract (any location `trdpath classify` reads), compare the definitions, write the files.
+    `dial`: also the definition dial (definitions/dial.py: three more classifications of the extract)."""
     from trdpath.api import opened_extract
 
     config = config or StudyConfig()
     with opened_extract(data, config, backend) as (con, extract):
         result = compare_extract(con, extract, definitions, config, index_date, progress, why, why_in_engine=True)
+        if dial:
+            from trdpath.definitions.dial import dial_counts
+
+            (progress or (lambda _s: None))("The definition dial")
+            result.dial = dial_counts(con, extract, config, index_date)
         write_comparison(result, Path(out), config.disclosure)
         return result
