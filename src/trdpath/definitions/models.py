@@ -42,54 +42,75 @@ def _design(cohort: pd.DataFrame, variables: list[str]) -> tuple[pd.DataFrame, n
     return pd.DataFrame(terms, index=data.index), complete
 
 
-def _fit_grouped(design: pd.DataFrame, trd: np.ndarray):
-    """Binomial GLM on the covariate patterns (counts of TRD and non-TRD per pattern)."""
+def _patterns(design: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows of the design, each patient's row number among them)."""
     matrix = design.to_numpy()
+    if matrix.shape[1] < 62 and np.isin(matrix, (0.0, 1.0)).all():
+        # yes/no terms: one integer key per patient (a bit per term), far cheaper than sorting rows
+        keys = matrix.astype(np.int64) @ (np.int64(1) << np.arange(matrix.shape[1], dtype=np.int64))
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        return matrix[first], inverse.ravel()
     patterns, inverse = np.unique(matrix, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    yes = np.bincount(inverse, weights=trd.astype(float), minlength=len(patterns))
-    total = np.bincount(inverse, minlength=len(patterns)).astype(float)
-    exog = pd.DataFrame(np.column_stack([np.ones(len(patterns)), patterns]), columns=[INTERCEPT, *design.columns])
-    endog = np.column_stack([yes, total - yes])
+    return patterns, inverse.ravel()
+
+
+def _fit_grouped(patterns: np.ndarray, names: list[str], yes: np.ndarray, total: np.ndarray):
+    """Binomial GLM on the covariate patterns (counts of TRD and non-TRD per pattern)."""
+    used = total > 0
+    exog = pd.DataFrame(np.column_stack([np.ones(int(used.sum())), patterns[used]]), columns=[INTERCEPT, *names])
+    endog = np.column_stack([yes[used], total[used] - yes[used]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sm.GLM(endog, exog, family=sm.families.Binomial()).fit()
 
 
-def _cells(values: np.ndarray, y: np.ndarray) -> dict[str, int]:
-    present = values == 1.0
-    return {"mdd_yes": int((present & ~y).sum()), "trd_yes": int((present & y).sum()),
-            "mdd_no": int((~present & ~y).sum()), "trd_no": int((~present & y).sum())}
+def _cells(present: np.ndarray, yes: np.ndarray, total: np.ndarray) -> dict[str, int]:
+    """A term's 2 x 2 table from the pattern counts: present/absent x MDD/TRD."""
+    trd_yes, all_yes = int(yes[present].sum()), int(total[present].sum())
+    trd_all, n = int(yes.sum()), int(total.sum())
+    return {"mdd_yes": all_yes - trd_yes, "trd_yes": trd_yes, "mdd_no": n - all_yes - (trd_all - trd_yes),
+            "trd_no": trd_all - trd_yes}
 
 
 def odds_ratios_by_definition(comparison, blocks: list[list[str]]) -> pd.DataFrame:
-    """True estimates (never written): definition, term, n, odds_ratio, ci, p, and the 2x2 counts per term."""
-    from trdpath.stats import cohort_of
+    """True estimates (never written): definition, term, n, odds_ratio, ci, p, and the 2x2 counts per term.
 
-    patients = comparison.classification.patients
+    The design (Table 3's terms on the complete cases of the cohort) and its covariate patterns are built
+    once; each definition only counts its TRD and non-TRD patients per pattern (np.bincount) and fits."""
+    from trdpath.pipeline import patients_frame
+
+    table = comparison.classification.table
     variables = [v for block in blocks for v in block]
+    wanted = {*variables, "in_cohort", "exclusion_reason", "depression_code", "resistance_level"}
+    patients = patients_frame(table.select([c for c in table.column_names if c in wanted]))
+    in_cohort = patients["in_cohort"].fillna(False).astype(bool).to_numpy()
+    cohort = patients.loc[in_cohort]
+    design, complete = _design(cohort, variables)
+    patterns, inverse = _patterns(design)
+    names = list(design.columns)
+    rows_of = np.flatnonzero(in_cohort)[complete]  # rows of the patients table in the model
     rows = []
     for r in comparison.definitions:
         verdict = comparison.patients[f"{r.id}__trd"]
-        frame = patients.assign(trd=pd.array(verdict.to_numpy(zero_copy_only=False), dtype="boolean"),
-                                _inside=pc.is_valid(verdict).to_numpy(zero_copy_only=False))
-        cohort = cohort_of(frame[frame["_inside"]])
-        design, complete = _design(cohort, variables)
-        y = cohort["trd"].to_numpy()[complete].astype(bool)
-        n_trd, n = int(y.sum()), len(y)
+        inside = pc.is_valid(verdict).to_numpy(zero_copy_only=False)[rows_of]
+        y = pc.fill_null(verdict, False).to_numpy(zero_copy_only=False)[rows_of]
+        yes = np.bincount(inverse[inside], weights=y[inside].astype(float), minlength=len(patterns))
+        total = np.bincount(inverse[inside], minlength=len(patterns)).astype(float)
+        n, n_trd = int(total.sum()), int(yes.sum())
         base = {"definition": r.id, "n": n, "n_trd": n_trd, "n_mdd": n - n_trd}
-        if n == 0 or n_trd == 0 or n_trd == n or design.shape[1] == 0:
+        used = total > 0
+        # terms that do not vary among this definition's patients are left out, as Table 3 does
+        keep = [j for j in range(len(names)) if np.ptp(patterns[used, j]) > 0] if used.any() else []
+        if n == 0 or n_trd == 0 or n_trd == n or not keep:
             rows.append({**base, "term": None, "warning": "not estimable: one group only"})
             continue
-        fit = _fit_grouped(design, y)
+        fit = _fit_grouped(patterns[:, keep], [names[j] for j in keep], yes, total)
         ci = np.asarray(fit.conf_int(alpha=0.05))
-        for i, term in enumerate([INTERCEPT, *design.columns]):
-            if term == INTERCEPT:
-                continue
-            values = design[term].to_numpy()
-            cells = _cells(values, y) if set(np.unique(values)) <= {0.0, 1.0} else {}
+        for i, j in enumerate(keep, start=1):
+            column = patterns[:, j]
+            cells = _cells(column == 1.0, yes, total) if np.isin(column, (0.0, 1.0)).all() else {}
             with np.errstate(over="ignore"):
-                rows.append({**base, "term": term, "odds_ratio": float(np.exp(fit.params.iloc[i])),
+                rows.append({**base, "term": names[j], "odds_ratio": float(np.exp(fit.params.iloc[i])),
                              "ci_lower": float(np.exp(ci[i, 0])), "ci_upper": float(np.exp(ci[i, 1])),
                              "p_value": float(fit.pvalues.iloc[i]), "coef": float(fit.params.iloc[i]),
                              "std_err": float(fit.bse.iloc[i]), "warning": "", **cells})
