@@ -1,7 +1,8 @@
 """The fast paths of `trdpath compare` equal the per-definition path they replace (Hypothesis).
 
-why.csv on DuckDB is one query written by COPY (compare.EngineWhy); the per-definition path fetches
-each definition's trace to Arrow and writes it with the project's CSV writer. Both files must hold the
+why.csv can be written on DuckDB by one query and COPY (compare.EngineWhy, `why_in_engine=True`; not the
+default: it measured slower); the default path fetches each definition's trace to Arrow and writes it
+with the project's CSV writer. Both files must hold the
 same bytes: same rows, same order, same quoting, same neutralised identifiers."""
 
 from __future__ import annotations
