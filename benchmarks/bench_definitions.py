@@ -7,6 +7,12 @@ unless --data points at one, then runs, each in a fresh process and alternating 
 speed drifts; alternating keeps both under the same load), `trdpath classify`, `trdpath compare` and `trdpath compare --why none` --repeat times. compare classifies once (the same cohort, eras, trials and episodes) and evaluates
 every definition from those stages, writing patients.csv, why.csv, prevalence.csv and agreement.csv.
 Prints each pair, the medians, peak memory and the ratio compare / classify (target: <= 1.5).
+
+Since `trdpath classify` also writes the extract-level outputs of issue 16 (assumption sensitivity,
+pathway steps: several more passes over the extract), a third child runs the classification `compare`
+shares, alone: read, classify (trdpath.pipeline.classify_extract) and write patients.csv/.parquet
+(`--core-classify`). The "core" ratios compare against it: what the twelve definitions add to one
+classification, whatever else `classify` writes.
 """
 
 from __future__ import annotations
@@ -33,7 +39,23 @@ def run(cmd: list[str]) -> tuple[float, float, float]:
     return wall, peak, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def core_classify(data: str, out: str) -> None:
+    """The classification compare shares, and its patient-level files (no extract-level outputs)."""
+    from trdpath.api import opened_extract
+    from trdpath.config import StudyConfig
+    from trdpath.output import write_classification
+    from trdpath.pipeline import classify_extract
+
+    config = StudyConfig()
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with opened_extract(data, config) as (con, extract):
+        write_classification(classify_extract(con, extract, config), Path(out))
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--core-classify":
+        core_classify(sys.argv[2], sys.argv[3])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
@@ -50,8 +72,10 @@ def main() -> None:
             wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(args.patients),
                                  "--seed", str(args.seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
             print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB", flush=True)
-        classify_walls, compare_walls, peaks, cpus, no_why = [], [], [], [], []
+        classify_walls, compare_walls, peaks, cpus, no_why, core = [], [], [], [], [], []
         for attempt in range(1, args.repeat + 1):
+            k_wall, _k_peak, k_cpu = run([sys.executable, str(Path(__file__).resolve()), "--core-classify", str(data), str(work / "core")])
+            core.append((k_wall, k_cpu))
             c_wall, c_peak, c_cpu = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data),
                                      "--out", str(work / "classified"), "--quiet"])
             m_wall, m_peak, m_cpu = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
@@ -66,7 +90,9 @@ def main() -> None:
             print(f"  run {attempt}: classify {c_wall:.1f} s wall, {c_cpu:.1f} s CPU ({c_peak:.2f} GB); compare (12 definitions) "
                   f"{m_wall:.1f} s wall, {m_cpu:.1f} s CPU ({m_peak:.2f} GB): ratio {m_wall / c_wall:.2f} wall, "
                   f"{m_cpu / c_cpu:.2f} CPU; compare --why none {n_wall:.1f} s wall, {n_cpu:.1f} s CPU: ratio "
-                  f"{n_wall / c_wall:.2f} wall, {n_cpu / c_cpu:.2f} CPU", flush=True)
+                  f"{n_wall / c_wall:.2f} wall, {n_cpu / c_cpu:.2f} CPU; core classification {k_wall:.1f} s wall, "
+                  f"{k_cpu:.1f} s CPU: compare / core {m_wall / k_wall:.2f} wall, {m_cpu / k_cpu:.2f} CPU, "
+                  f"--why none / core {n_wall / k_wall:.2f} wall, {n_cpu / k_cpu:.2f} CPU", flush=True)
         why = work / "compared" / "definitions" / "why.csv"
         why_rows = sum(1 for _ in open(why, "rb")) - 1 if why.exists() else None
         c_med, m_med = statistics.median(classify_walls), statistics.median(compare_walls)
@@ -86,6 +112,11 @@ def main() -> None:
             "compare_why_none_s": round(statistics.median(w for w, _ in no_why), 1),
             "ratio_why_none": round(statistics.median(w for w, _ in no_why) / c_med, 2),
             "cpu_ratio_why_none": round(statistics.median(c for _, c in no_why) / statistics.median(c for c, _ in cpus), 2),
+            "core_classify_s": round(statistics.median(w for w, _ in core), 1),
+            "core_classify_cpu_s": round(statistics.median(c for _, c in core), 1),
+            "ratio_to_core": round(m_med / statistics.median(w for w, _ in core), 2),
+            "cpu_ratio_to_core": round(statistics.median(m for _, m in cpus) / statistics.median(c for _, c in core), 2),
+            "cpu_ratio_why_none_to_core": round(statistics.median(c for _, c in no_why) / statistics.median(c for _, c in core), 2),
         }, indent=2))
     finally:
         if not args.keep:

@@ -174,8 +174,13 @@ def _passes(config: StudyConfig, no_extra_passes: bool) -> StudyConfig:
 @app.command()
 def classify(data: DataOption, out: OutOption, config: ConfigOption = None, index_date: IndexDateOption = None,
              backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False,
-             no_extra_passes: NoExtraPassesOption = False) -> None:
+             no_extra_passes: NoExtraPassesOption = False,
+             definition: Annotated[Optional[str], typer.Option("--definition", help="TRD by one definition: a shipped id "
+                                   "(`trdpath definitions list`) or your .toml file (docs/definitions.md).")] = None) -> None:
     """Classify every patient of an extract: cohort, treatment lines, TRD and resistance level."""
+    if definition is not None:  # the definitions atlas (issue 17): definitions/cli.py
+        from trdpath.definitions.cli import classify_with_definition_command as by_definition
+        return by_definition(data, out, config, index_date, backend, quiet, overwrite, definition)
     run_classify(data, out, _passes(load_config(config), no_extra_passes), _parse_index_date(index_date), quiet,
                  _check_backend(backend), overwrite)
 

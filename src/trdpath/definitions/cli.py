@@ -31,6 +31,8 @@ def compare_command(
     backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb (default), postgres or pyspark.")] = None,
     why: Annotated[str, typer.Option("--why", help="why.csv rows: all (everyone in each definition's population), trd (its TRD patients) or none.")] = "all",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False,
+    dial: Annotated[bool, typer.Option("--dial", help="Also the definition dial: the Maudsley rule over trial days 28/42/56 x "
+                                       "persistence gap 30/90/180 x augmentation (three more classifications).")] = False,
 ) -> None:
     """Every chosen TRD definition side by side on the same patients (prevalence, agreement, why)."""
     from trdpath.cli import _check_backend, _parse_index_date, console, stage_progress
@@ -44,8 +46,8 @@ def compare_command(
         raise UserError(f"--why must be one of all, trd, none (got {why!r}).")
     settings = load_config(config)
     day = _parse_index_date(index_date)
-    with stage_progress("Comparing definitions", total=11, enabled=not quiet) as progress:
-        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why)
+    with stage_progress("Comparing definitions", total=12 + dial, enabled=not quiet) as progress:
+        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why, dial)
     if not quiet:
         table = Table(title=f"TRD by definition (index date {result.classification.index_date}; true counts, patient-level)")
         for column in ("definition", "population", "TRD", "%"):
@@ -54,3 +56,21 @@ def compare_command(
             table.add_row(row.definition, f"{row.population_n:,}", f"{row.trd_n:,}", f"{row.trd_pct:.1f}")
         console.print(table)
         console.print(f"Wrote {out / 'definitions'}/patients.csv, why.csv and {out / 'release' / 'definitions'}/prevalence.csv, agreement.csv")
+
+
+def classify_with_definition_command(data, out, config, index_date, backend, quiet, overwrite, definition: str) -> None:
+    """`trdpath classify --definition FILE|ID` (mounted by trdpath/cli.py's classify)."""
+    from trdpath.cli import _STAGES, _check_backend, _parse_index_date, _summary, _wrote, console, stage_progress
+    from trdpath.config import load_config
+    from trdpath.definitions.classify import classify_with_definition, definition_from_option
+
+    chosen, text = definition_from_option(definition)  # a bad file stops here, before any work
+    settings = load_config(config)
+    day = _parse_index_date(index_date)
+    with stage_progress(f"Classifying ({chosen.id})", _STAGES + 1, enabled=not quiet) as progress:
+        result = classify_with_definition(data, out, settings, day, progress, _check_backend(backend), overwrite,
+                                          chosen, text)
+    if not quiet:
+        console.print(f"TRD by the definition {chosen.id!r} ({chosen.title})")
+        console.print(_summary(result))
+        console.print(_wrote(out, False))

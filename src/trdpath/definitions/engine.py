@@ -340,6 +340,7 @@ class Evaluator:
 # why.csv reasons as codes: 1..N "failed trial k"; positive codes count, negative ones do not.
 NEXT_SWITCH, NEXT_AUGMENTATION, BEFORE_INDEX_EVENT, AUGMENTATION = 1001, 1002, 1003, 1004
 NOT_COUNTED_AGENT, NOT_COUNTED_TRIAL, NOT_A_TRIAL = -1, -2, -3
+WHY_CODES = (NEXT_SWITCH, NEXT_AUGMENTATION, BEFORE_INDEX_EVENT, AUGMENTATION, NOT_COUNTED_AGENT, NOT_COUNTED_TRIAL, NOT_A_TRIAL)
 
 
 def why_text(code: int, r: Resolved) -> str:

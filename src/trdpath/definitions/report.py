@@ -1,9 +1,9 @@
-"""The report's "Definitions" section: prevalence with 95% CIs, overlap (UpSet), kappa heat map.
+"""The report's "Definitions" section: prevalence with 95% CIs, overlap (UpSet), kappa heat map,
+Table 3's odds ratios under each definition (forest plot) and the definition dial.
 
-Drawn only from disclosure-controlled counts, so the section can leave with the release folder:
+Drawn only from disclosure-controlled figures, so the section can leave with the release folder:
 `compare` writes it as ``OUT/release/definitions/section.html`` (a self-contained HTML fragment,
-figures inlined) for the report to include. Not done yet (docs/definitions.md): the Table 3 odds
-ratios per definition (forest plot) and the definition dial.
+figures inlined), which the report includes when it is there.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display in a secure environment
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
@@ -58,9 +59,9 @@ def overlap_counts(comparison, settings: DisclosureSection) -> pd.Series:
     return counts
 
 
-def _png(fig) -> bytes:
+def _png(fig, tight: bool = True) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return buffer.getvalue()
 
@@ -72,7 +73,7 @@ def upset_png(counts: pd.Series) -> bytes | None:
     from upsetplot import UpSet
 
     fig = plt.figure(figsize=(11, 6))
-    UpSet(counts.sort_values(ascending=False).head(30), sort_by="input", show_counts=True).plot(fig=fig)
+    UpSet(counts.sort_values(ascending=False).head(20), sort_by="input", show_counts=True).plot(fig=fig)
     return _png(fig)
 
 
@@ -97,13 +98,88 @@ def kappa_heatmap_png(agreement: pd.DataFrame, ids: list[str]) -> bytes:
     return _png(fig)
 
 
+def forest_png(odds: pd.DataFrame, ids: list[str]) -> bytes | None:
+    """One panel per Table 3 term: each definition's odds ratio with its 95% CI (log scale), from the
+    published (rounded, suppressed) values only; a suppressed estimate is left out of its panel."""
+    shown = odds[odds["term"].astype(str) != ""].copy()
+    shown = shown[shown["odds_ratio"].map(lambda v: not isinstance(v, str) and not pd.isna(v))]
+    if shown.empty:
+        return None
+    terms = list(dict.fromkeys(shown["term"]))
+    columns = min(4, len(terms))
+    rows = -(-len(terms) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 0.9 + 0.22 * len(ids) * rows), sharey=True, squeeze=False)
+    where = {d: i for i, d in enumerate(ids)}
+    for ax, term in zip(axes.ravel(), terms):
+        part = shown[shown["term"] == term]
+        y = [where[d] for d in part["definition"]]
+        est = part["odds_ratio"].astype(float).to_numpy()
+        lo = part["ci_lower"].map(lambda v: np.nan if isinstance(v, str) else float(v)).to_numpy()
+        hi = part["ci_upper"].map(lambda v: np.nan if isinstance(v, str) else float(v)).to_numpy()
+        ax.errorbar(est, y, xerr=[np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)], fmt="o", ms=3,
+                    color="#1f4e79", ecolor="#6d8fb3", capsize=2)
+        ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        low, high = ax.get_xlim()
+        ax.set_xticks([t for t in (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 10, 20, 50) if low <= t <= high] or [1])
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.5, 1, 2 rather than 5 x 10^-1
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(term, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(terms):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_yticks(range(len(ids)), ids)
+        ax.invert_yaxis()
+    fig.supxlabel("odds ratio of TRD (95% CI, log scale)", fontsize=9)
+    # fixed margins: tight_layout and a tight bounding box each cost another full draw of 12 panels
+    fig.subplots_adjust(left=0.11, right=0.99, top=0.95, bottom=0.08, hspace=0.45, wspace=0.06)
+    return _png(fig, tight=False)
+
+
+def dial_png(dial: pd.DataFrame) -> bytes | None:
+    """TRD % over minimum trial days, one line per persistence gap; solid: augmentation counts, dashed: not."""
+    usable = dial[dial["trd_pct"].map(lambda v: not isinstance(v, str) and not pd.isna(v))]
+    if usable.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    colours = dict(zip(sorted(dial["persistence_gap_days"].unique()), ("#1b9e77", "#d95f02", "#7570b3", "#e7298a")))
+    for (gap, augmentation), part in usable.groupby(["persistence_gap_days", "augmentation_counts"]):
+        part = part.sort_values("min_trial_days")
+        ax.plot(part["min_trial_days"], part["trd_pct"].astype(float), marker="o", color=colours.get(gap),
+                ls="-" if augmentation else "--",
+                label=f"gap {gap} days, augmentation {'counts' if augmentation else 'not counted'}")
+    ax.set_xticks(sorted(dial["min_trial_days"].unique()))
+    ax.set_xlabel("minimum trial length (days)")
+    ax.set_ylabel("TRD (% of the cohort)")
+    ax.set_title("Definition dial (Maudsley rule)")
+    ax.legend(fontsize=7, loc="best")
+    return _png(fig)
+
+
+def _table(frame: pd.DataFrame, headers: list[str]) -> str:
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_text(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return ('<table class="paper"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _text(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def _img(png: bytes | None, alt: str) -> str:
     if png is None:
         return f"<p>{html.escape(alt)}: no group large enough to show.</p>"
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def section_html(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame, settings: DisclosureSection) -> str:
+def section_html(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame, settings: DisclosureSection,
+                 odds: pd.DataFrame | None = None, dial: pd.DataFrame | None = None) -> str:
     """The section as an HTML fragment (figures inlined); every number shown is disclosure-controlled."""
     ids = [r.id for r in comparison.definitions]
     titles = {r.id: r.definition.title for r in comparison.definitions}
@@ -116,10 +192,68 @@ def section_html(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame, 
             f"{settings.rounding}; percentages and Wilson 95% intervals are from the rounded counts.") if settings.enabled else \
         "Disclosure control is OFF: not for release."
     return (
-        '<section id="definitions"><h2>Definitions</h2>'
-        "<p>The same patients under each published TRD definition (docs/definitions.md).</p>"
-        "<table><thead><tr><th>definition</th><th>population</th><th>TRD</th><th>%</th><th>95% CI</th></tr></thead>"
+        SECTION_START + STYLE + "<p>The same patients under each published TRD definition (docs/definitions.md).</p>"
+        '<table class="paper"><thead><tr><th>definition</th><th>population</th><th>TRD</th><th>%</th><th>95% CI</th></tr></thead>'
         f"<tbody>{rows}</tbody></table><p><small>{html.escape(note)}</small></p>"
         "<h3>Overlap</h3>" + _img(upset_png(overlap_counts(comparison, settings)), "Overlap of TRD verdicts (UpSet)")
         + "<h3>Agreement</h3>" + _img(kappa_heatmap_png(agreement, ids), "Cohen's kappa between definitions")
-        + "</section>")
+        + _odds_html(odds, ids, settings) + _dial_html(dial, settings) + SECTION_END)
+
+
+# Enough to read section.html on its own; inside report.html the report's own table.paper rules apply too.
+STYLE = ("<style>.atlas-note{font-size:.85em}section#definitions table.paper{border-collapse:collapse;margin:.6em 0}"
+         "section#definitions table.paper th,section#definitions table.paper td{padding:2px 8px;text-align:right}"
+         "section#definitions table.paper td:first-child,section#definitions table.paper th:first-child{text-align:left}"
+         "section#definitions img{max-width:100%}</style>")
+SECTION_START, SECTION_END = '<section id="definitions"><h2>Definitions</h2>', "</section>"
+SECTION_FILE = "section.html"
+
+
+def report_section(results):
+    """The "Definitions" section for report.html when `trdpath compare` wrote one into this results folder
+    (OUT/release/definitions/section.html), else None. Only a fragment in the exact shape section_html
+    writes is taken; report.docx gets a pointer to report.html (its figures are in the HTML only)."""
+    from pathlib import Path
+
+    from markupsafe import Markup
+
+    from trdpath import layout
+    from trdpath.report.sections import Section
+
+    path = Path(layout.release_dir(results)) / "definitions" / SECTION_FILE
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    if not (text.startswith(SECTION_START) and text.endswith(SECTION_END)):
+        return None
+    section = Section("definitions", "Definitions").text(
+        "Every published TRD definition on the same patients (trdpath compare; docs/definitions.md). The figures "
+        "of this section are in report.html and, as tables, in release/definitions/.", "note")
+    section.blocks.append(("html", Markup(text[len(SECTION_START):-len(SECTION_END)])))
+    return section
+
+
+def _odds_html(odds: pd.DataFrame | None, ids: list[str], settings: DisclosureSection) -> str:
+    if odds is None:
+        return ""
+    hidden = odds[odds["term"].astype(str) == ""]
+    notes = "".join(f"<li><code>{html.escape(r.definition)}</code>: {html.escape(_text(r.warning))}</li>"
+                    for r in hidden.itertuples(index=False))
+    return ("<h3>Table 3 under each definition</h3><p>The final model of Table 3 (all blocks) re-estimated with each "
+            "definition's TRD as the outcome, on the cohort patients in its population: how the associations move "
+            "with the definition. Odds ratios with Wald 95% intervals; a term with a cell below "
+            f"{settings.min_count} patients is not shown.</p>"
+            + _img(forest_png(odds, ids), "Odds ratios of TRD by definition (forest plot)")
+            + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def _dial_html(dial: pd.DataFrame | None, settings: DisclosureSection) -> str:
+    if dial is None:
+        return ("<h3>Definition dial</h3><p>Not computed for this run: <code>trdpath compare --dial</code> "
+                "re-evaluates the Maudsley rule over minimum trial days 28/42/56 x persistence gap 30/90/180 days "
+                "x augmentation counted or not.</p>")
+    headers = ["min. trial days", "persistence gap (days)", "augmentation counts", "population", "TRD", "%",
+               "level 2", "level 3", "level 4+"]
+    return ("<h3>Definition dial</h3><p>The Maudsley rule of this study with three of its parameters turned: "
+            "prevalence and the resistance-level mix (TRD patients by antidepressants in the episode).</p>"
+            + _img(dial_png(dial), "TRD prevalence over the definition dial") + _table(dial, headers))

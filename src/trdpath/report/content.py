@@ -53,6 +53,8 @@ def report_sections(tables: list[display.DisplayTable], figures: dict[str, Figur
     ]
     if "assumptions" in extra:
         sections.append(extra["assumptions"])
+    if "definitions" in extra:  # the definitions atlas (issue 17): trdpath.definitions.report.report_section
+        sections.append(extra["definitions"])
     self_harm = Section("sensitivity", sensitivity["title"])
     for text in sensitivity["summary"]:
         self_harm.text(text)
@@ -95,6 +97,9 @@ def load_extras(out_dir: Path, patients: pd.DataFrame) -> dict:
     steps = read_pathway_steps(out_dir)
     if steps is not None:
         extras["steps"] = steps
+    from trdpath.definitions.report import report_section  # written by `trdpath compare` (issue 17)
+    if (definitions := report_section(out_dir)) is not None:
+        extras["definitions"] = definitions
     return extras
 
 
@@ -108,6 +113,8 @@ def extra_outputs(extras: dict, settings, protected, meta: dict | None = None) -
         table = protect_assumptions(extras["assumptions"], settings)
         out.tables["assumption_sensitivity"] = neutralise_frame(table)
         out.sections["assumptions"] = assumptions_section(table, settings, protected.disclosure_applied)
+    if "definitions" in extras:
+        out.sections["definitions"] = extras["definitions"]
     if "steps" in extras:
         pathways_outputs(out, extras["steps"], extras["patients"], settings, protected.disclosure_applied,
                          (meta or {}).get("index_date"))
