@@ -16,7 +16,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from trdpath import __version__, layout
-from trdpath.pipeline import Classification, patients_frame
+from trdpath.patient_table import patients_frame
+from trdpath.pipeline import Classification
 from trdpath.safety import mask_credentials, neutralise_arrow, neutralise_frame
 
 

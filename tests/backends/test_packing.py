@@ -1,7 +1,7 @@
 """Values packed into 64-bit integers inside the engine come back whole on every backend.
 
 Two places pack: treatment_sequence (ingredient ids in bit fields of a few words per patient,
-pipeline.SequencePacking) and the two running era counts of number_eras (one windowed sum, two
+engines.packing.SequencePacking) and the two running era counts of number_eras (one windowed sum, two
 31-bit fields). The synthetic extracts never need more than one sequence word, so these tests
 make cases that do, and check against plain Python.
 """
@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from trdpath import backends
-from trdpath.pipeline import SequencePacking
+from trdpath.engines.packing import SequencePacking
 from trdpath.treatment.eras import number_eras
 
 pytestmark = pytest.mark.xdist_group("backends")

@@ -12,7 +12,7 @@ import pytest
 
 from trdpath import backends
 from trdpath.api import classify_tables
-from trdpath.pipeline import _check_counts, _patient_date_checks, _prescription_checks
+from trdpath.data_quality import check_counts as _check_counts, patient_date_checks as _patient_date_checks, prescription_checks as _prescription_checks
 from trdpath.sources import Extract
 from trdpath.sources.validate import validate_extract
 

@@ -13,7 +13,7 @@ from trdpath import __version__
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.atomic import replace_folder
-from trdpath.pipeline import extract_date_range
+from trdpath.cohort.index_date import extract_date_range
 
 
 def default_as_of(con, extract, config: StudyConfig) -> dt.date:
