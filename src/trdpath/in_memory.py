@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -48,6 +47,7 @@ from trdpath.config import ReferenceSection, StudyConfig
 from trdpath.cohort.exclusions import EXCLUSION_LISTS, first_exclusion_of
 from trdpath.cohort.notes import NOTE_FLAGS, notes_in_use, self_harm_any
 from trdpath.reference import COMORBIDITY_FLAGS, SERVICE_CATEGORIES, ReferenceData
+from trdpath.values import is_missing
 from trdpath.schema import MAX_AGE, PATIENT_COLUMNS, REFERRAL_COLUMNS, days_supply_is_possible, dose_is_possible
 
 # Event dates, by table: the default index date is the latest of them (trd-rules.md 1; issue 13:
@@ -75,11 +75,7 @@ _DOSE_TEXT = re.compile(
 
 
 def _is_missing(value) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip() == ""
+    return is_missing(value, blank_text=True)  # an empty CSV cell is a missing value (data contract)
 
 
 def _as_date(value) -> dt.date | None:

@@ -33,7 +33,7 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False,
 ) -> None:
     """Every chosen TRD definition side by side on the same patients (prevalence, agreement, why)."""
-    from trdpath.cli import _check_backend, _parse_index_date, console, stage_progress
+    from trdpath.commandline import check_backend as _check_backend, console, parse_index_date as _parse_index_date, stage_progress
     from trdpath.config import load_config
     from trdpath.errors import UserError
     from trdpath.definitions.compare import compare, prevalence_counts

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trdpath.api import opened_extract  # the one way a command opens --data
+from trdpath.sources.open import open_source as opened_extract  # the one way a command opens --data
 from trdpath import __version__
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError

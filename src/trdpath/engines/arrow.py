@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from trdpath.errors import BackendError
+from trdpath.values import is_missing as _is_missing  # "" stays text here: validation reads it
 
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
@@ -71,12 +72,6 @@ def _with_types(arrow: pa.Table, schema: ibis.Schema) -> pa.Table:
                     raise BackendError(f"Column '{field.name}' cannot be loaded as {wanted}: {exc}") from None
         columns.append(column)
     return pa.Table.from_arrays(columns, names=arrow.schema.names)
-
-
-def _is_missing(value) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and np.isnan(value)
 
 
 def _spark_schema(schema: pa.Schema):
