@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from trdpath import backends
+from trdpath import engines
+from trdpath.sources.folder import read_folder
 from trdpath.config import StudyConfig
 from trdpath.pipeline import classify_extract
 from trdpath.schema import TABLES
@@ -45,11 +46,11 @@ def main() -> None:
     results = {}
     for backend in args.backends.split(","):
         t0 = time.perf_counter()
-        con = backends.connect(backend)
+        con = engines.connect(backend)
         t1 = time.perf_counter()
         if backend != "duckdb":
             print(f"{backend}: session start {t1 - t0:.1f} s")
-        tables = backends.read_folder(con, cdm, REQUIRED_TABLES, OPTIONAL_TABLES)
+        tables = read_folder(con, cdm, REQUIRED_TABLES, OPTIONAL_TABLES)
         extract = read_omop(con, tables, patient_id="person_source_value")
         t2 = time.perf_counter()
         patients = classify_extract(con, extract, StudyConfig()).patients

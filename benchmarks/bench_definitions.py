@@ -41,7 +41,7 @@ def run(cmd: list[str]) -> tuple[float, float, float]:
 
 def core_classify(data: str, out: str) -> None:
     """The classification compare shares, and its patient-level files (no extract-level outputs)."""
-    from trdpath.api import opened_extract
+    from trdpath.sources.open import open_source as opened_extract
     from trdpath.config import StudyConfig
     from trdpath.output import write_classification
     from trdpath.pipeline import classify_extract

@@ -50,7 +50,7 @@ def main() -> None:
             print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB")
         import duckdb
 
-        from trdpath.api import opened_extract
+        from trdpath.sources.open import open_source as opened_extract
         from trdpath.config import StudyConfig
         from trdpath.early.api import incremental_worklist, worklist_on
         from trdpath.early.worklist import load_rules

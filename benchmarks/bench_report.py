@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # support.synthetic: test-only helpers
 
 from trdpath import __version__  # noqa: E402
 from trdpath.config import StudyConfig  # noqa: E402
@@ -27,7 +28,7 @@ from trdpath.layout import report_html  # noqa: E402
 from trdpath.report import write_report  # noqa: E402
 from trdpath.stats import analyse  # noqa: E402
 from trdpath.stats.disclosure import protect  # noqa: E402
-from trdpath.stats.synthetic import synthetic_patients  # noqa: E402
+from support.synthetic import synthetic_patients  # noqa: E402
 
 
 def main() -> None:

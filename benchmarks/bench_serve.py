@@ -27,7 +27,10 @@ import pandas as pd
 def build(folder: Path, n: int) -> None:
     from trdpath.config import StudyConfig
     from trdpath.report import write_report
-    from trdpath.stats.synthetic import synthetic_patients
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # support.synthetic: test-only helpers
+    from support.synthetic import synthetic_patients
 
     patients = synthetic_patients(n, seed=1)
     folder.mkdir(parents=True, exist_ok=True)

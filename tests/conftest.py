@@ -206,9 +206,10 @@ def batch_engine_under_test(request) -> Engine:
 # Comparing a patients table with expected values, whatever types an engine returns
 # ---------------------------------------------------------------------------------------------
 
-BOOL_COLUMNS = {"in_cohort", "psychotic_symptoms", "augmented", "trd", "died"}
+BOOL_COLUMNS = {"in_cohort", "psychotic_symptoms", "augmented", "trd", "died",
+                "self_harm_nlp", "suicidal_ideation_nlp", "suicide_attempt_nlp", "self_harm_any"}
 DATE_COLUMNS = {"trd_date", "episode_start"}
-INT_COLUMNS = {"n_antidepressants", "n_adequate_trials", "age"}
+INT_COLUMNS = {"n_antidepressants", "n_adequate_trials", "age", "age_at_diagnosis", "age_at_death"}
 
 
 def column_kind(column: str) -> str:

@@ -1,7 +1,9 @@
-"""The public Python API. The CLI (cli.py) and the demo are thin layers over these functions.
+"""The public Python API. The CLI (cli.py), the demo and notebooks are thin layers over these functions.
 
 ``classify(data, out)`` writes the patient-level results; ``run(data, out)`` adds the publishable
-report (OUT/release/); ``report(results)`` rewrites the report of an existing result. Each builds its
+report (OUT/release/); ``report(results)`` rewrites the report of an existing result; ``synth(out, n)``
+writes a synthetic extract; ``nlp_flags(notes)`` reads the notes into patient flags; ``qual_demo(out)``
+builds the qualitative demo project. Each builds its
 whole result beside OUT and swaps it in with one rename (trdpath.atomic); the folder names are in
 trdpath.layout.
 """
@@ -9,28 +11,23 @@ trdpath.layout.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 from collections.abc import Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from trdpath import backends, layout
+from trdpath import engines, layout
 from trdpath.atomic import replace_folder
 from trdpath.config import StudyConfig
-from trdpath.output import run_metadata, write_classification
+from trdpath.output import read_run_metadata, run_metadata, write_classification
 from trdpath.pipeline import Classification, Progress, classify_extract
 from trdpath.errors import UserError
 from trdpath.schema import PATIENT_COLUMNS
-from trdpath.sources import Extract
-from trdpath.sources.flat import read_flat_folder, read_flat_location
-from trdpath.sources.omop import read_omop_location
-from trdpath.sources.validate import validate_extract
+from trdpath.sources.open import open_source, open_tables
 from trdpath.stats.extract_outputs import write_extract_outputs
 
-__all__ = ["Classification", "classify", "classify_tables", "run", "report", "check_config", "check_output"]
+__all__ = ["Classification", "classify", "classify_tables", "run", "report", "synth", "nlp_flags", "qual_demo",
+           "check_config", "check_output", "classify_with_definition"]
 
 
 def check_config(config: StudyConfig, files: bool = True) -> None:
@@ -55,7 +52,7 @@ def check_output(data: str | Path | None, out: str | Path, overwrite: bool = Fal
     holding --data) or a non-empty folder that is not a trdpath result (unless `overwrite`)."""
     out_path = Path(out).expanduser().resolve()
     if data is not None:
-        location = backends.backend_from_url(str(data))
+        location = engines.backend_from_url(str(data))
         if location.path is not None:
             data_path = Path(location.path).expanduser().resolve()
             if out_path == data_path or data_path in out_path.parents:
@@ -72,17 +69,6 @@ def check_output(data: str | Path | None, out: str | Path, overwrite: bool = Fal
                         "Choose an empty or new folder, or add --overwrite.")
 
 
-def _with_row_numbers(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    for col in frame.columns:
-        # Text (and all-empty) columns as strings: a column of only None has no type otherwise.
-        if frame[col].dtype == object or frame[col].isna().all():
-            frame[col] = frame[col].astype("string")
-    frame["_row"] = range(1, len(frame) + 1)
-    return frame
-
-
 def classify_tables(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
                     index_date: dt.date | None = None, backend: str = "duckdb",
                     progress: Progress | None = None) -> Classification:
@@ -91,58 +77,14 @@ def classify_tables(tables: Mapping[str, pd.DataFrame], config: StudyConfig | No
     Tables are validated on DuckDB, then the pipeline runs on `backend`.
     """
     config = config or StudyConfig()
-    duck = backends.connect("duckdb", engine=config.engine)
-    raw = {name: duck.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True)
-           for name, frame in tables.items()}
-    extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
-    if backend == "duckdb":
-        return classify_extract(duck, extract, config, index_date, progress)
-    con, moved = _move_to_backend(duck, extract, backend, config)
-    return classify_extract(con, moved, config, index_date, progress)
-
-
-def _move_to_backend(duck, extract: Extract, backend: str, config: StudyConfig) -> tuple[object, Extract]:
-    """Validated tables from DuckDB into another backend (through Arrow), for `--backend` with flat files."""
-    con = backends.connect(backend, engine=config.engine)
-    names = [n for n in ("patients", "diagnoses", "prescriptions", "referrals", "notes") if getattr(extract, n) is not None]
-    typed = {name: duck.execute(getattr(extract, name)) for name in names}
-    loaded = backends.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in names})
-    # Same rows: the date ranges and quality counts found while validating still hold.
-    return con, Extract(**{n: loaded.get(n) for n in ("patients", "diagnoses", "prescriptions", "referrals", "notes")},
-                        source=extract.source, date_bounds=extract.date_bounds, quality_counts=extract.quality_counts)
-
-
-@contextmanager
-def opened_extract(data: str | Path, config: StudyConfig, backend: str | None = None):
-    """(connection, validated Extract) for any `--data` location, the one way every command opens one:
-    a flat folder (validated in DuckDB, then moved to `backend`), ``omop:DIR``, or a database schema.
-    The engine's working folder is removed afterwards."""
-    location = backends.backend_from_url(str(data))
-    asked, backend = backend, backend or config.engine.backend
-    work = Path(tempfile.mkdtemp(prefix="trdpath-engine-"))
-    try:
-        if location.format == "omop":
-            con, extract = read_omop_location(location, config, backend=asked if location.path is None else backend)
-        elif location.path is None:  # the contract's tables in a database schema
-            con, extract = read_flat_location(location, config)
-        else:
-            # A database file (not memory) so DuckDB can spill to disk on national-scale extracts.
-            con = backends.connect("duckdb", url=str(work / "engine.duckdb"), engine=config.engine)
-            if not config.engine.temp_directory:
-                con.raw_sql(f"SET temp_directory = '{work / 'spill'}'")
-            raw, files = read_flat_folder(con, location.path)
-            extract = validate_extract(con, raw, {k: str(v) for k, v in files.items()}, source=f"flat:{location.path}")
-            if backend != "duckdb":
-                con, extract = _move_to_backend(con, extract, backend, config)
-        yield con, extract
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    con, extract = open_tables(tables, config, backend)
+    return classify_extract(con, extract, config, index_date, progress)
 
 
 def _classify_into(folder: Path, data: str | Path, config: StudyConfig, index_date: dt.date | None,
                    progress: Progress | None, backend: str | None) -> Classification:
     """Read an extract, classify, and write the patient-level files into `folder` (a staging folder)."""
-    with opened_extract(data, config, backend) as (con, extract):
+    with open_source(data, config, backend) as (con, extract):
         result = classify_extract(con, extract, config, index_date, progress)
         write_classification(result, folder)
         # Issue 16: the assumption sensitivity and the pathway steps need the extract (patient-level side).
@@ -156,7 +98,7 @@ def classify(data: str | Path, out: str | Path, config: StudyConfig | None = Non
     """Read an extract, classify, and write the patient-level results into `out` (replacing it whole).
 
     `data` is a folder of flat tables (or ``flat:DIR``), ``omop:DIR``, ``postgresql://...`` (an OMOP
-    CDM schema) or ``spark:SCHEMA`` (see backends.backend_from_url). `backend` runs a flat folder's
+    CDM schema) or ``spark:SCHEMA`` (see engines.backend_from_url). `backend` runs a flat folder's
     pipeline on another engine (default: the configuration's, DuckDB). `out` must be new, empty or an
     earlier trdpath result unless `overwrite`; it may not be or hold the extract.
     """
@@ -189,8 +131,57 @@ def run(data: str | Path, out: str | Path, config: StudyConfig | None = None,
 def report(results: str | Path) -> None:
     """Re-run the statistics and rewrite OUT/release/ of an existing result (the rest is kept)."""
     from trdpath.report import read_classification, write_report
-    from trdpath.report.cli import classification_meta
 
     patients, attrition, config = read_classification(results)
     check_config(config, files=False)  # the report reads no reference file
-    write_report(results, patients, attrition, config, classification_meta(results, patients, config))
+    write_report(results, patients, attrition, config, read_run_metadata(results, patients, config))
+
+
+def synth(out: str | Path, n_patients: int, seed: int = 0, fmt: str = "csv", *, chunk_size: int = 100_000,
+          notes: bool = True, overwrite: bool = False, vocabulary: str = "full", progress: bool = False) -> dict:
+    """A synthetic extract in `out` (docs/synthetic-data.md): the flat tables as ``csv`` or ``parquet``,
+    or an OMOP CDM as ``omop`` / ``omop-parquet``. Returns the row count of each table."""
+    fmt = fmt.lower()
+    if fmt in ("omop", "omop-csv", "omop-parquet"):
+        from trdpath.synth.omop import generate_omop
+
+        return generate_omop(out, n_patients, seed=seed, file_format="parquet" if fmt == "omop-parquet" else "csv",
+                             vocabulary=vocabulary, overwrite=overwrite)
+    from trdpath.synth import generate
+
+    return generate(out, n_patients=n_patients, seed=seed, fmt=fmt, chunk_size=chunk_size, progress=progress,
+                    notes=notes, overwrite=overwrite)
+
+
+def nlp_flags(notes: pd.DataFrame, index_date: dt.date | None = None, *, extra_rules=(), processes: int = 1,
+              progress: bool = False) -> pd.DataFrame:
+    """Patient flags from clinical notes (patient_id, note_id, date, text): self_harm_nlp,
+    suicidal_ideation_nlp, suicide_attempt_nlp, affirmed and about the patient (docs/nlp.md)."""
+    from trdpath.nlp.patient import patient_flags
+
+    return patient_flags(notes, index_date, extra_rule_files=extra_rules, n_process=processes, progress=progress)
+
+
+def qual_demo(out: str | Path) -> Path:
+    """The qualitative demo project (two coders' transcripts, codebook, report) in `out`; returns report.html."""
+    from trdpath.qualitative.demo import write_demo
+
+    return write_demo(Path(out))
+
+
+def classify_with_definition(data: str | Path, out: str | Path, config: StudyConfig, index_date: dt.date | None,
+                             progress: Progress | None, backend: str | None, overwrite: bool,
+                             definition, text: str) -> Classification:
+    """api.classify with the definition's TRD: the same checks, the same files, written at once."""
+    from trdpath.definitions.classify import DEFINITION_TOML, apply_definition
+    from trdpath.definitions.compare import compare_extract
+
+    check_config(config)
+    check_output(data, out, overwrite)
+    with replace_folder(out) as staging, open_source(data, config, backend) as (con, extract):
+        comparison = compare_extract(con, extract, [definition], config, index_date, progress, why="none")
+        result = apply_definition(comparison.classification, comparison.patients, definition)
+        write_classification(result, staging)
+        write_extract_outputs(con, extract, result, staging)
+        (Path(staging) / DEFINITION_TOML).write_text(text, encoding="utf-8")
+        return result

@@ -9,24 +9,20 @@ Sub-command groups are mounted in `_mount_subcommands`.
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
-import os
 import sys
-import threading
-import time
 import traceback
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from trdpath import __version__, layout
+from trdpath.commandline import (STAGES, BackendOption, ConfigOption, DataOption, IndexDateOption, OutOption,
+                                 OverwriteOption, QuietOption, ResultsOption, check_backend, console,
+                                 parse_index_date, stage_progress, summary_table, wrote)
+from trdpath.commandline import debug as _debug  # the --debug flag, read by the error handler
 from trdpath.config import DEFAULT_CONFIG_TOML, StudyConfig, load_config
 from trdpath.errors import UserError
 from trdpath.safety import mask_credentials
@@ -45,20 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True, soft_wrap=True)
-_debug = {"on": bool(os.environ.get("TRDPATH_DEBUG"))}
-
-DataOption = Annotated[str, typer.Option("--data", "-d", help="Folder with patients, diagnoses, prescriptions (+ referrals, notes) as CSV or Parquet; or omop:FOLDER, postgresql://... (OMOP CDM, ?schema=cdm), spark:SCHEMA.")]
-BackendOption = Annotated[Optional[str], typer.Option("--backend", "-b", help="Engine for a folder (flat or omop:): duckdb (default), postgres (TRDPATH_POSTGRES_URL) or pyspark.")]
-OutOption = Annotated[Path, typer.Option("--out", "-o", help="Results folder to write (created if missing; an earlier result there is replaced whole).")]
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Study configuration TOML (see `trdpath default-config`).")]
-IndexDateOption = Annotated[Optional[str], typer.Option("--index-date", help="Point of data extraction, YYYY-MM-DD (default: latest event date in the extract).")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")]
 NoExtraPassesOption = Annotated[bool, typer.Option("--no-extra-passes", help="Skip the assumption-sensitivity and pathway passes (analysis.assumption_sensitivity / analysis.pathways = false); the report says they were not run.")]
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace --out even if it is a non-empty folder that is not a trdpath result.")]
-ResultsOption = Annotated[Optional[Path], typer.Option("--results", "-r", help="An existing results folder (from `trdpath classify` or `run`).")]
-
-_STAGES = 10
 
 
 def _version(value: bool) -> None:
@@ -78,75 +61,6 @@ def _root(
     _debug["on"] = _debug["on"] or debug
 
 
-def _check_backend(value: str | None) -> str | None:
-    from trdpath.backends import BACKENDS
-
-    if value is not None and value not in BACKENDS:
-        raise UserError(f"--backend must be one of {', '.join(BACKENDS)} (got {value!r}).")
-    return value
-
-
-def _parse_index_date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"--index-date must be a date as YYYY-MM-DD (got {value!r}).") from None
-
-
-@contextmanager
-def stage_progress(title: str, total: int = _STAGES, enabled: bool = True):
-    """A progress callback naming each pipeline stage as it starts: a Rich bar on a terminal, else
-    (a batch job, a log file) one line per stage with the elapsed time."""
-    if not enabled:
-        yield lambda _stage: None
-        return
-    if not console.is_terminal:
-        start = time.perf_counter()
-        console.print(f"[{0.0:7.1f} s] {title}", highlight=False)
-
-        def log(stage: str) -> None:
-            console.print(f"[{time.perf_counter() - start:7.1f} s] {title}: {stage}", highlight=False)
-
-        yield log
-        console.print(f"[{time.perf_counter() - start:7.1f} s] {title}: done", highlight=False)
-        return
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(title, total=total)
-
-        def advance(stage: str) -> None:
-            progress.update(task, description=f"{title}: {stage}", advance=1)
-
-        yield advance
-
-
-def _summary(result) -> Table:
-    counts = result.summary()
-    table = Table(title=f"Classification (index date {result.index_date})", show_header=True)
-    table.add_column("")
-    table.add_column("patients", justify="right")
-    table.add_row("in the extract", f"{counts['extract']:,}")
-    table.add_row("in the cohort", f"{counts['cohort']:,}")
-    if counts["cohort"]:
-        n_trd = counts["trd"]
-        table.add_row("TRD", f"{n_trd:,} ({100 * n_trd / counts['cohort']:.1f}%)")
-        for level in ("2", "3", "4+"):
-            share = f" ({100 * counts[level] / n_trd:.1f}% of TRD)" if n_trd else ""
-            table.add_row(f"  {level} antidepressants", f"{counts[level]:,}{share}")
-    return table
-
-
-def _wrote(out: Path, with_report: bool) -> str:
-    text = (f"Wrote {out}/: patient-level {layout.PATIENTS_CSV}, {layout.PATIENTS_PARQUET}, {layout.DATA_QUALITY_CSV}, "
-            f"{layout.ATTRITION_CSV} (do not release; see {layout.README})")
-    if with_report:
-        text += (f"\nRelease (disclosure-controlled): {layout.report_html(out)}, {layout.REPORT_DOCX}, "
-                 f"{layout.TABLES}/, {layout.DATA_QUALITY_CSV}, {layout.ATTRITION_CSV}")
-    return text
-
-
 def run_classify(data: str, out: Path, config: StudyConfig, index_date: dt.date | None, quiet: bool = False,
                  backend: str | None = None, overwrite: bool = False, with_report: bool = False):
     """`classify` (or, with_report, `run`) through trdpath.api, with progress and a summary."""
@@ -154,12 +68,12 @@ def run_classify(data: str, out: Path, config: StudyConfig, index_date: dt.date 
 
     entry = api.run if with_report else api.classify
     with stage_progress("Running" if with_report else "Classifying",
-                        _STAGES + with_report, enabled=not quiet) as progress:
+                        STAGES + with_report, enabled=not quiet) as progress:
         result = entry(data, out, config=config, index_date=index_date, progress=progress, backend=backend,
                        overwrite=overwrite)
     if not quiet:
-        console.print(_summary(result))
-        console.print(Text(_wrote(out, with_report)))
+        console.print(summary_table(result))
+        console.print(Text(wrote(out, with_report)))
     return result
 
 
@@ -181,8 +95,8 @@ def classify(data: DataOption, out: OutOption, config: ConfigOption = None, inde
     if definition is not None:  # the definitions atlas (issue 17): definitions/cli.py
         from trdpath.definitions.cli import classify_with_definition_command as by_definition
         return by_definition(data, out, config, index_date, backend, quiet, overwrite, definition)
-    run_classify(data, out, _passes(load_config(config), no_extra_passes), _parse_index_date(index_date), quiet,
-                 _check_backend(backend), overwrite)
+    run_classify(data, out, _passes(load_config(config), no_extra_passes), parse_index_date(index_date), quiet,
+                 check_backend(backend), overwrite)
 
 
 @app.command()
@@ -190,8 +104,8 @@ def run(data: DataOption, out: OutOption, config: ConfigOption = None, index_dat
         backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False,
         no_extra_passes: NoExtraPassesOption = False) -> None:
     """Classify, then analyse and report (Tables 1-3, resistance levels, service use, figures)."""
-    run_classify(data, out, _passes(load_config(config), no_extra_passes), _parse_index_date(index_date), quiet,
-                 _check_backend(backend), overwrite, with_report=True)
+    run_classify(data, out, _passes(load_config(config), no_extra_passes), parse_index_date(index_date), quiet,
+                 check_backend(backend), overwrite, with_report=True)
 
 
 @app.command()
@@ -230,7 +144,7 @@ def demo(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write t
     """Generate a synthetic extract and run everything on it into ./trdpath-demo/."""
     from trdpath.demo import run_demo
 
-    run_demo(out, patients, seed, console, lambda title: stage_progress(title, _STAGES + 1), _summary)
+    run_demo(out, patients, seed, console, lambda title: stage_progress(title, STAGES + 1), summary_table)
 
 
 @app.command()
@@ -305,18 +219,4 @@ def _shown(exc) -> str:
 
 
 def main() -> None:
-    _exit_now(handle())
-
-
-def _exit_now(code: int) -> None:
-    """End the process once a command has finished, without tearing the interpreter down object by
-    object: after a 1M-patient classification that teardown (the engine's tables, the per-patient
-    result, every module) takes 0.2 s. Exit handlers still run and the output streams are flushed;
-    every output file is already closed. If some other thread is still working, exit normally
-    (which waits for it)."""
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    sys.exit(handle())

@@ -19,20 +19,18 @@ def run_demo(out: Path, n_patients: int, seed: int, console: Console, stages: Ca
     return the classification. `stages(title)`: a context giving the progress callback, `summary(result)`:
     what to show of the classification (both the CLI's)."""
     from trdpath import api
-    from trdpath.qualitative.demo import write_demo
-    from trdpath.synth import generate
 
     out = Path(out)
     data = out / "data"
     console.print(f"Generating a synthetic extract of {n_patients:,} patients (seed {seed}) in {data} ...")
-    generate(data, n_patients=n_patients, seed=seed, fmt="csv", overwrite=True)
+    api.synth(data, n_patients, seed=seed, fmt="csv", overwrite=True)
     results = out / "results"
     with stages("Running") if stages else nullcontext(None) as progress:
         result = api.run(data, results, progress=progress)
     if summary:
         console.print(summary(result))
     with console.status("Qualitative demo project: coding, agreement, saturation, themes report ..."):
-        qual_report = write_demo(out / "qualitative")
+        qual_report = api.qual_demo(out / "qualitative")
     from trdpath.joint.cli import build_joint_display  # the two strands in one joint display (docs/joint-displays.md)
     joint = build_joint_display(results, out / "qualitative" / "demo_project.sqlite", DEMO_MAPPING, out / "joint")[0]
     release = layout.release_dir(results)

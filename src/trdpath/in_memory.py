@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -45,8 +44,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from trdpath.config import ReferenceSection, StudyConfig
-from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS, SERVICE_CATEGORIES, ReferenceData
-from trdpath.schema import CONTRACT_COLUMNS, MAX_AGE, REFERRAL_COLUMNS, days_supply_is_possible, dose_is_possible
+from trdpath.cohort.exclusions import EXCLUSION_LISTS, first_exclusion_of
+from trdpath.cohort.notes import NOTE_FLAGS, notes_in_use, self_harm_any
+from trdpath.reference import COMORBIDITY_FLAGS, SERVICE_CATEGORIES, ReferenceData
+from trdpath.values import is_missing
+from trdpath.schema import MAX_AGE, PATIENT_COLUMNS, REFERRAL_COLUMNS, days_supply_is_possible, dose_is_possible
 
 # Event dates, by table: the default index date is the latest of them (trd-rules.md 1; issue 13:
 # a birth date of 2090 must not move it).
@@ -57,13 +59,8 @@ INDEX_DATE_COLUMNS = {
     "notes": ("date",),
 }
 
-OUTPUT_COLUMNS = (
-    CONTRACT_COLUMNS
-    + ("age", "died", "age_at_death", "ethnicity_group", "employment_group")
-    + COMORBIDITY_FLAGS
-    + REFERRAL_COLUMNS
-    + ("treatment_sequence",)
-)
+# Every column of the per-patient table (schema.PATIENT_COLUMNS): the reference defines them all.
+OUTPUT_COLUMNS = PATIENT_COLUMNS
 
 # Dose text inside a drug name ("50mg", "0.5 mg/5ml", "20mg/ml"): removed before matching names,
 # so that "sertraline50mg" still contains the word "sertraline".
@@ -78,11 +75,7 @@ _DOSE_TEXT = re.compile(
 
 
 def _is_missing(value) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip() == ""
+    return is_missing(value, blank_text=True)  # an empty CSV cell is a missing value (data contract)
 
 
 def _as_date(value) -> dt.date | None:
@@ -161,6 +154,26 @@ def code_system_of(code: str, given: str | None, rule: str) -> str | None:
 def code_in_ranges(code: str, ranges: Iterable[tuple[str, str]]) -> bool:
     """A code is in code_from..code_to (inclusive) when its first len(code_from) characters are."""
     return any(code_from <= code[: len(code_from)] <= code_to for code_from, code_to in ranges)
+
+
+# Sex as written (docs/data-contract.md: free text -> female / male / other / unknown), NHS codes
+# 2 (female), 1 (male), 9 (not stated) and 0 (not known) included; any other text is "other".
+_SEX_WORDS = {
+    "female": {"f", "female", "woman", "w", "2", "girl"},
+    "male": {"m", "male", "man", "1", "boy"},
+    "unknown": {"", "unknown", "not known", "not stated", "u", "0", "9", "not specified"},
+}
+
+
+def sex_of(value: str | None) -> str:
+    """female / male / other / unknown; a label with letters of another alphabet (after NFKC) is unknown."""
+    if value is None:
+        return "unknown"
+    text = unicodedata.normalize("NFKC", value)
+    if not text.isascii():
+        return "unknown"
+    words = " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+    return next((sex for sex, written in _SEX_WORDS.items() if words in written), "other")
 
 
 def _normalise_label(value: str | None) -> str:
@@ -393,14 +406,18 @@ def classify_in_memory(
     index_date = index_date or config.study.index_date or default_index_date(tables) or dt.date.today()
     ranges = lists.code_ranges
 
+    depression_systems = {s.upper() for s in config.codes.depression_systems}
     codes: dict[str, set[tuple[str, str]]] = {}  # patient -> {(code system, normalised code)}
+    first_depression: dict[str, dt.date] = {}  # patient -> date of the first depression diagnosis
     for row in _rows(tables, "diagnoses"):
         date, code = _as_date(row.get("date")), _as_text(row.get("code"))
         if code is not None and date is not None and date <= index_date:
             system = code_system_of(code, _as_text(row.get("code_system")), config.codes.system)
             if system in ("ICD10", "ICD9CM"):
-                codes.setdefault(_as_text(row["patient_id"]), set()).add((system, normalise_icd10(code)))
-    depression_systems = {s.upper() for s in config.codes.depression_systems}
+                patient_id = _as_text(row["patient_id"])
+                codes.setdefault(patient_id, set()).add((system, normalise_icd10(code)))
+                if system in depression_systems and code_in_ranges(normalise_icd10(code), ranges[("depression", system)]):
+                    first_depression[patient_id] = min(date, first_depression.get(patient_id, date))
 
     exposures: dict[str, list[Exposure]] = {}
     default_days = config.treatment.default_exposure_days
@@ -446,6 +463,7 @@ def classify_in_memory(
             counts[category] = counts.get(category, 0) + 1
 
     ethnicity, employment = lists.ethnicity, lists.employment
+    note_flags = _note_flags(tables, config, index_date)
 
     output = []
     for row in _rows(tables, "patients"):
@@ -467,18 +485,21 @@ def classify_in_memory(
         death = _as_date(row.get("death_date"))
         died = death is not None and death <= index_date
         age_at_death = completed_years(birth, death) if died and birth is not None and death >= birth else None
+        # Completed years at the first depression diagnosis up to the index date; none before the birth.
+        diagnosed = first_depression.get(patient_id)
+        age_at_diagnosis = (completed_years(birth, diagnosed)
+                            if diagnosed is not None and birth is not None and diagnosed >= birth else None)
 
         patient_exposures = exposures.get(patient_id, [])
         treatment = patient_treatment(patient_exposures, config)
 
         # trd-rules.md 2: the first failing rule names the exclusion.
-        rules = [
-            ("no_depression_diagnosis", not has("depression")),
-            ("under_18", age is not None and age < config.cohort.min_age),
-            *[(name, has(name)) for name in EXCLUSION_LISTS],
-            ("no_antidepressant", not any(e.ingredient.is_antidepressant for e in patient_exposures)),
-        ]
-        exclusion_reason = next((name for name, fails in rules if fails), None)
+        exclusion_reason = first_exclusion_of({
+            "no_depression_diagnosis": not has("depression"),
+            "under_18": age is not None and age < config.cohort.min_age,
+            **{name: has(name) for name in EXCLUSION_LISTS},
+            "no_antidepressant": not any(e.ingredient.is_antidepressant for e in patient_exposures),
+        })
         in_cohort = exclusion_reason is None
         trd = in_cohort and treatment.trd_date is not None
         if trd:
@@ -500,7 +521,9 @@ def classify_in_memory(
             "trd_date": treatment.trd_date if trd else None,
             "resistance_level": resistance_level,
             "episode_start": treatment.episode_start,
+            "sex": sex_of(_as_text(row.get("sex"))),
             "age": age,
+            "age_at_diagnosis": age_at_diagnosis,
             "died": died,
             "age_at_death": age_at_death,
             "ethnicity_group": ethnicity.get(_normalise_label(_as_text(row.get("ethnicity"))), "Unknown"),
@@ -510,11 +533,31 @@ def classify_in_memory(
         }
         for flag in COMORBIDITY_FLAGS:
             result[flag] = has(flag)
+        from_notes = note_flags.get(patient_id, {}) if note_flags is not None else None
+        for column in NOTE_FLAGS:
+            result[column] = None if from_notes is None else bool(from_notes.get(column, False))
+        result["self_harm_any"] = self_harm_any(result["self_harm"], None if from_notes is None else result["self_harm_nlp"])
         counts = referrals.get(patient_id, {})
         for category, column in zip(SERVICE_CATEGORIES, REFERRAL_COLUMNS):
             result[column] = counts.get(category, 0)
         output.append(result)
 
     frame = pd.DataFrame(output, columns=list(OUTPUT_COLUMNS))
-    frame["age_at_death"] = frame["age_at_death"].astype("Int64")  # whole years, missing when unknown
+    for column in ("age_at_diagnosis", "age_at_death"):
+        frame[column] = frame[column].astype("Int64")  # whole years, missing when unknown
+    for column in (*NOTE_FLAGS, "self_harm_any"):
+        frame[column] = frame[column].astype("boolean")  # empty without notes
     return frame
+
+
+def _note_flags(tables: Mapping[str, pd.DataFrame], config: StudyConfig, index_date: dt.date) -> dict | None:
+    """patient -> {flag: bool} from the notes up to the index date, or None without notes (or NLP off).
+    The NLP model itself (trdpath.nlp) is an input here, not a rule: the reference reads what it finds."""
+    notes = tables.get("notes")
+    if not notes_in_use(notes is not None, config):
+        return None
+    from trdpath.nlp.patient import patient_flags
+
+    notes = notes[[_as_date(d) is not None and _as_date(d) <= index_date for d in notes["date"]]]
+    flags = patient_flags(notes, index_date, extra_rule_files=config.nlp.extra_rules)
+    return {str(row["patient_id"]): row for row in flags.to_dict("records")}

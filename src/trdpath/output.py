@@ -16,7 +16,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from trdpath import __version__, layout
-from trdpath.pipeline import Classification, patients_frame
+from trdpath.patient_table import patients_frame
+from trdpath.pipeline import Classification
 from trdpath.safety import mask_credentials, neutralise_arrow, neutralise_frame
 
 
@@ -80,6 +81,25 @@ def _write_csv_quoting(table: pa.Table, path: Path) -> None:
         con.execute(f"COPY patients_out TO '{str(path).replace(chr(39), chr(39) * 2)}' (HEADER, DELIMITER ',')")
     finally:
         con.close()
+
+
+def read_run_metadata(out_dir: Path, patients, config) -> dict:
+    """What the report states about its data when only a results folder is at hand: the run metadata
+    written by `write_classification` (METADATA_JSON), else what the per-patient table tells."""
+    import pandas as pd
+
+    saved = Path(out_dir) / layout.METADATA_JSON
+    if saved.is_file():  # written by `trdpath classify` since 0.1.0
+        meta = json.loads(saved.read_text(encoding="utf-8"))
+        meta["data_date_range"] = tuple(meta.get("data_date_range") or (None, None))
+        meta["software_version"] = __version__
+        return meta
+    index_date = config.study.index_date
+    starts = pd.to_datetime(patients.get("episode_start"), errors="coerce") if "episode_start" in patients else None
+    first = starts.min() if starts is not None and starts.notna().any() else None
+    return {"software_version": __version__, "index_date": index_date or "unknown",
+            "data_date_range": (first.date() if first is not None else None, index_date),
+            "source": f"classification in {out_dir}"}
 
 
 def run_metadata(result: Classification) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trdpath.cohort.exclusions import EXCLUSION_REASONS as _EXCLUSION_REASONS
 from trdpath.reference import COMORBIDITY_FLAGS, SERVICE_CATEGORIES
 
 # Input tables: required columns, optional columns, and which columns hold dates / numbers.
@@ -58,11 +59,8 @@ def days_supply_is_possible(days):
     return (days >= 0) & (days <= MAX_DAYS_SUPPLY)
 OPTIONAL_TABLES = ("referrals", "notes")
 
-# Exclusion reasons in the order the cohort rules are applied (trd-rules.md 2).
-EXCLUSION_REASONS = (
-    "no_depression_diagnosis", "under_18", "bipolar_or_mania", "psychosis", "dementia",
-    "cognitive_or_neurological", "no_antidepressant",
-)
+# Exclusion reasons in the order the cohort rules are applied (trd-rules.md 2): cohort/exclusions.py.
+EXCLUSION_REASONS = _EXCLUSION_REASONS
 
 # patients.csv: the contract columns first, in the contract's order ...
 CONTRACT_COLUMNS = (

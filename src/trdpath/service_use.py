@@ -49,3 +49,18 @@ def referral_counts(referrals: ibis.Table, mapping: ibis.Table, index_date) -> i
     return r.group_by("patient_id").agg(
         **{f"referrals_{c}": r.count(where=r.category == c) for c in SERVICE_CATEGORIES}
     )
+
+
+def with_referral_counts(con, t: ibis.Table, referrals: ibis.Table | None, reference: ReferenceData,
+                         index_date) -> tuple[ibis.Table, pd.DataFrame | None]:
+    """`t` with referrals_<category> per patient (0 without a referrals table), and the service map
+    (its unmatched services go to data quality)."""
+    columns = [f"referrals_{c}" for c in SERVICE_CATEGORIES]
+    if referrals is None:
+        return t.mutate(**{c: ibis.literal(0, "int64") for c in columns}), None
+    smap = service_map(con, referrals, ServiceCategories(reference))
+    smap_t = ibis.memtable(smap[["service_key", "given", "category"]],
+                           schema={"service_key": "string", "given": "string", "category": "string"})
+    counts = referral_counts(referrals, smap_t, index_date)
+    t = t.left_join(counts, "patient_id").drop("patient_id_right")
+    return t.mutate(**{c: t[c].fill_null(0) for c in columns}), smap

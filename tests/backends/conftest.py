@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from trdpath import backends
+from trdpath import engines
 
 POSTGRES_URL_VARIABLE = "TRDPATH_TEST_POSTGRES_URL"
 
@@ -37,7 +37,7 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def postgres_server(postgres_url):
     """One connection per test session; each test gets its own schema (xdist workers share the server)."""
-    con = backends.connect("postgres", postgres_url)  # a BackendError here fails the test: server expected
+    con = engines.connect("postgres", postgres_url)  # a BackendError here fails the test: server expected
     yield con
     con.disconnect()
 
@@ -47,7 +47,7 @@ def postgres_con(postgres_server, postgres_url):
     """A PostgreSQL connection whose tables live in a fresh schema, dropped afterwards."""
     schema = f"trdpath_test_{uuid.uuid4().hex[:10]}"
     postgres_server.raw_sql(f'CREATE SCHEMA "{schema}"').close()
-    con = backends.connect("postgres", postgres_url)
+    con = engines.connect("postgres", postgres_url)
     con.raw_sql(f'SET search_path TO "{schema}", public').close()
     con.test_schema = schema
     yield con
@@ -60,7 +60,7 @@ def postgres_con(postgres_server, postgres_url):
 def spark_con():
     """One local[2] Spark session for the whole run (starting Spark takes several seconds)."""
     pytest.importorskip("pyspark")
-    con = backends.connect("pyspark")
+    con = engines.connect("pyspark")
     yield con
     con._session.stop()
 
@@ -72,4 +72,4 @@ BACKEND_FIXTURES = {"duckdb": None, "postgres": "postgres_con", "pyspark": "spar
 def any_con(request):
     """A connection to each backend in turn (DuckDB in memory, a fresh PostgreSQL schema, Spark)."""
     fixture = BACKEND_FIXTURES[request.param]
-    return backends.connect("duckdb") if fixture is None else request.getfixturevalue(fixture)
+    return engines.connect("duckdb") if fixture is None else request.getfixturevalue(fixture)

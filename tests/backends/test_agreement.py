@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trdpath import backends
+from trdpath import engines
 from trdpath.api import classify, classify_tables
 from trdpath.config import StudyConfig
 from trdpath.errors import BackendError, InputError
@@ -57,26 +57,26 @@ def assert_same_patients(result: pd.DataFrame, reference: pd.DataFrame) -> None:
 @pytest.mark.parametrize("vocabulary", [False, True], ids=["source-values", "vocabulary"])
 def test_flat_and_omop_give_the_same_patients_on_duckdb(flat_tables, reference, vocabulary):
     omop = flat_to_omop(flat_tables, vocabulary=vocabulary)
-    con = backends.connect("duckdb")
-    extract = read_omop(con, backends.load_tables(con, omop, prefix="cdm_"), patient_id="person_source_value")
+    con = engines.connect("duckdb")
+    extract = read_omop(con, engines.load_tables(con, omop, prefix="cdm_"), patient_id="person_source_value")
     assert_same_patients(classify_extract(con, extract, StudyConfig()).patients, reference)
 
 
 def test_omop_csv_folder_gives_the_same_patients(flat_tables, reference, tmp_path):
     folder = write_omop_folder(flat_to_omop(flat_tables), tmp_path / "cdm", "csv")
-    con = backends.connect("duckdb")
+    con = engines.connect("duckdb")
     extract = read_omop_folder(folder, con, patient_id="person_source_value")
     assert_same_patients(classify_extract(con, extract, StudyConfig()).patients, reference)
 
 
 def classify_on(con, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """classify_tables with the validated extract moved to `con` (a test server's connection)."""
-    duck = backends.connect("duckdb")
-    raw = {name: backends.load_tables(duck, {name: frame.assign(_row=range(1, len(frame) + 1))})[name]
+    duck = engines.connect("duckdb")
+    raw = {name: engines.load_tables(duck, {name: frame.assign(_row=range(1, len(frame) + 1))})[name]
            for name, frame in tables.items()}
     extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="test")
     typed = {name: duck.execute(getattr(extract, name)) for name in tables}
-    loaded = backends.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in typed})
+    loaded = engines.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in typed})
     moved = Extract(**{name: loaded.get(name) for name in ("patients", "diagnoses", "prescriptions", "referrals", "notes")},
                     source="test")
     return classify_extract(con, moved, StudyConfig()).patients
@@ -101,7 +101,7 @@ def test_flat_tables_in_a_postgres_schema_give_the_same_patients(postgres_con, p
     # As a warehouse might hold an extract loaded from CSV: every column text. Validation, typing and
     # the whole classification then run inside PostgreSQL.
     for name, frame in flat_tables.items():
-        postgres_con.create_table(name, backends.frame_to_arrow(frame), database=postgres_con.test_schema)
+        postgres_con.create_table(name, engines.frame_to_arrow(frame), database=postgres_con.test_schema)
     result = classify(_flat_url(postgres_url, postgres_con.test_schema), tmp_path / "out")
     assert_same_patients(result.patients, reference)
     written = pd.read_csv(tmp_path / "out" / "patients.csv", dtype=str, keep_default_na=False)
@@ -109,7 +109,7 @@ def test_flat_tables_in_a_postgres_schema_give_the_same_patients(postgres_con, p
 
 
 def test_flat_schema_without_a_table_names_it(postgres_con, postgres_url, flat_tables, tmp_path):
-    postgres_con.create_table("patients", backends.frame_to_arrow(flat_tables["patients"]), database=postgres_con.test_schema)
+    postgres_con.create_table("patients", engines.frame_to_arrow(flat_tables["patients"]), database=postgres_con.test_schema)
     with pytest.raises(BackendError) as err:
         classify(_flat_url(postgres_url, postgres_con.test_schema), tmp_path / "out")
     assert "has no table 'diagnoses', 'prescriptions' in schema" in str(err.value)
@@ -125,12 +125,12 @@ def test_flat_schema_bad_values_name_the_table(postgres_con, postgres_url, flat_
     prescriptions = flat_tables["prescriptions"].copy()
     prescriptions.loc[5, column] = value
     for name, frame in {**flat_tables, "prescriptions": prescriptions}.items():
-        postgres_con.create_table(name, backends.frame_to_arrow(frame), database=postgres_con.test_schema)
+        postgres_con.create_table(name, engines.frame_to_arrow(frame), database=postgres_con.test_schema)
     url = _flat_url(postgres_url, postgres_con.test_schema)
     with pytest.raises(InputError) as err:
         classify(url, tmp_path / "out")
     message = str(err.value)
     # A database fixes no row order, so the row number is the engine's; table, column and value name the problem.
-    assert message.startswith(f"{backends.backend_from_url(url).display} table prescriptions, row ")
+    assert message.startswith(f"{engines.backend_from_url(url).display} table prescriptions, row ")
     assert message.endswith(f"column '{column}': {problem} (value: '{value}')")
     assert not (tmp_path / "out").exists()

@@ -112,19 +112,19 @@ def test_omop_person_ids_unchanged(tmp_path, backend, fmt, request):
 
 def test_omop_text_ids_keep_leading_zeros(tmp_path):
     from trdpath.sources.omop import read_omop_folder
-    from trdpath import backends
+    from trdpath import engines
 
     folder = _omop_folder(tmp_path / "cdm", "csv")
-    con = backends.connect("duckdb")
+    con = engines.connect("duckdb")
     extract = read_omop_folder(folder, con, patient_id="person_source_value")
     assert sorted(con.execute(extract.patients)["patient_id"]) == ["000", "001", "002"]
 
 
 def test_database_location_refuses_another_backend():
-    from trdpath import backends
+    from trdpath import engines
     from trdpath.errors import BackendError
     from trdpath.sources.omop import read_omop_location
 
-    location = backends.backend_from_url("postgresql://u@127.0.0.1:1/db?schema=cdm")
+    location = engines.backend_from_url("postgresql://u@127.0.0.1:1/db?schema=cdm")
     with pytest.raises(BackendError, match="--backend pyspark cannot run on"):
         read_omop_location(location, backend="pyspark")

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from trdpath import backends
+from trdpath import engines
 
 pytestmark = pytest.mark.xdist_group("backends")
 
@@ -23,7 +23,7 @@ FRAME = pd.DataFrame({
 
 
 def test_round_trip_types_and_values(any_con):
-    table = backends.load_tables(any_con, {"rows": FRAME})["rows"]
+    table = engines.load_tables(any_con, {"rows": FRAME})["rows"]
     types = {name: str(dtype) for name, dtype in table.schema().items()}
     assert types == {"patient_id": "string", "start_date": "date", "stamped": "date", "in_cohort": "boolean",
                      "days_supply": "int64", "daily_dose_mg": "float64", "nothing": "string"}
@@ -40,26 +40,16 @@ def test_round_trip_types_and_values(any_con):
 
 
 def test_loading_again_replaces_the_table(any_con):
-    backends.load_tables(any_con, {"rows": FRAME})
-    table = backends.load_tables(any_con, {"rows": FRAME.iloc[:1]})["rows"]
+    engines.load_tables(any_con, {"rows": FRAME})
+    table = engines.load_tables(any_con, {"rows": FRAME.iloc[:1]})["rows"]
     assert any_con.execute(table.count()) == 1
 
 
 def test_strip_text_keeps_letters_v_and_f(any_con):
     # ibis' own .strip() on PySpark removes the letters v and f; strip_text must not.
-    table = backends.load_tables(any_con, {"names": pd.DataFrame({"drug": [" fluoxetine\t", "venlafaxine v", "f32 "]})})["names"]
-    stripped = any_con.execute(table.select(drug=backends.strip_text(table.drug)))["drug"].tolist()
+    table = engines.load_tables(any_con, {"names": pd.DataFrame({"drug": [" fluoxetine\t", "venlafaxine v", "f32 "]})})["names"]
+    stripped = any_con.execute(table.select(drug=engines.strip_text(table.drug)))["drug"].tolist()
     assert sorted(stripped) == ["f32", "fluoxetine", "venlafaxine v"]
-
-
-def test_ordered_group_concat(any_con):
-    frame = pd.DataFrame({"patient_id": ["a", "a", "a", "b"], "start": [30, 10, 10, 5],
-                          "ingredient": ["sertraline", "mirtazapine", "citalopram", "fluoxetine"]})
-    table = backends.load_tables(any_con, {"sequence": frame})["sequence"]
-    result = any_con.execute(table.group_by("patient_id").agg(
-        treatment_sequence=backends.ordered_group_concat(any_con, table.ingredient, [table.start, table.ingredient]),
-    ).order_by("patient_id"))
-    assert result["treatment_sequence"].tolist() == ["citalopram;mirtazapine;sertraline", "fluoxetine"]
 
 
 def test_schemas_restore_types_lost_in_pandas(any_con):
@@ -67,7 +57,7 @@ def test_schemas_restore_types_lost_in_pandas(any_con):
 
     empty_dates = pd.DataFrame({"patient_id": ["1", "2"], "end_date": [None, None], "days_supply": [None, None]})
     schema = ibis.schema({"patient_id": "string", "end_date": "date", "days_supply": "int64"})
-    table = backends.load_tables(any_con, {"rx": empty_dates}, schemas={"rx": schema})["rx"]
+    table = engines.load_tables(any_con, {"rx": empty_dates}, schemas={"rx": schema})["rx"]
     assert {k: str(v) for k, v in table.schema().items()} == {
         "patient_id": "string", "end_date": "date", "days_supply": "int64"}
     assert any_con.execute(table.end_date.isnull().all())

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from trdpath import backends
+from trdpath import engines
 from trdpath.errors import BackendError
 from trdpath.sources.omop import read_omop, read_omop_folder
 from trdpath.sources.omop_export import write_omop_folder
@@ -80,7 +80,7 @@ def records(con, table, order):
 
 
 def test_cdm_rows_become_the_extract(any_con):
-    tables = backends.load_tables(any_con, cdm_without_vocabulary(), prefix="cdm_")
+    tables = engines.load_tables(any_con, cdm_without_vocabulary(), prefix="cdm_")
     extract = read_omop(any_con, tables)
 
     for name, types in EXTRACT_TYPES.items():
@@ -130,8 +130,8 @@ def test_cdm_rows_become_the_extract(any_con):
 
 
 def test_person_source_value_as_patient_id():
-    con = backends.connect("duckdb")
-    extract = read_omop(con, backends.load_tables(con, cdm_without_vocabulary(), prefix="cdm_"),
+    con = engines.connect("duckdb")
+    extract = read_omop(con, engines.load_tables(con, cdm_without_vocabulary(), prefix="cdm_"),
                         patient_id="person_source_value")
     assert sorted(con.execute(extract.prescriptions)["patient_id"]) == ["007", "007", "p2", "p3"]
     assert sorted(con.execute(extract.patients)["patient_id"]) == ["007", "p2", "p3"]
@@ -182,8 +182,8 @@ def vocabulary_cdm() -> dict[str, pd.DataFrame]:
 
 
 def test_vocabulary_paths():
-    con = backends.connect("duckdb")
-    extract = read_omop(con, backends.load_tables(con, vocabulary_cdm(), prefix="cdm_"))
+    con = engines.connect("duckdb")
+    extract = read_omop(con, engines.load_tables(con, vocabulary_cdm(), prefix="cdm_"))
     assert records(con, extract.diagnoses, "patient_id") == [
         # SNOMED only: two ICD-10 codes map to it; the smallest is taken (F32.9, documented loss)
         {"patient_id": "1", "code": "F32.9", "date": D(2019, 1, 1), "code_system": "ICD10"},
@@ -206,31 +206,31 @@ def test_vocabulary_paths():
 def test_drug_era_alone_is_enough():
     cdm = vocabulary_cdm()
     del cdm["drug_exposure"]
-    con = backends.connect("duckdb")
-    extract = read_omop(con, backends.load_tables(con, cdm, prefix="cdm_"))
+    con = engines.connect("duckdb")
+    extract = read_omop(con, engines.load_tables(con, cdm, prefix="cdm_"))
     rows = con.execute(extract.prescriptions).sort_values("patient_id")
     assert rows[["patient_id", "drug"]].values.tolist() == [["1", "sertraline"], ["2", "sertraline"]]
 
 
 def test_missing_tables_are_named():
-    con = backends.connect("duckdb")
+    con = engines.connect("duckdb")
     cdm = cdm_without_vocabulary()
     with pytest.raises(BackendError) as err:
-        read_omop(con, backends.load_tables(con, {"person": cdm["person"]}, prefix="cdm_"))
+        read_omop(con, engines.load_tables(con, {"person": cdm["person"]}, prefix="cdm_"))
     assert str(err.value) == "The OMOP CDM has no table 'condition_occurrence' (tables given: person)."
     no_drugs = {k: cdm[k] for k in ("person", "condition_occurrence")}
     with pytest.raises(BackendError, match="has neither 'drug_exposure' nor 'drug_era'"):
-        read_omop(con, backends.load_tables(con, no_drugs, prefix="cdm_"))
+        read_omop(con, engines.load_tables(con, no_drugs, prefix="cdm_"))
 
 
 def test_cdm_schema_on_postgres(postgres_con):
-    backends.load_tables(postgres_con, cdm_without_vocabulary(), prefix="")  # temp tables are not in a schema
+    engines.load_tables(postgres_con, cdm_without_vocabulary(), prefix="")  # temp tables are not in a schema
     with pytest.raises(BackendError) as err:
         read_omop(postgres_con, postgres_con.test_schema)
     assert str(err.value).startswith(f"PostgreSQL has no table 'person', 'condition_occurrence' in schema "
                                      f"'{postgres_con.test_schema}'")
     for name, frame in cdm_without_vocabulary().items():
-        postgres_con.create_table(name, backends.frame_to_arrow(frame), database=postgres_con.test_schema)
+        postgres_con.create_table(name, engines.frame_to_arrow(frame), database=postgres_con.test_schema)
     extract = read_omop(postgres_con, postgres_con.test_schema)
     assert sorted(postgres_con.execute(extract.patients)["patient_id"]) == ["1", "2", "3"]
     assert postgres_con.execute(extract.diagnoses.count()) == 4  # every condition row, the Read code included (counted in data quality, not dropped)
@@ -241,7 +241,7 @@ def test_omop_folder(tmp_path, file_format):
     folder = write_omop_folder(cdm_without_vocabulary(), tmp_path / "cdm", file_format)
     if file_format == "csv":  # table names in capitals, as some CDM exports write them
         (folder / "person.csv").rename(folder / "PERSON.csv")
-    con = backends.connect("duckdb")
+    con = engines.connect("duckdb")
     extract = read_omop_folder(folder, con)
     assert extract.source == f"omop:{folder}"
     assert records(con, extract.prescriptions.select("patient_id", "drug", "daily_dose_mg"), "drug") == [
@@ -258,8 +258,8 @@ def test_data_string_to_extract(tmp_path):
     from trdpath.sources.omop import read_omop_location
 
     folder = write_omop_folder(cdm_without_vocabulary(), tmp_path / "cdm", "parquet")
-    con, extract = read_omop_location(backends.backend_from_url(f"omop:{folder}"), patient_id="person_source_value")
+    con, extract = read_omop_location(engines.backend_from_url(f"omop:{folder}"), patient_id="person_source_value")
     assert extract.source == f"omop:{folder}"
     assert sorted(con.execute(extract.patients)["patient_id"]) == ["007", "p2", "p3"]
     with pytest.raises(BackendError, match="holds flat tables, not an OMOP CDM"):
-        read_omop_location(backends.backend_from_url(str(folder)))
+        read_omop_location(engines.backend_from_url(str(folder)))

@@ -1,7 +1,7 @@
 """Values packed into 64-bit integers inside the engine come back whole on every backend.
 
 Two places pack: treatment_sequence (ingredient ids in bit fields of a few words per patient,
-pipeline.SequencePacking) and the two running era counts of number_eras (one windowed sum, two
+engines.packing.SequencePacking) and the two running era counts of number_eras (one windowed sum, two
 31-bit fields). The synthetic extracts never need more than one sequence word, so these tests
 make cases that do, and check against plain Python.
 """
@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from trdpath import backends
-from trdpath.pipeline import SequencePacking
+from trdpath import engines
+from trdpath.engines.packing import SequencePacking
 from trdpath.treatment.eras import number_eras
 
 pytestmark = pytest.mark.xdist_group("backends")
@@ -42,7 +42,7 @@ def test_sequence_words_unpack_to_the_ids_in_order(any_con, max_id, bit_or):
     packing = SequencePacking(max_id, longest)
     assert len(packing.names) == -(-longest // (62 // max_id.bit_length())) > 1
 
-    rows = backends.load_tables(any_con, {"drugs": frame})["drugs"]
+    rows = engines.load_tables(any_con, {"drugs": frame})["drugs"]
     words = rows.group_by("pkey").agg(**packing.words(rows.ingredient_id, rows.position, bit_or=bit_or))
     fetched = any_con.execute(words.order_by("pkey"))
     ids = packing.ids(pa.Table.from_pandas(fetched, preserve_index=False))
@@ -80,7 +80,7 @@ def test_packed_era_counts_match_counting_in_python(any_con):
         day += rng.choice([0, 0, 5, 31, 45, 200])  # 0: the same start as the row before
         rows.append((day, day + rng.choice([0, 10, 28, 40]), rng.random() < 0.6))
     frame = pd.DataFrame(rows, columns=["start", "end", "adequate_dose"]).assign(pkey=1, ingredient_id=3, row=range(len(rows)))
-    table = backends.load_tables(any_con, {"exposures": frame})["exposures"]
+    table = engines.load_tables(any_con, {"exposures": frame})["exposures"]
     numbered = number_eras(table, ["pkey", "ingredient_id"], 30, {"era": None, "adequate_era": "adequate_dose"})
     got = any_con.execute(numbered.select("row", "era", "adequate_era").order_by("row"))
     expected = _python_eras(rows, 30)

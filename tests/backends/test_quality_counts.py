@@ -10,9 +10,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from trdpath import backends
+from trdpath import engines
 from trdpath.api import classify_tables
-from trdpath.pipeline import _check_counts, _patient_date_checks, _prescription_checks
+from trdpath.data_quality import check_counts as _check_counts, patient_date_checks as _patient_date_checks, prescription_checks as _prescription_checks
 from trdpath.sources import Extract
 from trdpath.sources.validate import validate_extract
 
@@ -62,7 +62,7 @@ def _patient_date_counts(rows) -> dict:
 
 
 def test_queried_counts_match_on_every_backend(any_con):
-    duck = backends.connect("duckdb")
+    duck = engines.connect("duckdb")
     raw = {name: duck.create_table(f"raw_{name}", frame, temp=True) for name, frame in TABLES.items()}
     validated = validate_extract(duck, raw, {name: name for name in TABLES}, source="test")
     assert validated.quality_counts["prescriptions"] == {k: v for k, v in EXPECTED.items() if k != "after_index"}
@@ -70,7 +70,7 @@ def test_queried_counts_match_on_every_backend(any_con):
 
     # The same typed tables on the backend, without the counts or date ranges validation found.
     typed = {name: duck.execute(getattr(validated, name)) for name in TABLES}
-    loaded = backends.load_tables(any_con, typed, schemas={name: getattr(validated, name).schema() for name in TABLES})
+    loaded = engines.load_tables(any_con, typed, schemas={name: getattr(validated, name).schema() for name in TABLES})
     bare = Extract(patients=loaded["patients"], diagnoses=loaded["diagnoses"],
                    prescriptions=loaded["prescriptions"], referrals=None, notes=None, source="test")
     assert _prescription_checks(any_con, bare, INDEX) == EXPECTED

@@ -9,7 +9,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from trdpath import backends
+from trdpath import engines
 from trdpath.api import classify_tables
 from trdpath.sources.omop import read_omop
 
@@ -71,7 +71,7 @@ def test_augmenting_agent_in_drug_era_named_without_concept_ancestor(any_con):
                                  "vocabulary_id": ["RxNorm"], "concept_class_id": ["Clinical Drug"],
                                  "concept_code": ["312743"]}),
     }
-    extract = read_omop(any_con, backends.load_tables(any_con, cdm, prefix="cdm_"))
+    extract = read_omop(any_con, engines.load_tables(any_con, cdm, prefix="cdm_"))
     rx = any_con.execute(extract.prescriptions.select("patient_id", "drug", "start_date"))
     rx = rx.sort_values("start_date").reset_index(drop=True)
     assert rx["patient_id"].tolist() == ["7", "7"]

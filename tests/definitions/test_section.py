@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trdpath import backends
+from trdpath import engines
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.definitions import shipped_definitions
 from trdpath.definitions.dial import DIAL_COLUMNS, dial_counts, protect_dial
@@ -119,7 +119,7 @@ def test_the_dial_counts_by_hand():
     from trdpath.sources.validate import validate_extract
 
     config = StudyConfig()
-    con = backends.connect("duckdb", engine=config.engine)
+    con = engines.connect("duckdb", engine=config.engine)
     raw = {n: con.create_table(f"raw_{n}", _with_row_numbers(f), temp=True) for n, f in _dial_tables().items()}
     extract = validate_extract(con, raw, {n: f"{n} table" for n in raw}, source="in-memory tables")
     got = dial_counts(con, extract, config, dt.date(2001, 1, 1))

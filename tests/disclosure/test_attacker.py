@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from trdpath.config import DisclosureSection, StudyConfig, load_config
 from trdpath.stats import analyse
 from trdpath.stats.disclosure import protect
-from trdpath.stats.synthetic import synthetic_patients
+from support.synthetic import synthetic_patients
 
 from .attacker import Attack, read_release, release_of, true_values
 

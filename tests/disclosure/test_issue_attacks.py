@@ -18,7 +18,7 @@ from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.stats import analyse
 from trdpath.stats.comparisons import one_way_anova
 from trdpath.stats.disclosure import protect, protect_attrition
-from trdpath.stats.synthetic import synthetic_patients
+from support.synthetic import synthetic_patients
 
 from .attacker import Attack, count_bounds, interval, level_counts_from_per_level_chi2, release_of, \
     whole_number_sample_exists

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from backends.conftest import postgres_con, postgres_server, postgres_url, spark_con  # noqa: F401 (fixtures)
-from trdpath import backends
-from trdpath.api import _with_row_numbers
+from trdpath import engines
+from trdpath.sources.open import with_row_numbers as _with_row_numbers
 from trdpath.config import StudyConfig
 from trdpath.early.timeline import EPOCH, build_timeline, status_at
 from trdpath.sources import Extract
@@ -20,14 +20,14 @@ NAMES = ("patients", "diagnoses", "prescriptions", "referrals", "notes")
 
 def open_tables(tables: dict[str, pd.DataFrame], con=None):
     """(connection, Extract): validated on DuckDB like api.classify_tables, then moved to `con`."""
-    duck = backends.connect("duckdb")
+    duck = engines.connect("duckdb")
     raw = {name: duck.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True) for name, frame in tables.items()}
     extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
     if con is None or con.name == "duckdb" and con is duck:
         return duck, extract
     names = [n for n in NAMES if getattr(extract, n) is not None]
     typed = {name: duck.execute(getattr(extract, name)) for name in names}
-    loaded = backends.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in names})
+    loaded = engines.load_tables(con, typed, schemas={name: getattr(extract, name).schema() for name in names})
     return con, Extract(**{n: loaded.get(n) for n in NAMES}, source=extract.source,
                         date_bounds=extract.date_bounds, quality_counts=extract.quality_counts)
 
@@ -73,4 +73,4 @@ def invariant_problems(status: pd.DataFrame, classified: pd.DataFrame, as_of: dt
 
 @pytest.fixture
 def duck():
-    return backends.connect("duckdb")
+    return engines.connect("duckdb")

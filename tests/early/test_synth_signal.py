@@ -65,7 +65,7 @@ def test_known_odds_ratio_and_only_diagnoses_change(extracts):
 
 
 def test_the_risk_data_see_the_association(extracts):
-    from trdpath.api import opened_extract
+    from trdpath.sources.open import open_source as opened_extract
     from trdpath.config import StudyConfig
     from trdpath.early.api import default_as_of
     from trdpath.early.risk import risk_dataset

@@ -141,8 +141,8 @@ def test_cohort_write_back(backend, request, opened):
     con, extract = opened
     timeline = build_timeline(con, extract, StudyConfig(), D(2020, 6, 10))
     rows = cohort_rows(timeline, D(2020, 6, 10), definition_id=7)
-    from trdpath import backends
-    target = {"duckdb": lambda: backends.connect("duckdb"), "postgres": lambda: request.getfixturevalue("postgres_con"),
+    from trdpath import engines
+    target = {"duckdb": lambda: engines.connect("duckdb"), "postgres": lambda: request.getfixturevalue("postgres_con"),
               "pyspark": lambda: request.getfixturevalue("spark_con")}[backend]()
     schema = f"results_{backend}_{uuid.uuid4().hex[:8]}"  # Spark keeps managed tables' files in its warehouse folder
     other = pd.DataFrame({"cohort_definition_id": [3], "subject_id": [999], "cohort_start_date": [D(2019, 1, 1)],

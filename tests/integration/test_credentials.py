@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trdpath import api, backends
+from trdpath import api, engines
 from trdpath.errors import UserError
 
 SECRET = "Sup3rS3cret"
@@ -111,10 +111,10 @@ def test_a_spark_master_that_cannot_start(monkeypatch):
 
     monkeypatch.setattr(pyspark_sql.SparkSession, "getActiveSession", staticmethod(lambda: None))
     monkeypatch.setattr(pyspark_sql.SparkSession, "builder", Builder())
-    location = backends.backend_from_url(f"spark://alice:{SECRET}@{CLOSED}/cdm")
+    location = engines.backend_from_url(f"spark://alice:{SECRET}@{CLOSED}/cdm")
     assert SECRET not in location.display and "spark://alice:***@" in location.display
     with pytest.raises(UserError) as failure:
-        backends.connect("pyspark", location.url)
+        engines.connect("pyspark", location.url)
     assert SECRET not in str(failure.value) and "spark://alice:***@127.0.0.1:9" in str(failure.value)
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from trdpath import layout as paths
-from trdpath import backends
+from trdpath import engines
 from trdpath.config import StudyConfig, config_from_dict
 from trdpath.pipeline import classify_extract
 from trdpath.stats.assumptions import assumption_sensitivity, protect_assumptions
@@ -52,10 +52,10 @@ def extract_tables():
 
 
 def classify_with_sensitivity(config: StudyConfig):
-    from trdpath.api import _with_row_numbers
+    from trdpath.sources.open import with_row_numbers as _with_row_numbers
     from trdpath.sources.validate import validate_extract
 
-    con = backends.connect("duckdb", engine=config.engine)
+    con = engines.connect("duckdb", engine=config.engine)
     raw = {name: con.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True)
            for name, frame in extract_tables().items()}
     extract = validate_extract(con, raw, {name: name for name in raw}, source="hand-made")
@@ -116,7 +116,7 @@ def test_protection_rounds_and_hides_linked_cells():
 
 def test_the_report_publishes_the_table_protected(tmp_path):
     from trdpath.report import write_report
-    from trdpath.stats.synthetic import synthetic_patients
+    from support.synthetic import synthetic_patients
 
     frame = pd.DataFrame([
         {"scenario": "as_configured", "missing_dose": "counted adequate", "missing_duration": "28 days assumed",

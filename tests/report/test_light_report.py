@@ -12,7 +12,7 @@ from docx import Document
 from trdpath import layout as paths
 from trdpath.config import StudyConfig
 from trdpath.report import figures, write_report
-from trdpath.stats.synthetic import synthetic_patients
+from support.synthetic import synthetic_patients
 from trdpath.stats.tables import JOURNEY_STEPS, JOURNEY_TOP_DRUGS
 
 LIMIT = 1_500_000  # bytes: what an output checker in a secure environment will open (issue 16)

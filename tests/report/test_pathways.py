@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from trdpath import layout as paths
-from trdpath import backends
+from trdpath import engines
 from trdpath.config import StudyConfig
 from trdpath.pipeline import classify_extract
 from trdpath.stats import pathways as pw
@@ -39,7 +39,7 @@ PRESCRIPTIONS = [
 
 @pytest.fixture(scope="module")
 def classified():
-    from trdpath.api import _with_row_numbers
+    from trdpath.sources.open import with_row_numbers as _with_row_numbers
     from trdpath.sources.validate import validate_extract
 
     ids = ["P1", "P2", "P3", "P4"]
@@ -48,7 +48,7 @@ def classified():
               "prescriptions": pd.DataFrame(PRESCRIPTIONS, columns=["patient_id", "drug", "start_date",
                                                                     "days_supply", "daily_dose_mg"])}
     config = StudyConfig()
-    con = backends.connect("duckdb", engine=config.engine)
+    con = engines.connect("duckdb", engine=config.engine)
     raw = {name: con.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True) for name, frame in tables.items()}
     extract = validate_extract(con, raw, {name: name for name in raw}, source="hand-made")
     result = classify_extract(con, extract, config, INDEX)

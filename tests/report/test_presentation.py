@@ -14,7 +14,7 @@ from trdpath import layout as paths
 from trdpath.config import StudyConfig
 from trdpath.report import figures, write_report
 from trdpath.report.display import percent_decimals
-from trdpath.stats.synthetic import cohort_with_counts
+from support.synthetic import cohort_with_counts
 
 META = {"software_version": "t", "index_date": dt.date(2021, 10, 31),
         "data_date_range": (dt.date(2000, 1, 1), dt.date(2021, 10, 31)), "source": "unit test"}

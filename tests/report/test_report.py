@@ -14,7 +14,7 @@ from trdpath import layout
 from trdpath.config import StudyConfig, config_from_dict
 from trdpath.errors import UserError
 from trdpath.report import read_classification, write_report
-from trdpath.stats.synthetic import cohort_with_counts, synthetic_patients
+from support.synthetic import cohort_with_counts, synthetic_patients
 
 META = {"software_version": "9.9.9-test", "index_date": dt.date(2021, 10, 31),
         "data_date_range": (dt.date(1996, 3, 1), dt.date(2021, 10, 31)), "source": "unit test"}
@@ -144,9 +144,9 @@ def test_read_classification_round_trip(tmp_path):
         read_patients[column] = read_patients[column].astype("datetime64[ns]")
         patients[column] = patients[column].astype("datetime64[ns]")
     pd.testing.assert_frame_equal(read_patients, patients, check_dtype=False)
-    from trdpath.report.cli import report_folder
+    from trdpath.api import report
 
-    report_folder(tmp_path)
+    report(tmp_path)
     csv = pd.read_csv(layout.tables_dir(tmp_path) / "table2_comorbidities.csv", dtype=str)
     assert "<10" in set(csv["mdd_n"]) | set(csv["trd_n"])  # the folder's own min_count is used
 

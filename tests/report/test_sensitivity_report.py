@@ -17,7 +17,7 @@ from scipy import stats as scipy_stats
 from trdpath import layout
 from trdpath.config import config_from_dict
 from trdpath.report import write_report
-from trdpath.stats.synthetic import self_harm_sources_cohort as hand_made_cohort, synthetic_patients
+from support.synthetic import self_harm_sources_cohort as hand_made_cohort, synthetic_patients
 
 META = {"software_version": "9.9.9-test", "index_date": dt.date(2021, 10, 31),
         "data_date_range": (dt.date(2000, 1, 1), dt.date(2021, 10, 31)), "source": "unit test"}

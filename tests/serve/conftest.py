@@ -11,7 +11,7 @@ import time
 import pytest
 
 from trdpath.config import StudyConfig
-from trdpath.stats.synthetic import synthetic_patients
+from support.synthetic import synthetic_patients
 
 SECRET = "test-token-0123456789abcdef"
 

@@ -275,3 +275,102 @@ def test_demographic_groups(spec_test):
             6          | 31  | Unknown         | Unknown               | F
         """,
     )
+
+
+def test_sex_groups(spec_test):
+    """sex is female, male, other or unknown: the words and single letters, NHS codes 2 (female),
+    1 (male), 0 and 9 (not known / not stated), any case and spacing; an empty cell is unknown and any
+    other text is other."""
+    spec_test(
+        patients="""
+            patient_id | birth_date | sex
+            1          | 1970-01-01 | F
+            2          | 1970-01-01 | Male
+            3          | 1970-01-01 | 2
+            4          | 1970-01-01 | 1
+            5          | 1970-01-01 | 9
+            6          | 1970-01-01 |
+            7          | 1970-01-01 | Non-binary
+            8          | 1970-01-01 | walrus
+            9          | 1970-01-01 |  NOT   STATED
+        """,
+        prescriptions=_everyone_on_sertraline(9),
+        index_date=INDEX,
+        # 7: "non binary" after punctuation is read as a space -> other. 8: not a sex -> other.
+        expected="""
+            patient_id | sex
+            1          | female
+            2          | male
+            3          | female
+            4          | male
+            5          | unknown
+            6          | unknown
+            7          | other
+            8          | other
+            9          | unknown
+        """,
+    )
+
+
+def test_age_at_diagnosis(spec_test):
+    """age_at_diagnosis is the completed years at the first depression diagnosis up to the index date
+    (later diagnoses and other codes do not count); none without a birth date."""
+    spec_test(
+        patients="""
+            patient_id | birth_date | sex
+            1          | 1980-06-15 | F
+            2          | 1980-06-15 | F
+            3          | 1980-06-15 | F
+            4          |            | F
+        """,
+        diagnoses="""
+            patient_id | code  | date
+            1          | F32.1 | 2010-06-14
+            1          | F33.0 | 2015-01-01
+            2          | F41.1 | 2005-01-01
+            2          | F32.1 | 2010-06-15
+            3          | F32.1 | 2022-06-15
+            3          | F33.1 | 2012-06-16
+            4          | F32.1 | 2015-01-01
+        """,
+        prescriptions=_everyone_on_sertraline(4),
+        index_date=INDEX,
+        # 1: first depression 2010-06-14, the day before the 30th birthday -> 29.
+        # 2: the anxiety code (2005) is not depression; first depression on the 30th birthday -> 30.
+        # 3: the 2022 diagnosis is after the index date 2021-12-31: first is F33.1 on 2012-06-16 -> 32.
+        # 4: no birth date -> no age at diagnosis.
+        expected="""
+            patient_id | age_at_diagnosis
+            1          | 29
+            2          | 30
+            3          | 32
+            4          |
+        """,
+    )
+
+
+def test_age_at_death(spec_test):
+    """age_at_death is the completed years at a death on or before the index date; none for the living,
+    for a death after the index date, or without a birth date."""
+    spec_test(
+        patients="""
+            patient_id | birth_date | sex | death_date
+            1          | 1950-03-01 | F   | 2021-02-28
+            2          | 1950-03-01 | F   | 2021-03-01
+            3          | 1950-03-01 | F   |
+            4          | 1950-03-01 | F   | 2022-01-01
+            5          |            | F   | 2021-01-01
+        """,
+        prescriptions=_everyone_on_sertraline(5),
+        index_date=INDEX,
+        # 1: the day before the 71st birthday -> 70. 2: on the 71st birthday -> 71. 3: alive.
+        # 4: death after the index date 2021-12-31 -> not died, no age. 5: died, age unknown.
+        expected="""
+            patient_id | died | age_at_death
+            1          | T    | 70
+            2          | T    | 71
+            3          | F    |
+            4          | F    |
+            5          | T    |
+        """,
+    )

@@ -16,7 +16,7 @@ from trdpath.stats import analyse
 from trdpath.stats.disclosure import (
     SUPPRESSED, protect, protect_attrition, round_count, suppression_pattern,
 )
-from trdpath.stats.synthetic import cohort_with_counts
+from support.synthetic import cohort_with_counts
 
 DEFAULT = DisclosureSection()
 SMALL = "<8"
@@ -138,7 +138,7 @@ def test_regression_term_with_a_small_cell_is_hidden():
 def test_no_small_count_leaves_in_any_written_table(tmp_path):
     """Scan every CSV of a small report: counts are '<8', 'suppressed', 0 or multiples of 5 (never 1-7)."""
     from trdpath.report import write_report
-    from trdpath.stats.synthetic import synthetic_patients
+    from support.synthetic import synthetic_patients
 
     patients = synthetic_patients(500, seed=9)
     attrition = pd.DataFrame({"rule": ["extract", "under_18"], "remaining": [510, 500], "excluded": [0, 10]})
@@ -171,7 +171,7 @@ def test_no_small_count_leaves_in_any_written_table(tmp_path):
 @given(n=st.integers(min_value=40, max_value=400), seed=st.integers(min_value=0, max_value=10_000))
 def test_every_protected_table_of_any_cohort_is_safe(n, seed):
     """For arbitrary small cohorts: no count of 1-7 is published, and no level is the only hidden one."""
-    from trdpath.stats.synthetic import synthetic_patients
+    from support.synthetic import synthetic_patients
 
     protected = protect(analyse(synthetic_patients(n, seed=seed), StudyConfig()), DEFAULT)
     count_columns = {

@@ -15,7 +15,7 @@ import pytest
 from trdpath import layout
 from trdpath.config import StudyConfig, config_from_dict
 from trdpath.stats import analyse
-from trdpath.stats.synthetic import cohort_with_counts
+from support.synthetic import cohort_with_counts
 
 N_MDD, N_TRD = 2675, 2461
 

@@ -17,7 +17,7 @@ import statsmodels.formula.api as smf
 from trdpath.config import StudyConfig
 from trdpath.stats import analyse
 from trdpath.stats.regression import stepwise_logistic
-from trdpath.stats.synthetic import synthetic_patients
+from support.synthetic import synthetic_patients
 
 
 @pytest.fixture(scope="module")

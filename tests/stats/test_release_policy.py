@@ -20,7 +20,7 @@ from trdpath.stats.disclosure import (
     P_BELOW, RELEASE_POLICY, SUPPRESSED, WITHHELD, anova_from_summaries, protect, release_number, release_p,
     suppression_pattern,
 )
-from trdpath.stats.synthetic import cohort_with_counts, synthetic_patients
+from support.synthetic import cohort_with_counts, synthetic_patients
 
 DEFAULT = DisclosureSection()
 

@@ -23,7 +23,7 @@ from scipy import stats as scipy_stats
 from trdpath.config import StudyConfig
 from trdpath.stats import analyse
 from trdpath.stats.disclosure import SUPPRESSED, protect
-from trdpath.stats.synthetic import self_harm_sources_cohort as hand_made_cohort, synthetic_patients
+from support.synthetic import self_harm_sources_cohort as hand_made_cohort, synthetic_patients
 
 SMALL = "<8"
 

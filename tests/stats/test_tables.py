@@ -7,7 +7,7 @@ import pytest
 
 from trdpath.config import StudyConfig
 from trdpath.stats import analyse
-from trdpath.stats.synthetic import cohort_with_counts
+from support.synthetic import cohort_with_counts
 
 
 def small_cohort():

@@ -1,7 +1,7 @@
 """With the default rules the synthetic cohort looks like the paper's (000_c1cdf4090bc5f026).
 
-The classifier is the project's engine (trdpath.api.classify) and, independently, the small pandas
-implementation of trd-rules.md in synth_rules_check.py; both must realise exactly the latent truth
+The classifier is the project's engine (trdpath.api.classify) and the reference engine (trdpath.in_memory,
+through reference_check.py); both must realise exactly the latent truth
 the generator designed, and the classified cohort must reproduce the paper's figures.
 """
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .synth_rules_check import classify as rules_check
+from .reference_check import classify as rules_check
 from trdpath.schema import EXCLUSION_REASONS
 from trdpath.synth import generate
 
@@ -93,7 +93,7 @@ def test_service_use_mix_like_the_paper(cohort):
         assert abs(share.loc[False, col] - mdd) < 2.5 and abs(share.loc[True, col] - trd) < 2.5, col
 
 
-def test_an_independent_implementation_of_the_rules_agrees(calibration_extract, latent_truth):
+def test_the_reference_engine_agrees(calibration_extract, latent_truth):
     mine = rules_check(calibration_extract).merge(latent_truth, on="patient_id")
     assert (mine["exclusion_reason"] == mine["intended_exclusion_reason"]).all()
     cohort = mine[mine["in_cohort"]]

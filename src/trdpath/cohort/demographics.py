@@ -14,6 +14,7 @@ import ibis
 import pandas as pd
 
 from trdpath.reference import ReferenceData
+from trdpath.schema import MAX_AGE
 
 _SPACES = re.compile(r"[^a-z0-9]+")
 
@@ -124,3 +125,48 @@ def completed_years(born: ibis.Value, on) -> ibis.Value:
     on = ibis.literal(on) if not isinstance(on, ibis.Expr) else on
     before_birthday = (on.month() * 100 + on.day()) < (born.month() * 100 + born.day())
     return (on.year() - born.year() - before_birthday.ifelse(1, 0)).cast("int64")
+
+
+def possible_birth_dates(patients: ibis.Table, index_date) -> ibis.Table:
+    """Birth dates that give an age outside 0..MAX_AGE at the index date (a future birth, a date-shifted
+    record) are unknown: no age, not excluded as under_18, counted in data quality (issue 13)."""
+    age = completed_years(patients.birth_date, index_date)
+    return patients.mutate(birth_date=ibis.ifelse((age >= 0) & (age <= MAX_AGE), patients.birth_date, ibis.null("date")))
+
+
+def with_label_groups(con, patients: ibis.Table, reference: ReferenceData) -> tuple[ibis.Table, dict[str, pd.DataFrame]]:
+    """Add sex_group, ethnicity_group and employment_group by joining a small map of the distinct
+    values; returns the table and each column's map (the unrecognised values go to data quality)."""
+    mappers = {
+        "sex": (sex_group, "sex_group"),
+        "ethnicity": (lambda v: ethnicity_group(v, reference), "ethnicity_group"),
+        "employment_status": (lambda v: employment_group(v, reference), "employment_group"),
+    }
+    maps = label_maps(con, patients, mappers)
+    table = patients
+    for column, mapping in maps.items():
+        out = mappers[column][1]
+        lookup = ibis.memtable(mapping[["value", out]].rename(columns={"value": f"_{column}_key"}),
+                               schema={f"_{column}_key": "string", out: "string"})
+        keyed = table.mutate(**{f"_{column}_key": table[column].fill_null("")})
+        table = keyed.left_join(lookup, f"_{column}_key").drop(f"_{column}_key", f"_{column}_key_right")
+    return table, {column: (mapping, mappers[column][1]) for column, mapping in maps.items()}
+
+
+def demographic_columns(t: ibis.Table, index_date) -> dict[str, ibis.Value]:
+    """sex, age, age_at_diagnosis, ethnicity_group, employment_group, died, age_at_death (trd-rules.md 8)
+    over a table with the label groups, birth_date, death_date and first_depression_date."""
+    died = t.death_date.notnull() & (t.death_date <= index_date)
+    return {
+        "sex": t.sex_group,
+        "age": completed_years(t.birth_date, index_date),
+        # Completed years at the first depression diagnosis up to the index date; none before the birth.
+        "age_at_diagnosis": ibis.ifelse(t.first_depression_date >= t.birth_date,
+                                        completed_years(t.birth_date, t.first_depression_date), ibis.null("int64")),
+        "ethnicity_group": t.ethnicity_group,
+        "employment_group": t.employment_group,
+        "died": died,
+        # A death before the birth gives no age at death (counted in data quality; issue 13).
+        "age_at_death": ibis.ifelse(died & (t.death_date >= t.birth_date), completed_years(t.birth_date, t.death_date),
+                                    ibis.null("int64")),
+    }

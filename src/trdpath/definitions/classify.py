@@ -61,24 +61,3 @@ def apply_definition(classification: Classification, patients: pa.Table, definit
         field = table.schema.field(i)
         table = table.set_column(i, field, pc.cast(values, field.type))
     return dataclasses.replace(classification, table=table)
-
-
-def classify_with_definition(data: str | Path, out: str | Path, config: StudyConfig, index_date: dt.date | None,
-                             progress: Progress | None, backend: str | None, overwrite: bool,
-                             definition: Definition, text: str) -> Classification:
-    """api.classify with the definition's TRD: the same checks, the same files, written at once."""
-    from trdpath.api import check_config, check_output, opened_extract
-    from trdpath.atomic import replace_folder
-    from trdpath.definitions.compare import compare_extract
-    from trdpath.output import write_classification
-    from trdpath.stats.extract_outputs import write_extract_outputs
-
-    check_config(config)
-    check_output(data, out, overwrite)
-    with replace_folder(out) as staging, opened_extract(data, config, backend) as (con, extract):
-        comparison = compare_extract(con, extract, [definition], config, index_date, progress, why="none")
-        result = apply_definition(comparison.classification, comparison.patients, definition)
-        write_classification(result, staging)
-        write_extract_outputs(con, extract, result, staging)
-        (Path(staging) / DEFINITION_TOML).write_text(text, encoding="utf-8")
-        return result

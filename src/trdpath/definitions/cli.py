@@ -35,7 +35,7 @@ def compare_command(
                                        "persistence gap 30/90/180 x augmentation (three more classifications).")] = False,
 ) -> None:
     """Every chosen TRD definition side by side on the same patients (prevalence, agreement, why)."""
-    from trdpath.cli import _check_backend, _parse_index_date, console, stage_progress
+    from trdpath.commandline import check_backend as _check_backend, console, parse_index_date as _parse_index_date, stage_progress
     from trdpath.config import load_config
     from trdpath.errors import UserError
     from trdpath.definitions.compare import compare, prevalence_counts
@@ -45,9 +45,9 @@ def compare_command(
     if why not in ("all", "trd", "none"):
         raise UserError(f"--why must be one of all, trd, none (got {why!r}).")
     settings = load_config(config)
-    day = _parse_index_date(index_date)
+    day = parse_index_date(index_date)
     with stage_progress("Comparing definitions", total=12 + dial, enabled=not quiet) as progress:
-        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why, dial)
+        result = compare(data, out, chosen, settings, day, progress, check_backend(backend), why, dial)
     if not quiet:
         table = Table(title=f"TRD by definition (index date {result.classification.index_date}; true counts, patient-level)")
         for column in ("definition", "population", "TRD", "%"):
@@ -60,17 +60,18 @@ def compare_command(
 
 def classify_with_definition_command(data, out, config, index_date, backend, quiet, overwrite, definition: str) -> None:
     """`trdpath classify --definition FILE|ID` (mounted by trdpath/cli.py's classify)."""
-    from trdpath.cli import _STAGES, _check_backend, _parse_index_date, _summary, _wrote, console, stage_progress
+    from trdpath.commandline import STAGES, check_backend, console, parse_index_date, stage_progress, summary_table, wrote
     from trdpath.config import load_config
-    from trdpath.definitions.classify import classify_with_definition, definition_from_option
+    from trdpath.api import classify_with_definition
+    from trdpath.definitions.classify import definition_from_option
 
     chosen, text = definition_from_option(definition)  # a bad file stops here, before any work
     settings = load_config(config)
-    day = _parse_index_date(index_date)
-    with stage_progress(f"Classifying ({chosen.id})", _STAGES + 1, enabled=not quiet) as progress:
-        result = classify_with_definition(data, out, settings, day, progress, _check_backend(backend), overwrite,
+    day = parse_index_date(index_date)
+    with stage_progress(f"Classifying ({chosen.id})", STAGES + 1, enabled=not quiet) as progress:
+        result = classify_with_definition(data, out, settings, day, progress, check_backend(backend), overwrite,
                                           chosen, text)
     if not quiet:
         console.print(f"TRD by the definition {chosen.id!r} ({chosen.title})")
-        console.print(_summary(result))
-        console.print(_wrote(out, False))
+        console.print(summary_table(result))
+        console.print(wrote(out, False))

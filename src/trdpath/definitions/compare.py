@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trdpath import backends
+from trdpath import engines
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.errors import UserError
 from trdpath.definitions.engine import WHY_CODES, Evaluator, Stages, why_text
@@ -386,11 +386,11 @@ def compare_tables(tables, definitions: list[Definition], config: StudyConfig | 
                    index_date: dt.date | None = None, backend: str = "duckdb", why: str = "all",
                    why_in_engine: bool = False) -> Comparison:
     """In-memory tables (the data contract's raw columns) on `backend`: what the tests call."""
-    from trdpath.api import _move_to_backend, _with_row_numbers
+    from trdpath.sources.open import move_to_engine as _move_to_backend, with_row_numbers as _with_row_numbers
     from trdpath.sources.validate import validate_extract
 
     config = config or StudyConfig()
-    duck = backends.connect("duckdb", engine=config.engine)
+    duck = engines.connect("duckdb", engine=config.engine)
     raw = {name: duck.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True) for name, frame in tables.items()}
     extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
     if backend == "duckdb":
@@ -404,7 +404,7 @@ def compare(data: str | Path, out: str | Path, definitions: list[Definition], co
             backend: str | None = None, why: str = "all", dial: bool = False) -> Comparison:
     """Read an extract (any location `trdpath classify` reads), compare the definitions, write the files.
     `dial`: also the definition dial (definitions/dial.py: three more classifications of the extract)."""
-    from trdpath.api import opened_extract
+    from trdpath.sources.open import open_source as opened_extract
 
     config = config or StudyConfig()
     with opened_extract(data, config, backend) as (con, extract):

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from trdpath.api import opened_extract  # the one way a command opens --data
+from trdpath.sources.open import open_source as opened_extract  # the one way a command opens --data
 from trdpath import __version__
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.atomic import replace_folder
 from trdpath.early.incremental import STATE
-from trdpath.pipeline import extract_date_range
+from trdpath.cohort.index_date import extract_date_range
 
 
 def default_as_of(con, extract, config: StudyConfig) -> dt.date:

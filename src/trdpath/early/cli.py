@@ -21,7 +21,8 @@ def _date(value: str | None, option: str) -> dt.date | None:
 
 
 def register(app: typer.Typer) -> None:
-    from trdpath.cli import BackendOption, ConfigOption, DataOption, OutOption, _check_backend, console
+    from trdpath.commandline import BackendOption, ConfigOption, DataOption, OutOption, console
+    from trdpath.commandline import check_backend as _check_backend
     from trdpath.config import load_config
 
     RulesOption = Annotated[Optional[Path], typer.Option("--rules", help="A next-step rule table (CSV: order, when, priority, next_step, source); default: the shipped Maudsley/NICE NG222 table.")]

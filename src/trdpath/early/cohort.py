@@ -14,7 +14,7 @@ import uuid
 import ibis
 import pandas as pd
 
-from trdpath import backends
+from trdpath import engines
 from trdpath.early.timeline import EPOCH, Timeline, status_at
 from trdpath.errors import UserError
 from trdpath.safety import mask_credentials
@@ -49,15 +49,15 @@ def cohort_target(url: str):
     text = url.strip()
     if text.lower().startswith("duckdb:"):
         path, _, query = text[len("duckdb:"):].partition("?schema=")
-        return backends.connect("duckdb", path or None), (query or "results")
+        return engines.connect("duckdb", path or None), (query or "results")
     if not text.lower().startswith(("postgresql://", "postgres://", "spark:")):
         raise UserError(f"--cohort-to {mask_credentials(text)!r}: unknown scheme; use duckdb:FILE, "
                         "postgresql://...?schema=results or spark:SCHEMA.")
-    location = backends.backend_from_url(text)
+    location = engines.backend_from_url(text)
     if location.backend == "postgres":
-        return backends.connect("postgres", location.url), (location.schema if location.schema != "public" else "results")
+        return engines.connect("postgres", location.url), (location.schema if location.schema != "public" else "results")
     if location.backend == "pyspark":
-        return backends.connect("pyspark", location.url), (location.schema or "results")
+        return engines.connect("pyspark", location.url), (location.schema or "results")
     raise UserError(f"--cohort-to {mask_credentials(text)!r}: use duckdb:FILE, postgresql://...?schema=results or spark:SCHEMA.")
 
 

@@ -142,14 +142,14 @@ def refreshed_timeline(con, extract: Extract, config: StudyConfig, as_of: dt.dat
                        staging: Path):
     """Write the state for `as_of` into `staging` (from `previous` where usable) and return
     (Timeline over it in a local DuckDB, doses, contacts, Refresh)."""
-    from trdpath import backends  # the state is evaluated in DuckDB whatever engine read the extract
+    from trdpath import engines  # the state is evaluated in DuckDB whatever engine read the extract
 
     staging.mkdir(parents=True, exist_ok=True)
     now = records_up_to(extract, as_of)
     fp_now = _arrow(con, fingerprints(now))
     meta = read_state(previous) if previous is not None else None
     key = None
-    local = backends.connect("duckdb")
+    local = engines.connect("duckdb")
 
     reason = "no state kept in the results folder"
     if meta is not None:

@@ -37,7 +37,8 @@ from trdpath.cohort.code_lists import code_map
 from trdpath.cohort.demographics import completed_years
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
-from trdpath.reference import EXCLUSION_LISTS, ReferenceData
+from trdpath.cohort.exclusions import EXCLUSION_LISTS
+from trdpath.reference import ReferenceData
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, AUGMENTING, DrugDictionary
 from trdpath.treatment.eras import number_eras
 from trdpath.treatment.exposures import build_exposures, drug_map

@@ -145,7 +145,7 @@ def flags(notes: Path = typer.Option(..., "--notes", help="Notes table (CSV or P
     """Patient level: self_harm_nlp, suicidal_ideation_nlp, suicide_attempt_nlp (affirmed, about the patient)."""
     import datetime as dt
 
-    from trdpath.nlp.patient import patient_flags
+    from trdpath import api
 
     try:
         cutoff = None
@@ -154,8 +154,7 @@ def flags(notes: Path = typer.Option(..., "--notes", help="Notes table (CSV or P
                 cutoff = dt.date.fromisoformat(index_date)
             except ValueError as exc:
                 raise InputError("not a date (expected YYYY-MM-DD)", column="--index-date", value=index_date) from exc
-        table = patient_flags(_read_table(notes), cutoff, extra_rule_files=rules or (), n_process=processes,
-                              progress=True)
+        table = api.nlp_flags(_read_table(notes), cutoff, extra_rules=rules or (), processes=processes, progress=True)
         _write_atomic(table, out)
     except UserError as error:
         _fail(error)

@@ -29,8 +29,6 @@ SERVICE_CATEGORIES = ("community", "urgent_care", "specialist", "inpatient", "fo
 ETHNICITY_GROUPS = ("Black", "Mixed", "South Asian", "White", "Other", "Unknown")
 EMPLOYMENT_GROUPS = ("Employed", "Unemployed (seeking)", "Economically inactive", "Unknown")
 
-# trd-rules.md 2, in the order the rules are applied (the first failing rule names the exclusion).
-EXCLUSION_LISTS = ("bipolar_or_mania", "psychosis", "dementia", "cognitive_or_neurological")
 # trd-rules.md 6: comorbidity flags written to patients.csv.
 COMORBIDITY_FLAGS = (
     "substance_misuse", "alcohol", "drugs", "sedatives", "tobacco", "other_drugs", "anxiety",

@@ -1,5 +1,8 @@
 """Sources: read an extract and validate it into typed tables (the first pipeline stage).
 
+Open any extract with :func:`trdpath.sources.open.open_source` (a ``--data`` location) or
+:func:`trdpath.sources.open.open_tables` (in-memory tables); both give (connection, Extract).
+
 Every source (flat CSV/Parquet folder, OMOP CDM, a database schema) produces the same
 :class:`Extract`: Ibis tables with the data contract's columns and these types, so that the
 later stages never need to know where the data came from.
@@ -21,6 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ibis
+
+
+TABLE_NAMES = ("patients", "diagnoses", "prescriptions", "referrals", "notes")
 
 
 @dataclass(frozen=True)

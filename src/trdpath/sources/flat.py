@@ -1,4 +1,5 @@
-"""Read a flat extract: a folder with one CSV or Parquet file (or folder of Parquet parts) per table.
+"""Read a flat extract: a folder with one CSV or Parquet file (or folder of Parquet parts) per table
+(found by sources.folder.find_table_files, the one file-name rule for flat and OMOP folders).
 
 Files are read in place by DuckDB; CSV columns are read as text so that identifiers such as
 ``007`` stay as written and every value can be checked with a message naming file, row and value.
@@ -14,34 +15,9 @@ import ibis
 
 from trdpath.errors import InputError, UserError
 from trdpath.schema import OPTIONAL_TABLES, REQUIRED_TABLES, TABLES
+from trdpath.sources.folder import find_table_files
 
 _OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-def find_table_files(data_dir: Path) -> dict[str, Path]:
-    """Locate NAME.csv, NAME.parquet or a NAME/ folder of Parquet parts for each contract table."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"Data folder {data_dir} does not exist or is not a folder.")
-    found: dict[str, Path] = {}
-    for name in REQUIRED_TABLES + OPTIONAL_TABLES:
-        candidates = [data_dir / f"{name}.csv", data_dir / f"{name}.parquet", data_dir / name]
-        present = [p for p in candidates if p.exists() and (p.is_file() or any(p.glob("*.parquet")))]
-        if len(present) > 1:
-            raise InputError(
-                f"more than one file for table '{name}' ({', '.join(p.name for p in present)}); keep one",
-                file=str(data_dir),
-            )
-        if present:
-            found[name] = present[0]
-    missing = [n for n in REQUIRED_TABLES if n not in found]
-    if missing:
-        listing = ", ".join(sorted(p.name for p in data_dir.iterdir())) or "nothing"
-        raise UserError(
-            f"Data folder {data_dir} lacks the required table(s) {', '.join(missing)} "
-            f"(expected e.g. {missing[0]}.csv or {missing[0]}.parquet; found: {listing})."
-        )
-    return found
 
 
 def _sql_path(path: Path) -> str:
@@ -123,7 +99,7 @@ def _explain_duckdb_error(exc: duckdb.Error, path: Path) -> UserError:
 
 def read_flat_folder(con: ibis.BaseBackend, data_dir: Path) -> tuple[dict[str, ibis.Table], dict[str, Path]]:
     """All tables of a flat extract as raw Ibis tables (on DuckDB), with the file each came from."""
-    files = find_table_files(Path(data_dir))
+    files = find_table_files(Path(data_dir), REQUIRED_TABLES, OPTIONAL_TABLES)
     return {name: read_table(con, name, path) for name, path in files.items()}, files
 
 
@@ -135,12 +111,12 @@ def read_flat_location(location, config=None):
     The checks are those of a folder of files; a message names the table (and, where it can, a row
     number in the engine's scan order, which a database does not fix: use the value to find the row).
     """
-    from trdpath import backends
+    from trdpath import engines
     from trdpath.config import StudyConfig
     from trdpath.sources.validate import validate_extract
 
     config = config or StudyConfig()
-    con = backends.connect(location.backend, location.url, config.engine)
-    raw = backends.require_tables(con, REQUIRED_TABLES, location.schema, optional=OPTIONAL_TABLES)
+    con = engines.connect(location.backend, location.url, config.engine)
+    raw = engines.require_tables(con, REQUIRED_TABLES, location.schema, optional=OPTIONAL_TABLES)
     where = {name: f"{location.display} table {name}" for name in raw}
     return con, validate_extract(con, raw, where, source=location.display)

@@ -32,11 +32,12 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from trdpath import backends
+from trdpath import engines
 from trdpath.config import StudyConfig
 from trdpath.errors import BackendError, InputError
 from trdpath.reference import SERVICE_CATEGORIES
 from trdpath.sources import Extract
+from trdpath.sources.folder import read_folder
 
 # CDM tables: the clinical ones we need, the ones we use when present, and the vocabulary.
 REQUIRED_TABLES = ("person", "condition_occurrence")
@@ -92,7 +93,7 @@ def read_omop(con, tables: Mapping[str, ibis.Table] | str | None = None, config:
     """Map OMOP CDM tables to an Extract.
 
     `tables` is either a mapping of CDM table name -> Ibis table (e.g. from :func:`read_omop_folder` or
-    :func:`trdpath.backends.load_tables`), or the schema (PostgreSQL) / database (Spark) holding the CDM,
+    :func:`trdpath.engines.load_tables`), or the schema (PostgreSQL) / database (Spark) holding the CDM,
     or None for the connection's default schema. `patient_id` picks the CDM column that becomes the
     data contract's patient_id: ``person_id`` (the CDM key) or ``person_source_value`` (the trust's own id).
     """
@@ -101,8 +102,8 @@ def read_omop(con, tables: Mapping[str, ibis.Table] | str | None = None, config:
         raise BackendError(f"patient_id must be one of {', '.join(PATIENT_ID_CHOICES)}; got {patient_id!r}.")
     if tables is None or isinstance(tables, str):
         schema = tables
-        cdm = backends.require_tables(con, REQUIRED_TABLES, schema, optional=OPTIONAL_TABLES)
-        where = f"{backends._place(con, schema)}" + (f" schema '{schema}'" if schema else "")
+        cdm = engines.require_tables(con, REQUIRED_TABLES, schema, optional=OPTIONAL_TABLES)
+        where = f"{engines.place(con)}" + (f" schema '{schema}'" if schema else "")
     else:
         cdm = {name.lower(): table for name, table in tables.items()}
         missing = [n for n in REQUIRED_TABLES if n not in cdm]
@@ -127,14 +128,14 @@ def read_omop(con, tables: Mapping[str, ibis.Table] | str | None = None, config:
 def read_omop_folder(folder: Path | str, con=None, config: StudyConfig | None = None, **kwargs) -> Extract:
     """`--data omop:DIR`: CDM tables as NAME.csv / NAME.parquet files (any case of NAME) in DIR, on DuckDB."""
     folder = Path(folder)
-    con = con if con is not None else backends.connect("duckdb", engine=(config or StudyConfig()).engine)
-    tables = backends.read_folder(con, folder, REQUIRED_TABLES, optional=OPTIONAL_TABLES, kind="OMOP CDM table")
+    con = con if con is not None else engines.connect("duckdb", engine=(config or StudyConfig()).engine)
+    tables = read_folder(con, folder, REQUIRED_TABLES, optional=OPTIONAL_TABLES, kind="OMOP CDM table")
     return read_omop(con, tables, config, source=kwargs.pop("source", f"omop:{folder}"), **kwargs)
 
 
-def read_omop_location(location: backends.DataLocation, config: StudyConfig | None = None, *, session=None,
+def read_omop_location(location: engines.DataLocation, config: StudyConfig | None = None, *, session=None,
                        backend: str | None = None, **kwargs) -> tuple[object, Extract]:
-    """Connect to where a ``--data`` value points (backends.backend_from_url) and read its OMOP CDM.
+    """Connect to where a ``--data`` value points (engines.backend_from_url) and read its OMOP CDM.
 
     An ``omop:DIR`` folder is read on `backend` (``--backend``; default the configuration's, DuckDB);
     a database location runs where its tables are, and another `backend` there is an error.
@@ -145,12 +146,12 @@ def read_omop_location(location: backends.DataLocation, config: StudyConfig | No
         raise BackendError(f"{location.display} holds flat tables, not an OMOP CDM.")
     if location.path is not None:
         engine = backend or config.engine.backend
-        con = backends.connect(engine, engine=config.engine, session=session)
+        con = engines.connect(engine, engine=config.engine, session=session)
         return con, read_omop_folder(location.path, con, config, source=location.display, **kwargs)
     if backend is not None and backend != location.backend:
         raise BackendError(f"--backend {backend} cannot run on {location.display}: its tables are in "
                            f"{location.backend}, where the pipeline runs. Leave --backend out.")
-    con = backends.connect(location.backend, location.url, config.engine, session=session)
+    con = engines.connect(location.backend, location.url, config.engine, session=session)
     return con, read_omop(con, location.schema, config, source=location.display, **kwargs)
 
 
@@ -162,7 +163,7 @@ def _text(table: ibis.Table, name: str) -> ibis.Value:
     value = table[name]
     if not value.type().is_string():
         value = value.cast(dt.string)
-    value = backends.strip_text(value)  # not .strip(): on PySpark it also strips the letters v and f
+    value = engines.strip_text(value)  # not .strip(): on PySpark it also strips the letters v and f
     return ibis.ifelse(value == "", ibis.null().cast(dt.string), value)
 
 

@@ -16,25 +16,21 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from trdpath.backends import strip_text
+from trdpath import engines
+from trdpath.engines.kinds import ENGINES, Engine
 from trdpath.errors import InputError
 from trdpath.schema import REQUIRED_TABLES, TABLES, days_supply_is_possible, dose_is_possible
 from trdpath.sources import Extract
 
 _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T].*)?$"
 _NUMBER = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
-# Backends where ibis' try_cast is a plain CAST, which stops the whole query at the first bad value:
-# there, text is checked by shape (and dates by the calendar) before it is cast.
-_NO_TRY_CAST = {"postgres"}
+_DEFAULT_ENGINE = ENGINES["duckdb"]
 
 
-def _text(col: ibis.Value, engine: str = "duckdb") -> ibis.Value:
-    """A column as trimmed text, with empty strings as NULL.
-
-    On PySpark, ibis' .strip() also strips the letters v and f, so a regular expression is used
-    there (on DuckDB it is ~20x slower than TRIM, so only there).
-    """
-    s = strip_text(col.cast("string")) if engine == "pyspark" else col.cast("string").strip()
+def _text(col: ibis.Value, engine: Engine = _DEFAULT_ENGINE) -> ibis.Value:
+    """A column as trimmed text, with empty strings as NULL (the engine's own safe trim: on PySpark
+    ibis' .strip() also strips the letters v and f; see engines.kinds.Capabilities.safe_strip)."""
+    s = engine.strip(col.cast("string"))
     return ibis.ifelse(s == "", ibis.null("string"), s)
 
 
@@ -52,7 +48,7 @@ def _calendar_date(text: ibis.Value) -> ibis.Value:
     return ibis.ifelse(real, ibis.date(y, m, d), ibis.null("date"))
 
 
-def _parse_date(col: ibis.Value, engine: str = "duckdb") -> tuple[ibis.Value, ibis.Value | None]:
+def _parse_date(col: ibis.Value, engine: Engine = _DEFAULT_ENGINE) -> tuple[ibis.Value, ibis.Value | None]:
     """(parsed date, raw text) for a column that may already be a date, a timestamp or text.
     The text is None for a date or timestamp column, which has nothing that can fail to parse."""
     dtype = col.type()
@@ -61,12 +57,14 @@ def _parse_date(col: ibis.Value, engine: str = "duckdb") -> tuple[ibis.Value, ib
     if dtype.is_timestamp():
         return col.date(), None
     raw = _text(col, engine)
-    day = _calendar_date(raw) if engine in _NO_TRY_CAST else raw.substr(0, 10).try_cast("date")
+    # Where TRY_CAST is a plain CAST (PostgreSQL), which stops the whole query at the first bad value,
+    # text is checked by shape (and dates by the calendar) before it is cast.
+    day = raw.substr(0, 10).try_cast("date") if engine.capabilities.try_cast else _calendar_date(raw)
     parsed = ibis.ifelse(raw.re_search(_ISO_DATE), day, ibis.null("date"))
     return parsed, raw
 
 
-def _parse_number(col: ibis.Value, to: str, engine: str = "duckdb") -> tuple[ibis.Value, ibis.Value | None]:
+def _parse_number(col: ibis.Value, to: str, engine: Engine = _DEFAULT_ENGINE) -> tuple[ibis.Value, ibis.Value | None]:
     """(parsed number, raw text); the text is None for a numeric column (nothing can fail)."""
     dtype = col.type()
     if dtype.is_numeric():
@@ -75,7 +73,7 @@ def _parse_number(col: ibis.Value, to: str, engine: str = "duckdb") -> tuple[ibi
                                ibis.ifelse((col >= -1e15) & (col <= 1e15), col, -1).cast(to)), None
         return col.cast(to), None
     raw = _text(col, engine)
-    if engine in _NO_TRY_CAST:
+    if not engine.capabilities.try_cast:
         number = ibis.ifelse(raw.re_search(_NUMBER), raw.cast("float64"), ibis.null("float64"))
     else:
         number = raw.try_cast("float64")
@@ -123,7 +121,7 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
     second, slower query that only runs on the way to the error message.
     """
     spec = TABLES[name]
-    engine = con.name
+    engine = engines.engine_of(con)
     present = set(raw.columns) - {"_row"}
     missing = [c for c in spec["required"] if c not in present]
     if name == "patients" and not ({"birth_date", "year_of_birth"} & present):
@@ -216,7 +214,7 @@ def _check_unique_patients(con, raw: ibis.Table, staged: ibis.Table, file: str) 
     counts = staged.group_by("patient_id").agg(n=staged.count())
     if con.execute(counts.n.max()) > 1:
         numbered = raw if "_row" in raw.columns else raw.mutate(_row=ibis.row_number() + 1)
-        numbered = numbered.mutate(patient_id=_text(numbered.patient_id, con.name))
+        numbered = numbered.mutate(patient_id=_text(numbered.patient_id, engines.engine_of(con)))
         dup = (
             numbered.group_by("patient_id")
             .agg(n=numbered.count(), first_row=numbered._row.min(), second_row=numbered._row.max())

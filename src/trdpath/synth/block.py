@@ -21,12 +21,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from trdpath.config import StudyConfig
 from trdpath.synth import calibration as cal
 from trdpath.synth.catalogue import (
     ADEQUATE_LEVEL_WEIGHTS, ADEQUATE_LEVELS, COMORBIDITY_CODES, EXCLUSION_CODES, F32_SUBCODES, F33_SUBCODES,
     N_LEVELS, N_MISSPELT, NON_DEPRESSION_CODES, NOISE_DRUGS, OTHER_CODES, SEX_LABELS,
     TEAMS, VARIANT_WEIGHTS, Catalogue,
 )
+
+# The rule thresholds the templates are built around, from the configuration's defaults (trd-rules.md
+# 2-4), so a change of default moves the generator with it; margins below are relative to these.
+_DEFAULTS = StudyConfig()
+MIN_AGE = _DEFAULTS.cohort.min_age  # 18
+ERA_GAP_DAYS = _DEFAULTS.treatment.era_gap_days  # 30
+MIN_TRIAL_DAYS = _DEFAULTS.treatment.min_trial_days  # 28
+EPISODE_GAP_DAYS = _DEFAULTS.treatment.episode_gap_days  # 183
 
 BLOCK_SIZE = 2048
 MAX_SLOTS = 8
@@ -146,7 +155,7 @@ def _expand(rng, rx: _Rows, pid, drug, start, n_rx, supply, tit, level, *, allow
     if extras:
         u = rng.random(total)
         extra = np.where(u < 0.15, _uniform_int(rng, np.ones(total), 10), extra)
-        extra = np.where(u > 0.96, _uniform_int(rng, np.full(total, 25), 30), extra)
+        extra = np.where(u > 0.96, _uniform_int(rng, np.full(total, ERA_GAP_DAYS - 5), ERA_GAP_DAYS), extra)
         extra[tit_rx] = 0
     if allow_break is not None:
         tit_n = (tit > 0).astype(np.int64)
@@ -155,7 +164,7 @@ def _expand(rng, rx: _Rows, pid, drug, start, n_rx, supply, tit, level, *, allow
         # already holds two prescriptions (>= 56 days) before the break.
         j = _uniform_int(rng, tit_n + 1, np.maximum(n_rx - 2, tit_n + 1))
         idx = (first + j)[can]
-        extra[idx] = _uniform_int(rng, np.full(len(idx), 31), 45)
+        extra[idx] = _uniform_int(rng, np.full(len(idx), ERA_GAP_DAYS + 1), ERA_GAP_DAYS + 15)
     interval = sup + extra
     csum = np.cumsum(interval)
     offset = csum - interval - (csum[first] - interval[first])[course]
@@ -216,11 +225,11 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
     # living are drawn a little younger to keep each group's mean at the paper's.
     m0 -= cal.DEATH[0] * (dm0 + 2.5 - m0) / (1 - cal.DEATH[0])
     m1 -= cal.DEATH[1] * (dm1 + 2.5 - m1) / (1 - cal.DEATH[1])
-    age = np.where(trd, rng.normal(m1, s1, n), rng.normal(m0, s0, n)).clip(18.3, 97)
+    age = np.where(trd, rng.normal(m1, s1, n), rng.normal(m0, s0, n)).clip(MIN_AGE + 0.3, 97)
     age = np.where(status == STATUSES.index("dementia"), rng.normal(76, 9, n).clip(45, 99), age)
-    age = np.where(under18, rng.uniform(12, 17.7, n), age)
+    age = np.where(under18, rng.uniform(MIN_AGE - 6, MIN_AGE - 0.3, n), age)
     years_since_death = rng.uniform(0.05, 5, n)
-    age_at_death = np.where(trd, rng.normal(dm1, ds1, n), rng.normal(dm0, ds0, n)).clip(19, 99)
+    age_at_death = np.where(trd, rng.normal(dm1, ds1, n), rng.normal(dm0, ds0, n)).clip(MIN_AGE + 1, 99)
     last_day = np.where(dies, extract_day - (years_since_death * 365.25).astype(np.int64), extract_day)
     age = np.where(dies, age_at_death + years_since_death, age)
     birth_day = extract_day - (age * 365.25).astype(np.int64) - rng.integers(0, 2, n)
@@ -305,7 +314,7 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
         planned = np.where(r == RESTART, _uniform_int(rng, np.full(na, 28), 200), planned)
         # The augmentation host (last line) must still run when the augmenting agent starts after T2
         # (for a level-2 patient the host is A2 itself, whose T2 is known from its start).
-        t2_now = np.where(r == A2, start + tit + 28, t2[act])
+        t2_now = np.where(r == A2, start + tit + MIN_TRIAL_DAYS, t2[act])
         host_aug_start = np.maximum(t2_now, start + tit) + _uniform_int(rng, np.full(na, 7), 40)
         planned = np.where(is_host, np.maximum(planned, host_aug_start - start + _uniform_int(rng, np.full(na, 28), 120)), planned)
         aug_start[act] = np.where(is_host, host_aug_start, aug_start[act])
@@ -330,7 +339,7 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
         _adjust_doses(rng, rx, act, kind, tit)
         a2_start[act] = np.where(r == A2, start, a2_start[act])
         a2_tit[act] = np.where(r == A2, tit, a2_tit[act])
-        t2[act] = np.where(r == A2, start + tit + 28, t2[act])
+        t2[act] = np.where(r == A2, start + tit + MIN_TRIAL_DAYS, t2[act])
         if k == 0:
             first_end[act] = end
         last_start[act] = start
@@ -395,7 +404,7 @@ def generate_block(rng: np.random.Generator, first_index: int, n: int, cat: Cata
             p_end[act] = end
             p_max[act] = np.maximum(p_max[act], end)
         prev_rows = prev.get()
-        gap = _uniform_int(rng, np.full(len(p_idx), 200), 1500)
+        gap = _uniform_int(rng, np.full(len(p_idx), EPISODE_GAP_DAYS + 17), 1500)
         pshift = np.zeros(n, dtype=np.int64)
         pshift[p_idx] = episode_start[p_idx] - gap - p_max
         prev_rows["start"] = prev_rows["start"] + pshift[prev_rows["pid"]]

@@ -28,19 +28,15 @@ def synth(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Write patients, diagnoses, prescriptions, referrals and notes tables (data-contract.md) into OUT."""
-    from trdpath.synth.writer import generate
+    from trdpath import api
 
+    counts = api.synth(out, patients, seed=seed, fmt=fmt, chunk_size=chunk_size, notes=notes, overwrite=overwrite,
+                       vocabulary=vocabulary, progress=not quiet)
     if fmt.lower() in ("omop", "omop-csv", "omop-parquet"):
-        from trdpath.synth.omop import generate_omop
-
-        counts = generate_omop(out, patients, seed=seed, file_format="parquet" if fmt.lower() == "omop-parquet" else "csv",
-                               vocabulary=vocabulary, overwrite=overwrite)
         if not quiet:
             console.print(f"Wrote an OMOP CDM to {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
                           + f". Classify it with: trdpath classify --data omop:{out} --out results/")
         return
-    counts = generate(out, n_patients=patients, seed=seed, fmt=fmt.lower(), chunk_size=chunk_size,
-                      progress=not quiet, notes=notes, overwrite=overwrite)
     if not quiet:
         rows = ", ".join(f"{name} {count:,}" for name, count in counts.items())
         console.print(f"Wrote {out} ({fmt}): {rows}.")

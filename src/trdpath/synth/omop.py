@@ -95,7 +95,8 @@ def realistic_cdm(flat: dict[str, pd.DataFrame], vocabulary: str = "full",
             frame["person_id"] = frame["person_id"].map(new_id).astype("int64")
 
     # Mixed ICD-10 / ICD-9-CM source codes (exclusions and comorbidities only, every other row).
-    from trdpath.reference import COMORBIDITY_FLAGS, EXCLUSION_LISTS
+    from trdpath.cohort.exclusions import EXCLUSION_LISTS
+    from trdpath.reference import COMORBIDITY_FLAGS
 
     lists = list(dict.fromkeys(["depression", "recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS,
                                 *COMORBIDITY_FLAGS]))
