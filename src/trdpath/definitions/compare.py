@@ -415,6 +415,6 @@ def compare(data: str | Path, out: str | Path, definitions: list[Definition], co
             from trdpath.definitions.dial import dial_counts
 
             (progress or (lambda _s: None))("The definition dial")
-            result.dial = dial_counts(con, extract, config, index_date)
+            result.dial = dial_counts(con, extract, config, index_date, compare_extract)
         write_comparison(result, Path(out), config.disclosure)
         return result

@@ -41,10 +41,9 @@ def dial_definitions() -> list[Definition]:
     return out
 
 
-def dial_counts(con, extract, config: StudyConfig, index_date: dt.date | None) -> pd.DataFrame:
-    """True counts for every grid point (never written as they are; see protect_dial)."""
-    from trdpath.definitions.compare import compare_extract
-
+def dial_counts(con, extract, config: StudyConfig, index_date: dt.date | None, compare_extract) -> pd.DataFrame:
+    """True counts for every grid point (never written as they are; see protect_dial). `compare_extract` is
+    definitions.compare's (passed in: compare imports this module, so this one may not import it back)."""
     rows = []
     definitions = dial_definitions()
     for gap in DIAL_GAPS:
