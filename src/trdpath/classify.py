@@ -1,4 +1,4 @@
-"""The TRD rule (trd-rules.md 4, Maudsley): two failed adequate trials, then a next step.
+"""The TRD rule (study-definition.md 4, Maudsley): two failed adequate trials, then a next step.
 
 Within the current episode, antidepressants with an adequate trial are ordered by adequacy
 date; T2 is the second one's. A next step is the start of an era of any other antidepressant,

@@ -133,7 +133,7 @@ def report(results: ResultsOption = None,
 
 @app.command("default-config")
 def default_config() -> None:
-    """Print a commented study configuration with every default (trd-rules.md)."""
+    """Print a commented study configuration with every default (study-definition.md)."""
     typer.echo(DEFAULT_CONFIG_TOML, nl=False)
 
 

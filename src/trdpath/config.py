@@ -1,4 +1,4 @@
-"""The study configuration: every rule of trd-rules.md as a validated, documented setting.
+"""The study configuration: every rule of study-definition.md as a validated, documented setting.
 
 Users write a TOML file (``trdpath default-config`` prints a commented one); this module
 validates it with pydantic so that a typo or an impossible value is one clear message, not a
@@ -23,12 +23,12 @@ class _Section(BaseModel):
 
 class StudySection(_Section):
     name: str = "TRD study"
-    # trd-rules.md 1: the point of data extraction; None = the latest event date (never a birth/death date).
+    # study-definition.md 1: the point of data extraction; None = the latest event date (never a birth/death date).
     index_date: dt.date | None = None
 
 
 class CohortSection(_Section):
-    # trd-rules.md 2: age < min_age at the index date excludes (`under_18`).
+    # study-definition.md 2: age < min_age at the index date excludes (`under_18`).
     min_age: int = Field(18, ge=0, le=120)
 
 
@@ -45,20 +45,20 @@ class CodesSection(_Section):
 
 
 class TreatmentSection(_Section):
-    # trd-rules.md 3.2: exposure without end_date or days_supply lasts this long.
+    # study-definition.md 3.2: exposure without end_date or days_supply lasts this long.
     default_exposure_days: int = Field(28, ge=1)
-    # trd-rules.md 3.3: exposures merge into one era when the next starts <= gap days after the era's end.
+    # study-definition.md 3.3: exposures merge into one era when the next starts <= gap days after the era's end.
     era_gap_days: int = Field(30, ge=0)
-    # trd-rules.md 3.4: an adequate-dose era must last at least this long to be an adequate trial.
+    # study-definition.md 3.4: an adequate-dose era must last at least this long to be an adequate trial.
     min_trial_days: int = Field(28, ge=1)
-    # trd-rules.md 3.4: a prescription without a daily dose counts as adequate or inadequate.
+    # study-definition.md 3.4: a prescription without a daily dose counts as adequate or inadequate.
     unknown_dose: Literal["adequate", "inadequate"] = "adequate"
-    # trd-rules.md 3.5: a new episode starts when an era starts > this many days after every earlier era ended.
+    # study-definition.md 3.5: a new episode starts when an era starts > this many days after every earlier era ended.
     episode_gap_days: int = Field(183, ge=0)
 
 
 class TrdSection(_Section):
-    # trd-rules.md 4: the Maudsley rule. Failed adequate trials needed before a next step counts.
+    # study-definition.md 4: the Maudsley rule. Failed adequate trials needed before a next step counts.
     definition: Literal["maudsley"] = "maudsley"
     failed_trials: int = Field(2, ge=1, le=10)
     # Whether an augmenting agent started after the failed trials counts as a next step.
@@ -142,7 +142,7 @@ class StudyConfig(_Section):
 
 
 def load_config(path: Path | None) -> StudyConfig:
-    """Read and validate a TOML configuration; None gives the defaults of trd-rules.md."""
+    """Read and validate a TOML configuration; None gives the defaults of study-definition.md."""
     if path is None:
         return StudyConfig()
     path = Path(path)
@@ -190,7 +190,7 @@ def _to_toml(data: dict) -> str:
 
 
 DEFAULT_CONFIG_TOML = """\
-# trdpath study configuration. Every value shown is the default (trd-rules.md);
+# trdpath study configuration. Every value shown is the default (study-definition.md);
 # delete a line to keep the default. Validate with: trdpath classify --config THIS_FILE ...
 
 [study]

@@ -50,7 +50,7 @@ from trdpath.reference import COMORBIDITY_FLAGS, SERVICE_CATEGORIES, ReferenceDa
 from trdpath.values import is_missing
 from trdpath.schema import MAX_AGE, PATIENT_COLUMNS, REFERRAL_COLUMNS, days_supply_is_possible, dose_is_possible
 
-# Event dates, by table: the default index date is the latest of them (trd-rules.md 1; issue 13:
+# Event dates, by table: the default index date is the latest of them (study-definition.md 1; issue 13:
 # a birth date of 2090 must not move it).
 INDEX_DATE_COLUMNS = {
     "diagnoses": ("date",),
@@ -110,7 +110,7 @@ def _rows(tables: Mapping[str, pd.DataFrame], name: str) -> list[dict]:
 
 
 def default_index_date(tables: Mapping[str, pd.DataFrame]) -> dt.date | None:
-    """trd-rules.md 1: the latest event date of any table."""
+    """study-definition.md 1: the latest event date of any table."""
     dates = [
         _as_date(row.get(column))
         for table, columns in INDEX_DATE_COLUMNS.items()
@@ -192,7 +192,7 @@ class Ingredient:
 
 
 class DrugDictionary:
-    """Maps a prescription (drug name, ATC code) to an ingredient (trd-rules.md 3.1)."""
+    """Maps a prescription (drug name, ATC code) to an ingredient (study-definition.md 3.1)."""
 
     def __init__(self, reference: ReferenceData):
         self.by_atc: dict[str, Ingredient] = {}
@@ -227,7 +227,7 @@ class DrugDictionary:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exposures, eras, adequate trials, episodes (trd-rules.md 3)
+# Exposures, eras, adequate trials, episodes (study-definition.md 3)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -251,7 +251,7 @@ class Era:
 
 
 def merge_into_eras(exposures: list[Exposure], era_gap_days: int) -> list[Era]:
-    """trd-rules.md 3.3: one ingredient's exposures, merged while the next starts <= end + gap."""
+    """study-definition.md 3.3: one ingredient's exposures, merged while the next starts <= end + gap."""
     eras: list[Era] = []
     for exposure in sorted(exposures, key=lambda e: (e.start, e.end)):
         if eras and exposure.start <= eras[-1].end + dt.timedelta(days=era_gap_days):
@@ -289,7 +289,7 @@ def patient_treatment(exposures: list[Exposure], config: StudyConfig) -> Treatme
     if not antidepressant_eras:
         return Treatment()
 
-    # trd-rules.md 3.5: a new episode starts when an era starts more than episode_gap_days after
+    # study-definition.md 3.5: a new episode starts when an era starts more than episode_gap_days after
     # the latest end of every earlier antidepressant era. The last episode is the current one.
     episode_start, latest_end = None, None
     for era in sorted(antidepressant_eras, key=lambda e: (e.start, e.end)):
@@ -300,7 +300,7 @@ def patient_treatment(exposures: list[Exposure], config: StudyConfig) -> Treatme
     in_episode = [era for era in antidepressant_eras if era.start >= episode_start]
     antidepressants_in_episode = {era.ingredient for era in in_episode}
 
-    # trd-rules.md 3.4: adequate trials are eras built from adequate-dose exposures only.
+    # study-definition.md 3.4: adequate trials are eras built from adequate-dose exposures only.
     adequacy_date: dict[Ingredient, dt.date] = {}
     for ingredient, ing_exposures in by_ingredient.items():
         if not ingredient.is_antidepressant:
@@ -320,7 +320,7 @@ def patient_treatment(exposures: list[Exposure], config: StudyConfig) -> Treatme
         ]),
     )
 
-    # trd-rules.md 4: the failed trials, in the order they became adequate (ties by name).
+    # study-definition.md 4: the failed trials, in the order they became adequate (ties by name).
     failed = sorted(adequacy_date.items(), key=lambda item: (item[1], item[0].name))
     needed = config.trd.failed_trials
     if len(failed) < needed:
@@ -493,7 +493,7 @@ def classify_in_memory(
         patient_exposures = exposures.get(patient_id, [])
         treatment = patient_treatment(patient_exposures, config)
 
-        # trd-rules.md 2: the first failing rule names the exclusion.
+        # study-definition.md 2: the first failing rule names the exclusion.
         exclusion_reason = first_exclusion_of({
             "no_depression_diagnosis": not has("depression"),
             "under_18": age is not None and age < config.cohort.min_age,

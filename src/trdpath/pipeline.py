@@ -39,7 +39,7 @@ from trdpath.treatment.lines import drugs_in_episode, sequence_labels, treatment
 
 DRUG_MAP_SCHEMA = {"drug_key": "string", "atc_key": "string", "ingredient_id": "int64", "role": "string",
                    "min_daily_dose_mg": "float64"}
-# Code lists the cohort rules and the patient characteristics read (trd-rules.md 2, 6).
+# Code lists the cohort rules and the patient characteristics read (study-definition.md 2, 6).
 CODE_LISTS = list(dict.fromkeys(["depression", "recurrent_depression", "psychotic_symptoms", *EXCLUSION_LISTS,
                                  *COMORBIDITY_FLAGS]))
 Progress = Callable[[str], None]

@@ -59,7 +59,7 @@ def days_supply_is_possible(days):
     return (days >= 0) & (days <= MAX_DAYS_SUPPLY)
 OPTIONAL_TABLES = ("referrals", "notes")
 
-# Exclusion reasons in the order the cohort rules are applied (trd-rules.md 2): cohort/exclusions.py.
+# Exclusion reasons in the order the cohort rules are applied (study-definition.md 2): cohort/exclusions.py.
 EXCLUSION_REASONS = _EXCLUSION_REASONS
 
 # patients.csv: the contract columns first, in the contract's order ...

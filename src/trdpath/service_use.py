@@ -1,4 +1,4 @@
-"""Service use: referrals per service category (trd-rules.md 7; the paper's six services)."""
+"""Service use: referrals per service category (study-definition.md 7; the paper's six services)."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def test_sequence_words_unpack_to_the_ids_in_order(any_con, max_id, bit_or):
 
 def _python_eras(rows: list[tuple[int, int, bool]], gap: int) -> list[tuple[int | None, int | None]]:
     """Per row (in the given order): (era number, adequate-dose era number or None), the rule of
-    trd-rules.md 3.3 applied row by row in (start, end) order."""
+    study-definition.md 3.3 applied row by row in (start, end) order."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1]))
     era = adequate_era = 0
     latest = latest_adequate = None

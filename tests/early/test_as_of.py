@@ -25,7 +25,7 @@ from trdpath.early.timeline import build_timeline
 
 D = dt.date
 
-# One patient, worked by hand with the default rules (trd-rules.md 3-4: trial = 28 days at or above
+# One patient, worked by hand with the default rules (study-definition.md 3-4: trial = 28 days at or above
 # the minimum dose; sertraline 50 mg, citalopram 20 mg, mirtazapine 15 mg minimum):
 #   sertraline 100 mg 2020-01-01..2020-03-01 -> adequacy 2020-01-29 (1 + 28 days): stage 1 from then
 #   citalopram  20 mg 2020-03-10..2020-05-10 -> adequacy 2020-04-07 (March 10 + 28): stage 2 from then

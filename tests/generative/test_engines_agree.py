@@ -69,7 +69,7 @@ DRUGS = {
     "paracetamol": (["paracetamol 500mg"], "N02BE01", [1000.0]),
 }
 
-# Day gaps and durations near the rules' thresholds (trd-rules.md 3), plus some ordinary values.
+# Day gaps and durations near the rules' thresholds (study-definition.md 3), plus some ordinary values.
 GAPS = st.one_of(st.sampled_from([30, 31, 28, 29, 183, 184]), st.sampled_from([0, 1, 27, -1, -20, 60]),
                  st.integers(-40, 400))
 DURATIONS = st.one_of(st.sampled_from([28, 29, 56, 90, 0, 1, 27, 30, 31]), st.integers(0, 200))

@@ -1,7 +1,7 @@
 """A hand-made extract for the patient page: four patients whose pathway is worked out by hand below.
 
 Minimum doses (the shipped reference): sertraline 50, citalopram 20, mirtazapine 30 mg a day; an adequate
-trial is 28 days at an adequate dose and is adequate on its start + 28 days (trd-rules.md 3.4). Index date
+trial is 28 days at an adequate dose and is adequate on its start + 28 days (study-definition.md 3.4). Index date
 2021-01-01; 2020 is a leap year (February has 29 days).
 
   P1  sertraline 100 mg 2020-01-01 (56 d), citalopram 20 mg 03-01 (56 d), mirtazapine 30 mg 05-01 (56 d):

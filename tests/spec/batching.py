@@ -12,7 +12,7 @@ Only two things are shared by all patients of a run, so only cases that agree on
 
 - the configuration (thresholds, policies): compared as ``config.model_dump_json()``;
 - the index date. When neither the test nor the configuration gives one, it is the latest date in
-  the extract (trd-rules.md 1). Merging extracts whose latest dates differ would move it, so such a
+  the extract (study-definition.md 1). Merging extracts whose latest dates differ would move it, so such a
   case shares a run only with cases that also leave the index date to the engine and whose latest
   date (worked out by the reference, ``trdpath.in_memory.default_index_date``) is the same day:
   the merged extract's latest date is then that day too. The engine still finds it on its own

@@ -1,6 +1,6 @@
 """1. Index date
 
-The index date is the point of data extraction (trd-rules.md 1). Unless given (the `index_date`
+The index date is the point of data extraction (study-definition.md 1). Unless given (the `index_date`
 argument, else `study.index_date` in the configuration), it is the latest *event* date: diagnoses.date,
 prescriptions.start_date, referrals.date, notes.date. Birth and death dates, prescription end dates
 and exposure ends computed from days_supply never move it, so one wrong birth date (2090) cannot shift

@@ -1,7 +1,7 @@
 """2. Cohort
 
 A patient is in the cohort when no rule below fails; otherwise `exclusion_reason` is the first
-failing rule, in this order (trd-rules.md 2): `no_depression_diagnosis` (no F32* or F33*),
+failing rule, in this order (study-definition.md 2): `no_depression_diagnosis` (no F32* or F33*),
 `under_18` (age < `cohort.min_age` at the index date), `bipolar_or_mania` (F30, F31),
 `psychosis` (F20-F25, F28, F29), `dementia` (F00-F03, G30), `cognitive_or_neurological`
 (F04-F09, G10-G13, G20-G26, G31, G35-G37, G40, G41), `no_antidepressant` (no antidepressant
@@ -257,7 +257,7 @@ def test_each_exclusion_code_list(spec_test):
 
 
 def test_first_failing_rule_names_the_exclusion(spec_test):
-    """A patient failing several rules is excluded by the first, in the order of trd-rules.md 2."""
+    """A patient failing several rules is excluded by the first, in the order of study-definition.md 2."""
     spec_test(
         patients="""
             patient_id | birth_date | sex
@@ -358,7 +358,7 @@ def test_excluded_patients_keep_treatment_counts_but_not_trd(spec_test):
             2          | lithium    | 2021-04-01 | 2021-06-01 | 800
         """,
         # The extraction is after the last end date (the latest *event* is lithium's start, 2021-04-01,
-        # which would cut lithium to 0 days: trd-rules.md 1).
+        # which would cut lithium to 0 days: study-definition.md 1).
         index_date=dt.date(2021, 6, 1),
         expected="""
             patient_id | in_cohort | exclusion_reason | n_antidepressants | n_adequate_trials | episode_start | trd | trd_date   | augmented | resistance_level

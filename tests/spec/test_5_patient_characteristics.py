@@ -1,8 +1,8 @@
 """5. Patient characteristics (extra output columns)
 
-Comorbidity flags (trd-rules.md 6) are true when any diagnosis up to the index date falls in the
+Comorbidity flags (study-definition.md 6) are true when any diagnosis up to the index date falls in the
 flag's code ranges (icd10_codes.csv), compared like the cohort codes (no dot, any case, on the
-first len(code_from) characters). Referral counts (trd-rules.md 7) count referrals up to the index
+first len(code_from) characters). Referral counts (study-definition.md 7) count referrals up to the index
 date per service category: the `service_category` column when given, else the first pattern of
 service_categories.csv (in file order, case-insensitive) found in the service name; unmatched
 services are not counted. Ethnicity and employment are grouped with ethnicity.csv and

@@ -56,7 +56,7 @@ def test_every_spec_case_gives_the_same_patients_in_a_batch_as_alone(spec_cases_
 
 def _case(index_date=None, config=None, event="", **extra_tables) -> Case:
     """One patient; `event` dates a diagnosis (the default index date is the latest EVENT date: births and
-    deaths never set it, trd-rules 1); "" gives the case no event at all."""
+    deaths never set it, study-definition.md 1); "" gives the case no event at all."""
     tables = {"patients": pd.DataFrame({"patient_id": ["1"], "birth_date": ["1970-01-01"]}), **extra_tables}
     if event != "":
         tables["diagnoses"] = pd.DataFrame({"patient_id": ["1"], "code": ["F32.1"], "date": [event]})

@@ -1,6 +1,6 @@
 """The seed paper's Tables 1 and 2 reproduced from its own published counts.
 
-Counts and printed statistics are typed from the paper (shared/seeds/000_...: Tables 1-2, N = 2675 MDD and
+Counts and printed statistics are typed from the paper (Gill et al. 2025, Br J Psychiatry: Tables 1-2, N = 2675 MDD and
 2461 TRD). The chi-squared values must match the printed ones to two decimals. Two rows of Table 2 are not
 internally consistent (their printed counts do not give their printed chi-squared); they are tested as such,
 with the counts that do reproduce the print, and documented in docs/report.md.

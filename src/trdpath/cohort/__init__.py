@@ -1,1 +1,1 @@
-"""Cohort: diagnoses as code-list flags, demographics, and the inclusion/exclusion rules (trd-rules.md 2, 6, 8)."""
+"""Cohort: diagnoses as code-list flags, demographics, and the inclusion/exclusion rules (study-definition.md 2, 6, 8)."""

@@ -1,4 +1,4 @@
-"""Diagnosis code lists (ICD-10 and ICD-9-CM) as per-patient flags (trd-rules.md 2 and 6).
+"""Diagnosis code lists (ICD-10 and ICD-9-CM) as per-patient flags (study-definition.md 2 and 6).
 
 Codes are compared without the dot and in upper case on the first len(code_from) characters,
 inclusive of both ends: `F43.1` matches the range F431..F431 and `X84.9` the range X60..X84.

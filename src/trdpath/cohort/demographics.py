@@ -1,4 +1,4 @@
-"""Demographic groups (trd-rules.md 8) and ages at the index date.
+"""Demographic groups (study-definition.md 8) and ages at the index date.
 
 Free-text labels are mapped in Python over the distinct values of the extract (a handful to a
 few hundred), then joined in the engine.
@@ -154,7 +154,7 @@ def with_label_groups(con, patients: ibis.Table, reference: ReferenceData) -> tu
 
 
 def demographic_columns(t: ibis.Table, index_date) -> dict[str, ibis.Value]:
-    """sex, age, age_at_diagnosis, ethnicity_group, employment_group, died, age_at_death (trd-rules.md 8)
+    """sex, age, age_at_diagnosis, ethnicity_group, employment_group, died, age_at_death (study-definition.md 8)
     over a table with the label groups, birth_date, death_date and first_depression_date."""
     died = t.death_date.notnull() & (t.death_date <= index_date)
     return {

@@ -1,4 +1,4 @@
-"""The cohort rules (trd-rules.md 2): one ordered list, taken by the data contract (schema.py), the
+"""The cohort rules (study-definition.md 2): one ordered list, taken by the data contract (schema.py), the
 Ibis pipeline and the reference engine (in_memory.py), so the order is written once.
 
 A patient is excluded by the first rule they fail, in this order; a patient failing none is in the

@@ -1,4 +1,4 @@
-"""The index date (trd-rules.md 1): the study's census date, by default the latest event date.
+"""The index date (study-definition.md 1): the study's census date, by default the latest event date.
 
 Event dates: prescriptions.start_date, diagnoses.date, referrals.date, notes.date. Birth, death and
 prescription end dates are not events: one wrong birth date (2090) must not move the index date.

@@ -3,7 +3,7 @@
 The extract is classified exactly as by `trdpath classify` (cohort, exposures, eras, episodes: the same
 results folder and files), then the chosen definition is evaluated from those stages (as `compare` does)
 and its verdict replaces the study rule's in patients.csv / patients.parquet: `trd` and `trd_date` are the
-definition's, and `resistance_level` is recomputed from them (trd-rules.md 4: MDD for cohort non-TRD,
+definition's, and `resistance_level` is recomputed from them (study-definition.md 4: MDD for cohort non-TRD,
 2 / 3 / 4+ antidepressants in the current episode for TRD). Patients outside the definition's own ages
 (population.min_age / max_age) are not TRD under it. The definition file is copied into the results
 folder (definition.toml) so the results say which rule made them.

@@ -3,7 +3,7 @@
 Issue 17: how much prevalence and the resistance-level mix move with the three parameters a study most
 often chooses: the minimum trial length (28 / 42 / 56 days), the persistence gap that joins prescriptions
 into one era (`treatment.era_gap_days`: 30 / 90 / 180 days) and whether augmentation counts as the next
-step. Everything else is the study configuration's Maudsley rule (trd-rules.md). A gap changes the eras
+step. Everything else is the study configuration's Maudsley rule (study-definition.md). A gap changes the eras
 themselves, so each gap is one more classification of the extract (three in all, one reused when the
 study's gap is on the grid): `trdpath compare --dial` asks for it.
 """

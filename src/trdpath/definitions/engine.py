@@ -130,7 +130,7 @@ class Evaluator:
 
     def _augmentations(self, r: Resolved) -> ibis.Table:
         """pkey, ingredient_id, era_start: agent eras in the window overlapping an antidepressant era
-        (trd-rules.md 4); cached, shared by definitions with the same window, agents and overlap."""
+        (study-definition.md 4); cached, shared by definitions with the same window, agents and overlap."""
         key = ("augmentations", self._window_key(r), r.agents, r.min_overlap_days)
         if key not in self._windows:
             self._windows[key] = self._augmentations_expr(r).cache()

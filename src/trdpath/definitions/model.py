@@ -25,7 +25,7 @@ class _Section(BaseModel):
 
 
 class Population(_Section):
-    # Everyone in the study cohort (trd-rules.md 2), narrowed by age at the index date.
+    # Everyone in the study cohort (study-definition.md 2), narrowed by age at the index date.
     min_age: int | None = Field(None, ge=0, le=120)
     max_age: int | None = Field(None, ge=0, le=120)
 
@@ -33,12 +33,12 @@ class Population(_Section):
 class Trial(_Section):
     # Days an era must last to be a trial; unset = the study's treatment.min_trial_days.
     min_days: int | None = Field(None, ge=1, le=3650)
-    # "adequate": only adequate-dose exposures build the trial (trd-rules.md 3.4); "any": any dose.
+    # "adequate": only adequate-dose exposures build the trial (study-definition.md 3.4); "any": any dose.
     dose: Literal["adequate", "any"] = "adequate"
 
 
 class Grouping(_Section):
-    # current_episode: trd-rules.md 3.5 with episode_gap_days; after_first_diagnosis: trials and
+    # current_episode: study-definition.md 3.5 with episode_gap_days; after_first_diagnosis: trials and
     # steps starting within window_days after the first F32/F33 diagnosis; all: every era up to the index date.
     kind: Literal["current_episode", "after_first_diagnosis", "all"] = "current_episode"
     episode_gap_days: int | None = Field(None, ge=0, le=36500)
@@ -86,7 +86,7 @@ class Score(_Section):
 
 
 class Stage(_Section):
-    # resistance_level: 2 / 3 / 4+ antidepressants in the grouping for TRD, MDD otherwise (trd-rules.md 4);
+    # resistance_level: 2 / 3 / 4+ antidepressants in the grouping for TRD, MDD otherwise (study-definition.md 4);
     # thase_rush: I-IV from the failed trials' classes; esm: TRD1-TRD5 / CRD from weeks of treatment;
     # score: the score itself.
     kind: Literal["none", "resistance_level", "thase_rush", "esm", "score"] = "none"

@@ -4,7 +4,7 @@ Like trdpath.in_memory for the Maudsley rule, this module *defines* what a defin
 in code written to be read rather than to be fast; the tests check the engine (definitions/engine.py,
 Ibis on DuckDB, PostgreSQL and Spark) against it. Never run it on a real extract.
 
-Shared with trdpath.in_memory: the drug dictionary, exposures and the era merge (trd-rules.md 3.1-3.3),
+Shared with trdpath.in_memory: the drug dictionary, exposures and the era merge (study-definition.md 3.1-3.3),
 and the cohort (the population of every definition, narrowed by its ages).
 """
 
@@ -42,7 +42,7 @@ class _Trial:
 
 
 def _exposures(tables, config: StudyConfig, index_date: dt.date) -> dict[str, list[im.Exposure]]:
-    """trd-rules.md 3.1-3.2, exactly as trdpath.in_memory.classify_in_memory builds them."""
+    """study-definition.md 3.1-3.2, exactly as trdpath.in_memory.classify_in_memory builds them."""
     drugs = im._reference_lists(config.reference).drugs
     out: dict[str, list[im.Exposure]] = {}
     for row in im._rows(tables, "prescriptions"):
@@ -78,7 +78,7 @@ def _first_depression(tables, index_date: dt.date) -> dict[str, dt.date]:
 
 
 def _episode_start(ad_eras: list[im.Era], gap: int) -> dt.date | None:
-    """trd-rules.md 3.5 with the definition's gap."""
+    """study-definition.md 3.5 with the definition's gap."""
     start = latest = None
     for era in sorted(ad_eras, key=lambda e: (e.start, e.end)):
         if latest is None or era.start > latest + dt.timedelta(days=gap):
@@ -129,7 +129,7 @@ def evaluate_patient(exposures: list[im.Exposure], r: Resolved, config: StudyCon
     agents = [e for e in aug_eras if r.agents is None or e.ingredient.name in r.agents]
 
     def augmentations(after: dt.date | None) -> list[im.Era]:
-        """Augmenting eras in the window, after `after`, overlapping any antidepressant era (trd-rules.md 4)."""
+        """Augmenting eras in the window, after `after`, overlapping any antidepressant era (study-definition.md 4)."""
         if not r.augmentation:
             return []
         return [a for a in agents if inside(a.start) and (after is None or a.start > after)

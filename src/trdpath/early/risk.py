@@ -120,7 +120,7 @@ def risk_dataset(t: Timeline, extract, outcome_date: dt.date) -> pd.DataFrame:
                    **{n: p[n].fill_null(False) for n in PREDICTOR_LISTS},
                    outcome=(p.trd_day.notnull() & (p.trd_day > p.index_day - 1) & (p.trd_day <= p.index_day + HORIZON_DAYS)))
     frame = con.execute(out.order_by("patient_id"))
-    # Cohort at the index day (trd-rules.md 2, as of that day), and age then, in vectorised pandas.
+    # Cohort at the index day (study-definition.md 2, as of that day), and age then, in vectorised pandas.
     index_date = pd.to_datetime(frame["index_day"], unit="D")
     born = pd.to_datetime(frame["birth_date"])
     before_birthday = (index_date.dt.month * 100 + index_date.dt.day) < (born.dt.month * 100 + born.dt.day)

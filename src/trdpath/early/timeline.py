@@ -16,9 +16,9 @@ number_eras), and every event the rules look at is given the first day on which 
 - an augmentation step (augmenting era overlapping an antidepressant era by >= N days) likewise.
 - an episode opens at an antidepressant exposure that starts more than episode_gap_days after every
   earlier antidepressant exposure ended; with episode_gap_days >= era_gap_days this is the same as
-  the rule on eras (trd-rules.md 3.5), and an exposure-level opening never moves as D grows.
+  the rule on eras (study-definition.md 3.5), and an exposure-level opening never moves as D grows.
 
-`status_at` then evaluates the TRD rule (trd-rules.md 4, as trdpath.classify.trd_steps) on each
+`status_at` then evaluates the TRD rule (study-definition.md 4, as trdpath.classify.trd_steps) on each
 as-of date from these events, inside the engine: a cross join of the few events per patient with the
 dates and aggregates, no window over the exposures. tests/early check that the result equals
 `classify --index-date D` on every backend, and with Hypothesis on random histories.
@@ -136,7 +136,7 @@ def build_timeline(con, extract, config: StudyConfig, last_date: dt.date) -> Tim
 
 def _augment_events(numbered: ibis.Table, eras: ibis.Table, config: StudyConfig) -> ibis.Table:
     """pkey, aug_start, known_day: each augmenting era with the first day on which it overlaps some
-    antidepressant era by >= augmentation_min_overlap_days (trd-rules.md 4, as classify.trd_steps)."""
+    antidepressant era by >= augmentation_min_overlap_days (study-definition.md 4, as classify.trd_steps)."""
     n = config.trd.augmentation_min_overlap_days
     aug = eras.filter(eras.role == AUGMENTING).select("pkey", aug_ingredient="ingredient_id", aug_era="era", aug_start="era_start")
     ad = eras.filter(eras.role == ANTIDEPRESSANT).select("pkey", ad_ingredient="ingredient_id", ad_era="era", ad_start="era_start")

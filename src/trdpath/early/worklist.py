@@ -235,7 +235,7 @@ def _assemble(patients: pd.DataFrame, drugs: pd.DataFrame, trials: pd.DataFrame,
         drugs[col] = pd.to_numeric(drugs[col], errors="coerce")
     drugs["days_on"] = d - drugs["era_start"]
     # Sub-therapeutic held: the latest dose is below the minimum and the era has lasted longer than
-    # the adequacy window with no adequate trial in it (trd-rules.md 3.4).
+    # the adequacy window with no adequate trial in it (study-definition.md 3.4).
     is_ad = drugs["role"] == ANTIDEPRESSANT
     adequate_now = drugs["adequate_now"].astype("boolean").fillna(False).astype(bool)
     drugs["subtherapeutic"] = is_ad & ~adequate_now & (drugs["days_on"] > window) & drugs["era_adequacy_day"].isna()

@@ -29,7 +29,7 @@ SERVICE_CATEGORIES = ("community", "urgent_care", "specialist", "inpatient", "fo
 ETHNICITY_GROUPS = ("Black", "Mixed", "South Asian", "White", "Other", "Unknown")
 EMPLOYMENT_GROUPS = ("Employed", "Unemployed (seeking)", "Economically inactive", "Unknown")
 
-# trd-rules.md 6: comorbidity flags written to patients.csv.
+# study-definition.md 6: comorbidity flags written to patients.csv.
 COMORBIDITY_FLAGS = (
     "substance_misuse", "alcohol", "drugs", "sedatives", "tobacco", "other_drugs", "anxiety",
     "eating_disorder", "personality_disorder", "self_harm", "psychotic_illness", "developmental",

@@ -233,7 +233,7 @@ def step_times_display(times: pd.DataFrame) -> display.DisplayTable:
     table.footnotes.append(
         "Days. Step k to k + 1: from the start of the k-th drug of the episode to the start of the next. T1, T2: the dates the "
         "first and second adequate trials of different antidepressants became adequate; TRD: the next step after "
-        "T2 (trd-rules.md 4). IQR, interquartile range (numpy's linear interpolation). Minimum and maximum are not "
+        "T2 (study-definition.md 4). IQR, interquartile range (numpy's linear interpolation). Minimum and maximum are not "
         "published (each is one patient's value).")
     return table
 

@@ -4,7 +4,7 @@ Nothing is recomputed from the extract: the drugs, their first era in the curren
 and step labels are the rows of ``pathway_steps`` (trdpath.stats.pathways), TRD date, level and episode start
 the patient's row of ``patients.parquet``; T1 and T2 are picked from the steps exactly as the report's
 step-time table picks them (the first and second adequacy dates of different antidepressants, ties by
-position: trd-rules.md 4). The chart is plain SVG geometry rendered by an autoescaped Jinja template: no
+position: study-definition.md 4). The chart is plain SVG geometry rendered by an autoescaped Jinja template: no
 script, no inline style (the Content-Security-Policy allows neither), and every mark carries its meaning in
 its shape, dash pattern and a text label, never in colour alone.
 """

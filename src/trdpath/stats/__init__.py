@@ -75,7 +75,7 @@ def cohort_of(patients: pd.DataFrame) -> pd.DataFrame:
     in_cohort = patients["in_cohort"].fillna(False).astype(bool)
     cohort = patients.loc[in_cohort].copy()
     cohort["trd"] = cohort["trd"].fillna(False).astype(bool)
-    # trd-rules: resistance_level is 'MDD' for non-TRD; normalise in case a frame carries blanks for MDD.
+    # study-definition.md: resistance_level is 'MDD' for non-TRD; normalise in case a frame carries blanks for MDD.
     cohort["resistance_level"] = cohort["resistance_level"].astype(str).where(cohort["trd"], "MDD")
     return cohort
 

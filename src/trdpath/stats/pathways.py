@@ -6,7 +6,7 @@ ingredient id: the order of ``treatment_sequence``), each labelled
 * **step**: ``first drug`` (position 1); ``augmentation`` (an augmenting agent); ``combination`` (an
   antidepressant started while an earlier antidepressant's first era in the episode had not ended); ``switch``
   (an antidepressant started after every earlier antidepressant's first era had ended);
-* **adequacy**: ``adequate`` (an adequate trial of the drug in the episode, trd-rules.md 3.4), ``ongoing`` (no
+* **adequacy**: ``adequate`` (an adequate trial of the drug in the episode, study-definition.md 3.4), ``ongoing`` (no
   adequate trial yet, still taken at the index date), ``inadequate`` (stopped without an adequate trial) and
   ``not judged`` for augmenting agents (no minimum dose or duration applies to them).
 
@@ -258,7 +258,7 @@ def step_times_table(steps: pd.DataFrame, patients: pd.DataFrame, max_position: 
             for k in range(2, max_position + 1)]
     is_trial = (steps["adequacy_date"].notna() & (steps["role"] == ANTIDEPRESSANT)).to_numpy()
     antidepressants = steps[is_trial]
-    # T1, T2: the first and second adequacy dates of different antidepressants (trd-rules.md 4; ties by position).
+    # T1, T2: the first and second adequacy dates of different antidepressants (study-definition.md 4; ties by position).
     codes = patient.to_numpy()[is_trial]
     order = np.lexsort((antidepressants["position"].to_numpy(),
                         antidepressants["adequacy_date"].to_numpy().astype("datetime64[D]").astype(np.int64), codes))

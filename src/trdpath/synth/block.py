@@ -13,7 +13,7 @@ Design (see docs/synthetic-data.md):
    RESTART = A1 again after a gap) and of the augmenting agent (after T2 overlapping an
    antidepressant, before T2, or after every antidepressant has stopped).
 2. Lines are scheduled slot by slot (a loop over at most 8 slots, vectorised over patients) so that
-   each template is realised under trd-rules.md with margins of at least a week around every
+   each template is realised under study-definition.md with margins of at least a week around every
    threshold, then expanded to repeat prescriptions (every 28 days with small gaps).
 """
 
@@ -29,7 +29,7 @@ from trdpath.synth.catalogue import (
     TEAMS, VARIANT_WEIGHTS, Catalogue,
 )
 
-# The rule thresholds the templates are built around, from the configuration's defaults (trd-rules.md
+# The rule thresholds the templates are built around, from the configuration's defaults (study-definition.md
 # 2-4), so a change of default moves the generator with it; margins below are relative to these.
 _DEFAULTS = StudyConfig()
 MIN_AGE = _DEFAULTS.cohort.min_age  # 18

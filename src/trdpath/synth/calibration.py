@@ -8,7 +8,7 @@ from __future__ import annotations
 
 EXTRACT_DATE = "2021-10-31"  # Table 1 note d: "Point of data extraction was October 2021".
 
-# Who is in the extract: the cohort, and patients each cohort rule must exclude (trd-rules.md 2).
+# Who is in the extract: the cohort, and patients each cohort rule must exclude (study-definition.md 2).
 STATUS_PROBS = {
     "cohort": 0.80,
     "no_depression_diagnosis": 0.06,
@@ -47,7 +47,7 @@ EMPLOYMENT = {
 }
 SEX = {"female": 0.62, "male": 0.37, "other": 0.004, "unknown": 0.006}
 
-# Table 2 (the flag columns of trd-rules.md 6). Diabetes unspecified uses ~0.4% for TRD: the
+# Table 2 (the flag columns of study-definition.md 6). Diabetes unspecified uses ~0.4% for TRD: the
 # paper's 45 (1.83%) repeats the type 2 row and cannot be right (type 1 + 2 + unspecified > total).
 COMORBIDITY = {
     "alcohol": (0.0942, 0.0918), "drugs": (0.0224, 0.0297), "sedatives": (0.0015, 0.0041),

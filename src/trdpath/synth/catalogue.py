@@ -98,7 +98,7 @@ NON_DEPRESSION_CODES = ("F41.1", "F43.2", "F34.1", "F42.1", "F60.3", "F43.1", "F
 F32_SUBCODES = ("F32", "F32.0", "F32.1", "F32.2", "F32.8", "F32.9", "F32.1", "F32.9")
 F33_SUBCODES = ("F33", "F33.0", "F33.1", "F33.2", "F33.4", "F33.8", "F33.9", "F33.1")
 
-# Trust team names per service category (trd-rules.md 7); the generator leaves service_category
+# Trust team names per service category (study-definition.md 7); the generator leaves service_category
 # mostly empty so that the classifier's pattern mapping is exercised.
 TEAMS = {
     "community": ("CMHT North", "CMHT South", "CMHT East", "Community Mental Health Team West",

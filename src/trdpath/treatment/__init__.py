@@ -1,1 +1,1 @@
-"""Treatment: from prescriptions to ingredients, exposures, eras, adequate trials and episodes (trd-rules.md 3)."""
+"""Treatment: from prescriptions to ingredients, exposures, eras, adequate trials and episodes (study-definition.md 3)."""

@@ -1,4 +1,4 @@
-"""Eras and adequate trials (trd-rules.md 3.3-3.4) from one pass over the exposures.
+"""Eras and adequate trials (study-definition.md 3.3-3.4) from one pass over the exposures.
 
 An adequate trial is an era built only from adequate-dose exposures that lasts at least
 `min_trial_days`; its adequacy date is the era's start + `min_trial_days`. Such an era always

@@ -1,4 +1,4 @@
-"""Map prescription names and ATC codes to ingredients (trd-rules.md 3.1).
+"""Map prescription names and ATC codes to ingredients (study-definition.md 3.1).
 
 Mapping runs in Python over the *distinct* (drug, atc_code) pairs of an extract - a data
 dictionary of a few thousand entries at most - and the result is joined back in the engine.

@@ -1,4 +1,4 @@
-"""Episodes (trd-rules.md 3.5): antidepressant eras with no break longer than `episode_gap_days`."""
+"""Episodes (study-definition.md 3.5): antidepressant eras with no break longer than `episode_gap_days`."""
 
 from __future__ import annotations
 

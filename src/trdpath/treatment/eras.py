@@ -1,6 +1,6 @@
 """Merge intervals into eras: the one gaps-and-islands rule behind eras, adequate trials and episodes.
 
-trd-rules.md 3.3: exposures merge when the next starts no more than `gap` days after the
+study-definition.md 3.3: exposures merge when the next starts no more than `gap` days after the
 current era's end. Days are integers (days since 1970-01-01) so the same expression runs on
 every backend.
 """

@@ -1,4 +1,4 @@
-"""Exposures: each prescription as days on one ingredient, with its dose judged (trd-rules.md 3.1-3.2)."""
+"""Exposures: each prescription as days on one ingredient, with its dose judged (study-definition.md 3.1-3.2)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping
                    days_supply=ibis.ifelse(days_supply_is_possible(rx.days_supply), rx.days_supply, ibis.null("int64")))
     rx = rx.join(patient_keys, "patient_id")
     rx = rx.join(mapping, ["drug_key", "atc_key"])
-    # trd-rules.md 3.2: end_date, else start + days_supply, else start + default_exposure_days.
+    # study-definition.md 3.2: end_date, else start + days_supply, else start + default_exposure_days.
     end = rx.end_date.epoch_days().cast("int64").coalesce(
         rx.start + rx.days_supply, rx.start + treatment.default_exposure_days
     )

@@ -1,4 +1,4 @@
-"""Treatment lines of the current episode (trd-rules.md 3.5, 5): each drug once, in the order it was
+"""Treatment lines of the current episode (study-definition.md 3.5, 5): each drug once, in the order it was
 first started, and the count of antidepressants; treatment_sequence is these drugs by name."""
 
 from __future__ import annotations
