@@ -116,7 +116,7 @@ def _dial_tables():
 
 
 def test_the_dial_counts_by_hand():
-    from trdpath.api import _with_row_numbers
+    from trdpath.sources.open import with_row_numbers as _with_row_numbers
     from trdpath.sources.validate import validate_extract
 
     config = StudyConfig()

@@ -35,6 +35,7 @@ SKIPPED = {
     "postgresql://user@host/db?schema=extract&format=flat": "needs the PostgreSQL server the tour only names",
     "--backend pyspark": "the same pipeline on Spark is tests/backends/test_agreement.py",
     "trdpath serve": "runs until stopped; tests/serve drives it in a browser",
+    "trdpath qual serve": "runs until stopped; tests/serve/test_coding_browser.py drives it in a browser",
     "source .venv/bin/activate": "the test runs in the interpreter it was started with",
 }
 # Smaller synthetic extracts: the tour's numbers are for a person trying it.

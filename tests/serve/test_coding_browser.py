@@ -22,7 +22,9 @@ from trdpath.qualitative.coding import add_transcript, get_code
 from trdpath.qualitative.store import create_project, open_project
 from trdpath.qualitative.transcripts import ParsedTranscript, ParsedTurn
 
-pytestmark = pytest.mark.slow
+# The tests are one coding session told in order (log in, code, blind round, suggestions, codebook edits) on
+# one module-scoped server and browsers: under xdist they must run in file order on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("coding_browser")]
 
 PASSWORD = "correct horse battery"
 # A transcript a hostile interviewee (or a hostile file) could bring: markup, script, template syntax, and an

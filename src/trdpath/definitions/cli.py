@@ -45,9 +45,9 @@ def compare_command(
     if why not in ("all", "trd", "none"):
         raise UserError(f"--why must be one of all, trd, none (got {why!r}).")
     settings = load_config(config)
-    day = parse_index_date(index_date)
+    day = _parse_index_date(index_date)
     with stage_progress("Comparing definitions", total=12 + dial, enabled=not quiet) as progress:
-        result = compare(data, out, chosen, settings, day, progress, check_backend(backend), why, dial)
+        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why, dial)
     if not quiet:
         table = Table(title=f"TRD by definition (index date {result.classification.index_date}; true counts, patient-level)")
         for column in ("definition", "population", "TRD", "%"):
