@@ -65,6 +65,14 @@ def prescriptions_glob(data: Path) -> str:
     return str(folder / "*.parquet") if folder.is_dir() else str(data / "prescriptions.parquet")
 
 
+def synth_extract(data: Path, patients: int, seed: int) -> None:
+    """A synthetic Parquet extract (no notes) written by `trdpath synth`, timed: what every benchmark starts from."""
+    print(f"generating {patients:,} patients ...", flush=True)
+    wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(patients),
+                         "--seed", str(seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
+    print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=1_000_000)
@@ -79,10 +87,7 @@ def main() -> None:
     data = args.data or work / "extract"
     try:
         if args.data is None:
-            print(f"generating {args.patients:,} patients ...", flush=True)
-            wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(args.patients),
-                                 "--seed", str(args.seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
-            print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB")
+            synth_extract(data, args.patients, args.seed)
         import duckdb
 
         n_rx = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{prescriptions_glob(data)}')").fetchone()[0]

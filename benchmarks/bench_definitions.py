@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_classify import run as run_wall  # noqa: E402 (wall seconds and peak memory of a child process)
+from bench_classify import synth_extract  # noqa: E402
 
 
 def run(cmd: list[str]) -> tuple[float, float, float]:
@@ -68,10 +69,7 @@ def main() -> None:
     data = args.data or work / "extract"
     try:
         if args.data is None:
-            print(f"generating {args.patients:,} patients ...", flush=True)
-            wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(args.patients),
-                                 "--seed", str(args.seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
-            print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB", flush=True)
+            synth_extract(data, args.patients, args.seed)
         classify_walls, compare_walls, peaks, cpus, no_why, core = [], [], [], [], [], []
         for attempt in range(1, args.repeat + 1):
             k_wall, _k_peak, k_cpu = run([sys.executable, str(Path(__file__).resolve()), "--core-classify", str(data), str(work / "core")])

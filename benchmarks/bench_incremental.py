@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_classify import prescriptions_glob, run  # noqa: E402
+from bench_classify import prescriptions_glob, run, synth_extract  # noqa: E402
 
 
 def main() -> None:
@@ -44,10 +44,7 @@ def main() -> None:
     data = args.data or work / "extract"
     try:
         if args.data is None:
-            print(f"generating {args.patients:,} patients ...", flush=True)
-            wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(args.patients),
-                                 "--seed", str(args.seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
-            print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB")
+            synth_extract(data, args.patients, args.seed)
         import duckdb
 
         from trdpath.sources.open import open_source as opened_extract
