@@ -19,11 +19,9 @@ import math
 import os
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -32,7 +30,7 @@ import pyarrow.compute as pc
 from trdpath import engines
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.errors import UserError
-from trdpath.definitions.engine import WHY_CODES, Evaluator, Stages, why_text
+from trdpath.definitions.engine import Evaluator, Stages, why_text
 from trdpath.definitions.model import Definition
 from trdpath.definitions.params import Resolved, resolve
 from trdpath.pipeline import Classification, Progress, classify_extract
@@ -48,26 +46,15 @@ WHY_COLUMNS = ["patient_id", "definition", "drug", "start_date", "end_date", "co
 @dataclass
 class Comparison:
     patients: pa.Table  # patient_id, <id>__trd, <id>__date, <id>__stage
-    why_rows: pa.Table | None  # None: why.csv stays in the engine (EngineWhy), written by COPY
+    why: pa.Table  # why.csv's rows
     definitions: list[Resolved]
     classification: Classification
-    engine_why: EngineWhy | None = None
     dial: pd.DataFrame | None = None  # true counts of the definition dial (compare --dial), never written as they are
 
-    @property
-    def why(self) -> pa.Table:
-        """why.csv's rows as Arrow (fetched from the engine when they were kept there)."""
-        if self.why_rows is None:
-            self.why_rows = self.engine_why.fetch()
-        return self.why_rows
-
     def write_why(self, path: Path) -> None:
-        if self.why_rows is None and self.engine_why is not None:
-            self.engine_why.copy_to(path)
-        else:
-            from trdpath.output import _write_csv
+        from trdpath.output import _write_csv
 
-            _write_csv(neutralise_arrow(self.why), path)
+        _write_csv(neutralise_arrow(self.why), path)
 
     @property
     def patients_frame(self) -> pd.DataFrame:
@@ -79,7 +66,7 @@ WHY_MODES = ("all", "trd", "none")
 
 def compare_extract(con, extract, definitions: list[Definition], config: StudyConfig,
                     index_date: dt.date | None = None, progress: Progress | None = None,
-                    why: str = "all", why_in_engine: bool = False) -> Comparison:
+                    why: str = "all") -> Comparison:
     """Classify once, then evaluate every definition from the same stages.
 
     `why`: which patients get why.csv rows: "all" (everyone in the definition's population), "trd"
@@ -91,8 +78,6 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
     classification = classify_extract(con, extract, config, index_date, progress, on_stages=held.update)
     resolved = [resolve(d, config) for d in definitions]
     (progress or (lambda _s: None))("Evaluating the definitions")
-    # why.csv straight from the engine (DuckDB COPY): tens of millions of rows never pass through Python.
-    why_in_engine = why_in_engine and con.name == "duckdb"
     evaluator = Evaluator(Stages.from_hook(held), config)
     wide = held["keyed"].select("patient_id", "pkey")
     whys = []
@@ -109,11 +94,9 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
                 trace = trace.semi_join(out.filter(out.day.notnull()), "pkey")
             # Ordered on integers only (patient in extract order, start, drug): sorting tens of millions
             # of rows on the identifier text would cost more than evaluating the definitions.
-            whys.append(trace if why_in_engine else trace.order_by(["pkey", "start", "ingredient_id"]))
+            whys.append(trace.order_by(["pkey", "start", "ingredient_id"]))
     fetched = _fetch(con, wide.order_by("patient_id"))
     patients, masks = _finish(fetched, classification, resolved)
-    if why_in_engine and whys:
-        return Comparison(patients, None, resolved, classification, EngineWhy(con, whys, fetched, masks, resolved, evaluator))
     why_table = _why_table(con, whys, fetched, masks, resolved, evaluator)
     return Comparison(patients, why_table, resolved, classification)
 
@@ -161,57 +144,6 @@ def _why_table(con, whys: list, fetched: pa.Table, masks: list[np.ndarray], reso
             "reason": reason,
         }, schema=WHY_SCHEMA))
     return pa.concat_tables(parts)
-
-
-class EngineWhy:
-    """why.csv as one DuckDB query: each definition's trace of codes joined to the patient ids
-    (neutralised once, in Arrow), the definition's population, the drug names and the reason texts,
-    written by COPY. The same rows, in the same order, as _why_table (a Hypothesis test holds them equal)."""
-
-    def __init__(self, con, whys: list, fetched: pa.Table, masks: list[np.ndarray], resolved: list[Resolved], evaluator):
-        self.con = con
-        population = {"pkey": pc.cast(fetched["pkey"], pa.int64()),
-                      "patient_id": neutralise_arrow(pa.table({"p": fetched["patient_id"]}))["p"]}
-        for number, mask in enumerate(masks):
-            population[f"in{number}"] = pa.array(mask, pa.bool_())
-        tag = uuid.uuid4().hex[:12]
-        # real temporary tables: COPY runs the SQL text, which a lazily registered memtable would not reach.
-        people = con.create_table(f"_why_people_{tag}", pa.table(population), temp=True)
-        names = con.create_table(f"_why_names_{tag}", pa.table({"nid": pa.array(list(evaluator.names), pa.int64()),
-                                        "drug": pa.array([evaluator.names[i] for i in evaluator.names], pa.string())}), temp=True)
-        parts = []
-        for number, (trace, r) in enumerate(zip(whys, resolved)):
-            codes = sorted(set(range(1, r.failures + 1)) | set(WHY_CODES))
-            reasons = con.create_table(f"_why_reasons_{tag}_{number}", pa.table({
-                "rcode": pa.array(codes, pa.int32()), "reason": pa.array([why_text(c, r) for c in codes], pa.string())}), temp=True)
-            t = trace.join(people.filter(people[f"in{number}"]).select("pkey", "patient_id"), "pkey")
-            t = t.join(names, t.ingredient_id == names.nid)
-            t = t.left_join(reasons, t.code == reasons.rcode)
-            parts.append(t.select(_d=ibis.literal(number), _p=t.pkey, _s=t.start, _i=t.ingredient_id,
-                                  patient_id=t.patient_id, definition=ibis.literal(r.id), drug=t.drug,
-                                  start_date=t.start.cast("int32"), end_date=t["end"].cast("int32"),
-                                  counted=t.code > 0, reason=t.reason.fill_null(ibis.literal("failed trial ") + t.code.cast("string"))))
-        union = ibis.union(*parts) if len(parts) > 1 else parts[0]
-        self.expr = union.order_by(["_d", "_p", "_s", "_i"]).drop("_d", "_p", "_s", "_i")
-
-    def _sql(self) -> str:
-        # Days since 1970-01-01 as dates in SQL (no Python pass over the rows).
-        sql = self.con.compile(self.expr)
-        return (f"SELECT patient_id, definition, drug, DATE '1970-01-01' + start_date AS start_date, "
-                f"DATE '1970-01-01' + end_date AS end_date, counted, reason FROM ({sql})")
-
-    def fetch(self) -> pa.Table:
-        return self.con.con.execute(self._sql()).to_arrow_table().cast(WHY_SCHEMA)
-
-    def copy_to(self, path: Path) -> None:
-        raw = self.con.con
-        keep = raw.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-        raw.execute("SET preserve_insertion_order = true")  # COPY keeps the ORDER BY only with it
-        try:
-            target = str(path).replace("'", "''")
-            raw.execute(f"COPY ({self._sql()}) TO '{target}' (FORMAT csv, HEADER)")
-        finally:
-            raw.execute(f"SET preserve_insertion_order = {'true' if keep else 'false'}")
 
 
 def _population(classification: Classification, r: Resolved) -> pa.Array:
@@ -383,8 +315,7 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
 
 
 def compare_tables(tables, definitions: list[Definition], config: StudyConfig | None = None,
-                   index_date: dt.date | None = None, backend: str = "duckdb", why: str = "all",
-                   why_in_engine: bool = False) -> Comparison:
+                   index_date: dt.date | None = None, backend: str = "duckdb", why: str = "all") -> Comparison:
     """In-memory tables (the data contract's raw columns) on `backend`: what the tests call."""
     from trdpath.sources.open import move_to_engine as _move_to_backend, with_row_numbers as _with_row_numbers
     from trdpath.sources.validate import validate_extract
@@ -394,9 +325,9 @@ def compare_tables(tables, definitions: list[Definition], config: StudyConfig | 
     raw = {name: duck.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True) for name, frame in tables.items()}
     extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
     if backend == "duckdb":
-        return compare_extract(duck, extract, definitions, config, index_date, why=why, why_in_engine=why_in_engine)
+        return compare_extract(duck, extract, definitions, config, index_date, why=why)
     con, moved = _move_to_backend(duck, extract, backend, config)
-    return compare_extract(con, moved, definitions, config, index_date, why=why, why_in_engine=why_in_engine)
+    return compare_extract(con, moved, definitions, config, index_date, why=why)
 
 
 def compare(data: str | Path, out: str | Path, definitions: list[Definition], config: StudyConfig | None = None,
@@ -408,9 +339,7 @@ def compare(data: str | Path, out: str | Path, definitions: list[Definition], co
 
     config = config or StudyConfig()
     with opened_extract(data, config, backend) as (con, extract):
-        # why.csv through Arrow: the engine-side COPY (EngineWhy) measured slower at 200k patients (one
-        # process, same load: 31.3 s CPU against 26.8 s; its global ORDER BY carries the text columns).
-        result = compare_extract(con, extract, definitions, config, index_date, progress, why, why_in_engine=False)
+        result = compare_extract(con, extract, definitions, config, index_date, progress, why)
         if dial:
             from trdpath.definitions.dial import dial_counts
 
