@@ -52,6 +52,8 @@ def release_of(protected, attrition_protected) -> dict[str, pd.DataFrame]:
 
     tables = dict(protected.tables())
     tables["attrition"] = attrition_protected
+    if protected.extras is not None:
+        tables.update(protected.extras.tables())
     out = {}
     for stem, table in tables.items():
         buffer = io.StringIO()
@@ -69,11 +71,20 @@ def count_bounds(text: str) -> tuple[int, int] | None:
         return 1, MIN_COUNT - 1
     if text == "suppressed":
         return MIN_COUNT, BIG
+    if text == "withheld":
+        return 0, BIG  # a row that is there whatever its count: nothing known
     value = int(float(text))
     if value == 0:
         return 0, 0
     half = ROUNDING // 2
     return max(MIN_COUNT, value - half), value + half
+
+
+def km_bounds(value) -> tuple[int, int]:
+    """A rounded cumulative count of the Kaplan-Meier table (no small-number rule there: 0 stands for 0-2)."""
+    value = int(float(value))
+    half = ROUNDING // 2
+    return max(0, value - half), value + half
 
 
 def interval(text: str) -> tuple[float, float] | None:
@@ -230,6 +241,8 @@ class Attack:
         self._sensitivity(sizes, comparison_cells)
         self._journeys(n_mdd, n_trd)
         self._attrition(n_mdd, n_trd)
+        self._pathways(n_mdd, n_trd)
+        self._assumptions(n_mdd, n_trd, level_size)
         fit = self.release.get("model_fit")
         if fit is not None:
             for _, row in fit.iterrows():
@@ -364,6 +377,118 @@ class Attack:
         for k in range(1, len(remaining)):
             self.p.equal([remaining[k - 1]], [remaining[k], excluded[k]])
         self.p.equal([remaining[-1]], [n_mdd, n_trd])
+
+    def _position(self, p: int) -> int:
+        """Patients with a p-th drug of the episode: Table 8's position p, the Sankey's column p (not published)."""
+        return self.p.var(f"P[{p}]")
+
+    def _pathways(self, n_mdd, n_trd) -> None:
+        """Tables 7-9 and the Kaplan-Meier curve, tied to each other, the Sankey and the group sizes."""
+        p = self.p
+        journeys = self.release.get("journeys")
+        flows: dict[int, list] = {}
+        if journeys is not None and len(journeys):
+            for _, row in journeys.iterrows():
+                i = p.index[f"journey:{row['step']}:{row['source']}>{row['target']}"]
+                flows.setdefault(int(row["step"]), []).append((row["source"], row["target"], i))
+            for step, links in flows.items():
+                p.equal([i for *_, i in links], [self._position(step)])
+                p.equal([i for _, target, i in links if target != "no further drug"], [self._position(step + 1)])
+        anys: dict[int, int] = {}
+        lines = self.release.get("lines")
+        if lines is not None and len(lines):
+            cells = {}
+            for _, row in lines.iterrows():
+                cells[(int(row["line"]), row["drug"])] = self.cell(f"lines:{row['line']}:{row['drug']}", row["n"])
+            for (line, drug), i in cells.items():
+                if drug == "any":
+                    anys[line] = i
+                    p.equal([j for (k, d), j in cells.items() if k == line and d != "any"], [i])
+            for k in sorted(anys)[1:]:
+                p.at_most([anys[k]], [anys[k - 1]])
+            if 1 in anys:
+                p.at_most([anys[1]], [n_mdd, n_trd])
+        steps = self.release.get("steps")
+        adequate, judged = [], []
+        augmentation_first = False
+        if steps is not None and len(steps):
+            by_position: dict[int, list] = {}
+            for _, row in steps.iterrows():
+                i = self.cell(f"steps:{row['position']}:{row['step']}:{row['adequacy']}", row["n"])
+                by_position.setdefault(int(row["position"]), []).append(i)
+                if row["adequacy"] == "adequate":
+                    adequate.append(i)
+                if row["adequacy"] != "not judged":
+                    judged.append(i)
+                elif int(row["position"]) == 1 and row["n"] != "0":
+                    augmentation_first = True
+            for position, ids in by_position.items():
+                p.equal(ids, [self._position(position)])
+            if anys:
+                # Each antidepressant step is one line of one patient.
+                p.equal(judged, list(anys.values()))
+        if 1 in self._positions():
+            p.equal([self._position(1)], [n_mdd, n_trd])  # everyone in the cohort has a first drug
+        for k in sorted(self._positions())[1:]:
+            p.at_most([self._position(k)], [self._position(k - 1)])
+        if lines is not None and flows and not augmentation_first:
+            # Nobody starts on an augmenting agent (Table 8 says so): line 1's drugs are the Sankey's first column.
+            for _, row in lines[(lines["line"] == "1") & ~lines["drug"].isin(["any", "other"])].iterrows():
+                ids = [i for source, _, i in flows.get(1, []) if source == row["drug"]]
+                if ids:
+                    p.equal([p.index[f"lines:1:{row['drug']}"]], ids)
+        times = self.release.get("step_times")
+        if times is not None and len(times):
+            n = {row["interval"]: self.cell(f"step_times:{row['interval']}", row["n"]) for _, row in times.iterrows()}
+            for interval, i in n.items():
+                if interval.startswith("step "):
+                    p.equal([i], [self._position(int(interval.rsplit(" ", 1)[1]))])
+            t1, t2, trd = (n.get(f"episode start to {name}") for name in ("T1", "T2", "TRD"))
+            if trd is not None:
+                p.equal([trd], [n_trd])  # every TRD patient has an episode start and a TRD date
+            if None not in (t1, t2, trd):
+                p.at_most([t2], [t1])
+                p.at_most([trd], [t2])
+            if t1 is not None and adequate:
+                p.at_most([t1], adequate)
+        curve = self.release.get("time_to_trd")
+        if curve is not None and len(curve):
+            total = self.p.var("km:total", km_bounds(curve["at_risk"].iloc[0]))
+            self.published.append(total)
+            p.at_most([total], [n_mdd, n_trd])
+            events = np.cumsum([int(float(v)) for v in curve["events"]])
+            censored = np.cumsum([int(float(v)) for v in curve["censored"]])
+            previous = None
+            for k in range(len(curve)):
+                e = self.p.var(f"km:events:{k}", km_bounds(events[k]))
+                c = self.p.var(f"km:censored:{k}", km_bounds(censored[k]))
+                self.published += [e, c]
+                p.at_most([e, c], [total])
+                p.at_most([e], [n_trd])
+                if previous is not None:
+                    p.at_most([previous[0]], [e])
+                    p.at_most([previous[1]], [c])
+                previous = (e, c)
+
+    def _positions(self) -> set[int]:
+        return {int(name[2:-1]) for name in self.p.names if name.startswith("P[")}
+
+    def _assumptions(self, n_mdd, n_trd, level_size) -> None:
+        """Table 6: per row MDD + TRD = cohort and levels 2 + 3 + 4+ = TRD; its first row is the headline."""
+        table = self.release.get("assumption_sensitivity")
+        if table is None or not len(table):
+            return
+        for k, row in table.iterrows():
+            ids = {c: self.cell(f"assumptions:{row['scenario']}:{c}", row[f"{c}_n"])
+                   for c in ("cohort", "mdd", "trd", "level2", "level3", "level4plus")}
+            self.p.equal([ids["mdd"], ids["trd"]], [ids["cohort"]])
+            self.p.equal([ids[c] for c in ("level2", "level3", "level4plus")], [ids["trd"]])
+            if k == table.index[0]:
+                self.p.equal([ids["mdd"]], [n_mdd])
+                self.p.equal([ids["trd"]], [n_trd])
+                for c in ("level2", "level3", "level4plus"):
+                    if c in level_size:
+                        self.p.equal([ids[c]], [level_size[c]])
 
     # --- the search ----------------------------------------------------------------------------------------
     def ranges(self, seeds: int = 8) -> dict[str, tuple[float, float]]:
@@ -629,8 +754,9 @@ def t_tests_possible(n1, n2, boxes, t_box, w_box) -> bool:
     return False
 
 
-def true_values(attack: Attack, analysis, attrition: pd.DataFrame) -> dict[str, int]:
-    """The true value of every variable of the programme, from the unprotected analysis (for the self-check)."""
+def true_values(attack: Attack, analysis, attrition: pd.DataFrame, extras=None) -> dict[str, int]:
+    """The true value of every variable of the programme, from the unprotected analysis and the extra tables'
+    true counts (stats.extra_tables.ExtraTables), for the self-check."""
     from trdpath.stats.disclosure import protect
     from trdpath.config import DisclosureSection
 
@@ -662,6 +788,8 @@ def true_values(attack: Attack, analysis, attrition: pd.DataFrame) -> dict[str, 
         values[f"journey:{row['step']}:{row['source']}>{row['target']}"] = int(row["n"])
     for _, row in release["model_fit"].iterrows():
         values[f"model_fit:n:{row['model']}"] = int(row["n"])
+    if extras is not None:
+        values.update(_extra_true_values(attack, extras))
     # Attrition: the protected table may merge steps; the true value of a merged step is the sum of its parts.
     published = attack.release.get("attrition")
     if published is not None:
@@ -671,6 +799,33 @@ def true_values(attack: Attack, analysis, attrition: pd.DataFrame) -> dict[str, 
             values[f"attrition:remaining:{k}"] = int(by_rule[parts[-1]][0])
             if k:
                 values[f"attrition:excluded:{k}"] = int(sum(by_rule[p][1] for p in parts))
+    return values
+
+
+def _extra_true_values(attack: Attack, extras) -> dict[str, int]:
+    values: dict[str, int] = {}
+    if extras.lines is not None:
+        for _, row in extras.lines.iterrows():
+            values[f"lines:{row['line']}:{row['drug']}"] = int(row["n"])
+    if extras.steps is not None:
+        for _, row in extras.steps.iterrows():
+            values[f"steps:{row['position']}:{row['step']}:{row['adequacy']}"] = int(row["n"])
+        for position, n in extras.steps.groupby("position")["n"].sum().items():
+            values[f"P[{position}]"] = int(n)
+    if extras.step_times is not None:
+        for _, row in extras.step_times.iterrows():
+            values[f"step_times:{row['interval']}"] = int(row["n"])
+    curve = attack.release.get("time_to_trd")
+    if extras.km_counts is not None and curve is not None and len(curve):
+        counts = extras.km_counts.set_index("day")
+        values["km:total"] = int(extras.km_counts["total"].iloc[0])
+        for k, day in enumerate(curve["day"]):
+            values[f"km:events:{k}"] = int(counts.at[int(float(day)), "events"])
+            values[f"km:censored:{k}"] = int(counts.at[int(float(day)), "censored"])
+    if extras.assumptions is not None:
+        for _, row in extras.assumptions.iterrows():
+            for c in ("cohort", "mdd", "trd", "level2", "level3", "level4plus"):
+                values[f"assumptions:{row['scenario']}:{c}"] = int(row[f"{c}_n"])
     return values
 
 

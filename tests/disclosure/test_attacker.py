@@ -10,10 +10,13 @@ model of the release is right); and every percentage and chi-squared is the one 
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,16 +24,20 @@ from hypothesis import strategies as st
 
 from trdpath.config import DisclosureSection, StudyConfig, load_config
 from trdpath.stats import analyse
+from trdpath.report.content import load_extras, true_extras
 from trdpath.stats.disclosure import protect
+from trdpath.stats.extra_tables import pathway_tables
+from trdpath.stats.pathways import synthetic_steps
 from support.synthetic import synthetic_patients
 
 from .attacker import Attack, read_release, release_of, true_values
 
 SETTINGS = DisclosureSection()
+INDEX_DATE = dt.date(2021, 10, 31)  # the synthetic cohorts' index date (tests/support/synthetic.py)
 
 
-def assert_no_count_recovered(attack: Attack, analysis, attrition: pd.DataFrame) -> None:
-    truth = true_values(attack, analysis, attrition)
+def assert_no_count_recovered(attack: Attack, analysis, attrition: pd.DataFrame, extras=None) -> None:
+    truth = true_values(attack, analysis, attrition, extras)
     assert attack.p.holds(truth) == [], "the true counts should be one of the attacker's candidates"
     ranges = attack.ranges()
     pinned = {}
@@ -64,13 +71,47 @@ def test_attacker_on_the_300_patient_synthetic_cohort(tmp_path):
     subprocess.run(command + ["run", "--data", str(tmp_path / "extract"), "--out", str(out)], check=True,
                    capture_output=True)
     release = read_release(_tables_dir(out))
-    assert {"table1_sociodemographics", "resistance_levels", "journeys", "attrition", "model_fit"} <= set(release)
+    assert {"table1_sociodemographics", "resistance_levels", "journeys", "attrition", "model_fit", "lines", "steps",
+            "step_times", "time_to_trd", "assumption_sensitivity"} <= set(release)
     patients = pd.read_parquet(out / "patients.parquet")
-    analysis = analyse(patients, load_config(out / "config.toml"))
+    config = load_config(out / "config.toml")
+    analysis = analyse(patients, config)
     attrition = pd.read_csv(out / "attrition.csv")
+    # The true pathway and assumption tables, from the patient-level files the run left beside patients.csv.
+    meta = json.loads((out / "metadata.json").read_text())
+    extras = true_extras(load_extras(out, patients), config.disclosure, meta)
     attack = Attack(release)
-    assert len(attack.published) > 300  # every count of every table is in the programme
-    assert_no_count_recovered(attack, analysis, attrition)
+    assert len(attack.published) > 400  # every count of every table is in the programme
+    assert_no_count_recovered(attack, analysis, attrition, extras)
+
+
+def _assumption_rows(patients: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Table 6's true counts: the headline, then four scenarios that drop a random few patients each (as leaving
+    out prescriptions without a dose or a duration does), counted like stats.assumptions."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, share in enumerate((0.0, 0.02, 0.05, 0.08, 0.12)):
+        kept = patients[patients["in_cohort"] & (rng.random(len(patients)) >= share)]
+        levels = kept.loc[kept["trd"], "resistance_level"].value_counts()
+        rows.append({"scenario": f"scenario_{k}", "cohort_n": len(kept), "mdd_n": int((~kept["trd"]).sum()),
+                     "trd_n": int(kept["trd"].sum()), "level2_n": int(levels.get("2", 0)),
+                     "level3_n": int(levels.get("3", 0)), "level4plus_n": int(levels.get("4+", 0))})
+    frame = pd.DataFrame(rows)
+    frame["trd_pct"] = 100 * frame["trd_n"] / frame["cohort_n"]
+    for c in ("level2", "level3", "level4plus"):
+        frame[f"{c}_pct"] = 100 * frame[f"{c}_n"] / frame["trd_n"]
+    return frame
+
+
+def _steps(patients: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """stats.pathways.synthetic_steps, with every TRD patient's first two antidepressants adequate (TRD needs
+    two adequate trials: study-definition.md 4), so that T2 >= TRD holds as in a real classification."""
+    steps = synthetic_steps(patients, seed)
+    trd = set(patients.loc[patients["trd"], "patient_id"])
+    first_two = steps["patient_id"].isin(trd) & steps["line"].isin([1, 2])
+    steps.loc[first_two, "adequacy"] = "adequate"
+    steps.loc[first_two, "adequacy_date"] = steps.loc[first_two, "start_date"] + pd.Timedelta(days=28)
+    return steps
 
 
 def _generated_release(n: int, seed: int):
@@ -79,11 +120,14 @@ def _generated_release(n: int, seed: int):
     in_cohort = int(patients["in_cohort"].sum())
     attrition = pd.DataFrame({"rule": ["extract", "not_in_cohort"], "remaining": [n, in_cohort],
                               "excluded": [0, n - in_cohort]})
-    protected = protect(analysis, SETTINGS, attrition)
+    # Tables 6-9 and the curve: steps made from each patient's drug sequence (stats.pathways.synthetic_steps).
+    extras = pathway_tables(_steps(patients, seed), patients, SETTINGS, INDEX_DATE)
+    extras.assumptions = _assumption_rows(patients, seed)
+    protected = protect(analysis, SETTINGS, attrition, extras)
     # The cohort flow as the report publishes it: protected with the rest (an exclusion step may be hidden).
     assert protected.published_attrition is not None
     release = release_of(protected, protected.published_attrition)
-    return Attack(release), analysis, attrition
+    return Attack(release), analysis, attrition, extras
 
 
 # Cohorts on which an earlier version leaked (kept as regressions): group sizes through t to 2 decimals (60, 0);

@@ -27,7 +27,9 @@ from trdpath.atomic import carry_over, replace_folder
 from trdpath.config import DisclosureSection, StudyConfig, load_config
 from trdpath.errors import UserError
 from trdpath.report import display, figures
-from trdpath.report.content import SENSITIVITY_TITLE, extra_outputs, load_extras, passes_not_run, report_sections
+from trdpath.report.content import (
+    SENSITIVITY_TITLE, extra_outputs, load_extras, passes_not_run, report_sections, true_extras,
+)
 from trdpath.report.docx_writer import write_docx
 from trdpath.report.sections import number_figures
 from trdpath.stats import Analysis, analyse
@@ -79,7 +81,8 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     ``extras``: what the classification wrote beside patients.csv (content.load_extras), published here.
     """
     settings = config.disclosure
-    protected = protect(analysis, settings, attrition)
+    # Tables 6-9 and the Kaplan-Meier curve are protected and audited with the rest of the release (issue 14).
+    protected = protect(analysis, settings, attrition, true_extras(extras or {}, settings, meta))
     attrition_protected = published_attrition(protected, attrition, settings)
     sizes = published_group_sizes(analysis, settings)
 
@@ -88,7 +91,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     published = dict(protected.tables())
     published["attrition"] = attrition_protected
     published["warnings"] = pd.DataFrame({"warning": protected.warnings}, dtype=object)
-    extra = extra_outputs(extras or {}, settings, protected, meta)
+    extra = extra_outputs(extras or {}, settings, protected)
     published.update(extra.tables)
     # Issue 18 hook: the backtest and risk evaluation when run into OUT/backtest and OUT/risk (trdpath.early.report).
     from trdpath.early.report import early_section

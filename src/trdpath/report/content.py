@@ -10,6 +10,7 @@ import pandas as pd
 from trdpath.report import display
 from trdpath.report.figures import DrugColours, Figure
 from trdpath.safety import neutralise_frame
+from trdpath.values import is_missing
 from trdpath.report.sections import Section, number_figures
 
 SENSITIVITY_TITLE = "Sensitivity analysis: self-harm from codes and notes"
@@ -103,21 +104,38 @@ def load_extras(out_dir: Path, patients: pd.DataFrame) -> dict:
     return extras
 
 
-def extra_outputs(extras: dict, settings, protected, meta: dict | None = None) -> ExtraOutputs:
-    from trdpath.stats.assumptions import protect_assumptions
+def true_extras(extras: dict, settings, meta: dict | None = None):
+    """The extract-level tables (Tables 6-9, the Kaplan-Meier curve) with their true counts, for protect() to
+    protect with the rest of the release; None when the classification wrote none of them."""
+    from trdpath.stats.extra_tables import ExtraTables, pathway_tables
 
+    if "assumptions" not in extras and "steps" not in extras:
+        return None
+    index_date = (meta or {}).get("index_date")
+    try:
+        index_date = pd.Timestamp(index_date).date() if index_date not in (None, "", "unknown") else None
+    except (TypeError, ValueError):
+        index_date = None
+    tables = (pathway_tables(extras["steps"], extras["patients"], settings, index_date) if "steps" in extras
+              else ExtraTables())
+    tables.assumptions = extras.get("assumptions")
+    return tables
+
+
+def extra_outputs(extras: dict, settings, protected) -> ExtraOutputs:
+    """Sections and tables of the extra tables as protect() published them (``protected.extras``)."""
     out = ExtraOutputs(colours=DrugColours.from_journeys(protected.journeys))
     for key in extras.get("not_run", ()):
         out.sections[key] = not_run_section(key)
-    if "assumptions" in extras:
-        table = protect_assumptions(extras["assumptions"], settings)
-        out.tables["assumption_sensitivity"] = neutralise_frame(table)
-        out.sections["assumptions"] = assumptions_section(table, settings, protected.disclosure_applied)
+    published = protected.extras
+    if published is not None and published.assumptions is not None:
+        out.tables["assumption_sensitivity"] = neutralise_frame(published.assumptions)
+        out.sections["assumptions"] = assumptions_section(published.assumptions, settings,
+                                                          protected.disclosure_applied)
     if "definitions" in extras:
         out.sections["definitions"] = extras["definitions"]
-    if "steps" in extras:
-        pathways_outputs(out, extras["steps"], extras["patients"], settings, protected.disclosure_applied,
-                         (meta or {}).get("index_date"))
+    if published is not None and published.lines is not None:
+        pathways_outputs(out, published, settings, protected.disclosure_applied)
     return out
 
 
@@ -142,24 +160,12 @@ def not_run_section(key: str) -> Section:
         "with the setting on to add this section.", "note")
 
 
-def pathways_outputs(out: ExtraOutputs, steps: pd.DataFrame, patients: pd.DataFrame, settings, applied: bool,
-                     index_date) -> None:
-    """lines.csv, steps.csv, step_times.csv, time_to_trd.csv, Tables 7-9 and the Kaplan-Meier figure."""
+def pathways_outputs(out: ExtraOutputs, published, settings, applied: bool) -> None:
+    """lines.csv, steps.csv, step_times.csv, time_to_trd.csv, Tables 7-9 and the Kaplan-Meier figure, from the
+    tables as protect() published them."""
     from trdpath.report import figures as fig
-    from trdpath.stats import pathways as pw
 
-    try:
-        index_date = pd.Timestamp(index_date).date() if index_date not in (None, "", "unknown") else None
-    except (TypeError, ValueError):
-        index_date = None
-    cohort = pw.cohort_steps(steps, patients)
-    n_cohort = int(patients["in_cohort"].fillna(False).astype(bool).sum())
-    # Drugs too rare to publish at a line join "other" rather than fill the table with "<8" rows.
-    min_named = settings.min_count if settings.enabled else 1
-    lines = pw.protect_lines(pw.lines_table(cohort, n_cohort, min_named=min_named), settings, n_cohort)
-    step_counts = pw.protect_steps(pw.steps_table(cohort), settings)
-    times = pw.protect_step_times(pw.step_times_table(cohort, patients), settings)
-    curve = pw.published_time_to_trd(patients, index_date, settings)
+    lines, step_counts, times, curve = published.lines, published.steps, published.step_times, published.time_to_trd
     for stem, table in (("lines", lines), ("steps", step_counts), ("step_times", times), ("time_to_trd", curve)):
         out.tables[stem] = neutralise_frame(table)
     section = Section("pathways", PATHWAYS_TITLE)
@@ -225,7 +231,7 @@ def step_times_display(times: pd.DataFrame) -> display.DisplayTable:
         "step_times", "Table 9 Days between treatment steps and from the episode start to T1, T2 and TRD",
         header=[[("Interval", 1), ("Patients", 1), ("Mean (s.d.)", 1), ("Median (IQR)", 1)]])
     for _, row in times.iterrows():
-        median = display.DASH if display.is_missing(row["median"]) else (
+        median = display.DASH if is_missing(row["median"], blank_text=True) else (
             display.SECONDARY_MARK if row["median"] == "suppressed" else
             f"{float(row['median']):.0f} ({float(row['q1']):.0f}–{float(row['q3']):.0f})")
         table.add([str(row["interval"])[:1].upper() + str(row["interval"])[1:], display.fmt_count(row["n"]), display.fmt_mean_sd(row["mean"], row["sd"]),

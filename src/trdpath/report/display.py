@@ -20,6 +20,7 @@ from trdpath.stats.comparisons import (
 )
 from trdpath.stats.disclosure import DECIMALS, P_BELOW, SUPPRESSED, WITHHELD
 from trdpath.stats.tables import RESISTANCE_GROUPS, RESISTANCE_LEVELS
+from trdpath.values import is_missing
 
 VARIABLE_LABELS = {
     "depression_code": "ICD-10 diagnosis code",
@@ -110,12 +111,8 @@ def term_label(term: str) -> str:
     return f"{label(term)} (yes versus no)"
 
 
-def is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value == ""
-
-
 def fmt_count(value) -> str:
-    if is_missing(value):
+    if is_missing(value, blank_text=True):
         return DASH
     if value == SUPPRESSED:
         return SECONDARY_MARK
@@ -125,7 +122,7 @@ def fmt_count(value) -> str:
 
 
 def fmt_number(value, decimals: int = 2) -> str:
-    if is_missing(value):
+    if is_missing(value, blank_text=True):
         return DASH
     if value == SUPPRESSED:
         return SECONDARY_MARK
@@ -135,15 +132,15 @@ def fmt_number(value, decimals: int = 2) -> str:
 
 
 def fmt_n_pct(n, pct) -> str:
-    if is_missing(n):
+    if is_missing(n, blank_text=True):
         return DASH
     if isinstance(n, str):
         return fmt_count(n)
-    return f"{fmt_count(n)} ({fmt_pct(pct)})" if not is_missing(pct) else fmt_count(n)
+    return f"{fmt_count(n)} ({fmt_pct(pct)})" if not is_missing(pct, blank_text=True) else fmt_count(n)
 
 
 def fmt_mean_sd(mean, sd) -> str:
-    if is_missing(mean):
+    if is_missing(mean, blank_text=True):
         return DASH
     if mean == SUPPRESSED:
         return SECONDARY_MARK
@@ -153,7 +150,7 @@ def fmt_mean_sd(mean, sd) -> str:
 
 def fmt_p(p) -> str:
     """P as the paper prints it: three decimals, or '<0.001'."""
-    if is_missing(p):
+    if is_missing(p, blank_text=True):
         return DASH
     if p == SUPPRESSED:
         return SECONDARY_MARK
@@ -170,7 +167,7 @@ def p_phrase(p) -> str:
 
 
 def fmt_df(df) -> str:
-    if is_missing(df) or df == SUPPRESSED:
+    if is_missing(df, blank_text=True) or df == SUPPRESSED:
         return "?"
     df = float(df)
     return f"{int(df)}" if df == int(df) else f"{df:.1f}"
@@ -185,13 +182,13 @@ def _df_text(*dfs) -> str:
 
 def fmt_statistic(test: str, statistic, df, df2=None) -> str:
     """'χ²(1) = 16.54', 't(5134) = 0.09', 'F(3, 5132) = 2.41', 'Fisher's exact'; a withheld df is left out."""
-    if is_missing(test):
+    if is_missing(test, blank_text=True):
         return DASH
     if statistic == SUPPRESSED:
         return SECONDARY_MARK
     if test.startswith(FISHER_EXACT):
         return "Fisher's exact" + (" †" if test.endswith("_bonferroni") else "")
-    if is_missing(statistic):
+    if is_missing(statistic, blank_text=True):
         return DASH
     if test in (PEARSON_CHI2, PEARSON_CHI2_BONFERRONI):
         mark = " †" if test == PEARSON_CHI2_BONFERRONI else ""
@@ -261,7 +258,7 @@ def table1(analysis, sizes, settings) -> DisplayTable:
             table.add([label(row["variable"]), DASH, fmt_mean_sd(row["mdd_mean"], row["mdd_sd"]), DASH,
                        fmt_mean_sd(row["trd_mean"], row["trd_sd"]),
                        fmt_statistic(row["test"], row["statistic"], row["df"]), fmt_p(row["p_value"])])
-            if is_missing(row["statistic"]) and isinstance(row.get("warning"), str) and row["warning"]:
+            if is_missing(row["statistic"], blank_text=True) and isinstance(row.get("warning"), str) and row["warning"]:
                 table.footnotes.append(f"{label(row['variable'])}: {row['warning']}.")
             elif row["statistic"] == SUPPRESSED:
                 # Said in words: "Student's *, P = *" reads as a typesetting slip (issue 16: as a journal prints it).
@@ -273,7 +270,7 @@ def table1(analysis, sizes, settings) -> DisplayTable:
                     f"{p_phrase(row['p_value'])}; {fmt_statistic(WELCH_T, w['statistic'], w['df'])}, "
                     f"{p_phrase(w['p_value'])} (n = {fmt_count(row['mdd_n'])} MDD, {fmt_count(row['trd_n'])} TRD).")
             continue
-        if row["level"] == "" and is_missing(row["mdd_n"]):
+        if row["level"] == "" and is_missing(row["mdd_n"], blank_text=True):
             table.add([label(row["variable"]), DASH, DASH, DASH, DASH,
                        fmt_statistic(row["test"], row["statistic"], row["df"]), fmt_p(row["p_value"])], "header")
             continue
@@ -353,7 +350,7 @@ def table3(analysis) -> DisplayTable:
                 cells += [DASH, DASH, DASH]
             elif row["odds_ratio"] == SUPPRESSED:
                 cells += [SECONDARY_MARK] * 3
-            elif is_missing(row["odds_ratio"]) or not _estimable(row):
+            elif is_missing(row["odds_ratio"], blank_text=True) or not _estimable(row):
                 cells += ["n/e", "n/e", "n/e"]
                 not_estimable = True
             else:
@@ -378,7 +375,7 @@ def table3(analysis) -> DisplayTable:
             elif value == SUPPRESSED:
                 text = SECONDARY_MARK
             else:
-                text = DASH if is_missing(value) else (
+                text = DASH if is_missing(value, blank_text=True) else (
                     f"{float(value):.2f} ({fmt_df(fit.at[model, 'df'])}), {p_phrase(fit.at[model, 'p_value'])}")
             cells.append(text)
         table.add(cells, "fit", [1] + [3] * len(models))
@@ -407,7 +404,7 @@ def resistance_table(analysis, settings) -> DisplayTable:
             cells = ["Patients (% of cohort)"] + [fmt_n_pct(row[f"{g}_n"], row[f"{g}_pct"]) for g in RESISTANCE_GROUPS]
             table.add(cells + [DASH, DASH], "")
             continue
-        if row["level"] == "" and all(is_missing(row[f"{g}_n"]) for g in RESISTANCE_GROUPS):
+        if row["level"] == "" and all(is_missing(row[f"{g}_n"], blank_text=True) for g in RESISTANCE_GROUPS):
             table.add([label(row["variable"])] + [DASH] * 4 + [statistic, fmt_p(row["p_value"])], "header")
             continue
         if row["test"] == ANOVA_F and row["level"] == "":
@@ -545,7 +542,7 @@ def sensitivity_regression_table(protected) -> DisplayTable:
             row = by_key.get((model, term))
             values = None if row is None else {c: row[f"{source}_{c}"] for c in ("odds_ratio", "ci_lower",
                                                                                    "ci_upper", "p_value")}
-            if values is None or is_missing(values["odds_ratio"]) and not isinstance(values["odds_ratio"], str):
+            if values is None or is_missing(values["odds_ratio"], blank_text=True) and not isinstance(values["odds_ratio"], str):
                 cells += [DASH] * 3
             elif values["odds_ratio"] == SUPPRESSED:
                 cells += [SECONDARY_MARK] * 3

@@ -46,6 +46,8 @@ class Analysis:
     audit_pinned: list = field(default_factory=list)
     # The cohort flow as published, when protect() was given it (it may hide a step the audit found pinning).
     published_attrition: pd.DataFrame | None = None
+    # Tables 6-9 and the Kaplan-Meier curve as published, when protect() was given them (stats.extra_tables).
+    extras: object = None
 
     @property
     def n_cohort(self) -> int:

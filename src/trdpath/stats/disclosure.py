@@ -48,6 +48,7 @@ from trdpath.stats.comparisons import (
     ANOVA_F, FISHER_EXACT, PEARSON_CHI2, PEARSON_CHI2_BONFERRONI, STUDENT_T, WELCH_T, TestResult, chi_squared,
 )
 from trdpath.stats.tables import CLUSTERED_NOTE, RESISTANCE_GROUPS, RESISTANCE_LEVELS
+from trdpath.values import is_missing
 
 GROUPS2 = ("mdd", "trd")
 
@@ -645,10 +646,6 @@ def _column(frame: pd.DataFrame, values: list) -> pd.Series:
     return pd.Series(values, index=frame.index, dtype=object)
 
 
-def is_missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
 def _suppressed_blocks(estimates: pd.DataFrame, odds_ratio: str = "odds_ratio") -> set[str]:
     """Models whose block (the terms not in the previous model) has every term suppressed."""
     models = list(dict.fromkeys(estimates["model"]))
@@ -918,15 +915,20 @@ def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tu
 AUDIT_ROUNDS = 40  # rounds of audit and secondary suppression (each hides at least one more count)
 
 
-def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | None = None):
+def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | None = None, extras=None):
     """The publishable version of an Analysis (unchanged, marked as such, when disclosure is disabled).
 
-    Each table is protected by its own rules; then the whole release (with the cohort flow ``attrition`` when
+    Each table is protected by its own rules; then the whole release (with the cohort flow ``attrition`` and the
+    extract-level tables ``extras``, a :class:`~trdpath.stats.extra_tables.ExtraTables` of true counts, when
     given) is audited as one integer programme (:mod:`trdpath.stats.release_audit`) and every count it pins
-    makes one more count hidden (secondary suppression), until no published figure pins a count.
+    makes one more count hidden (secondary suppression), until no published figure pins a count. The published
+    extra tables are ``.extras`` of the result.
     """
+    from trdpath.stats import extra_tables
+
     if not settings.enabled:
-        return dataclasses.replace(analysis, disclosure_applied=False)
+        published = None if extras is None else extra_tables.protect_extras(extras, settings, analysis.n_cohort, {})
+        return dataclasses.replace(analysis, disclosure_applied=False, extras=published)
     from trdpath.stats import release_audit
 
     sizes = {"mdd": analysis.n_mdd, "trd": analysis.n_trd}
@@ -936,8 +938,9 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         merged = merge_attrition(attrition, settings)
         flow = (merged, _round_attrition(merged, settings))
     hide: dict[str, set] = {name: set() for name in ("table1", "table2", "levels", "service", "sensitivity",
-                                                     "journeys", "attrition")}
+                                                     "journeys", "attrition", *EXTRA_KEYS)}
     pinned: list = []
+    published_extras = None
     for _ in range(AUDIT_ROUNDS):
         table1, table2, resistance, posthoc = _protect_linked(analysis, sizes, settings, hide)
         protected = dataclasses.replace(
@@ -954,19 +957,31 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         )
         if flow is not None:
             flow = (flow[0], _round_attrition(flow[0], settings, hide["attrition"]))
-        pinned, to_hide = release_audit.audit(analysis, protected, settings, flow)
-        new = [key for key in to_hide if _hide_key(key) not in hide[key[0]]]
+        new = []
+        if extras is not None:
+            published_extras = extra_tables.protect_extras(extras, settings, analysis.n_cohort, hide)
+            # Table 6's headline row repeats the level sizes: a size hidden in one table is hidden in the other.
+            to_assumptions, to_levels = extra_tables.headline_copies(published_extras.assumptions, resistance,
+                                                                     analysis.resistance_levels)
+            new += [("assumptions", *cell) for cell in to_assumptions] + [("levels", *cell) for cell in to_levels]
+        pinned, to_hide = release_audit.audit(analysis, protected, settings, flow,
+                                              None if extras is None else (extras, published_extras))
+        new += [key for key in to_hide if _hide_key(key) not in hide[key[0]]]
         if not new:
             break
         for key in new:
             hide[key[0]].add(_hide_key(key))
     protected.audit_pinned = pinned  # counts still pinned after the last round (empty unless AUDIT_ROUNDS ran out)
     protected.published_attrition = flow[1] if flow is not None else None
+    protected.extras = published_extras
     protected.warnings = published_warnings(analysis, protected, settings)
     if pinned:
         protected.warnings.append(f"Disclosure audit: {len(pinned)} published counts could still be derived "
                                   "exactly; do not release without an output check")
     return protected
+
+
+EXTRA_KEYS = ("assumptions", "lines", "steps", "step_times")  # the extra tables' cells the audit may hide
 
 
 def _hide_key(key: tuple):

@@ -27,12 +27,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from trdpath.values import is_missing
+
 BIG = 10.0 ** 9
 GROUPS2 = ("mdd", "trd")
 LEVELS = ("mdd", "level2", "level3", "level4plus")
 T_TESTS = ("student_t", "welch_t")
 ANOVA = "anova_f"
 NO_FURTHER = "no further drug"
+WITHHELD = "withheld"
 
 
 @dataclass
@@ -51,9 +54,13 @@ class ReleaseModel:
     rows: list = field(default_factory=list)  # (terms {var: coef}, low, high)
 
     # --- variables -------------------------------------------------------------------------------------------
-    def count(self, key, published, true_value, hideable: bool = True) -> int | None:
-        """A published count cell: bounds from its printed form; None when the cell is not a count."""
-        if true_value is None or _missing(true_value):
+    def count(self, key, published, true_value, hideable: bool = True, withholdable: bool = False) -> int | None:
+        """A published count cell: bounds from its printed form; None when the cell is not a count.
+
+        ``withholdable``: a ``<8`` of this cell may be withheld (a row that is there whatever its count, e.g. an
+        interval of Table 9), when its upper bound 7 pins something (seven flows of at least 1 under a total <8).
+        """
+        if true_value is None or is_missing(true_value):
             return None
         true_value = int(true_value)
         if isinstance(published, str):
@@ -61,13 +68,16 @@ class ReleaseModel:
                 bounds, shown = (self.min_count, BIG), False
             elif published.startswith("<"):
                 bounds, shown = (1, self.min_count - 1), False
+                return self._var(key, bounds, true_value, False, hideable and withholdable)
+            elif published == WITHHELD:
+                bounds, shown = (0, BIG), False
             else:
                 return None
-        elif _missing(published):
+        elif is_missing(published):
             return None
         else:
             bounds, shown = self.window(int(round(float(published)))), True
-        return self._var(key, bounds, true_value, shown, hideable)
+        return self._var(key, bounds, true_value, shown, hideable and shown)
 
     def size(self, key, true_value: int) -> int:
         """A group size printed rounded (headers, the report's sentences): its window around the rounded value."""
@@ -94,7 +104,7 @@ class ReleaseModel:
         self.high.append(float(bounds[1]))
         self.truth.append(true_value)
         self.shown.append(shown)
-        self.hideable.append(hideable and shown)
+        self.hideable.append(hideable)
         return self.index[key]
 
     # --- relations (kept only when the true counts satisfy them) ---------------------------------------------
@@ -279,10 +289,6 @@ def _equal_classes(rows, n: int) -> dict[int, set[int]]:
     return {v: classes[find(v)] for v in range(n)}
 
 
-def _missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
 def _round(value: int, base: int) -> int:
     return int(base * math.floor(value / base + 0.5)) if base > 1 else int(value)
 
@@ -291,7 +297,7 @@ def _blocks(table: pd.DataFrame, groups, label: str = "variable", level: str = "
     """Header row -> its level rows (a header row has no counts; its levels follow with the same label)."""
     blocks, current = {}, None
     for i, row in table.iterrows():
-        if all(_missing(row.get(f"{g}_n")) for g in groups):
+        if all(is_missing(row.get(f"{g}_n")) for g in groups):
             current = i
             blocks[i] = []
             continue
@@ -306,10 +312,12 @@ def _continuous(row) -> bool:
     return row.get("test") in T_TESTS or (row.get("test") == ANOVA and row.get("level") == "")
 
 
-def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> ReleaseModel:
+def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+          extras=None) -> ReleaseModel:
     """The release's linear model: ``protected`` tables for what is printed, ``analysis`` for the true counts.
 
-    ``attrition`` is (true merged cohort flow, published cohort flow), row for row.
+    ``attrition`` is (true merged cohort flow, published cohort flow), row for row; ``extras`` (true, published)
+    :class:`~trdpath.stats.extra_tables.ExtraTables` (Tables 6-9 and the Kaplan-Meier curve).
     """
     m = ReleaseModel(settings.min_count, settings.rounding)
     size = {g: m.size(("N", g), n) for g, n in (("mdd", analysis.n_mdd), ("trd", analysis.n_trd))}
@@ -348,6 +356,7 @@ def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataF
                     m.equal([c[(rows[0], g)]], [c[(died[0], g)]])
 
     levels_true, levels_published = analysis.resistance_levels, protected.resistance_levels
+    level_size: dict = {}
     if len(levels_true):
         lc = cells("levels", levels_true, levels_published, LEVELS)
         first = levels_true.index[levels_true["variable"] == "resistance_level"]
@@ -379,7 +388,9 @@ def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataF
 
     _service(m, analysis.service_use, protected.service_use, size)
     _sensitivity(m, analysis, protected, size, comparison_cells.get("table2", {}))
-    _journeys(m, analysis.journeys, protected.journeys, cohort)
+    journeys = _journeys(m, analysis.journeys, protected.journeys, cohort)
+    if extras is not None:
+        _extras(m, *extras, size, cohort, level_size, analysis.journeys, journeys)
     if attrition is not None:
         _attrition(m, *attrition, cohort)
     fit_true, fit_published = analysis.model_fit, protected.model_fit
@@ -445,9 +456,9 @@ def _sensitivity(m: ReleaseModel, analysis, protected, size, table2_cells) -> No
             m.equal([c[(row["self_harm"], g)]], [table2_cells.get((coded[0], g))])
 
 
-def _journeys(m: ReleaseModel, true_table, published_table, cohort) -> None:
+def _journeys(m: ReleaseModel, true_table, published_table, cohort) -> dict:
     if true_table is None or not len(true_table):
-        return
+        return {}
     c = {i: m.count(("journeys", i), published_table.at[i, "n"], true_table.at[i, "n"]) for i in true_table.index}
     steps = sorted(true_table["step"].unique())
     first = [c[i] for i in true_table.index[true_table["step"] == steps[0]]]
@@ -464,6 +475,7 @@ def _journeys(m: ReleaseModel, true_table, published_table, cohort) -> None:
             # Flow conservation: everyone who reaches a drug at position s + 1 either goes on or stops there.
             if onward:
                 m.equal([c[i] for i in part.index], [c[i] for i in onward])
+    return c
 
 
 def _attrition(m: ReleaseModel, true_flow: pd.DataFrame, published_flow: pd.DataFrame, cohort) -> None:
@@ -480,8 +492,128 @@ def _attrition(m: ReleaseModel, true_flow: pd.DataFrame, published_flow: pd.Data
     m.equal([remaining[-1]], [cohort])
 
 
-def audit(analysis, protected, settings, attrition=None) -> tuple[list, list]:
+def _extras(m: ReleaseModel, true, published, size, cohort, level_size, journeys_true, journeys) -> None:
+    """Tables 6-9 and the Kaplan-Meier curve: their counts and every sum a reader can assume between them and
+    the rest of the release (kept only when true, like every relation)."""
+    from trdpath.stats.extra_tables import (
+        ASSUMPTION_COUNTS, LEVEL_COLUMNS, cumulative_window, published_cumulative,
+    )
+    from trdpath.stats.pathways import ADEQUATE, NOT_JUDGED
+
+    # Patients with a k-th drug of the episode: Table 8's position k, Table 9's "step k-1 to step k" and the
+    # Sankey's column k are the same number, published nowhere by itself (an unpublished variable each).
+    truth: dict[int, int] = {}
+    if journeys_true is not None and len(journeys_true):
+        for step, part in journeys_true.groupby("step"):
+            truth[int(step)] = int(part["n"].sum())
+            truth.setdefault(int(step) + 1, int(part.loc[part["target"] != NO_FURTHER, "n"].sum()))
+    if true.steps is not None and len(true.steps):
+        truth.update({int(p): int(n) for p, n in true.steps.groupby("position")["n"].sum().items()})
+    position = {p: m._var(("position", p), (0.0, BIG), n, False, False) for p, n in truth.items()}
+    if 1 in position:
+        m.equal([position[1]], [cohort])
+    for p in sorted(position):
+        if p + 1 in position:
+            m.at_most([position[p + 1]], [position[p]])
+    if journeys:
+        for step, part in journeys_true.groupby("step"):
+            m.equal([journeys[i] for i in part.index], [position[int(step)]])
+            onward = [journeys[i] for i in part.index[part["target"] != NO_FURTHER]]
+            if onward:
+                m.equal(onward, [position[int(step) + 1]])
+
+    anys: dict[int, int] = {}
+    if true.lines is not None and len(true.lines):
+        lines = {i: m.count(("lines", i), published.lines.at[i, "n"], true.lines.at[i, "n"])
+                 for i in true.lines.index}
+        for line, part in true.lines.groupby("line"):
+            total = part.index[part["drug"] == "any"]
+            if len(total):
+                anys[int(line)] = lines[total[0]]
+                m.equal([lines[i] for i in part.index if i != total[0]], [lines[total[0]]])
+        ordered = sorted(anys)
+        for a, b in zip(ordered, ordered[1:]):
+            m.at_most([anys[b]], [anys[a]])  # a (k+1)-th antidepressant needs a k-th
+        if 1 in anys:
+            m.at_most([anys[1]], [cohort])
+            m.equal([anys[1]], [cohort])
+            # When nobody starts on an augmenting agent, line 1's drugs are the Sankey's first column (if true).
+            if journeys:
+                first = journeys_true[journeys_true["step"] == 1]
+                for i in true.lines.index[(true.lines["line"] == 1) & ~true.lines["drug"].isin(["any", "other"])]:
+                    flows = [journeys[j] for j in first.index[first["source"] == true.lines.at[i, "drug"]]]
+                    if flows:
+                        m.equal([lines[i]], flows)
+    adequate: list = []
+    if true.steps is not None and len(true.steps):
+        steps = {i: m.count(("steps", i), published.steps.at[i, "n"], true.steps.at[i, "n"])
+                 for i in true.steps.index}
+        for p, part in true.steps.groupby("position"):
+            m.equal([steps[i] for i in part.index], [position[int(p)]])
+        # Every antidepressant step is one line of one patient: the judged cells add up to the lines' totals.
+        if anys:
+            m.equal([steps[i] for i in true.steps.index if true.steps.at[i, "adequacy"] != NOT_JUDGED],
+                    list(anys.values()))
+        adequate = [steps[i] for i in true.steps.index if true.steps.at[i, "adequacy"] == ADEQUATE]
+    if true.step_times is not None and len(true.step_times):
+        times = {true.step_times.at[i, "interval"]: m.count(("step_times", i), published.step_times.at[i, "n"],
+                                                             true.step_times.at[i, "n"], withholdable=True)
+                 for i in true.step_times.index}
+        for p in position:
+            if f"step {p - 1} to step {p}" in times:
+                m.equal([times[f"step {p - 1} to step {p}"]], [position[p]])
+        t1, t2, trd = (times.get(f"episode start to {name}") for name in ("T1", "T2", "TRD"))
+        m.at_most([t2], [t1])
+        m.at_most([trd], [t2])  # TRD follows T2 (study-definition.md 4)
+        m.at_most([trd], [size["trd"]])
+        m.equal([trd], [size["trd"]])
+        m.at_most([t1], [cohort])
+        if adequate:
+            m.at_most([t1], adequate)
+    curve, counts = published.time_to_trd, true.km_counts
+    if curve is not None and len(curve) and counts is not None and len(counts):
+        events, censored = published_cumulative(curve)
+        by_day = counts.set_index("day")
+        total = m._var(("km", "total"), cumulative_window(int(curve["at_risk"].iloc[0]), m.rounding),
+                       int(counts["total"].iloc[0]), True, False)
+        m.at_most([total], [cohort])
+        m.equal([total], [cohort])
+        previous = None
+        for k, day in enumerate(curve["day"]):
+            e = m._var(("km", k, "events"), cumulative_window(int(events[k]), m.rounding),
+                       int(by_day.at[day, "events"]), True, False)
+            c = m._var(("km", k, "censored"), cumulative_window(int(censored[k]), m.rounding),
+                       int(by_day.at[day, "censored"]), True, False)
+            m.at_most([e, c], [total])
+            m.at_most([e], [size["trd"]])
+            if previous is not None:  # cumulative counts never fall
+                m.at_most([previous[0]], [e])
+                m.at_most([previous[1]], [c])
+            previous = (e, c)
+        if len(curve) == len(counts):  # the whole curve is published: every event and censoring is in it
+            m.equal([previous[0]], [size["trd"]])
+            m.equal(list(previous), [total])
+    table = true.assumptions
+    if table is not None and len(table):
+        shown = published.assumptions
+        cells = {(i, c): m.count(("assumptions", i, c), shown.at[i, f"{c}_n"], table.at[i, f"{c}_n"])
+                 for i in table.index for c in ASSUMPTION_COUNTS}
+        cohorts = {i: m.count(("assumptions", i, "cohort"), shown.at[i, "cohort_n"], table.at[i, "cohort_n"],
+                              hideable=False) for i in table.index}
+        for i in table.index:
+            m.equal([cells[(i, "mdd")], cells[(i, "trd")]], [cohorts[i]])
+            m.equal([cells[(i, c)] for c in LEVEL_COLUMNS], [cells[(i, "trd")]])
+        headline = table.index[0]  # the handling configured for the study: the headline counts again
+        m.equal([cohorts[headline]], [cohort])
+        for g in GROUPS2:
+            m.equal([cells[(headline, g)]], [size[g]])
+        for c in LEVEL_COLUMNS:
+            if c in level_size:
+                m.equal([cells[(headline, c)]], [level_size[c]])
+
+
+def audit(analysis, protected, settings, attrition=None, extras=None) -> tuple[list, list]:
     """(pinned keys, keys of published counts to hide so that they are released)."""
-    model = build(analysis, protected, settings, attrition)
+    model = build(analysis, protected, settings, attrition, extras)
     pinned = model.pinned()
     return [model.keys[v] for v in pinned], model.cells_to_hide(pinned) if pinned else []
