@@ -11,7 +11,8 @@ from trdpath import layout as paths
 from trdpath import engines
 from trdpath.config import StudyConfig, config_from_dict
 from trdpath.pipeline import classify_extract
-from trdpath.stats.assumptions import assumption_sensitivity, protect_assumptions
+from trdpath.stats.assumptions import assumption_sensitivity
+from trdpath.stats.extra_tables import protect_assumptions
 
 # Minimum daily doses (reference list): sertraline 50, citalopram 20, mirtazapine 30, venlafaxine 75 mg.
 # Every prescription lasts 56 days (an adequate trial needs 28 days at an adequate dose) and starts 60 days after
