@@ -66,7 +66,7 @@ ON_PUBLISHED_SUMMARIES = "computed from the published (rounded) n, mean and s.d.
 
 # Every published figure: (figure, rule, why). Printed in docs/report.md and docs/security.md.
 RELEASE_POLICY = (
-    ("Count (cell, group size, model n, flow, attrition step)",
+    ("Count (cell, group size, model n, flow, attrition step, line, step, step-time n, Table 6 cell)",
      "1-7 shown as <8; the rest rounded to the nearest 5; 0 shown as 0",
      "OpenSAFELY/ONS small-number rule: a count of 1-7 can identify a person; rounding stops differencing"),
     ("Count in a linked sum (levels to a group, TRD 2+3+4+ to TRD, referral categories, Sankey node, "
@@ -76,12 +76,17 @@ RELEASE_POLICY = (
      "a lone hidden cell comes back by subtraction from the published total; 1 (<8) + 8 (suppressed) + 18 "
      "(shown 20) in a group shown as 25 (<= 27) has one solution"),
     ("Every published count together (Tables 1-2, resistance levels, service use, self-harm sensitivity, Sankey, "
-     "cohort flow, model n, group sizes)",
+     "cohort flow, model n, group sizes, Tables 6-9, Kaplan-Meier counts)",
      "one integer programme of the whole release (scipy.optimize.milp): printed values as intervals, hidden as "
      "1-7 or >= 8, every linking equality (levels to groups, TRD = 2 + 3 + 4+ cell by cell, t-test/ANOVA n = "
      "group or level size, referrals, codes/notes overlaps, Sankey inflow = outflow, remaining - excluded = next "
-     "remaining, model n = the cohort with complete data); any count it pins to one value makes another count "
-     "hidden (a Sankey flow, a cohort-flow exclusion step, a table cell), and the release is audited again",
+     "remaining, model n = the cohort with complete data; a line's drugs to its total, line k+1 <= line k, line 1 "
+     "= the cohort and, by drug, the Sankey's first column; Table 8's position k = the Sankey's column k = Table "
+     "9's step k-1 to k, its judged cells = the lines' totals; T1 >= T2 >= TRD n = TRD; the curve's cumulative "
+     "counts rising, ending at TRD and the cohort; Table 6's MDD + TRD = cohort and 2 + 3 + 4+ = TRD in every row, "
+     "its first row = the headline counts); any count it pins to one value makes another count hidden (a Sankey "
+     "flow, a cohort-flow exclusion step, a table cell; a step-time n of 1-7 whose <8 caps a column is withheld), "
+     "and the release is audited again",
      "sums one at a time are not enough: rounding windows of several sums meeting at one number pin it (67 + 32 "
      "+ 69 = 168 shown as 65, 30, 70 and 170; n = 357: the level sizes from every variable's levels, the ANOVA n "
      "and Tables 1-2 together)"),
@@ -98,6 +103,16 @@ RELEASE_POLICY = (
      "depends only on which cells are non-zero, which the published counts already show"),
     ("Mean and s.d. (ages, age at death)", "1 decimal; suppressed when the group's count is hidden",
      "a mean of whole-year ages to 16 digits is a fraction whose denominator is the exact n (issue 14)"),
+    ("Step times (Table 9): mean, s.d., median and quartiles of days",
+     "mean and s.d. 1 decimal, median and quartiles whole days (halves up); all suppressed when the row's n is "
+     "hidden; minimum and maximum not published",
+     "a median of whole days ending in .5 says n is even, a linear-interpolated quartile's fraction says n modulo "
+     "4 (with n's rounding window of 5 that pins it); a minimum or maximum is one patient's value"),
+    ("Kaplan-Meier curve (time to TRD): at risk, events, censored, survival and its CI",
+     "fitted on events and censorings per 30 days whose cumulative counts are rounded to 5 (0 stands for 0-2); "
+     "stopped before fewer than 8 remain at risk; the cumulative counts are in the release audit",
+     "differences of rounded cumulative counts cannot undo the rounding; a curve of exact counts gives each "
+     "interval's count back"),
     ("Mean of a 0/1 indicator (economic inactivity by level)", "not published (its rounded percentage is)",
      "the mean of an indicator is an exact proportion"),
     ("t statistic (Student, Welch), its df and P",
