@@ -239,8 +239,10 @@ def step_times_display(times: pd.DataFrame) -> display.DisplayTable:
     table.footnotes.append(
         "Days. Step k to k + 1: from the start of the k-th drug of the episode to the start of the next. T1, T2: the dates the "
         "first and second adequate trials of different antidepressants became adequate; TRD: the next step after "
-        "T2 (study-definition.md 4). IQR, interquartile range (numpy's linear interpolation). Minimum and maximum are not "
-        "published (each is one patient's value).")
+        "T2 (study-definition.md 4). IQR, interquartile range (numpy's linear interpolation); median and quartiles to whole "
+        "days (their fractions would tell the number of patients). Minimum and maximum are not published (each is one "
+        "patient's value). Withheld: a count below the threshold whose '<8' would, with the Sankey's flows, give "
+        "counts back.")
     return table
 
 
