@@ -111,3 +111,54 @@ def test_a_relation_the_true_counts_break_is_not_used():
     age_n = m.count(("t", 0, "g"), 40, 38)  # two patients without an age
     m.equal([age_n], [group])
     assert m.rows == []
+
+
+def test_the_missing_predictor_warning_is_a_count_of_the_release():
+    """warnings.csv's "N patients with a missing predictor" is cohort - model n: the audit holds it with the rest.
+    MDD 142 (shown 140: 138..142) + TRD 147 (145: 143..147) = cohort 289 <= 142 + 147 = 289, while model n 288
+    (290: 288..292) + left out 1 (<8: 1..7) >= 289: every one of them is pinned."""
+    from types import SimpleNamespace
+
+    from trdpath.config import DisclosureSection
+    from trdpath.stats.release_audit import build
+
+    empty = pd.DataFrame()
+    table = pd.DataFrame(columns=["variable", "level", "test", "mdd_n", "trd_n"])
+    analysis = SimpleNamespace(
+        n_mdd=142, n_trd=147, n_cohort=289, table1=table, table2=table, resistance_levels=empty, service_use=None,
+        journeys=None, model_fit=pd.DataFrame({"model": ["Model 1"], "n": [288]}),
+        sensitivity=SimpleNamespace(self_harm=None),
+        warnings=["1 patients with a missing predictor were left out of every model"])
+    published = SimpleNamespace(table1=table, table2=table, resistance_levels=empty, service_use=None,
+                                journeys=None, model_fit=pd.DataFrame({"n": [290]}),
+                                sensitivity=SimpleNamespace(self_harm=None),
+                                warnings=["<8 patients with a missing predictor were left out of every model"])
+    model = build(analysis, published, DisclosureSection())
+    assert {model.keys[v] for v in model.pinned()} == {("N", "mdd"), ("N", "trd"), ("N", "cohort"), ("fit", 0),
+                                                        ("warning", "missing predictor")}
+    # Only the warning's count can give way (the sizes and the model n are printed whatever happens): protect()
+    # then writes it without its number ("some patients").
+    assert model.cells_to_hide(model.pinned()) == [("warning", "missing predictor")]
+    # Written so, the model n
+    # says only n <= cohort: the cohort may be 288 or 289.
+    published.warnings = ["some patients with a missing predictor were left out of every model"]
+    model = build(analysis, published, DisclosureSection())
+    assert ("N", "cohort") not in {model.keys[v] for v in model.pinned()}
+
+
+def test_a_warning_count_the_audit_names_is_written_without_its_number():
+    from types import SimpleNamespace
+
+    from trdpath.config import DisclosureSection
+    from trdpath.stats.disclosure import MISSING_PREDICTOR, published_warnings
+
+    table = pd.DataFrame({"variable": [], "level": [], "warning": []})
+    analysis = SimpleNamespace(warnings=["13 patients with a missing predictor were left out of every model"])
+    protected = SimpleNamespace(table1=table, table2=table, resistance_levels=table,
+                                service_use=pd.DataFrame({"measure": [], "category": [], "warning": []}),
+                                sensitivity=SimpleNamespace(notes_available=False))
+    # 13 rounded to the nearest 5 is 15; named by the audit, no number at all.
+    assert published_warnings(analysis, protected, DisclosureSection()) == [
+        "15 patients with a missing predictor were left out of every model"]
+    assert published_warnings(analysis, protected, DisclosureSection(), {MISSING_PREDICTOR}) == [
+        "some patients with a missing predictor were left out of every model"]

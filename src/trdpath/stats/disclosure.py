@@ -953,7 +953,7 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         merged = merge_attrition(attrition, settings)
         flow = (merged, _round_attrition(merged, settings))
     hide: dict[str, set] = {name: set() for name in ("table1", "table2", "levels", "service", "sensitivity",
-                                                     "journeys", "attrition", *EXTRA_KEYS)}
+                                                     "journeys", "attrition", "warning", *EXTRA_KEYS)}
     pinned: list = []
     published_extras = None
     for _ in range(AUDIT_ROUNDS):
@@ -979,6 +979,8 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
             to_assumptions, to_levels = extra_tables.headline_copies(published_extras.assumptions, resistance,
                                                                      analysis.resistance_levels)
             new += [("assumptions", *cell) for cell in to_assumptions] + [("levels", *cell) for cell in to_levels]
+        # The audit reads the warnings as printed (a count in one is a count of the release).
+        protected.warnings = published_warnings(analysis, protected, settings, hide["warning"])
         pinned, to_hide = release_audit.audit(analysis, protected, settings, flow,
                                               None if extras is None else (extras, published_extras))
         new += [key for key in to_hide if _hide_key(key) not in hide[key[0]]]
@@ -989,7 +991,7 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
     protected.audit_pinned = pinned  # counts still pinned after the last round (empty unless AUDIT_ROUNDS ran out)
     protected.published_attrition = flow[1] if flow is not None else None
     protected.extras = published_extras
-    protected.warnings = published_warnings(analysis, protected, settings)
+    protected.warnings = published_warnings(analysis, protected, settings, hide["warning"])
     if pinned:
         protected.warnings.append(f"Disclosure audit: {len(pinned)} published counts could still be derived "
                                   "exactly; do not release without an output check")
@@ -1064,14 +1066,17 @@ def _protect_linked(analysis, sizes, settings: DisclosureSection, hide: dict | N
 # Warnings computed from true counts: the expected-count ones are rebuilt from the published tables.
 _TRUE_COUNT_WARNING = re.compile(r"expected count below|no test: fewer than two|level absent|statistic suppressed")
 _PATIENT_COUNT = re.compile(r"\b(\d+) patients with a missing predictor")
+MISSING_PREDICTOR = "missing predictor"  # the release audit's key of that count
 
 
-def published_warnings(analysis, protected, settings: DisclosureSection) -> list[str]:
-    """warnings.csv and the report's warnings: rebuilt from the protected tables; counts in them protected."""
+def published_warnings(analysis, protected, settings: DisclosureSection, hidden=()) -> list[str]:
+    """warnings.csv and the report's warnings: rebuilt from the protected tables; counts in them protected (the
+    number of patients left out for a missing predictor not at all when the release audit names it: ``hidden``)."""
     protector = _Protector(settings)
     notes = [w for w in analysis.warnings if not _TRUE_COUNT_WARNING.search(w)]
-    notes = [_PATIENT_COUNT.sub(lambda m: f"{protector.total(int(m.group(1)))} patients with a missing predictor",
-                                w) for w in notes]
+    left_out = ("some" if MISSING_PREDICTOR in hidden else None)
+    notes = [_PATIENT_COUNT.sub(lambda m: f"{left_out or protector.total(int(m.group(1)))} patients with a missing "
+                                "predictor", w) for w in notes]
     rebuilt = []
     for name, table in (("Table 1", protected.table1), ("Table 2", protected.table2),
                         ("Resistance levels", protected.resistance_levels), ("Service use", protected.service_use)):

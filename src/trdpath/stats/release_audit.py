@@ -401,7 +401,24 @@ def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataF
             m.at_most([v], [cohort])
             m.equal([v], [cohort])  # complete data: the models have the whole cohort (if true)
             m.equal([v], [ns[0]])
+        # warnings.csv prints "N patients with a missing predictor were left out" (N rounded): model n + N = cohort.
+        left_out, printed = (missing_predictor_count(w) for w in (analysis.warnings, protected.warnings))
+        if left_out is not None and printed is not None and ns:
+            m.equal([ns[0], m.count(("warning", "missing predictor"), printed, left_out, withholdable=True)], [cohort])
     return m
+
+
+def missing_predictor_count(warnings) -> int | str | None:
+    """The count in the warning "N patients with a missing predictor ..." as written (a number, or '<8'); None
+    when there is no such warning or its count is not given ("some patients")."""
+    import re
+
+    for warning in warnings or ():
+        found = re.search(r"(\d+|<\d+) patients with a missing predictor", warning)
+        if found:
+            text = found.group(1)
+            return text if text.startswith("<") else int(text)
+    return None
 
 
 def _row_keys(table: pd.DataFrame) -> dict:
