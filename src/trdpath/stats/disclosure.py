@@ -146,7 +146,8 @@ RELEASE_POLICY = (
      "it is the test of the hidden terms; model chi-squared k - (k-1) and (k+1) - block k+1 would give it back"),
     ("Warnings (warnings.csv, report)",
      f"expected-count warnings those of the tests {ON_PUBLISHED_COUNTS}; counts in them rounded; none on a "
-     "hidden row",
+     "hidden row; the patients left out for a missing predictor are a count of the release audit (model n + left "
+     "out = cohort), written as 'some' when the audit names it",
      "'4 of 8 cells have an expected count below 5' and 'n patients left out' quote true counts"),
 )
 
