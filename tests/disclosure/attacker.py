@@ -8,6 +8,11 @@ The attacker sees only the release: the CSV tables as written (strings, exactly 
 * the additive structure every reader knows: levels add up to the group, TRD levels 2 + 3 + 4+ to TRD and
   equal Tables 1-2 cell by cell, referral categories to the total, the codes/notes overlaps, the Sankey nodes
   (inflow = outflow), the cohort flow (remaining - excluded = next remaining), each model's n <= the cohort;
+  Tables 6-9 and the Kaplan-Meier counts: a line's drugs to its total, line k+1 <= line k <= the cohort, the
+  patients at position k (Table 8's cells, the Sankey's column k, Table 9's "step k-1 to step k"), Table 8's
+  judged cells = the lines' totals, T1 >= T2 >= TRD n = TRD, line 1 = the Sankey's first column drug by drug
+  when Table 8 shows nobody starting on an augmenting agent, the curve's cumulative counts rising and below TRD
+  and the cohort, Table 6's rows (MDD + TRD = cohort, 2 + 3 + 4+ = TRD) and its headline row = the headline;
 
 then asks scipy.optimize.milp (HiGHS) for the smallest and largest value of every variable. A count with
 max > min has at least two candidates. The non-linear figures are used as filters on the group sizes they
