@@ -89,8 +89,9 @@ submitted to the secure environment's output check for publication:
 - `data_quality.csv`: data-quality counts, labels seen fewer than {min_count} times grouped, counts rounded.
 - `attrition.csv`: patients remaining at each exclusion step, rounded.
 
-The folder above (`patients.csv`, `patients.parquet`, the raw `data_quality.csv` and `attrition.csv`)
-is patient-level and must not leave the environment.
+Everything in the folder above (`patients.csv`, `patients.parquet`, `pathway_steps.csv`,
+`pathway_steps.parquet`, `assumption_sensitivity.csv`, the raw `data_quality.csv` and `attrition.csv`,
+`config.toml`, `metadata.json`) is patient-level and must not leave the environment.
 """
 
 
@@ -112,5 +113,5 @@ def release_statement(enabled: bool) -> str:
                 "leave the secure environment.")
     return (f"May leave the secure environment (after its output check): the files in {RELEASE}/ only: "
             f"{REPORT_HTML}, {REPORT_DOCX}, {TABLES}/ ({TABLES_XLSX} and one CSV per table), "
-            f"{RELEASE_DATA_QUALITY_CSV} and {RELEASE_ATTRITION_CSV}. {PATIENTS_CSV}, {PATIENTS_PARQUET} "
-            f"and the {DATA_QUALITY_CSV} and {ATTRITION_CSV} beside {RELEASE}/ are patient-level and must not.")
+            f"{RELEASE_DATA_QUALITY_CSV} and {RELEASE_ATTRITION_CSV}. Every file beside {RELEASE}/ "
+            f"({', '.join(PATIENT_LEVEL_FILES)}) is patient-level and must not.")
