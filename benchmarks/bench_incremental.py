@@ -86,6 +86,8 @@ def main() -> None:
                           f"incremental {incs[-1]:.1f} s (CPU {inc_cpu[-1]:.1f} s) "
                           f"({refresh.recomputed:,} of {refresh.patients:,} patients recomputed, "
                           f"{100 * refresh.recomputed / refresh.patients:.2f}%), {len(full):,} in current care", flush=True)
+                    print("    incremental phases: " + "; ".join(f"{k} {v['wall_s']} s (CPU {v['cpu_s']} s)"
+                                                           for k, v in refresh.timings.items()), flush=True)
                 ratio = statistics.median(incs) / statistics.median(fulls)
                 print(f"D2 = D1 + {step} d: full median {statistics.median(fulls):.1f} s, incremental median "
                       f"{statistics.median(incs):.1f} s, ratio {ratio:.3f}; CPU ratio "

@@ -28,7 +28,8 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
@@ -66,6 +67,8 @@ class Refresh:
     patients: int = 0
     recomputed: int = 0
     removed: int = 0
+    # Seconds per phase, wall and this process's CPU (DuckDB's threads included): where a refresh spends.
+    timings: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -189,7 +192,9 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
     staging.mkdir(parents=True, exist_ok=True)
     db = staging / STATE_DB
     now = records_up_to(extract, as_of)
+    clock = _Clock()
     fp_now = _arrow(con, fingerprints(now))  # four integers per patient: the one pull of the whole extract
+    clock.lap("fingerprints")
     meta = read_state(previous) if previous is not None else None
     has_contacts = extract.referrals is not None
 
@@ -230,6 +235,7 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         sub = Extract(**{name: (getattr(now, name).semi_join(ids, "patient_id") if getattr(now, name) is not None else None)
                          for name in ("patients", "diagnoses", "prescriptions", "referrals")},
                       notes=None, source=extract.source)
+        clock.lap("compare fingerprints")
         t_sub = build_timeline(con, sub, config, HORIZON)
         key = state_key(con, config, t_sub)
         if meta.get("key") != key:
@@ -239,6 +245,7 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
             local = None
     if reason == "":
         pulled = {name: _arrow(con, table) for name, table in _tables(t_sub, sub, as_of).items()}
+        clock.lap("changed patients' timeline")
         raw.register("gone_ids", pa.table({"patient_id": pa.array(touched + removed, pa.string())}))
         raw.sql("CREATE TEMP TABLE gone_keys AS SELECT pkey FROM patients WHERE patient_id IN (SELECT patient_id FROM gone_ids)")
         offset = raw.sql("SELECT coalesce(max(pkey), -1) + 1 FROM patients").fetchall()[0][0]  # row_number keys start at 0
@@ -281,6 +288,7 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         refresh = Refresh("full", reason, meta["as_of"] if meta else None, fp_now.num_rows, fp_now.num_rows, 0)
         where, mode = None, "CREATE TABLE {name} AS"
 
+    clock.lap("state tables updated" if where is not None else "full timeline and state")
     # The worklist parts of the re-evaluated patients (all of them in a full build), computed in the
     # state database, never pulled: their rows replace the kept ones.
     register_lookups(raw, t.ingredients, rules)
@@ -296,17 +304,31 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
             raw.sql(f"DELETE FROM {name} WHERE {where}")
         raw.sql(f"{mode.format(name=name)} {select}")
     raw.sql("COMMIT")
+    clock.lap("parts and summaries of the re-evaluated")
     table = raw.sql(render_sql("wl_patients", "wl_summary", as_of, rules, settings, config)).to_arrow_table()
     frame = to_frame(table.select(list(WORKLIST_COLUMNS)))
+    clock.lap("every row written for the date")
     for name in ("_fresh_patients", "_fresh_drugs", "_fresh_trials", "_fresh_next"):
         raw.sql(f"DROP TABLE IF EXISTS {name}")
     raw.sql("CHECKPOINT")  # everything in the database file itself (no WAL beside it) before it is swapped in
+    clock.lap("checkpoint")
+    refresh.timings = clock.laps
     (staging / STATE_JSON).write_text(json.dumps({
         "format": STATE_FORMAT, "as_of": str(as_of), "source": extract.source, "key": key,
         "contacts": has_contacts,
         "note": "Patient-level state of the incremental worklist: stays inside the secure environment."},
         indent=2), encoding="utf-8")
     return frame, t, refresh
+
+
+class _Clock:
+    def __init__(self):
+        self.laps, self._wall, self._cpu = {}, time.perf_counter(), time.process_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.laps[name] = {"wall_s": round(wall - self._wall, 2), "cpu_s": round(cpu - self._cpu, 2)}
+        self._wall, self._cpu = wall, cpu
 
 
 def _day(date: dt.date) -> int:
