@@ -16,6 +16,13 @@ import pyarrow as pa
 
 from trdpath.treatment.drug_names import ANTIDEPRESSANT
 
+WORKLIST_COLUMNS = (
+    "team", "service_category", "priority", "patient_id", "stage", "resistance_level", "episode_start",
+    "trd_date", "current_antidepressants", "current_augmenting_agents", "dose_adequate", "days_on_current_drug",
+    "last_adequacy_date", "inertia_days", "subtherapeutic_held", "days_since_contact", "next_step", "reasons",
+    "next_step_source", "as_of",
+)
+
 NO_RULE = "No rule of the table applies: review as usual."
 NO_TEAM = "(no team recorded)"
 
@@ -151,8 +158,6 @@ def assemble_sql(con, patients: str, drugs: str, trials: str, ingredients, as_of
                  settings, config) -> pa.Table:
     """The worklist (worklist.WORKLIST_COLUMNS, sorted) as Arrow, from the parts held in `con` (a
     duckdb connection) as the tables or views named `patients`, `drugs`, `trials`."""
-    from trdpath.early.worklist import WORKLIST_COLUMNS
-
     register_lookups(con, ingredients, rules)
     con.sql(f"CREATE OR REPLACE TEMP TABLE _wl_summary AS {summary_sql(drugs, trials)}")
     table = con.sql(render_sql(patients, "_wl_summary", as_of, rules, settings, config)).to_arrow_table()

@@ -16,6 +16,7 @@ import ibis
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from trdpath.early.assemble import WORKLIST_COLUMNS  # re-exported: the columns live with the SQL that writes them
 from trdpath.early.timeline import EPOCH, Timeline, day_number, status_at
 from trdpath.errors import UserError
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, AUGMENTING
@@ -24,12 +25,6 @@ RULES_FILE = "next_steps.csv"
 RULE_COLUMNS = ("order", "when", "priority", "next_step", "source")
 FLAG_TERMS = ("inertia", "subtherapeutic", "no_recent_contact", "augmented")
 
-WORKLIST_COLUMNS = (
-    "team", "service_category", "priority", "patient_id", "stage", "resistance_level", "episode_start",
-    "trd_date", "current_antidepressants", "current_augmenting_agents", "dose_adequate", "days_on_current_drug",
-    "last_adequacy_date", "inertia_days", "subtherapeutic_held", "days_since_contact", "next_step", "reasons",
-    "next_step_source", "as_of",
-)
 
 
 class WorklistSettings(BaseModel):
