@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from early.conftest import open_tables
 from trdpath.config import StudyConfig, config_from_dict
 from trdpath.early.api import incremental_worklist, worklist, worklist_on
-from trdpath.early.incremental import STATE, STATE_JSON
+from trdpath.early.incremental import STATE, STATE_DB, STATE_JSON
 from trdpath.early.worklist import load_rules
 
 D = dt.date
@@ -52,6 +52,16 @@ def synthetic(synth_folder):
     return _frames(synth_folder)
 
 
+def _state_table(folder: Path, name: str) -> pd.DataFrame:
+    import duckdb
+
+    con = duckdb.connect(str(folder / STATE_DB))
+    try:
+        return con.sql(f"SELECT * FROM {name}").df()
+    finally:
+        con.close()
+
+
 def _same(full: pd.DataFrame, incremental: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(full.reset_index(drop=True), incremental.reset_index(drop=True))
 
@@ -72,7 +82,7 @@ def test_incremental_equals_full_over_several_dates(synthetic, tmp_path):
         modes.append((refresh.mode, refresh.recomputed))
         previous = state
     # Keys stay unique through the swaps (a collision would mix two patients' events).
-    kept = pd.read_parquet(previous / "patients.parquet")
+    kept = _state_table(previous, "patients")
     assert kept["pkey"].is_unique and kept["patient_id"].is_unique and len(kept) == 250
     assert modes[0] == ("full", 250)
     assert all(mode == "incremental" for mode, _ in modes[1:])
@@ -119,11 +129,20 @@ def test_unusable_state_rebuilds_in_full(synthetic, tmp_path):
                                                 tmp_path / "s1", tmp_path / "s3")
     assert refresh.mode == "full" and "configuration" in refresh.reason
     _same(worklist_on(con, extract, other, D(2020, 9, 30), RULES)[0], frame)
-    # A damaged state (a table missing) is not read.
-    (tmp_path / "s1" / "trials.parquet").unlink()
-    _, _, _, refresh = incremental_worklist(con, extract, StudyConfig(), D(2020, 9, 30), RULES, None,
-                                            tmp_path / "s1", tmp_path / "s4")
-    assert refresh.mode == "full" and refresh.reason == "no state kept in the results folder"
+    # A damaged state is not read: a table missing, or a file that is no database at all.
+    import shutil
+
+    import duckdb
+
+    shutil.copytree(tmp_path / "s1", tmp_path / "s1b")
+    with duckdb.connect(str(tmp_path / "s1b" / STATE_DB)) as db:
+        db.execute("DROP TABLE trials")
+    (tmp_path / "s1" / STATE_DB).write_bytes(b"not a database" * 100)
+    for damaged, staging in (("s1", "s4"), ("s1b", "s5")):
+        frame, _, _, refresh = incremental_worklist(con, extract, StudyConfig(), D(2020, 9, 30), RULES, None,
+                                                    tmp_path / damaged, tmp_path / staging)
+        assert refresh.mode == "full" and refresh.reason == "no state kept in the results folder"
+        _same(worklist_on(con, extract, StudyConfig(), D(2020, 9, 30), RULES)[0], frame)
 
 
 # Random update batches on a small extract: new events after D1, late-entered or corrected records
@@ -214,8 +233,6 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def test_failure_mid_update_keeps_the_previous_state(synth_folder, tmp_path, monkeypatch):
     """An error while the new state is half written (after two of its tables) leaves OUT as it was."""
-    import pyarrow.parquet as pq
-
     from trdpath.early import incremental
 
     out = tmp_path / "out"
@@ -224,13 +241,15 @@ def test_failure_mid_update_keeps_the_previous_state(synth_folder, tmp_path, mon
     assert _state_as_of(out / STATE) == "2020-06-30"
     calls = []
 
-    def failing(table, path, *args, **kwargs):
-        calls.append(path)
+    insert = incremental._insert
+
+    def failing(raw, name, *args, **kwargs):
+        calls.append(name)
         if len(calls) == 3:
             raise RuntimeError("disk full")
-        return pq.write_table(table, path, *args, **kwargs)
+        return insert(raw, name, *args, **kwargs)
 
-    monkeypatch.setattr(incremental, "pq", type("pq", (), {"write_table": staticmethod(failing)}))
+    monkeypatch.setattr(incremental, "_insert", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         worklist(synth_folder, out, D(2020, 9, 30), incremental=True)
     assert len(calls) == 3
@@ -275,4 +294,19 @@ def test_incremental_on_postgres(synthetic, tmp_path, postgres_con):
         frame, _, _, refresh = incremental_worklist(con, extract, StudyConfig(), as_of, RULES, None, previous, tmp_path / f"s{i}")
         _same(worklist_on(con, extract, StudyConfig(), as_of, RULES)[0], frame)
         assert refresh.mode == ("full" if i == 0 else "incremental")
+        previous = tmp_path / f"s{i}"
+
+
+def test_incremental_on_spark(synthetic, tmp_path, spark_con):
+    """The extract on PySpark (fingerprints from Spark's 32-bit HASH, the changed patients' timeline
+    built there, the state evaluated in DuckDB): the same worklists as the full computation on Spark."""
+    con, extract = open_tables(synthetic, spark_con)
+    previous = tmp_path / "none"
+    for i, as_of in enumerate([D(2019, 9, 30), D(2019, 10, 7)]):
+        frame, _, timeline, refresh = incremental_worklist(con, extract, StudyConfig(), as_of, RULES, None, previous,
+                                                           tmp_path / f"s{i}")
+        timeline.con.disconnect()
+        _same(worklist_on(con, extract, StudyConfig(), as_of, RULES)[0], frame)
+        assert refresh.mode == ("full" if i == 0 else "incremental")
+        assert i == 0 or 0 < refresh.recomputed < 50  # a week of events touches few of 250 patients
         previous = tmp_path / f"s{i}"

@@ -83,3 +83,30 @@ def test_the_risk_data_see_the_association(extracts):
 def test_not_a_synthetic_extract(tmp_path):
     with pytest.raises(UserError, match="not an extract written by"):
         add_modest_signal(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_synth_command_modest_signal(tmp_path, fmt):
+    """`trdpath synth --modest-signal` gives the diagnoses add_modest_signal gives on the same extract
+    generated without the flag (same seed), in both file formats."""
+    from cli.test_bad_input import run_cli
+
+    for flag, name in (("--modest-signal", "with"), (None, "plain")):
+        done = run_cli("synth", "-n", "300", "-s", "4", "--format", fmt, "--no-notes", "-q", "--out",
+                       str(tmp_path / name), *([flag] if flag else []))
+        assert done.returncode == 0, done.stderr
+    design = add_modest_signal(tmp_path / "plain", seed=4)
+    read = (lambda p: pd.read_csv(p / "diagnoses.csv", dtype=str)) if fmt == "csv" else (lambda p: pd.read_parquet(p / "diagnoses.parquet"))
+    key = ["patient_id", "date", "code"]
+    a = read(tmp_path / "with").astype(str).sort_values(key).reset_index(drop=True)
+    b = read(tmp_path / "plain").astype(str).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a[key], b[key])
+    assert design["added"] > 0 and (a["code"] == "F41.1").sum() == design["added"]
+
+
+def test_synth_command_modest_signal_refuses_omop(tmp_path):
+    from cli.test_bad_input import run_cli
+
+    done = run_cli("synth", "-n", "10", "--format", "omop", "--modest-signal", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "--modest-signal works with --format csv or parquet" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "o").exists()

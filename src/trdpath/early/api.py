@@ -77,8 +77,11 @@ def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, co
                 # State and worklist are staged together: a kill leaves the old pair or the new one.
                 frame, as_of, timeline, refresh = incremental_worklist(con, extract, config, as_of, rules, settings,
                                                                        Path(out) / STATE, folder / STATE)
-                if target is not None:
-                    write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
+                try:
+                    if target is not None:
+                        write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
+                finally:
+                    timeline.con.disconnect()  # the state database closed before its folder is swapped in
             write_worklist(frame, folder, as_of)
             write_flags(frame, folder / "flags.ndjson", as_of, include_stage2=fhir_stage2)
             meta = {"trdpath_version": __version__, "as_of": str(as_of), "source": extract.source,

@@ -1,13 +1,23 @@
 """FHIR `Flag` resources for the record: TRD and, if asked, stage 2 (two failed adequate trials).
 
-Built and validated with the `fhir.resources` models. Its R4B package is used: FHIR R4B changed no
+Validated with the `fhir.resources` models. Its R4B package is used: FHIR R4B changed no
 element of Flag from R4 (4.0.1), so these resources are valid R4 Flags. The evidence (the reasons
 a clinician can check) and the suggested next step travel as extensions; R4 Flag has no `note`.
+
+flags.ndjson is written from plain dictionaries (json.dumps: ~0.02 ms a row) rather than by building
+and dumping a model per row (~0.4 ms a row: minutes at 1M patients). Every row is the same template
+filled with a patient's values; the template varies only in its *shape*: stage code (TRD or stage 2),
+subject (literal reference or identifier), period start (the TRD date, the last adequacy date or the
+as-of date). So the writer validates with `Flag.model_validate` the first row of every shape, the first
+VALIDATE_FIRST rows and every VALIDATE_EVERY-th row after, and checks for each of them that the line
+written equals the model's own JSON; a row that fails stops the run. The values themselves (dates,
+identifiers, non-empty text) are already checked by the extract's validation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from pathlib import Path
@@ -37,12 +47,20 @@ def _subject(patient_id: str) -> dict:
     return {"type": "Patient", "identifier": {"system": PATIENT_ID_SYSTEM, "value": patient_id}}
 
 
-def flag_resource(row: dict, as_of: dt.date) -> Flag:
-    """One validated Flag for a worklist row (stage TRD or 2)."""
+VALIDATE_FIRST = 1000
+VALIDATE_EVERY = 100
+
+
+def _missing(value) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value))
+
+
+def flag_data(row: dict, as_of: dt.date) -> dict:
+    """The Flag for a worklist row (stage TRD or 2) as a plain dictionary (flag_resource validates it)."""
     code, display = STAGE_CODES[row["stage"]]
     start = row["trd_date"] if row["stage"] == "TRD" else row.get("last_adequacy_date")
-    period = {"start": (start or as_of).isoformat()}
-    data = {
+    period = {"start": (as_of if _missing(start) else start).isoformat()}
+    return {
         "resourceType": "Flag",
         "id": str(uuid.uuid5(_NAMESPACE, f"{row['patient_id']}|{code}|{period['start']}")),
         "status": "active",
@@ -55,7 +73,17 @@ def flag_resource(row: dict, as_of: dt.date) -> Flag:
         "extension": [{"url": EVIDENCE_URL, "valueString": str(row["reasons"])},
                       {"url": NEXT_STEP_URL, "valueString": str(row["next_step"])}],
     }
-    return Flag.model_validate(data)
+
+
+def flag_resource(row: dict, as_of: dt.date) -> Flag:
+    """One validated Flag for a worklist row (stage TRD or 2)."""
+    return Flag.model_validate(flag_data(row, as_of))
+
+
+def _shape(row: dict, data: dict) -> tuple:
+    start = "trd" if row["stage"] == "TRD" and not _missing(row["trd_date"]) else \
+        "adequacy" if row["stage"] != "TRD" and not _missing(row.get("last_adequacy_date")) else "as_of"
+    return row["stage"], "reference" in data["subject"], start
 
 
 def flag_resources(frame: pd.DataFrame, as_of: dt.date, include_stage2: bool = False) -> list[Flag]:
@@ -64,10 +92,24 @@ def flag_resources(frame: pd.DataFrame, as_of: dt.date, include_stage2: bool = F
     return [flag_resource(row, as_of) for row in rows]
 
 
-def write_flags(frame: pd.DataFrame, path: Path, as_of: dt.date, include_stage2: bool = False) -> int:
-    """flags.ndjson: one Flag per line (FHIR bulk-data NDJSON). Returns the number written."""
-    flags = flag_resources(frame, as_of, include_stage2)
+def write_flags(frame: pd.DataFrame, path: Path, as_of: dt.date, include_stage2: bool = False,
+                validate_first: int = VALIDATE_FIRST, validate_every: int = VALIDATE_EVERY) -> int:
+    """flags.ndjson: one Flag per line (FHIR bulk-data NDJSON), validated as the module says.
+    Returns the number written."""
+    stages = ["TRD", "2"] if include_stage2 else ["TRD"]
+    columns = ["patient_id", "stage", "trd_date", "last_adequacy_date", "reasons", "next_step"]
+    rows = frame.loc[frame["stage"].isin(stages), columns]
+    shapes, n = set(), 0
     with open(path, "w", encoding="utf-8") as handle:
-        for flag in flags:
-            handle.write(flag.model_dump_json(exclude_none=True) + "\n")
-    return len(flags)
+        for n, values in enumerate(zip(*(rows[c].tolist() for c in columns)), start=1):
+            row = dict(zip(columns, values))
+            data = flag_data(row, as_of)
+            line = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            shape = _shape(row, data)
+            if n <= validate_first or n % validate_every == 0 or shape not in shapes:
+                shapes.add(shape)
+                model = Flag.model_validate(data)  # raises on an invalid resource
+                if json.loads(model.model_dump_json(exclude_none=True)) != json.loads(line):
+                    raise ValueError(f"flags.ndjson row {n}: the line written differs from the validated Flag.")
+            handle.write(line + "\n")
+    return n

@@ -27,13 +27,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from trdpath.config import StudyConfig
 from trdpath.early.timeline import Timeline, build_timeline
@@ -44,8 +44,10 @@ from trdpath.treatment.drug_names import DrugDictionary
 
 STATE = "state"  # OUT/state/: patient-level, like the worklist itself
 STATE_JSON = "state.json"
-STATE_FORMAT = 2
-PARTS = ("wl_patients", "wl_drugs", "wl_trials")  # worklist_parts as of the state's date
+STATE_FORMAT = 3
+STATE_DB = "state.duckdb"
+# The worklist's patients part and its per-patient summary (assemble.summary_sql) as of the state's date.
+PARTS = ("wl_patients", "wl_summary")
 # Exposures are cut here, not at the as-of date, so later as-of dates can be evaluated on the state.
 HORIZON = dt.date(2999, 12, 31)
 TIMELINE_TABLES = ("patients", "exposures", "eras", "trials", "episode_opens", "augments")
@@ -65,6 +67,8 @@ class Refresh:
     patients: int = 0
     recomputed: int = 0
     removed: int = 0
+    # Seconds per phase, wall and this process's CPU (DuckDB's threads included): where a refresh spends.
+    timings: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -130,26 +134,69 @@ def read_state(folder: Path) -> dict | None:
         meta = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
-        return None
-    names = [*TIMELINE_TABLES, "doses", "fingerprints", *PARTS, "next_change"] + (["contacts"] if meta.get("contacts") else [])
-    if not all((folder / f"{n}.parquet").is_file() for n in names):
+    if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT or not (folder / STATE_DB).is_file():
         return None
     return meta
 
 
-def refreshed_timeline(con, extract: Extract, config: StudyConfig, as_of: dt.date, previous: Path | None,
-                       staging: Path):
-    """Write the state for `as_of` into `staging` (from `previous` where usable) and return
-    (Timeline over it in a local DuckDB, doses, contacts, Refresh)."""
-    from trdpath import engines  # the state is evaluated in DuckDB whatever engine read the extract
+def _kept_tables(has_contacts: bool) -> tuple[str, ...]:
+    return (*TIMELINE_TABLES, "doses", *(("contacts",) if has_contacts else ()))
 
+
+def _open_db(path: Path):
+    """The state database (ibis DuckDB backend); its tables are updated in place, never rewritten."""
+    from trdpath import engines
+
+    return engines.connect("duckdb", str(path))
+
+
+def _state_ok(local, has_contacts: bool) -> bool:
+    """Every table of the state is there (a damaged or foreign file: rebuild in full)."""
+    try:
+        # duckdb_tables() rather than list_tables, which fails in Ibis 12 on DuckDB 2.0.
+        names = {row[0] for row in local.con.sql("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+    except Exception:  # not a DuckDB database at all
+        return False
+    return set(_kept_tables(has_contacts)) | {"fingerprints", *PARTS, "next_change"} <= names
+
+
+def _timeline(local, config: StudyConfig) -> Timeline:
+    ingredients = DrugDictionary(ReferenceData(config)).ingredient_table()
+    tables = [local.table(name) for name in TIMELINE_TABLES]
+    return Timeline(local, config, HORIZON, *tables, ingredients, None)
+
+
+def _insert(raw, name: str, arrow: pa.Table, offset: int = 0, create: bool = False) -> None:
+    """Rows pulled from the extract's engine into table `name` of the state (pkeys moved by `offset`)."""
+    raw.register("_incoming", _unify(arrow))
+    select = ", ".join(f"pkey + {int(offset)} AS pkey" if c == "pkey" else f'"{c}"' for c in arrow.column_names)
+    if create:
+        raw.sql(f'CREATE TABLE "{name}" AS SELECT {select} FROM _incoming')
+    else:
+        raw.sql(f'INSERT INTO "{name}" BY NAME SELECT {select} FROM _incoming')
+    raw.unregister("_incoming")
+
+
+def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.date, previous: Path | None,
+                       staging: Path, rules, settings):
+    """(worklist, Timeline, Refresh). The state database of `previous` is copied into `staging` (a file
+    copy, not a rewrite) and updated there in place: the changed patients' rows of every table deleted
+    and inserted again from their records alone, the worklist parts recomputed only for them and for the
+    patients whose next change day (worklist.next_change) has come. Every row is then written for
+    `as_of` by one SQL statement over the kept parts (assemble.render_sql: the day counts are the as-of
+    day minus kept days). The caller closes `Timeline.con` before the staging folder is swapped in."""
+    from trdpath.early.assemble import register_lookups, render_sql, summary_sql, to_frame
+    from trdpath.early.worklist import WORKLIST_COLUMNS, WorklistSettings, next_change, worklist_parts
+
+    settings = settings or WorklistSettings()
     staging.mkdir(parents=True, exist_ok=True)
+    db = staging / STATE_DB
     now = records_up_to(extract, as_of)
-    fp_now = _arrow(con, fingerprints(now))
+    clock = _Clock()
+    fp_now = _arrow(con, fingerprints(now))  # four integers per patient: the one pull of the whole extract
+    clock.lap("fingerprints")
     meta = read_state(previous) if previous is not None else None
-    key = None
-    local = engines.connect("duckdb")
+    has_contacts = extract.referrals is not None
 
     reason = "no state kept in the results folder"
     if meta is not None:
@@ -157,17 +204,30 @@ def refreshed_timeline(con, extract: Extract, config: StudyConfig, as_of: dt.dat
             reason = f"the state is as of {meta['as_of']}, after {as_of}"
         elif meta.get("source") != extract.source:
             reason = "the state was made from another extract location"
-        elif bool(meta.get("contacts")) != (extract.referrals is not None):
+        elif bool(meta.get("contacts")) != has_contacts:
             reason = "the extract gained or lost its referrals table"
         else:
             reason = ""
+    local = None
     if reason == "":
-        old_fp = local.read_parquet(str(previous / "fingerprints.parquet"))
-        new_fp = local.create_table("fp_now", fp_now, temp=True)
-        joined = new_fp.outer_join(old_fp, new_fp.patient_id == old_fp.patient_id)
-        changed = joined.filter(joined.patient_id.isnull() | joined.patient_id_right.isnull()
-                                | (joined.n != joined.n_right) | (joined.a != joined.a_right) | (joined.b != joined.b_right))
-        changed = local.to_pyarrow(changed.select(now_id=changed.patient_id, old_id=changed.patient_id_right))
+        shutil.copyfile(previous / STATE_DB, db)
+        try:
+            local = _open_db(db)
+        except Exception:  # trdpath.errors.BackendError: not a DuckDB database (damaged)
+            local = None
+        if local is None or not _state_ok(local, has_contacts):
+            if local is not None:
+                local.disconnect()
+            db.unlink()
+            local, reason = None, "no state kept in the results folder"
+    key = None
+    if reason == "":
+        raw = local.con
+        raw.register("fp_now", fp_now)
+        changed = raw.sql("SELECT n.patient_id AS now_id, o.patient_id AS old_id FROM fp_now n "
+                          "FULL OUTER JOIN fingerprints o ON n.patient_id = o.patient_id "
+                          "WHERE n.patient_id IS NULL OR o.patient_id IS NULL OR n.n <> o.n OR n.a <> o.a OR n.b <> o.b"
+                          ).to_arrow_table()
         touched = [p for p in changed.column("now_id").to_pylist() if p is not None]
         removed = [p for p, q in zip(changed.column("old_id").to_pylist(), changed.column("now_id").to_pylist())
                    if p is not None and q is None]
@@ -175,109 +235,103 @@ def refreshed_timeline(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         sub = Extract(**{name: (getattr(now, name).semi_join(ids, "patient_id") if getattr(now, name) is not None else None)
                          for name in ("patients", "diagnoses", "prescriptions", "referrals")},
                       notes=None, source=extract.source)
+        clock.lap("compare fingerprints")
         t_sub = build_timeline(con, sub, config, HORIZON)
         key = state_key(con, config, t_sub)
         if meta.get("key") != key:
             reason = "the configuration, reference data or engine differ from the state's"
-        else:
-            pulled = {name: _unify(_arrow(con, table)) for name, table in _tables(t_sub, sub, as_of).items()}
-            gone_keys, offset = _merge(local, previous, staging, pulled, touched, removed, meta)
-            refresh = Refresh("incremental", f"records changed for {len(touched):,} patient(s) since {meta['as_of']}",
-                              meta["as_of"], fp_now.num_rows, len(touched), len(removed))
+            local.disconnect()
+            db.unlink()
+            local = None
+    if reason == "":
+        pulled = {name: _arrow(con, table) for name, table in _tables(t_sub, sub, as_of).items()}
+        clock.lap("changed patients' timeline")
+        raw.register("gone_ids", pa.table({"patient_id": pa.array(touched + removed, pa.string())}))
+        raw.sql("CREATE TEMP TABLE gone_keys AS SELECT pkey FROM patients WHERE patient_id IN (SELECT patient_id FROM gone_ids)")
+        offset = raw.sql("SELECT coalesce(max(pkey), -1) + 1 FROM patients").fetchall()[0][0]  # row_number keys start at 0
+        raw.sql("BEGIN")
+        for name in _kept_tables(has_contacts):
+            column, within = ("patient_id", "gone_ids") if name in KEYED_BY_PATIENT_ID else ("pkey", "gone_keys")
+            raw.sql(f'DELETE FROM "{name}" WHERE {column} IN (SELECT {column} FROM {within})')
+            if name in pulled:
+                _insert(raw, name, pulled[name], offset)
+        raw.sql("CREATE OR REPLACE TABLE fingerprints AS SELECT * FROM fp_now")
+        raw.sql("COMMIT")
+        t = _timeline(local, config)
+        d = _day(as_of)
+        # Re-evaluated: the changed patients (new keys) and those whose next change day has come.
+        raw.sql(f"CREATE TEMP TABLE redo_keys AS SELECT pkey FROM patients WHERE pkey >= {int(offset)} UNION "
+                    f"SELECT pkey FROM next_change WHERE next_day <= {int(d)} AND pkey NOT IN (SELECT pkey FROM gone_keys)")
+        redo = local.table("redo_keys")
+        part = Timeline(local, config, t.last_date, *(getattr(t, n).semi_join(redo, "pkey") for n in TIMELINE_TABLES),
+                        t.ingredients, None)
+        doses = local.table("doses").semi_join(redo, "pkey")
+        contacts = local.table("contacts") if has_contacts else None
+        n_redo = raw.sql("SELECT count(*) FROM redo_keys").fetchall()[0][0]
+        refresh = Refresh("incremental", f"records changed for {len(touched):,} patient(s) since {meta['as_of']}; "
+                          f"{n_redo:,} patient(s) re-evaluated", meta["as_of"], fp_now.num_rows, len(touched), len(removed))
+        where = "pkey IN (SELECT pkey FROM gone_keys) OR pkey IN (SELECT pkey FROM redo_keys)"
+        mode = "INSERT INTO {name} BY NAME"
     else:
-        gone_keys, offset = None, None
-    if reason:
+        if local is None:
+            local = _open_db(db)
+            raw = local.con
         t_full = build_timeline(con, now, config, HORIZON)
         key = state_key(con, config, t_full)
         for name, table in _tables(t_full, now, as_of).items():
-            pq.write_table(_unify(_arrow(con, table)), staging / f"{name}.parquet")
+            _insert(raw, name, _arrow(con, table), create=True)
+        raw.register("fp_now", fp_now)
+        raw.sql("CREATE TABLE fingerprints AS SELECT * FROM fp_now")
+        t = _timeline(local, config)
+        part, doses = t, local.table("doses")
+        contacts = local.table("contacts") if has_contacts else None
         refresh = Refresh("full", reason, meta["as_of"] if meta else None, fp_now.num_rows, fp_now.num_rows, 0)
-    pq.write_table(fp_now, staging / "fingerprints.parquet")
-    has_contacts = (staging / "contacts.parquet").is_file()
+        where, mode = None, "CREATE TABLE {name} AS"
+
+    clock.lap("state tables updated" if where is not None else "full timeline and state")
+    # The worklist parts of the re-evaluated patients (all of them in a full build), computed in the
+    # state database, never pulled: their rows replace the kept ones.
+    register_lookups(raw, t.ingredients, rules)
+    fresh_patients, fresh_drugs, fresh_trials = worklist_parts(part, doses, contacts, as_of)
+    for name, expr in (("_fresh_patients", fresh_patients), ("_fresh_drugs", fresh_drugs), ("_fresh_trials", fresh_trials),
+                       ("_fresh_next", next_change(part, as_of))):
+        local.create_table(name, expr, temp=True, overwrite=True)
+    raw.sql("BEGIN")
+    for name, select in (("wl_patients", "SELECT * FROM _fresh_patients"),
+                         ("wl_summary", summary_sql("_fresh_drugs", "_fresh_trials")),
+                         ("next_change", "SELECT * FROM _fresh_next")):
+        if where is not None:
+            raw.sql(f"DELETE FROM {name} WHERE {where}")
+        raw.sql(f"{mode.format(name=name)} {select}")
+    raw.sql("COMMIT")
+    clock.lap("parts and summaries of the re-evaluated")
+    table = raw.sql(render_sql("wl_patients", "wl_summary", as_of, rules, settings, config)).to_arrow_table()
+    frame = to_frame(table.select(list(WORKLIST_COLUMNS)))
+    clock.lap("every row written for the date")
+    for name in ("_fresh_patients", "_fresh_drugs", "_fresh_trials", "_fresh_next"):
+        raw.sql(f"DROP TABLE IF EXISTS {name}")
+    raw.sql("CHECKPOINT")  # everything in the database file itself (no WAL beside it) before it is swapped in
+    clock.lap("checkpoint")
+    refresh.timings = clock.laps
     (staging / STATE_JSON).write_text(json.dumps({
         "format": STATE_FORMAT, "as_of": str(as_of), "source": extract.source, "key": key,
         "contacts": has_contacts,
         "note": "Patient-level state of the incremental worklist: stays inside the secure environment."},
         indent=2), encoding="utf-8")
-    t, doses, contacts = _open_state(local, staging, config, has_contacts)
-    return t, doses, contacts, refresh, (None if reason else (previous, gone_keys, offset))
-
-
-def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.date, previous: Path | None,
-                       staging: Path, rules, settings):
-    """(worklist, Timeline, Refresh): the state refreshed (refreshed_timeline), then the engine's
-    worklist parts recomputed only for the changed patients and for those whose next change day
-    (worklist.next_change) has come; the others' parts are the kept ones, and the rows of all are
-    written from the parts on `as_of` (day counts, care window, inertia: _assemble)."""
-    import pandas as pd
-
-    from trdpath.early.worklist import WorklistSettings, _assemble, next_change, worklist_parts
-
-    t, doses, contacts, refresh, kept = refreshed_timeline(con, extract, config, as_of, previous, staging)
-    local = t.con
-    if kept is None:  # full: every patient's parts
-        parts = [local.execute(part) for part in worklist_parts(t, doses, contacts, as_of)]
-        changes = local.to_pyarrow(next_change(t, as_of))
-    else:
-        previous, gone_keys, offset = kept
-        d = ibis.literal(_day(as_of), "int64")
-        old_next = local.read_parquet(str(previous / "next_change.parquet"))
-        gone = local.create_table("gone_keys", gone_keys, temp=True)
-        due = old_next.filter(old_next.next_day <= d).anti_join(gone, "pkey").select("pkey")
-        fresh_keys = t.patients.filter(t.patients.pkey >= offset).select(pkey=t.patients.pkey.cast("int64"))
-        redo = local.create_table("redo_keys", local.to_pyarrow(ibis.union(due, fresh_keys).distinct()), temp=True)
-        sub = Timeline(local, config, t.last_date, *(getattr(t, n).semi_join(redo, "pkey") for n in TIMELINE_TABLES),
-                       t.ingredients, None)
-        fresh = [local.execute(part) for part in worklist_parts(sub, doses.semi_join(redo, "pkey"), contacts, as_of)]
-        parts = []
-        for name, frame in zip(PARTS, fresh):
-            old = local.read_parquet(str(previous / f"{name}.parquet"))
-            old = local.execute(old.anti_join(gone, "pkey").anti_join(redo, "pkey"))
-            both = [f for f in (old, frame) if len(f)]
-            parts.append(pd.concat(both, ignore_index=True) if len(both) == 2 else (both[0] if both else frame))
-        old_next = old_next.anti_join(gone, "pkey").anti_join(redo, "pkey")
-        changes = pa.concat_tables([local.to_pyarrow(old_next), local.to_pyarrow(next_change(sub, as_of))])
-        refresh.reason += f"; {local.execute(redo.count()):,} patient(s) re-evaluated"
-    for name, frame in zip(PARTS, parts):
-        frame.to_parquet(staging / f"{name}.parquet", index=False)
-    pq.write_table(changes, staging / "next_change.parquet")
-    frame = _assemble(*parts, t, as_of, rules, settings or WorklistSettings())
     return frame, t, refresh
+
+
+class _Clock:
+    def __init__(self):
+        self.laps, self._wall, self._cpu = {}, time.perf_counter(), time.process_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.laps[name] = {"wall_s": round(wall - self._wall, 2), "cpu_s": round(cpu - self._cpu, 2)}
+        self._wall, self._cpu = wall, cpu
 
 
 def _day(date: dt.date) -> int:
     from trdpath.early.timeline import day_number
 
     return day_number(date)
-
-
-def _merge(local, previous: Path, staging: Path, pulled: dict[str, pa.Table], touched: list[str],
-           removed: list[str], meta: dict) -> None:
-    """Kept tables without the touched and removed patients, plus the touched patients' new rows
-    (their pkeys moved past the kept ones so that keys stay unique)."""
-    gone = local.create_table("gone_ids", pa.table({"patient_id": pa.array(touched + removed, pa.string())}), temp=True)
-    old_patients = local.read_parquet(str(previous / "patients.parquet"))
-    gone_keys = old_patients.semi_join(gone, "patient_id").select("pkey")
-    offset = int(local.execute(old_patients.pkey.max().fill_null(-1))) + 1  # row_number keys start at 0
-    for name in (*TIMELINE_TABLES, "doses", "contacts"):
-        fresh = pulled.get(name)
-        if fresh is None:
-            continue
-        if "pkey" in fresh.column_names:
-            i = fresh.column_names.index("pkey")
-            fresh = fresh.set_column(i, "pkey", pc.add(fresh.column(i), offset))
-        old = local.read_parquet(str(previous / f"{name}.parquet"))
-        kept = old.anti_join(gone, "patient_id") if name in KEYED_BY_PATIENT_ID else old.anti_join(gone_keys, "pkey")
-        kept = local.to_pyarrow(kept)
-        fresh = fresh.select(kept.column_names).cast(kept.schema)
-        pq.write_table(pa.concat_tables([kept, fresh]), staging / f"{name}.parquet")
-    return local.to_pyarrow(gone_keys), offset
-
-
-def _open_state(local, folder: Path, config: StudyConfig, has_contacts: bool):
-    read = {name: local.read_parquet(str(folder / f"{name}.parquet")).cache() for name in (*TIMELINE_TABLES, "doses")}
-    ingredients = DrugDictionary(ReferenceData(config)).ingredient_table()
-    t = Timeline(local, config, HORIZON, read["patients"], read["exposures"], read["eras"], read["trials"],
-                 read["episode_opens"], read["augments"], ingredients, None)
-    contacts = local.read_parquet(str(folder / "contacts.parquet")) if has_contacts else None
-    return t, read["doses"], contacts

@@ -2,11 +2,18 @@
 
 The worklist is patient-level: it belongs in the results folder's top level, which never leaves
 the secure environment (docs/early-identification.md).
+
+worklist.xlsx is streamed by XlsxWriter in constant-memory mode (each row written once, in order,
+flushed to disk: openpyxl held every cell as an object and took ~4 min at 1M patients). The HTML
+worklist is one page while it holds at most HTML_PAGE_ROWS rows; beyond that worklist.html is an
+index (patients per team and stage) linking to pages of at most HTML_PAGE_ROWS rows per team in
+worklist-pages/, each printable (a browser cannot lay out or print a page of 500,000 rows).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +23,8 @@ from trdpath.safety import neutralise_frame
 
 WORKLIST_FILES = ("worklist.csv", "worklist.xlsx", "worklist.html")
 EXCEL_ROWS = 1_048_575
+HTML_PAGE_ROWS = 500
+PAGES = "worklist-pages"
 
 
 def worklist_path(out: Path, name: str = "worklist.csv") -> Path:
@@ -23,22 +32,85 @@ def worklist_path(out: Path, name: str = "worklist.csv") -> Path:
     return Path(out) / name
 
 
+def _cells(frame: pd.DataFrame) -> list[list]:
+    """The columns as Python lists with every missing value (None, NaN, pd.NA) as None."""
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        values = column.astype(object).tolist()
+        if column.isna().any():
+            missing = column.isna().tolist()
+            values = [None if m else v for v, m in zip(values, missing)]
+        columns.append(values)
+    return columns
+
+
+def _sheet(book, name: str, frame: pd.DataFrame, formats: dict, freeze: tuple[int, int] | None = None) -> None:
+    sheet = book.add_worksheet(name)
+    sheet.write_row(0, 0, list(frame.columns), formats["header"])
+    write_row = sheet.write_row
+    for r, row in enumerate(zip(*_cells(frame)), start=1):
+        write_row(r, 0, row)  # dates as dates (the workbook's default date format), None as an empty cell
+    if freeze:
+        sheet.freeze_panes(*freeze)
+    sheet.autofilter(0, 0, max(len(frame), 1), max(len(frame.columns) - 1, 0))
+
+
+def write_xlsx(frame: pd.DataFrame, path: Path) -> None:
+    """worklist.xlsx: the worklist (neutralised), a note where it exceeds a sheet, patients by team and stage."""
+    import xlsxwriter
+
+    safe = neutralise_frame(frame)
+    # constant_memory: rows go to disk as written; strings inline (no shared-string table held in memory).
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                           "strings_to_formulas": False, "strings_to_urls": False,
+                                           "default_date_format": "yyyy-mm-dd"})
+    try:
+        formats = {"header": book.add_format({"bold": True})}
+        # A sheet holds at most 1,048,576 rows (with the header): beyond that, worklist.csv has them all.
+        _sheet(book, "worklist", safe.head(EXCEL_ROWS), formats, freeze=(1, 4))
+        if len(safe) > EXCEL_ROWS:
+            _sheet(book, "note", pd.DataFrame({"note": [f"Only the first {EXCEL_ROWS:,} of {len(safe):,} rows fit a sheet: "
+                                                        "see worklist.csv."]}), formats)
+        teams = frame.groupby(["team", "stage"]).size().unstack(fill_value=0).reset_index() if len(frame) else \
+            pd.DataFrame({"team": []})
+        teams.columns = [str(c) for c in teams.columns]
+        _sheet(book, "by team", neutralise_frame(teams), formats)
+    finally:
+        book.close()
+
+
+def write_html(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str) -> None:
+    env = Environment(loader=PackageLoader("trdpath.early", "templates"), autoescape=select_autoescape(["html"]))
+    stages = frame["stage"].value_counts().to_dict()
+    page = env.get_template("worklist.html")
+    if len(frame) <= HTML_PAGE_ROWS:
+        groups = [(team, rows.to_dict("records"), None) for team, rows in frame.groupby("team", sort=True)]
+        html = page.render(title=title, as_of=as_of, groups=groups, n=len(frame), stages=stages, index=None)
+        worklist_path(folder, "worklist.html").write_text(html, encoding="utf-8")
+        return
+    pages = folder / PAGES
+    pages.mkdir()
+    index = []
+    for t, (team, rows) in enumerate(frame.groupby("team", sort=True), start=1):
+        n_pages = math.ceil(len(rows) / HTML_PAGE_ROWS)
+        links = []
+        for p in range(n_pages):
+            name = f"team-{t:04d}-page-{p + 1:04d}.html"
+            chunk = rows.iloc[p * HTML_PAGE_ROWS:(p + 1) * HTML_PAGE_ROWS]
+            html = page.render(title=title, as_of=as_of, n=len(frame), stages=stages, index=None,
+                               groups=[(team, chunk.to_dict("records"), f"page {p + 1} of {n_pages}")],
+                               back="../worklist.html")
+            (pages / name).write_text(html, encoding="utf-8")
+            links.append((f"{PAGES}/{name}", f"{p + 1}"))
+        index.append((team, len(rows), rows["stage"].value_counts().to_dict(), links))
+    html = page.render(title=title, as_of=as_of, groups=[], n=len(frame), stages=stages, index=index,
+                       page_rows=HTML_PAGE_ROWS)
+    worklist_path(folder, "worklist.html").write_text(html, encoding="utf-8")
+
+
 def write_worklist(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str = "TRD pathway worklist") -> None:
     safe = neutralise_frame(frame)
     safe.to_csv(worklist_path(folder, "worklist.csv"), index=False)
-    with pd.ExcelWriter(worklist_path(folder, "worklist.xlsx"), engine="openpyxl") as writer:
-        # A sheet holds at most 1,048,576 rows (with the header): beyond that, worklist.csv has them all.
-        safe.head(EXCEL_ROWS).to_excel(writer, sheet_name="worklist", index=False)
-        if len(safe) > EXCEL_ROWS:
-            pd.DataFrame({"note": [f"Only the first {EXCEL_ROWS:,} of {len(safe):,} rows fit a sheet: see worklist.csv."]}).to_excel(
-                writer, sheet_name="note", index=False)
-        teams = (frame.groupby(["team", "stage"]).size().unstack(fill_value=0).reset_index())
-        neutralise_frame(teams).to_excel(writer, sheet_name="by team", index=False)
-        sheet = writer.sheets["worklist"]
-        sheet.freeze_panes = "E2"
-        sheet.auto_filter.ref = sheet.dimensions
-    env = Environment(loader=PackageLoader("trdpath.early", "templates"), autoescape=select_autoescape(["html"]))
-    groups = [(team, rows.to_dict("records")) for team, rows in frame.groupby("team", sort=True)]
-    html = env.get_template("worklist.html").render(title=title, as_of=as_of, groups=groups, n=len(frame),
-                                                    stages=frame["stage"].value_counts().to_dict())
-    worklist_path(folder, "worklist.html").write_text(html, encoding="utf-8")
+    write_xlsx(frame, worklist_path(folder, "worklist.xlsx"))
+    write_html(frame, Path(folder), as_of, title)

@@ -42,11 +42,13 @@ def add_modest_signal(folder: Path | str, odds_ratio: float = 2.0, p0: float = 0
         raise UserError(f"The modest signal needs odds_ratio > 0 and 0 < p0 < 1 (got {odds_ratio}, {p0}).")
     truth_path = folder / "synth_truth.csv"
     parquet = folder / "diagnoses.parquet"
-    path = parquet if parquet.is_file() else folder / "diagnoses.csv"
-    if not truth_path.is_file() or not path.is_file():
+    parts = folder / "diagnoses"  # a folder of part-*.parquet (as some writers of extracts give)
+    path = parquet if parquet.is_file() else parts if parts.is_dir() else folder / "diagnoses.csv"
+    if not truth_path.is_file() or not path.exists():
         raise UserError(f"{folder} is not an extract written by `trdpath synth` (synth_truth.csv and diagnoses needed).")
     truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
-    diagnoses = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False)
+    is_parquet = path.suffix == ".parquet" or path.is_dir()
+    diagnoses = pd.read_parquet(path) if is_parquet else pd.read_csv(path, dtype=str, keep_default_na=False)
     normalised = diagnoses["code"].astype(str).str.replace(".", "", regex=False).str.strip().str.upper()
     kept = diagnoses[~normalised.str.match(ANXIETY_PATTERN)]
     start = pd.to_datetime(truth["intended_episode_start"], errors="coerce")
@@ -57,7 +59,7 @@ def add_modest_signal(folder: Path | str, odds_ratio: float = 2.0, p0: float = 0
     gets = rng.random(len(treated)) < np.where(trd, p1, p0)
     dates = (start[start.notna()] - pd.Timedelta(days=LEAD_DAYS))[gets]
     added = pd.DataFrame({"patient_id": treated["patient_id"].to_numpy()[gets], "code": ANXIETY_CODE})
-    if path.suffix == ".parquet":
+    if is_parquet:
         added["date"] = dates.dt.date.to_numpy()
         added = added.astype({c: diagnoses[c].dtype for c in ("patient_id", "code")}, errors="ignore")
     else:
@@ -65,10 +67,20 @@ def add_modest_signal(folder: Path | str, odds_ratio: float = 2.0, p0: float = 0
     for column in diagnoses.columns.difference(added.columns):
         added[column] = None
     out = pd.concat([kept, added[diagnoses.columns]], ignore_index=True)
+    if path.is_dir():
+        from trdpath.atomic import replace_folder
+
+        with replace_folder(path) as staging:  # trdpath.atomic: the old parts or the new one, never half
+            out.to_parquet(staging / "part-0.parquet", index=False)
+        return _design(odds_ratio, p0, p1, diagnoses, kept, gets, treated, trd)
     with replace_file(path) as temporary:  # trdpath.atomic: the old diagnoses or the new, never half
         if path.suffix == ".parquet":
             out.to_parquet(temporary, index=False)
         else:
             out.to_csv(temporary, index=False)
+    return _design(odds_ratio, p0, p1, diagnoses, kept, gets, treated, trd)
+
+
+def _design(odds_ratio, p0, p1, diagnoses, kept, gets, treated, trd) -> dict:
     return {"odds_ratio": odds_ratio, "p0": p0, "p1": p1, "removed": int(len(diagnoses) - len(kept)),
             "added": int(gets.sum()), "treated": int(len(treated)), "trd": int(trd.sum())}

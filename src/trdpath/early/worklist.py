@@ -1,7 +1,7 @@
 """The worklist as of a date: who is where on the pathway, what is current, what is next, and why.
 
-Computed in the engine from the timeline (timeline.py); only the patients in current care come back
-to Python, where the reasons are written as text with vectorised pandas string operations.
+Computed in the engine from the timeline (timeline.py); the engine's parts (patients, current drugs,
+trials) are written as rows with their reasons by one DuckDB statement (assemble.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import ibis
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from trdpath.early.assemble import WORKLIST_COLUMNS  # re-exported: the columns live with the SQL that writes them
 from trdpath.early.timeline import EPOCH, Timeline, day_number, status_at
 from trdpath.errors import UserError
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, AUGMENTING
@@ -24,12 +25,6 @@ RULES_FILE = "next_steps.csv"
 RULE_COLUMNS = ("order", "when", "priority", "next_step", "source")
 FLAG_TERMS = ("inertia", "subtherapeutic", "no_recent_contact", "augmented")
 
-WORKLIST_COLUMNS = (
-    "team", "service_category", "priority", "patient_id", "stage", "resistance_level", "episode_start",
-    "trd_date", "current_antidepressants", "current_augmenting_agents", "dose_adequate", "days_on_current_drug",
-    "last_adequacy_date", "inertia_days", "subtherapeutic_held", "days_since_contact", "next_step", "reasons",
-    "next_step_source", "as_of",
-)
 
 
 class WorklistSettings(BaseModel):
@@ -191,8 +186,11 @@ def worklist_from(t: Timeline, doses: ibis.Table, contacts: ibis.Table | None, a
                   settings: WorklistSettings | None = None) -> pd.DataFrame:
     """The worklist from a timeline, its dose events and the contacts as of `as_of` (dose_events,
     contacts_as_of); the incremental refresh (incremental.py) gives them from its kept state."""
-    patients, drugs, trials = (t.con.execute(part) for part in worklist_parts(t, doses, contacts, as_of))
-    return _assemble(patients, drugs, trials, t, as_of, rules, settings or WorklistSettings())
+    from trdpath.early.assemble import assemble_arrow
+    from trdpath.engines import fetch_arrow
+
+    patients, drugs, trials = (fetch_arrow(t.con, part) for part in worklist_parts(t, doses, contacts, as_of))
+    return assemble_arrow(patients, drugs, trials, t.ingredients, as_of, rules, settings or WorklistSettings(), t.config)
 
 
 def next_change(t: Timeline, as_of: dt.date) -> ibis.Table:
@@ -226,6 +224,8 @@ def _joined(frame: pd.DataFrame, column: str, sep: str) -> pd.Series:
 
 def _assemble(patients: pd.DataFrame, drugs: pd.DataFrame, trials: pd.DataFrame, t: Timeline, as_of: dt.date,
               rules: RuleTable, settings: WorklistSettings) -> pd.DataFrame:
+    """The rows in pandas: the second implementation of assemble.py's SQL, kept for the tests that
+    compare the two (tests/early/test_assemble.py); production runs the SQL (~10x faster)."""
     d = day_number(as_of)
     window = t.config.treatment.min_trial_days
     names = dict(zip(t.ingredients["ingredient_id"].astype(int), t.ingredients["ingredient"]))

@@ -26,10 +26,15 @@ def synth(
     notes: Annotated[bool, typer.Option("--notes/--no-notes", help="Write free-text clinical notes (notes table).")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    modest_signal: Annotated[bool, typer.Option("--modest-signal", help="Add the documented modest risk signal (anxiety "
+                                                "before the episode, odds ratio 2 for TRD; docs/early-identification.md).")] = False,
 ) -> None:
     """Write patients, diagnoses, prescriptions, referrals and notes tables (data-contract.md) into OUT."""
     from trdpath import api
+    from trdpath.errors import UserError
 
+    if modest_signal and fmt.lower() not in ("csv", "parquet"):
+        raise UserError(f"--modest-signal works with --format csv or parquet (got {fmt!r}).")
     counts = api.synth(out, patients, seed=seed, fmt=fmt, chunk_size=chunk_size, notes=notes, overwrite=overwrite,
                        vocabulary=vocabulary, progress=not quiet)
     if fmt.lower() in ("omop", "omop-csv", "omop-parquet"):
@@ -37,6 +42,13 @@ def synth(
             console.print(f"Wrote an OMOP CDM to {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
                           + f". Classify it with: trdpath classify --data omop:{out} --out results/")
         return
+    if modest_signal:  # issue 18: the risk model's evaluation needs a known, modest association
+        from trdpath.early.synth_signal import add_modest_signal
+
+        design = add_modest_signal(out, seed=seed)
+        if not quiet:
+            console.print(f"Modest signal: anxiety (F41.1) 30 days before the episode in {design['added']:,} patients "
+                          f"(p0 {design['p0']:.2f}, p1 {design['p1']:.3f}, odds ratio {design['odds_ratio']:g}).")
     if not quiet:
         rows = ", ".join(f"{name} {count:,}" for name, count in counts.items())
         console.print(f"Wrote {out} ({fmt}): {rows}.")
