@@ -97,6 +97,7 @@ def _classify_into(folder: Path, data: str | Path, config: StudyConfig, index_da
         write_classification(result, folder)
         # Issue 16: the assumption sensitivity and the pathway steps need the extract (patient-level side).
         write_extract_outputs(con, extract, result, folder)
+        result.stages = None  # engine tables: released here, while their connection is still open
         return result
 
 
@@ -191,6 +192,7 @@ def classify_with_definition(data: str | Path, out: str | Path, config: StudyCon
         result = apply_definition(comparison.classification, comparison.patients, definition)
         write_classification(result, staging)
         write_extract_outputs(con, extract, result, staging)
+        result.stages = comparison.classification.stages = None  # released while their connection is open
         (Path(staging) / DEFINITION_TOML).write_text(text, encoding="utf-8")
         return result
 

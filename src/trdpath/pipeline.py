@@ -175,6 +175,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     out = with_note_flags(con, out, extract, config, index_date)
     step("Collecting the per-patient table")
     table = finish_patients(engines.fetch_arrow(con, out.order_by("patient_id")), packing, sequence_labels(ingredients), dx)
+    stages["table"] = table  # this classification by the study's rule (a definition may replace Classification.table)
 
     step("Data quality and attrition")
     quality.extend(data_quality.data_quality_rows(

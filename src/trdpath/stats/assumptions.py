@@ -119,8 +119,10 @@ def missing_by_patient(rx: ibis.Table, ad_pairs: ibis.Table) -> ibis.Table:
     joined = keyed.left_join(ad_pairs.mutate(_ad=ibis.literal(True)),
                              [keyed._drug_key == ad_pairs.drug_key, keyed._atc_key == ad_pairs.atc_key])
     flagged = joined.select("patient_id", no_dose=joined.daily_dose_mg.isnull() & joined._ad.fill_null(False),
-                            no_duration=joined.end_date.isnull() & joined.days_supply.isnull())
-    flagged = flagged.filter(flagged.no_dose | flagged.no_duration)
+                            no_duration=joined.end_date.isnull() & joined.days_supply.isnull(),
+                            _any_dose=joined.daily_dose_mg.isnull())
+    # Every patient with a prescription lacking a dose (any drug) or a duration (affected_patients) is listed.
+    flagged = flagged.filter(flagged._any_dose | flagged.no_duration)
     return flagged.group_by("patient_id").agg(no_dose=flagged.no_dose.any(), no_duration=flagged.no_duration.any())
 
 
@@ -201,35 +203,45 @@ def _with_percentages(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def assumption_sensitivity(con, extract: Extract, config: StudyConfig, base_patients: pd.DataFrame,
-                           index_date, stages: dict | None = None) -> pd.DataFrame:
+                           index_date, stages: dict | None = None,
+                           rule_patients: pd.DataFrame | None = None) -> pd.DataFrame:
     """True counts under each scenario (the CSV's columns): cohort, MDD, TRD (% of cohort), levels (% of TRD).
 
     `stages`: the main classification's (Classification.stages, on the same connection); without them the
-    extract is classified again to build them.
+    extract is classified again to build them. The alternatives classify by the study's rule: the patients with
+    a missing dose or duration count by it (`rule_patients`, the main classification by the study's rule, when
+    `base_patients` is by another definition), everyone else as in `base_patients`.
     """
     if stages is None:
         from trdpath.pipeline import classify_extract
 
-        stages = classify_extract(con, extract, config, index_date).stages
+        classification = classify_extract(con, extract, config, index_date)
+        stages, rule_patients = classification.stages, classification.patients
+    rule_patients = base_patients if rule_patients is None else rule_patients
     every = scenarios(config)
     alternatives = every[1:]
     rerun = engines.fetch_arrow(con, scenario_treatment(stages, config, alternatives)).to_pandas()
     ids = pd.Index(base_patients["patient_id"].astype(str))
+    rule_at = pd.Index(rule_patients["patient_id"].astype(str)).get_indexer(rerun["patient_id"])
     # The cohort rules other than the last (no_antidepressant) do not depend on the treatment: a patient
     # enters the cohort under a handling when they passed those rules and have a current episode under it.
-    reason = base_patients["exclusion_reason"].to_numpy()[ids.get_indexer(rerun["patient_id"])]
+    reason = rule_patients["exclusion_reason"].to_numpy()[rule_at]
     passed = pd.isna(reason) | (reason == NO_ANTIDEPRESSANT)
+    rule_cohort = rule_patients["in_cohort"].fillna(False).astype(bool).to_numpy()[rule_at]
+    rule_level = rule_patients["resistance_level"].astype(object).to_numpy()[rule_at]
     rows = []
     base = _summary(base_patients)
+    rest = _summary(base_patients[~ids.isin(rerun["patient_id"])])
     for i, scenario in enumerate(every):
         if i == 0:
             counts = base
         else:
             dose, duration = changes(scenario, config.treatment.unknown_dose)
             ran = ((rerun["no_dose"].to_numpy(bool) & dose) | (rerun["no_duration"].to_numpy(bool) & duration))
-            rest = _summary(base_patients[~ids.isin(rerun["patient_id"][ran])])
-            part = _cohort_summary(pd.Series(passed[ran] & rerun[f"episode_{i - 1}"].to_numpy(bool)[ran]),
-                                   rerun[f"level_{i - 1}"][ran].reset_index(drop=True))
+            # A patient the handling does not change keeps the main run's classification by the study's rule.
+            in_cohort = np.where(ran, passed & rerun[f"episode_{i - 1}"].to_numpy(bool), rule_cohort)
+            level = np.where(ran, rerun[f"level_{i - 1}"].astype(object).to_numpy(), rule_level)
+            part = _cohort_summary(pd.Series(in_cohort), pd.Series(level))
             counts = {k: rest[k] + part[k] for k in base}
         dose_text, duration_text = describe(scenario, config)
         rows.append({"scenario": scenario.key, "missing_dose": dose_text, "missing_duration": duration_text,
@@ -240,7 +252,13 @@ def assumption_sensitivity(con, extract: Extract, config: StudyConfig, base_pati
 
 def write_assumption_sensitivity(con, extract: Extract, result, folder: Path) -> pd.DataFrame:
     """Compute and write OUT/assumption_sensitivity.csv (true counts: stays with the patient-level files)."""
-    frame = assumption_sensitivity(con, extract, result.config, result.patients, result.index_date, result.stages)
+    stages = result.stages
+    rule = None  # result.patients are by the study's rule unless a definition replaced the table
+    if stages is not None and stages.get("table") is not None and stages["table"] is not result.table:
+        from trdpath.patient_table import patients_frame
+
+        rule = patients_frame(stages["table"])
+    frame = assumption_sensitivity(con, extract, result.config, result.patients, result.index_date, stages, rule)
     frame.to_csv(Path(folder) / FILE, index=False)
     return frame
 
