@@ -1,18 +1,23 @@
 """Benchmark: `trdpath classify` against the floor, a bare DuckDB query that only builds 30-day eras.
 
-    python benchmarks/bench_classify.py [--patients 1000000] [--data DIR] [--repeat 3] [--keep]
+    python benchmarks/bench_classify.py [--patients 1000000] [--data DIR] [--repeat 3] [--keep] [--extra-passes]
 
 Generates a synthetic extract (Parquet, no notes) unless --data points at one, then runs, each in a
 fresh process so peak memory is per run: (1) the bare era query over the same prescriptions,
 (2) `trdpath classify`, alternating, --repeat times (a shared machine's speed drifts; alternating
 keeps both measured under the same load). Prints each pair, the medians, peak resident memory and
-the ratio of the medians. Not part of the tests.
+the ratio of the medians, with the CPU seconds of each child (user + system, all its threads) beside
+its wall time. `--extra-passes` adds (3) `trdpath classify --no-extra-passes` to every round: the
+cost of the assumption-sensitivity and pathway passes as the same-run ratio of (2) to (3). Not part
+of the tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,8 +47,18 @@ print(n)
 """
 
 
+CPU = {}  # command (joined) -> CPU seconds of its last run
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant, all threads
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak resident memory (GB, sampled every 0.1 s) of the child, stdout."""
+    """Wall seconds, peak resident memory (GB, sampled every 0.1 s) of the child, stdout; its CPU seconds
+    (user + system) in CPU[' '.join(cmd)]."""
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -55,6 +70,7 @@ def run(cmd: list[str]) -> tuple[float, float, str]:
         time.sleep(0.1)
     out, err = proc.communicate()
     wall = time.perf_counter() - start
+    CPU[" ".join(cmd)] = _children_cpu() - cpu_before
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{err[-3000:]}")
     return wall, peak / 1024**3, out
@@ -81,7 +97,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated extract and results")
     parser.add_argument("--config", type=Path, help="study configuration for classify (e.g. [engine] memory_limit)")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each (default 3; medians reported)")
+    parser.add_argument("--extra-passes", action="store_true",
+                        help="also time `classify --no-extra-passes` in every round (cost of the extra passes)")
     args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
     data = args.data or work / "extract"
@@ -92,28 +111,52 @@ def main() -> None:
 
         n_rx = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{prescriptions_glob(data)}')").fetchone()[0]
         config = ["--config", str(args.config)] if args.config else []
-        bare_walls, walls, peaks = [], [], []
+        bare_walls, walls, peaks, cpus, bare_cpus, core_walls, core_cpus = [], [], [], [], [], [], []
         for attempt in range(1, args.repeat + 1):
-            bare_wall, _, eras = run([sys.executable, "-c", BARE_ERAS, prescriptions_glob(data)])
-            wall, peak, _ = run([sys.executable, "-m", "trdpath", "classify", "--data", str(data),
-                                 "--out", str(work / "results"), "--quiet", *config])
+            bare_cmd = [sys.executable, "-c", BARE_ERAS, prescriptions_glob(data)]
+            bare_wall, _, eras = run(bare_cmd)
+            classify = [sys.executable, "-m", "trdpath", "classify", "--data", str(data),
+                        "--out", str(work / "results"), "--quiet", "--overwrite", *config]
+            wall, peak, _ = run(classify)
             bare_walls.append(bare_wall)
+            bare_cpus.append(CPU[" ".join(bare_cmd)])
             walls.append(wall)
+            cpus.append(CPU[" ".join(classify)])
             peaks.append(peak)
-            print(f"  run {attempt}: bare era query {bare_wall:.1f} s, classify {wall:.1f} s "
-                  f"(ratio {wall / bare_wall:.2f}), classify peak {peak:.2f} GB", flush=True)
+            line = (f"  run {attempt}: bare era query {bare_wall:.1f} s ({bare_cpus[-1]:.1f} s CPU), classify "
+                    f"{wall:.1f} s ({cpus[-1]:.1f} s CPU; ratio {wall / bare_wall:.2f}), classify peak {peak:.2f} GB")
+            if args.extra_passes:
+                core = [*classify, "--no-extra-passes"]
+                core_wall, _, _ = run(core)
+                core_walls.append(core_wall)
+                core_cpus.append(CPU[" ".join(core)])
+                line += (f"; --no-extra-passes {core_wall:.1f} s ({core_cpus[-1]:.1f} s CPU): with/without "
+                         f"{wall / core_wall:.2f} wall, {cpus[-1] / core_cpus[-1]:.2f} CPU")
+            print(line + f" [load {os.getloadavg()[0]:.1f}]", flush=True)
         bare_median, median = statistics.median(bare_walls), statistics.median(walls)
         result = {
             "patients": args.patients if args.data is None else None,
             "prescriptions": n_rx,
             "runs": args.repeat,
             "bare_era_query_s": round(bare_median, 1),
+            "bare_era_query_cpu_s": round(statistics.median(bare_cpus), 1),
             "bare_eras": int(eras.strip().splitlines()[-1]),
             "classify_s": round(median, 1),
+            "classify_cpu_s": round(statistics.median(cpus), 1),
             "classify_peak_gb": round(max(peaks), 2),
             "ratio": round(median / bare_median, 2),
             "prescriptions_per_s": round(n_rx / median),
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
         }
+        if args.extra_passes:
+            core_median = statistics.median(core_walls)
+            result.update({
+                "classify_no_extra_passes_s": round(core_median, 1),
+                "classify_no_extra_passes_cpu_s": round(statistics.median(core_cpus), 1),
+                "no_extra_passes_ratio_to_bare": round(core_median / bare_median, 2),
+                "extra_passes_ratio_wall": round(median / core_median, 2),
+                "extra_passes_ratio_cpu": round(statistics.median(cpus) / statistics.median(core_cpus), 2),
+            })
         print(json.dumps(result, indent=2))
     finally:
         if not args.keep:

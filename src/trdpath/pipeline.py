@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import ibis
@@ -54,6 +54,10 @@ class Classification:
     date_range: tuple[dt.date | None, dt.date | None]
     config: StudyConfig
     source: str = ""
+    # The treatment stages as built (and cached in the engine) for this classification: the extra passes
+    # (stats/assumptions.py, stats/pathways.py) start from them instead of rebuilding them. Valid only while
+    # the connection they were built on is open; carried along by dataclasses.replace.
+    stages: dict | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def patients(self) -> pd.DataFrame:
@@ -106,10 +110,12 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
 
     step("Finding adequate trials and episodes")
     episodes = current_episodes(ad_eras, config.treatment).cache()
+    stages = {"con": con, "extract": extract, "keyed": keyed, "segments": segments, "eras": eras,
+              "episodes": episodes, "ingredients": ingredients, "index_day": index_day}
     if on_stages is not None:  # the definitions atlas (issue 17) evaluates its definitions from these same stages
-        on_stages({"con": con, "extract": extract, "keyed": keyed, "segments": segments, "eras": eras,
-                   "episodes": episodes, "ingredients": ingredients, "index_day": index_day})
+        on_stages(dict(stages))
     per_drug = drugs_in_episode(eras, episodes).cache()
+    stages.update(mapping=mapped, mapping_table=mapping_t, per_drug=per_drug)
 
     step("Classifying TRD")
     steps = trd_steps(ad_eras, aug_eras, per_drug, episodes, config.trd)
@@ -169,9 +175,10 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     out = with_note_flags(con, out, extract, config, index_date)
     step("Collecting the per-patient table")
     table = finish_patients(engines.fetch_arrow(con, out.order_by("patient_id")), packing, sequence_labels(ingredients), dx)
+    stages["table"] = table  # this classification by the study's rule (a definition may replace Classification.table)
 
     step("Data quality and attrition")
     quality.extend(data_quality.data_quality_rows(
         con, extract, index_date, data_quality.prescription_checks(con, extract, index_date), codes, config))
     return Classification(table, attrition_table(table), data_quality.quality_frame(quality), index_date,
-                          (first_event, last_event), config, extract.source)
+                          (first_event, last_event), config, extract.source, stages)

@@ -1,4 +1,5 @@
-"""`trdpath qual ...`: a thin Typer layer over the qualitative library (mounted by the main CLI).
+"""`trdpath qual ...`: a thin Typer layer over trdpath.api's qual_* functions (mounted by the main CLI): it
+parses the options, calls one api function and prints what it returns.
 
 Every command that changes a project runs in one database transaction, and every file written appears only
 when complete, so an interrupted command leaves the project and the output folder as they were.
@@ -63,9 +64,9 @@ def _table(frame, title: str | None = None, max_rows: int = 60) -> Table:  # noq
 def init(project: ProjectArg, name: Annotated[str, typer.Option(help="Project name.")] = "Qualitative study",
          ) -> None:
     """Create a new, empty project."""
-    from trdpath.qualitative.store import create_project
+    from trdpath.api import qual_init
 
-    create_project(project, name).close()
+    qual_init(project, name)
     # The location may be a PostgreSQL URL with a password: never print it, even on success.
     console.print(f"Created project [bold]{escape(name)}[/] at {escape(mask_credentials(project))}")
 
@@ -81,26 +82,19 @@ def import_(project: ProjectArg,
             who: WhoOption = None, max_entry_mb: MaxEntryOption = None, max_total_mb: MaxTotalOption = None,
             max_entries: MaxEntriesOption = None) -> None:
     """Import transcripts, a whole .qdpx project, participants or memos. All or nothing."""
-    from trdpath.qualitative.coding import import_memos, import_participants, import_transcripts
-    from trdpath.qualitative.refi import ImportLimits, import_qdpx_into
-    from trdpath.qualitative.store import open_project
+    from trdpath.api import qual_import
 
-    limits = ImportLimits.from_megabytes(max_entry_mb, max_total_mb, max_entries)
-    files = files or []
-    with open_project(project) as qp, qp.transaction(who):  # everything below commits together or not at all
-        if participants:
-            console.print(f"Participants: {import_participants(qp, participants, who=who)} rows")
-        qdpx = [f for f in files if f.suffix.lower() in (".qdpx", ".qde")]
-        transcripts = [f for f in files if f not in qdpx]
-        for path in qdpx:
-            counts = import_qdpx_into(qp, path, who=who, limits=limits)
-            console.print(f"{path.name}: {_summary(counts)}")
-        if transcripts:
-            names = import_transcripts(qp, transcripts, who=who,
-                                       on_progress=lambda name: console.print(f"imported {name}"))
-            console.print(f"Imported {len(names)} transcript(s).")
-        if memos:
-            console.print(f"Memos: {import_memos(qp, memos, who=who)}")
+    done = qual_import(project, files or [], participants=participants, memos=memos, who=who,
+                       max_entry_mb=max_entry_mb, max_total_mb=max_total_mb, max_entries=max_entries,
+                       on_transcript=lambda name: console.print(f"imported {escape(name)}"))
+    if done["participants"] is not None:
+        console.print(f"Participants: {done['participants']} rows")
+    for name, counts in done["projects"].items():
+        console.print(f"{escape(name)}: {_summary(counts)}")
+    if done["transcripts"]:
+        console.print(f"Imported {len(done['transcripts'])} transcript(s).")
+    if done["memos"] is not None:
+        console.print(f"Memos: {done['memos']}")
 
 
 @app.command()
@@ -109,12 +103,9 @@ def code(project: ProjectArg,
          coder: Annotated[Optional[str], typer.Option(help="Coder for rows without a coder column.")] = None,
          who: WhoOption = None) -> None:
     """Add coded segments from a CSV of quotes or offsets (code point offsets, end-exclusive)."""
-    from trdpath.qualitative.coding import code_from_table
-    from trdpath.qualitative.store import open_project
+    from trdpath.api import qual_code
 
-    with open_project(project) as qp:
-        n = code_from_table(qp, table, who=who or coder, default_coder=coder)
-    console.print(f"Added {n} coded segment(s).")
+    console.print(f"Added {qual_code(project, table, coder=coder, who=who)} coded segment(s).")
 
 
 @app.command()
@@ -125,27 +116,23 @@ def codebook(project: ProjectArg,
              history: Annotated[bool, typer.Option(help="Show every change to the codebook.")] = False,
              who: WhoOption = None, max_entry_mb: MaxEntryOption = None) -> None:
     """Show, import, export the codebook, or show its history from the change log."""
-    from trdpath.qualitative.codebook import codebook_table, import_codebook
-    from trdpath.qualitative.refi import ImportLimits, export_qdc
-    from trdpath.qualitative.store import codebook_history, open_project
+    from trdpath.api import qual_codebook
 
-    limits = ImportLimits.from_megabytes(max_entry_mb)
-    with open_project(project) as qp:
-        if load:
-            console.print(f"Read {import_codebook(qp, load, who=who, limits=limits)} code(s) from {load}")
-        if export:
-            export_qdc(qp, export)
-            console.print(f"Wrote {export}")
-        if history:
-            frame = codebook_history(qp)
-            frame = frame.assign(details=frame["details"].map(lambda d: ", ".join(f"{k}={v}" for k, v in d.items()
-                                                                                 if k in ("name", "definition",
-                                                                                          "parent_id"))))
-            console.print(_table(frame, "Codebook history", max_rows=500))
-        elif not load and not export:
-            book = codebook_table(qp)
-            book = book.assign(code=["  " * d + n for d, n in zip(book["depth"], book["name"])])
-            console.print(_table(book[["code", "definition"]], "Codebook", max_rows=1000))
+    done = qual_codebook(project, load=load, export=export, who=who, max_entry_mb=max_entry_mb)
+    if load:
+        console.print(f"Read {done['loaded']} code(s) from {escape(str(load))}")
+    if export:
+        console.print(f"Wrote {escape(str(export))}")
+    if history:
+        frame = done["history"]
+        frame = frame.assign(details=frame["details"].map(lambda d: ", ".join(f"{k}={v}" for k, v in d.items()
+                                                                             if k in ("name", "definition",
+                                                                                      "parent_id"))))
+        console.print(_table(frame, "Codebook history", max_rows=500))
+    elif not load and not export:
+        book = done["codebook"]
+        book = book.assign(code=["  " * d + n for d, n in zip(book["depth"], book["name"])])
+        console.print(_table(book[["code", "definition"]], "Codebook", max_rows=1000))
 
 
 @app.command()
@@ -154,27 +141,18 @@ def agree(project: ProjectArg, coder: CoderOption = None,
                                                           "agreement_by_document.csv, disagreements.csv.")] = None
           ) -> None:
     """Inter-coder agreement per code and document (% agreement, Cohen's kappa, Krippendorff's alpha)."""
-    from trdpath.qualitative.agreement import (agreement_by_code, agreement_by_document, disagreements,
-                                               document_texts, segments_frame)
-    from trdpath.qualitative.store import atomic_write_bytes, open_project
-    from trdpath.qualitative.tables import csv_bytes
+    from trdpath.api import qual_agreement
 
-    with open_project(project) as qp:
-        segments = segments_frame(qp)
-        by_code = agreement_by_code(segments, coder)
-        by_document = agreement_by_document(segments, coder)
-        differences = disagreements(segments, document_texts(qp), coder)
+    frames = qual_agreement(project, coder, out)
+    by_code, by_document = frames["by_code"], frames["by_document"]
     show = by_code.assign(code=by_code["code"].str.split(" / ").str[-1])
     console.print(_table(show[["code", "coder_a", "coder_b", "agreement_pct", "kappa", "krippendorff_alpha"]],
                          "Agreement by code", max_rows=500))
     console.print(_table(by_document[["document", "coder_a", "coder_b", "agreement_pct", "kappa",
                                       "krippendorff_alpha"]], "Agreement by document", max_rows=500))
-    console.print(f"{len(differences)} disagreement(s) to discuss.")
+    console.print(f"{len(frames['disagreements'])} disagreement(s) to discuss.")
     if out:
-        for name, frame in (("agreement_by_code", by_code), ("agreement_by_document", by_document),
-                            ("disagreements", differences)):
-            atomic_write_bytes(out / f"{name}.csv", csv_bytes(frame))
-        console.print(f"Wrote tables to {out}")
+        console.print(f"Wrote tables to {escape(str(out))}")
 
 
 @app.command()
@@ -187,16 +165,11 @@ def saturation(project: ProjectArg, coder: CoderOption = None,
                level: Annotated[Optional[int], typer.Option(help="Count codes at this depth (1 = themes).")]
                = None) -> None:
     """Code-discovery curve and Guest, Namey & Chen (2020) saturation."""
-    from trdpath.qualitative.agreement import segments_frame
-    from trdpath.qualitative.analysis import select_coders
-    from trdpath.qualitative.saturation import codes_per_interview, discovery_curve, guest_saturation
-    from trdpath.qualitative.store import open_project
+    from trdpath.api import qual_saturation
 
-    with open_project(project) as qp:
-        interviews = codes_per_interview(select_coders(segments_frame(qp), coder), level=level)
-    console.print(_table(discovery_curve(interviews), "Code discovery", max_rows=1000))
-    result = guest_saturation(interviews, base_size=base, run_length=run, threshold=threshold,
-                              bootstrap=bootstrap, seed=seed)
+    curve, result = qual_saturation(project, coder, base=base, run=run, threshold=threshold, bootstrap=bootstrap,
+                                    seed=seed, level=level)
+    console.print(_table(curve, "Code discovery", max_rows=1000))
     console.print(_table(result.runs, "Runs after the base", max_rows=1000))
     console.print(result.sentence())
     if result.bootstrap:
@@ -207,19 +180,10 @@ def saturation(project: ProjectArg, coder: CoderOption = None,
 def tables(project: ProjectArg, out: Annotated[Path, typer.Argument(help="Folder for the CSV tables.")],
            coder: CoderOption = None) -> None:
     """Code frequencies by participant group, code co-occurrence and the code x participant matrix (CSV)."""
-    from trdpath.qualitative.agreement import segments_frame
-    from trdpath.qualitative.analysis import co_occurrence, code_by_participant, code_frequencies
-    from trdpath.qualitative.store import atomic_write_bytes, open_project
-    from trdpath.qualitative.tables import csv_bytes
+    from trdpath.api import qual_tables
 
-    with open_project(project) as qp:
-        segments = segments_frame(qp)
-    frames = {"code_frequencies": code_frequencies(segments, coders=coder),
-              "co_occurrence": co_occurrence(segments, coders=coder).reset_index(),
-              "code_by_participant": code_by_participant(segments, coders=coder).reset_index()}
-    for name, frame in frames.items():
-        atomic_write_bytes(out / f"{name}.csv", csv_bytes(frame))
-        console.print(f"Wrote {out / name}.csv")
+    for path in qual_tables(project, out, coder):
+        console.print(f"Wrote {escape(str(path))}")
 
 
 @app.command()
@@ -230,18 +194,12 @@ def report(project: ProjectArg, out: Annotated[Path, typer.Argument(help="Folder
            format: Annotated[str, typer.Option(help="Comma-separated: html,docx,md.")] = "html,docx,md",
            base: int = 4, run: int = 2, threshold: float = 0.05, bootstrap: int = 200, seed: int = 0) -> None:
     """Themes table with quotes, participant characteristics, saturation curve and agreement table."""
-    from trdpath.qualitative.report import write_reports
-    from trdpath.qualitative.store import open_project
+    from trdpath.api import qual_report
 
-    formats = tuple(f.strip().lower() for f in format.split(",") if f.strip())
-    unknown = set(formats) - {"html", "docx", "md"}
-    if unknown:
-        raise UserError(f"unknown report format(s) {', '.join(sorted(unknown))}; use html, docx, md")
-    with open_project(project) as qp:
-        written = write_reports(qp, out, formats=formats, coders_for_themes=theme_coder, agreement_coders=coder,
-                                base_size=base, run_length=run, threshold=threshold, bootstrap=bootstrap, seed=seed)
-    for path in written:
-        console.print(f"Wrote {path}")
+    for path in qual_report(project, out, formats=format.split(","), theme_coders=theme_coder,
+                            agreement_coders=coder, base=base, run=run, threshold=threshold, bootstrap=bootstrap,
+                            seed=seed):
+        console.print(f"Wrote {escape(str(path))}")
 
 
 @app.command()
@@ -250,41 +208,27 @@ def export(project: ProjectArg,
                                                       "(segments).")],
            coder: CoderOption = None) -> None:
     """Export to REFI-QDA (validated against the schema) or a table of segments."""
-    from trdpath.qualitative.refi import export_qdc, export_qdpx
-    from trdpath.qualitative.store import open_project
-    from trdpath.qualitative.tables import export_segments
+    from trdpath.api import qual_export
 
-    suffix = target.suffix.lower()
-    with open_project(project) as qp:
-        if suffix == ".qdpx":
-            export_qdpx(qp, target)
-        elif suffix == ".qdc":
-            export_qdc(qp, target)
-        elif suffix in (".csv", ".xlsx"):
-            export_segments(qp, target, coder)
-        else:
-            raise UserError(f"{target}: export as .qdpx, .qdc, .csv or .xlsx")
-    console.print(f"Wrote {escape(str(target))}")
+    console.print(f"Wrote {escape(str(qual_export(project, target, coder)))}")
 
 
 @app.command()
 def merge(project: ProjectArg, other: Annotated[str, typer.Argument(help="The other coder's project.")],
           who: WhoOption = None) -> None:
     """Merge another coder's project into this one (documents by name, codes by path; nothing duplicated)."""
-    from trdpath.qualitative.merge import merge_project
-    from trdpath.qualitative.store import open_project
+    from trdpath.api import qual_merge
 
-    with open_project(project) as qp:
-        counts = merge_project(qp, other, who=who)
+    counts = qual_merge(project, other, who=who)
     console.print("Merged: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 @app.command()
 def demo(out: Annotated[Path, typer.Argument(help="Folder for the demo project and its report.")]) -> None:
     """Build the fictional demonstration project and write its report."""
-    from trdpath.qualitative.demo import write_demo
+    from trdpath.api import qual_demo
 
-    console.print(f"Wrote {write_demo(out)}")
+    console.print(f"Wrote {escape(str(qual_demo(out)))}")
 
 
 @app.command()
@@ -298,8 +242,7 @@ def account(project: ProjectArg,
     """Add an account for `qual serve` (or --reset its password); the password is stored as an argon2id hash."""
     import os
 
-    from trdpath.qualitative.store import open_project
-    from trdpath.qualitative.team import add_account, set_password
+    from trdpath.api import qual_account
 
     if password_env:
         if password_env not in os.environ:
@@ -307,13 +250,8 @@ def account(project: ProjectArg,
         password = os.environ[password_env]
     else:
         password = typer.prompt("Password (12 characters or more)", hide_input=True, confirmation_prompt=True)
-    with open_project(project) as opened:
-        if reset:
-            set_password(opened, name, password, who=who)
-            console.print(f"new password set for {escape(name)}")
-        else:
-            add_account(opened, name, password, role, who=who)
-            console.print(f"account {escape(name)} ({role}) added")
+    qual_account(project, name, password, role=role, reset=reset, who=who)
+    console.print(f"new password set for {escape(name)}" if reset else f"account {escape(name)} ({role}) added")
 
 
 @app.command()
@@ -326,21 +264,12 @@ def serve(project: ProjectArg,
     """Code the project's interviews in the browser, as a team (accounts from `qual account`)."""
     import uvicorn
 
-    from trdpath.qualitative.store import open_project
-    from trdpath.qualitative.team import accounts_table
-    from trdpath.serve.coding import create_coding_app
+    from trdpath.api import qual_coding_app
 
-    opened = open_project(project)
-    if not any(a["role"] == "lead" for a in accounts_table(opened)):
-        opened.close()
-        raise UserError(f"{mask_credentials(project)} has no lead account yet: add one with "
-                        f"`trdpath qual account {project} NAME --role lead`")
-    local = host in ("127.0.0.1", "localhost", "::1")
-    hosts = ("127.0.0.1", "localhost") if local else ("127.0.0.1", "localhost", host)
-    if not local:
+    app_ = qual_coding_app(project, host=host, results=results, https=https)
+    if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"Warning: listening on {escape(host)}, reachable from other machines; put it behind TLS "
                   "(docs/qualitative.md).")
-    app_ = create_coding_app(opened, results=results, allowed_hosts=hosts, https=https)
     err.print(f"trdpath qual serve: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/")
     uvicorn.run(app_, host=host, port=port, log_level="warning", server_header=False)
 

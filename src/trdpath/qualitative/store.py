@@ -11,7 +11,6 @@ import getpass
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from trdpath.atomic import replace_file
 from trdpath.errors import BackendError, UserError
 from trdpath.qualitative import models as m
 from trdpath.safety import mask_credentials
@@ -115,18 +115,20 @@ def head_revision() -> str:
 
 
 def backup_sqlite(path: Path, revision: str | None) -> Path:
-    """Copy a SQLite project with SQLite's online backup API (consistent even in WAL mode)."""
+    """Copy a SQLite project with SQLite's online backup API (consistent even in WAL mode), through
+    trdpath.atomic.replace_file: a backup file, once there, is whole."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     target = path.with_name(f"{path.stem}.backup-{revision or 'none'}-{stamp}.sqlite")
-    src = sqlite3.connect(path)
-    try:
-        dst = sqlite3.connect(target)
+    with replace_file(target) as temporary:
+        src = sqlite3.connect(path)
         try:
-            src.backup(dst)
+            dst = sqlite3.connect(temporary)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
         finally:
-            dst.close()
-    finally:
-        src.close()
+            src.close()
     return target
 
 
@@ -319,29 +321,15 @@ def open_project(location: str | os.PathLike) -> QualProject:
     return QualProject(url, engine, backup)
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write a file via a temporary file in the same folder and a rename, so readers never see half a file.
-    The file gets the user's usual permissions (0644 under the common umask 022), not mkstemp's private 0600."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Write a file through trdpath.atomic.replace_file (a temporary file beside it, synced, then one rename),
+    so readers never see half a file; it gets the user's usual permissions, not a temporary file's 0600."""
+    with replace_file(path) as temporary:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must not reach the disk before the data (a crash after it)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

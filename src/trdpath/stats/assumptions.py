@@ -7,11 +7,13 @@ under the alternative handlings and reports the prevalence of TRD and the levels
 * missing dose: counted adequate / counted inadequate / the antidepressant prescription excluded;
 * missing duration: the default number of days / the prescription excluded.
 
-The pipeline is not changed: each alternative is the same pipeline run on a transformed extract (a missing dose
-filled with 0 mg, always below a minimum dose, or with a dose above any minimum; rows filtered out), all
-alternatives stacked into **one** extract (patient ids prefixed by the scenario) and classified in one pass.
-Only patients with at least one prescription lacking a dose or a duration can change, so only they are
-stacked; everyone else keeps their classification from the main run.
+The rules are not re-implemented: each alternative is the pipeline's own treatment stages (exposures, eras,
+adequate trials, episodes, the TRD rule) run on transformed prescriptions (a missing dose filled with 0 mg,
+always below a minimum dose, or with a dose above any minimum; rows filtered out). Only patients with at least
+one prescription lacking a dose or a duration can change, so only they are re-run, every alternative in one
+pass (scenario_treatment); everyone else keeps their classification from the main run. Nothing else differs
+between handlings (the drug map, the cohort rules other than no_antidepressant), so it is taken from the main
+run (Classification.stages) instead of being built again.
 """
 
 from __future__ import annotations
@@ -23,14 +25,18 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from trdpath.schema import MAX_DAILY_DOSE_MG
-from trdpath import layout
+from trdpath import engines, layout
+from trdpath.classify import resistance_level, trd_steps
 from trdpath.config import StudyConfig
-from trdpath.reference import ReferenceData
+from trdpath.schema import MAX_DAILY_DOSE_MG
 from trdpath.sources import Extract
-from trdpath.treatment.drug_names import ANTIDEPRESSANT, DrugDictionary
-from trdpath.treatment.exposures import drug_map
+from trdpath.treatment.adequate_trials import era_segments, eras_from_segments
+from trdpath.treatment.drug_names import ANTIDEPRESSANT, AUGMENTING
+from trdpath.treatment.episodes import current_episodes
+from trdpath.treatment.exposures import build_exposures
+from trdpath.treatment.lines import antidepressant_count, drugs_in_episode
 
+NO_ANTIDEPRESSANT = "no_antidepressant"  # the last cohort rule (cohort/exclusions.py), the only one a handling moves
 FILE = layout.ASSUMPTION_SENSITIVITY_CSV  # true counts, beside patients.csv (never released as is)
 LEVELS = (("2", "level2"), ("3", "level3"), ("4+", "level4plus"))
 COLUMNS = ("scenario", "missing_dose", "missing_duration", "cohort_n", "mdd_n", "trd_n", "trd_pct",
@@ -64,13 +70,11 @@ def describe(scenario: Scenario, config: StudyConfig) -> tuple[str, str]:
     return dose, duration
 
 
-def _antidepressant_pairs(con, prescriptions: ibis.Table, config: StudyConfig) -> pd.DataFrame:
-    """The (drug, atc_code) keys of the extract that name an antidepressant (only their dose is judged)."""
-    drugs = DrugDictionary(ReferenceData(config))
-    mapping = drug_map(con, prescriptions, drugs)
-    roles = {name: ingredient.role for name, ingredient in drugs.ingredients.items()}
-    is_ad = mapping["ingredient"].map(roles) == ANTIDEPRESSANT
-    return mapping.loc[is_ad, ["drug_key", "atc_key"]].drop_duplicates().reset_index(drop=True)
+def _antidepressant_pairs(mapped: pd.DataFrame) -> pd.DataFrame:
+    """The (drug, atc_code) keys of the extract that name an antidepressant (only their dose is judged), from the
+    main run's drug map (drug_key, atc_key, role): the names are not mapped a second time."""
+    is_ad = mapped["role"] == ANTIDEPRESSANT
+    return mapped.loc[is_ad, ["drug_key", "atc_key"]].drop_duplicates().reset_index(drop=True)
 
 
 def _with_keys(rx: ibis.Table) -> ibis.Table:
@@ -102,25 +106,82 @@ def affected_patients(rx: ibis.Table) -> ibis.Table:
     return rx.filter(missing).select("patient_id").distinct()
 
 
-def stacked_extract(con, extract: Extract, config: StudyConfig, alternatives: list[Scenario]) -> Extract:
-    """One extract holding every alternative scenario for the affected patients (ids prefixed 'i|')."""
-    rx = extract.prescriptions
-    affected = affected_patients(rx)
-    ad_pairs = ibis.memtable(_antidepressant_pairs(con, rx, config))
-    patients = extract.patients.semi_join(affected, "patient_id")
-    diagnoses = extract.diagnoses.semi_join(affected, "patient_id")
-    rx = rx.semi_join(affected, "patient_id")
-    parts: dict[str, list[ibis.Table]] = {"patients": [], "diagnoses": [], "prescriptions": []}
+def changes(scenario: Scenario, configured_dose: str) -> tuple[bool, bool]:
+    """Whether the scenario changes (antidepressant prescriptions without a dose, prescriptions without a
+    duration). A patient with neither kind of prescription it changes keeps the main run's classification."""
+    return scenario.dose != configured_dose, scenario.duration == "excluded"
+
+
+def missing_by_patient(rx: ibis.Table, ad_pairs: ibis.Table) -> ibis.Table:
+    """patient_id, no_dose (an antidepressant prescription without a daily dose: only their dose is judged),
+    no_duration (a prescription without an end date or days' supply), for patients with either."""
+    keyed = _with_keys(rx)
+    joined = keyed.left_join(ad_pairs.mutate(_ad=ibis.literal(True)),
+                             [keyed._drug_key == ad_pairs.drug_key, keyed._atc_key == ad_pairs.atc_key])
+    flagged = joined.select("patient_id", no_dose=joined.daily_dose_mg.isnull() & joined._ad.fill_null(False),
+                            no_duration=joined.end_date.isnull() & joined.days_supply.isnull(),
+                            _any_dose=joined.daily_dose_mg.isnull())
+    # Every patient with a prescription lacking a dose (any drug) or a duration (affected_patients) is listed.
+    flagged = flagged.filter(flagged._any_dose | flagged.no_duration)
+    return flagged.group_by("patient_id").agg(no_dose=flagged.no_dose.any(), no_duration=flagged.no_duration.any())
+
+
+def scenario_treatment(stages: dict, config: StudyConfig, alternatives: list[Scenario]) -> ibis.Table:
+    """patient_id, no_dose, no_duration (missing_by_patient) and, for each alternative i, ``episode_i`` (a
+    current episode: an antidepressant era) and ``level_i`` (the resistance level the patient would have if
+    in the cohort: classify.resistance_level), for the patients some alternative changes.
+
+    Only the treatment stages differ between handlings (the cohort rules other than no_antidepressant read
+    diagnoses, ages and dates, which no handling touches), so only they are re-run, with the main run's own
+    functions, and only for the patients each alternative changes (`changes`), every alternative at once:
+    scenario i of patient k has the key k * len(alternatives) + i; one pass over the stacked exposures, one
+    row per patient back.
+    """
+    treatment = config.treatment
+    n = len(alternatives)
+    rx = stages["extract"].prescriptions
+    ad_pairs = ibis.memtable(_antidepressant_pairs(stages["mapping"]), schema={"drug_key": "string",
+                                                                              "atc_key": "string"})
+    missing = missing_by_patient(rx, ad_pairs)
+    keyed = stages["keyed"].select("patient_id", "pkey").join(missing, "patient_id").cache()
+    exposures = []
     for i, scenario in enumerate(alternatives):
-        prefix = ibis.literal(f"{i}|")
-        tables = {"patients": patients, "diagnoses": diagnoses,
-                  "prescriptions": scenario_prescriptions(rx, ad_pairs, scenario, config.treatment.unknown_dose)}
-        for name, table in tables.items():
-            parts[name].append(table.mutate(patient_id=prefix.concat(table.patient_id.cast("string"))))
-    stacked = {name: ibis.union(*tables) if len(tables) > 1 else tables[0] for name, tables in parts.items()}
-    return Extract(patients=stacked["patients"], diagnoses=stacked["diagnoses"],
-                   prescriptions=stacked["prescriptions"], referrals=None, notes=None, source=extract.source,
-                   date_bounds=extract.date_bounds)
+        dose, duration = changes(scenario, treatment.unknown_dose)
+        changed = (keyed.no_dose if dose else ibis.literal(False)) | (keyed.no_duration if duration
+                                                                      else ibis.literal(False))
+        keys = keyed.filter(changed).select("patient_id", pkey=keyed.pkey.cast("int64") * n + i)
+        exposures.append(build_exposures(
+            scenario_prescriptions(rx.semi_join(keys, "patient_id"), ad_pairs, scenario, treatment.unknown_dose),
+            keys, stages["mapping_table"], stages["index_day"], treatment))
+    ingredients = stages["ingredients"]
+    eras = eras_from_segments(era_segments(ibis.union(*exposures), treatment), ibis.memtable(ingredients),
+                              treatment).cache()
+    ad_eras = eras.filter(eras.role == ANTIDEPRESSANT)
+    episodes = current_episodes(ad_eras, treatment)
+    per_drug = drugs_in_episode(eras, episodes)
+    steps = trd_steps(ad_eras, eras.filter(eras.role == AUGMENTING), per_drug, episodes, config.trd)
+    lines = per_drug.group_by("pkey").agg(n_antidepressants=antidepressant_count(per_drug, ingredients))
+    t = episodes.left_join(lines, "pkey").drop("pkey_right").left_join(steps, "pkey").drop("pkey_right")
+    level = resistance_level(t.trd_day.notnull(), t.n_antidepressants.fill_null(0), ibis.literal(True))
+    t = t.select(base=t.pkey // n, scenario=t.pkey % n, level=level)
+    wide = t.group_by("base").agg(**{
+        column: agg for i in range(n) for column, agg in (
+            (f"episode_{i}", (t.scenario == i).any()), (f"level_{i}", t.level.max(where=t.scenario == i)))})
+    out = keyed.left_join(wide, keyed.pkey.cast("int64") == wide.base)
+    return out.select(patient_id=out.patient_id.cast("string"), no_dose=out.no_dose, no_duration=out.no_duration,
+                      **{f"episode_{i}": out[f"episode_{i}"].fill_null(False) for i in range(n)},
+                      **{f"level_{i}": out[f"level_{i}"] for i in range(n)})
+
+
+def _cohort_summary(in_cohort: pd.Series, level: pd.Series) -> dict[str, int]:
+    """Counts of one scenario's affected patients: cohort, TRD, MDD and each level (level: resistance_level)."""
+    level = level[in_cohort.to_numpy()].astype(str)
+    trd = level != "MDD"
+    counts = level[trd.to_numpy()].value_counts()
+    row = {"cohort_n": int(in_cohort.sum()), "trd_n": int(trd.sum()), "mdd_n": int((~trd).sum())}
+    for name_level, name in LEVELS:
+        row[f"{name}_n"] = int(counts.get(name_level, 0))
+    return row
 
 
 def _summary(patients: pd.DataFrame) -> dict[str, float]:
@@ -142,45 +203,62 @@ def _with_percentages(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def assumption_sensitivity(con, extract: Extract, config: StudyConfig, base_patients: pd.DataFrame,
-                           index_date) -> pd.DataFrame:
-    """True counts under each scenario (the CSV's columns): cohort, MDD, TRD (% of cohort), levels (% of TRD)."""
-    from trdpath.pipeline import classify_extract
+                           index_date, stages: dict | None = None,
+                           rule_patients: pd.DataFrame | None = None) -> pd.DataFrame:
+    """True counts under each scenario (the CSV's columns): cohort, MDD, TRD (% of cohort), levels (% of TRD).
 
+    `stages`: the main classification's (Classification.stages, on the same connection); without them the
+    extract is classified again to build them. The alternatives classify by the study's rule: the patients with
+    a missing dose or duration count by it (`rule_patients`, the main classification by the study's rule, when
+    `base_patients` is by another definition), everyone else as in `base_patients`.
+    """
+    if stages is None:
+        from trdpath.pipeline import classify_extract
+
+        classification = classify_extract(con, extract, config, index_date)
+        stages, rule_patients = classification.stages, classification.patients
+    rule_patients = base_patients if rule_patients is None else rule_patients
     every = scenarios(config)
     alternatives = every[1:]
-    stacked = stacked_extract(con, extract, config, alternatives)
-    if int(con.execute(stacked.patients.count())) == 0:  # nothing missing: every scenario is the main run
-        rerun = base_patients.iloc[:0].assign(patient_id=pd.Series(dtype=str))
-        rerun["patient_id"] = rerun["patient_id"].astype(str)
-    else:
-        rerun = classify_extract(con, stacked, config, index_date).patients
-    if rerun.empty:
-        rerun = rerun.assign(_scenario=pd.Series(dtype=int))
-        prefix = None
-    else:
-        prefix = rerun["patient_id"].astype(str).str.split("|", n=1, expand=True)
-    if prefix is not None:
-        rerun = rerun.assign(_scenario=prefix[0].astype(int), patient_id=prefix[1])
-    changed_ids = set(rerun["patient_id"])
-    unaffected = base_patients[~base_patients["patient_id"].astype(str).isin(changed_ids)]
+    rerun = engines.fetch_arrow(con, scenario_treatment(stages, config, alternatives)).to_pandas()
+    ids = pd.Index(base_patients["patient_id"].astype(str))
+    rule_at = pd.Index(rule_patients["patient_id"].astype(str)).get_indexer(rerun["patient_id"])
+    # The cohort rules other than the last (no_antidepressant) do not depend on the treatment: a patient
+    # enters the cohort under a handling when they passed those rules and have a current episode under it.
+    reason = rule_patients["exclusion_reason"].to_numpy()[rule_at]
+    passed = pd.isna(reason) | (reason == NO_ANTIDEPRESSANT)
+    rule_cohort = rule_patients["in_cohort"].fillna(False).astype(bool).to_numpy()[rule_at]
+    rule_level = rule_patients["resistance_level"].astype(object).to_numpy()[rule_at]
     rows = []
     base = _summary(base_patients)
-    rest = _summary(unaffected)
+    rest = _summary(base_patients[~ids.isin(rerun["patient_id"])])
     for i, scenario in enumerate(every):
         if i == 0:
             counts = base
         else:
-            part = _summary(rerun[rerun["_scenario"] == i - 1])
+            dose, duration = changes(scenario, config.treatment.unknown_dose)
+            ran = ((rerun["no_dose"].to_numpy(bool) & dose) | (rerun["no_duration"].to_numpy(bool) & duration))
+            # A patient the handling does not change keeps the main run's classification by the study's rule.
+            in_cohort = np.where(ran, passed & rerun[f"episode_{i - 1}"].to_numpy(bool), rule_cohort)
+            level = np.where(ran, rerun[f"level_{i - 1}"].astype(object).to_numpy(), rule_level)
+            part = _cohort_summary(pd.Series(in_cohort), pd.Series(level))
             counts = {k: rest[k] + part[k] for k in base}
-        dose, duration = describe(scenario, config)
-        rows.append({"scenario": scenario.key, "missing_dose": dose, "missing_duration": duration, **counts})
+        dose_text, duration_text = describe(scenario, config)
+        rows.append({"scenario": scenario.key, "missing_dose": dose_text, "missing_duration": duration_text,
+                     **counts})
     frame = _with_percentages(pd.DataFrame(rows))
     return frame[list(COLUMNS)]
 
 
 def write_assumption_sensitivity(con, extract: Extract, result, folder: Path) -> pd.DataFrame:
     """Compute and write OUT/assumption_sensitivity.csv (true counts: stays with the patient-level files)."""
-    frame = assumption_sensitivity(con, extract, result.config, result.patients, result.index_date)
+    stages = result.stages
+    rule = None  # result.patients are by the study's rule unless a definition replaced the table
+    if stages is not None and stages.get("table") is not None and stages["table"] is not result.table:
+        from trdpath.patient_table import patients_frame
+
+        rule = patients_frame(stages["table"])
+    frame = assumption_sensitivity(con, extract, result.config, result.patients, result.index_date, stages, rule)
     frame.to_csv(Path(folder) / FILE, index=False)
     return frame
 

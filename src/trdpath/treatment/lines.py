@@ -35,12 +35,17 @@ def treatment_lines(con, per_drug: ibis.Table, ingredients: pd.DataFrame) -> tup
     last_position = con.execute(per_drug.position.max())
     longest = (0 if pd.isna(last_position) else int(last_position)) + 1
     packing = SequencePacking(int(ingredients["ingredient_id"].max()), longest)
-    antidepressant_ids = ingredients.loc[ingredients["role"] == ANTIDEPRESSANT, "ingredient_id"].tolist()
     lines = per_drug.group_by("pkey").agg(
-        n_antidepressants=per_drug.count(where=per_drug.ingredient_id.isin(antidepressant_ids)),
+        n_antidepressants=antidepressant_count(per_drug, ingredients),
         **packing.words(per_drug.ingredient_id, per_drug.position, bit_or=has_bit_or(con)),
     )
     return lines, packing
+
+
+def antidepressant_count(per_drug: ibis.Table, ingredients: pd.DataFrame) -> ibis.Value:
+    """n_antidepressants, as an aggregate over a patient's drugs of the current episode (GLOSSARY: lines)."""
+    antidepressant_ids = ingredients.loc[ingredients["role"] == ANTIDEPRESSANT, "ingredient_id"].tolist()
+    return per_drug.count(where=per_drug.ingredient_id.isin(antidepressant_ids))
 
 
 def sequence_labels(ingredients: pd.DataFrame) -> dict[int, str]:
