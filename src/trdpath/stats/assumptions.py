@@ -263,36 +263,6 @@ def write_assumption_sensitivity(con, extract: Extract, result, folder: Path) ->
     return frame
 
 
-def protect_assumptions(frame: pd.DataFrame, settings) -> pd.DataFrame:
-    """The publishable table: each row protected like the resistance levels (disclosure.py's rules and code).
-
-    In a row, MDD + TRD add up to the cohort and the levels 2 + 3 + 4+ add up to TRD, so each is a linked group
-    for secondary suppression; counts are rounded and percentages computed from rounded counts.
-    """
-    from trdpath.stats.disclosure import SUPPRESSED, round_count, small_label, suppression_pattern
-
-    if not settings.enabled or frame.empty:
-        return frame.copy()
-    out = frame.astype(object).copy()
-    small = small_label(settings)
-    for i, row in frame.iterrows():
-        values = {c: int(row[f"{c}_n"]) for c in ("mdd", "trd", *(name for _, name in LEVELS))}
-        groups = [["mdd", "trd"], [name for _, name in LEVELS]]
-        pattern = suppression_pattern(values, groups, settings.min_count)
-        shown = {}
-        for cell, value in values.items():
-            state = pattern.get(cell)
-            shown[cell] = (small if state == "primary" else SUPPRESSED if state else
-                           round_count(value, settings.rounding))
-            out.at[i, f"{cell}_n"] = shown[cell]
-        cohort = int(row["cohort_n"])
-        out.at[i, "cohort_n"] = small if 0 < cohort < settings.min_count else round_count(cohort, settings.rounding)
-        for cell, total in (("trd", out.at[i, "cohort_n"]), *((name, shown["trd"]) for _, name in LEVELS)):
-            ok = isinstance(shown[cell], (int, np.integer)) and isinstance(total, (int, np.integer)) and total > 0
-            out.at[i, f"{cell}_pct"] = 100 * shown[cell] / total if ok else (SUPPRESSED if total else np.nan)
-    return out
-
-
 def read_assumption_sensitivity(folder: Path) -> pd.DataFrame | None:
     path = Path(folder) / FILE
     if not path.is_file():

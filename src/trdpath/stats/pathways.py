@@ -349,70 +349,7 @@ def _log_log_interval(s: np.ndarray, se: np.ndarray, z: float = 1.959964) -> tup
     return np.where(ok, lower, s), np.where(ok, upper, s)
 
 
-# --- disclosure control (the rules and primitives of stats/disclosure.py, applied to these tables) ----------------
-
-def _protect_counts(frame: pd.DataFrame, groups: list[list], settings) -> pd.DataFrame:
-    """Hide (primary + secondary along ``groups`` of row indices that add up to a published total) and round."""
-    from trdpath.stats.disclosure import PRIMARY, SUPPRESSED, round_count, small_label, suppression_pattern
-
-    values = {i: int(n) for i, n in frame["n"].items()}
-    pattern = suppression_pattern(values, groups, settings.min_count)
-    out = frame.astype(object).copy()
-    out["n"] = [small_label(settings) if pattern.get(i) == PRIMARY else SUPPRESSED if i in pattern
-                else round_count(values[i], settings.rounding) for i in frame.index]
-    return out
-
-
-def protect_lines(lines: pd.DataFrame, settings, n_cohort: int) -> pd.DataFrame:
-    """A line's drugs add up to its total ("any"), so each line is one group for secondary suppression;
-    percentages from rounded counts over the rounded cohort and the rounded line total."""
-    from trdpath.stats.disclosure import round_count
-
-    if not settings.enabled or lines.empty:
-        return lines.copy()
-    groups = [list(part.index) for _, part in lines.groupby("line")]
-    out = _protect_counts(lines, groups, settings)
-    n_cohort = round_count(n_cohort, settings.rounding)
-    totals = {line: out.at[i, "n"] for i, line in lines["line"].items() if lines.at[i, "drug"] == "any"}
-    for i, line in lines["line"].items():
-        n, total = out.at[i, "n"], totals.get(line)
-        # A column of only published counts comes back as int64: numpy integers are counts too.
-        published = isinstance(n, (int, np.integer))
-        out.at[i, "pct_cohort"] = 100 * n / n_cohort if published and n_cohort else "suppressed"
-        out.at[i, "pct_treated"] = 100 * n / total if published and isinstance(total, (int, np.integer)) and total \
-            else "suppressed"
-    return out
-
-
-def protect_steps(steps: pd.DataFrame, settings) -> pd.DataFrame:
-    """A position's (step, adequacy) cells add up to the patients with a drug at that position (the Sankey's
-    column): one group per position."""
-    if not settings.enabled or steps.empty:
-        return steps.copy()
-    return _protect_counts(steps, [list(part.index) for _, part in steps.groupby("position")], settings)
-
-
-def protect_step_times(times: pd.DataFrame, settings) -> pd.DataFrame:
-    """n rounded; fewer than min_count patients: every statistic hidden. No minimum or maximum is published
-    (each is one patient's value)."""
-    from trdpath.stats.disclosure import SUPPRESSED, round_count, small_label
-
-    if not settings.enabled:
-        return times.copy()
-    out = times.astype(object).copy()
-    for i, n in times["n"].items():
-        if 0 < n < settings.min_count:
-            out.at[i, "n"] = small_label(settings)
-            for column in ("mean", "sd", "median", "q1", "q3"):
-                out.at[i, column] = SUPPRESSED
-        else:
-            out.at[i, "n"] = round_count(int(n), settings.rounding)
-            # One decimal of a day is all a reader needs, and no more digits of an exact sum leave with it.
-            for column in ("mean", "sd", "median", "q1", "q3"):
-                if not pd.isna(times.at[i, column]):
-                    out.at[i, column] = round(float(times.at[i, column]), 1)
-    return out
-
+# --- the published curve (the other extra tables are protected in stats/extra_tables.py) ----------------
 
 def published_time_to_trd(patients: pd.DataFrame, index_date, settings) -> pd.DataFrame:
     """The curve from rounded cumulative counts (see time_to_trd), stopped before fewer than min_count remain
