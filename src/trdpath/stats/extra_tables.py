@@ -100,7 +100,7 @@ def protect_extras(true: ExtraTables, settings, n_cohort: int, hide: dict) -> Ex
 def _counts(frame: pd.DataFrame, groups: list[list], settings, forced=()) -> tuple[list, dict]:
     """Published n of every row: primary and secondary suppression along ``groups`` (row indices adding up to a
     published total) with the ``forced`` rows hidden, the rest rounded."""
-    from trdpath.stats.disclosure import PRIMARY, SUPPRESSED, round_count, small_label, suppression_pattern
+    from trdpath.stats.cell_rules import PRIMARY, SUPPRESSED, round_count, small_label, suppression_pattern
 
     values = {i: int(n) for i, n in frame["n"].items()}
     pattern = suppression_pattern(values, groups, settings.min_count, settings.rounding,
@@ -117,7 +117,7 @@ def _is_count(value) -> bool:
 def protect_lines(lines: pd.DataFrame, settings, n_cohort: int, forced=()) -> pd.DataFrame:
     """A line's drugs add up to its total ("any"): one group per line. Percentages from the rounded counts over
     the rounded cohort and the line's rounded total."""
-    from trdpath.stats.disclosure import SUPPRESSED, round_count
+    from trdpath.stats.cell_rules import SUPPRESSED, round_count
 
     if not settings.enabled or lines.empty:
         return lines.copy()
@@ -149,7 +149,7 @@ def protect_step_times(times: pd.DataFrame, settings, forced=()) -> pd.DataFrame
     ``<8`` would cap a total that more than seven published cells of at least 1 fill); a hidden n hides its
     statistics; means and s.d. to 1 decimal, median and quartiles to whole days. No minimum or maximum is
     published (one patient's value)."""
-    from trdpath.stats.disclosure import SUPPRESSED, WITHHELD, round_count, small_label
+    from trdpath.stats.cell_rules import SUPPRESSED, WITHHELD, round_count, small_label
 
     if not settings.enabled:
         return times.copy()
@@ -177,7 +177,7 @@ def protect_assumptions(frame: pd.DataFrame, settings, forced=()) -> pd.DataFram
     """Each row protected like the resistance levels: MDD + TRD add up to the cohort and levels 2 + 3 + 4+ to
     TRD (linked groups); ``forced`` (row, column) cells hidden; counts rounded and percentages computed from the
     rounded counts."""
-    from trdpath.stats.disclosure import PRIMARY, SUPPRESSED, round_count, small_label, suppression_pattern
+    from trdpath.stats.cell_rules import PRIMARY, SUPPRESSED, round_count, small_label, suppression_pattern
 
     if not settings.enabled or frame.empty:
         return frame.copy()

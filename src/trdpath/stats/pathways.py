@@ -286,7 +286,7 @@ def time_to_trd(patients: pd.DataFrame, index_date: dt.date | None, bin_days: in
     """
     from statsmodels.duration.survfunc import SurvfuncRight
 
-    from trdpath.stats.disclosure import round_count
+    from trdpath.stats.cell_rules import round_count
 
     cohort = patients[patients["in_cohort"].fillna(False).astype(bool)]
     trd = cohort["trd"].fillna(False).astype(bool).to_numpy()
