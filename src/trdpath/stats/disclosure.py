@@ -37,7 +37,7 @@ import dataclasses
 import itertools
 import math
 import re
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
