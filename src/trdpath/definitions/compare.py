@@ -16,9 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trdpath import engines
+from trdpath import atomic, engines
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.errors import UserError
 from trdpath.definitions.engine import Evaluator, Stages, why_text
@@ -79,13 +76,14 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
     resolved = [resolve(d, config) for d in definitions]
     (progress or (lambda _s: None))("Evaluating the definitions")
     evaluator = Evaluator(Stages.from_hook(held), config)
+    wide_ok = engines.capabilities(con).wide_queries
     wide = held["keyed"].select("patient_id", "pkey")
     whys = []
     for number, r in enumerate(resolved):
         out, trace = evaluator.evaluate(r, with_why=why != "none")
         # Spark: each definition materialised on its own (one query holding all twelve is a plan its
         # optimiser takes minutes over). DuckDB plans the one wide query at once, saving twelve tables.
-        if con.name != "duckdb" or why == "trd":
+        if not wide_ok or why == "trd":
             out = out.cache()
         wide = wide.left_join(out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"}),
                               "pkey").drop("pkey_right")
@@ -102,9 +100,7 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
 
 
 def _fetch(con, expr) -> pa.Table:
-    if con.name == "duckdb":  # streamed (see pipeline._fetch_arrow)
-        return con._to_duckdb_relation(expr).to_arrow_reader(1_000_000).read_all()
-    return con.to_pyarrow(expr)
+    return engines.fetch_arrow(con, expr)  # DuckDB: streamed in batches
 
 
 WHY_SCHEMA = pa.schema([("patient_id", pa.string()), ("definition", pa.string()), ("drug", pa.string()),
@@ -274,42 +270,31 @@ def protect_agreement(table: pd.DataFrame, settings: DisclosureSection) -> pd.Da
 # -- writing -----------------------------------------------------------------------------------
 
 def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSection) -> dict[str, Path]:
-    """The four files, each folder written beside its target and moved in whole (no half-written output)."""
+    """The files, each folder staged beside its target and swapped in whole by trdpath.atomic (no half-written output)."""
     from trdpath.output import _write_csv
 
     out = Path(out)
     targets = {"patient": out / PATIENT_LEVEL_DIR, "release": out / RELEASE_DIR}
-    staged = {}
-    try:
-        for key, target in targets.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staged[key] = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        _write_csv(neutralise_arrow(comparison.patients), staged["patient"] / "patients.csv")
-        comparison.write_why(staged["patient"] / "why.csv")
+    with atomic.replace_folder(targets["patient"]) as patient_dir, atomic.replace_folder(targets["release"]) as release_dir:
+        _write_csv(neutralise_arrow(comparison.patients), patient_dir / "patients.csv")
+        comparison.write_why(patient_dir / "why.csv")
         prevalence = protect_prevalence(prevalence_counts(comparison), settings)
-        neutralise_frame(prevalence).to_csv(staged["release"] / "prevalence.csv", index=False)
+        neutralise_frame(prevalence).to_csv(release_dir / "prevalence.csv", index=False)
         agreement = protect_agreement(agreement_counts(comparison), settings)
-        neutralise_frame(agreement).to_csv(staged["release"] / "agreement.csv", index=False)
+        neutralise_frame(agreement).to_csv(release_dir / "agreement.csv", index=False)
         from trdpath.definitions.dial import protect_dial
         from trdpath.definitions.models import odds_ratios_by_definition, protect_odds_ratios
         from trdpath.definitions.report import section_html
 
         blocks = [list(b) for b in comparison.classification.config.analysis.regression_blocks]
         odds = protect_odds_ratios(odds_ratios_by_definition(comparison, blocks), settings)
-        neutralise_frame(odds).to_csv(staged["release"] / "odds_ratios.csv", index=False)
+        neutralise_frame(odds).to_csv(release_dir / "odds_ratios.csv", index=False)
         dial = None
         if comparison.dial is not None:
             dial = protect_dial(comparison.dial, settings)
-            neutralise_frame(dial).to_csv(staged["release"] / "dial.csv", index=False)
-        (staged["release"] / "section.html").write_text(section_html(comparison, prevalence, agreement, settings, odds, dial),
-                                                        encoding="utf-8")
-        for key, target in targets.items():
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staged[key], target)
-    finally:
-        for folder in staged.values():
-            shutil.rmtree(folder, ignore_errors=True)
+            neutralise_frame(dial).to_csv(release_dir / "dial.csv", index=False)
+        (release_dir / "section.html").write_text(section_html(comparison, prevalence, agreement, settings, odds, dial),
+                                                  encoding="utf-8")
     return {"patients": targets["patient"] / "patients.csv", "why": targets["patient"] / "why.csv",
             "prevalence": targets["release"] / "prevalence.csv", "agreement": targets["release"] / "agreement.csv"}
 
@@ -317,17 +302,11 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
 def compare_tables(tables, definitions: list[Definition], config: StudyConfig | None = None,
                    index_date: dt.date | None = None, backend: str = "duckdb", why: str = "all") -> Comparison:
     """In-memory tables (the data contract's raw columns) on `backend`: what the tests call."""
-    from trdpath.sources.open import move_to_engine as _move_to_backend, with_row_numbers as _with_row_numbers
-    from trdpath.sources.validate import validate_extract
+    from trdpath.sources.open import open_tables
 
     config = config or StudyConfig()
-    duck = engines.connect("duckdb", engine=config.engine)
-    raw = {name: duck.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True) for name, frame in tables.items()}
-    extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
-    if backend == "duckdb":
-        return compare_extract(duck, extract, definitions, config, index_date, why=why)
-    con, moved = _move_to_backend(duck, extract, backend, config)
-    return compare_extract(con, moved, definitions, config, index_date, why=why)
+    con, extract = open_tables(tables, config, backend)
+    return compare_extract(con, extract, definitions, config, index_date, why=why)
 
 
 def compare(data: str | Path, out: str | Path, definitions: list[Definition], config: StudyConfig | None = None,
