@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -43,15 +44,23 @@ WHY_COLUMNS = ["patient_id", "definition", "drug", "start_date", "end_date", "co
 @dataclass
 class Comparison:
     patients: pa.Table  # patient_id, <id>__trd, <id>__date, <id>__stage
-    why: pa.Table  # why.csv's rows
+    _why: pa.Table | None  # why.csv's rows (decoded from compact_why when first asked for)
     definitions: list[Resolved]
     classification: Classification
     dial: pd.DataFrame | None = None  # true counts of the definition dial (compare --dial), never written as they are
+    compact_why: pa.Table | None = None  # why.csv's rows with dictionary columns (see _why_table)
+
+    @property
+    def why(self) -> pa.Table:
+        if self._why is None:
+            self._why = _decoded(self.compact_why)
+        return self._why
 
     def write_why(self, path: Path) -> None:
         from trdpath.output import _write_csv
 
-        _write_csv(neutralise_arrow(self.why), path)
+        table = self.compact_why if self.compact_why is not None else self._why
+        _write_csv(_neutralised(table), path)
 
     @property
     def patients_frame(self) -> pd.DataFrame:
@@ -90,13 +99,11 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
         if trace is not None:
             if why == "trd":
                 trace = trace.semi_join(out.filter(out.day.notnull()), "pkey")
-            # Ordered on integers only (patient in extract order, start, drug): sorting tens of millions
-            # of rows on the identifier text would cost more than evaluating the definitions.
-            whys.append(trace.order_by(["pkey", "start", "ingredient_id"]))
+            whys.append(trace.mutate(number=ibis.literal(number, "int16")))
     fetched = _fetch(con, wide.order_by("patient_id"))
     patients, masks = _finish(fetched, classification, resolved)
     why_table = _why_table(con, whys, fetched, masks, resolved, evaluator)
-    return Comparison(patients, why_table, resolved, classification)
+    return Comparison(patients, None, resolved, classification, compact_why=why_table)
 
 
 def _fetch(con, expr) -> pa.Table:
@@ -110,36 +117,62 @@ WHY_SCHEMA = pa.schema([("patient_id", pa.string()), ("definition", pa.string())
 
 def _why_table(con, whys: list, fetched: pa.Table, masks: list[np.ndarray], resolved: list[Resolved],
                evaluator) -> pa.Table:
-    """why.csv from each definition's trace of integer codes: patient ids, drug names and reasons are
-    attached here with vectorised takes, and rows outside the definition's population dropped."""
+    """why.csv from every definition's trace of integer codes, fetched as ONE query (the traces share
+    their windows' first eras and trials, and one plan and one sort serve all of them). Ordered on
+    integers only (definition, patient in extract order, start, drug): sorting tens of millions of rows
+    on the identifier text would cost more than evaluating the definitions. Patient ids, definitions,
+    drug names and reasons are attached as dictionary columns (an index into the ids, names and texts,
+    no copy of a string per row); rows outside the definition's population are dropped."""
     if not whys:
         return WHY_SCHEMA.empty_table()
+    union = whys[0]
+    for trace in whys[1:]:
+        union = union.union(trace)
+    t = _fetch(con, union.order_by(["number", "pkey", "start", "ingredient_id"]))
     pkeys = pc.cast(fetched["pkey"], pa.int64()).to_numpy()
     row_of = np.full(int(pkeys.max()) + 1, -1, np.int64)
     row_of[pkeys] = np.arange(len(pkeys))
-    ids = fetched["patient_id"].combine_chunks()
+    number = pc.cast(t["number"], pa.int32()).to_numpy()
+    rows = row_of[pc.cast(t["pkey"], pa.int64()).to_numpy()]
+    keep = np.stack(masks)[number, rows]  # inside the definition's population
+    t, rows, number = t.filter(pa.array(keep)), rows[keep], number[keep]
+    # one reason per (definition, code): the dictionary of texts, and each row's index into it
+    codes = pc.cast(t["code"], pa.int32()).to_numpy()
+    span = int(codes.max() - codes.min()) + 1 if len(codes) else 1
+    key = number.astype(np.int64) * span + (codes - (codes.min() if len(codes) else 0))
+    present = np.zeros(len(resolved) * span, bool)
+    present[key] = True  # a lookup, not a sort: the (definition, code) pairs are few
+    reason_index = (np.cumsum(present) - 1)[key]
+    pairs = np.flatnonzero(present)
+    low = int(codes.min()) if len(codes) else 0
+    texts = pa.array([why_text(int(k % span) + low, resolved[int(k // span)]) for k in pairs], pa.string())
     names = pa.array([evaluator.names.get(i) for i in range(max(evaluator.names) + 1)], pa.string())
-    parts = []
-    for number, (trace, r) in enumerate(zip(whys, resolved)):
-        t = _fetch(con, trace)
-        rows = row_of[pc.cast(t["pkey"], pa.int64()).to_numpy()]
-        keep = masks[number][rows]
-        t = t.filter(pa.array(keep))
-        rows = pa.array(rows[keep])
-        codes = pc.cast(t["code"], pa.int32())
-        distinct = pc.unique(codes).to_pylist()
-        reason = pc.take(pa.array([why_text(c, r) for c in distinct], pa.string()),
-                         pc.index_in(codes, value_set=pa.array(distinct, pa.int32())))
-        parts.append(pa.table({
-            "patient_id": pc.take(ids, rows),
-            "definition": pa.array(np.full(t.num_rows, r.id, object), pa.string()),
-            "drug": pc.take(names, pc.cast(t["ingredient_id"], pa.int64())),
-            "start_date": pc.cast(pc.cast(t["start"], pa.int32()), pa.date32()),
-            "end_date": pc.cast(pc.cast(t["end"], pa.int32()), pa.date32()),
-            "counted": pc.greater(codes, 0),
-            "reason": reason,
-        }, schema=WHY_SCHEMA))
-    return pa.concat_tables(parts)
+    ids = fetched["patient_id"].combine_chunks()
+    return pa.table({
+        "patient_id": pa.DictionaryArray.from_arrays(pa.array(rows, pa.int32()), ids),
+        "definition": pa.DictionaryArray.from_arrays(pa.array(number, pa.int32()), pa.array([r.id for r in resolved])),
+        "drug": pa.DictionaryArray.from_arrays(pc.cast(t["ingredient_id"], pa.int32()), names),
+        "start_date": pc.cast(pc.cast(t["start"], pa.int32()), pa.date32()),
+        "end_date": pc.cast(pc.cast(t["end"], pa.int32()), pa.date32()),
+        "counted": pa.array(codes > 0),
+        "reason": pa.DictionaryArray.from_arrays(pa.array(reason_index.reshape(-1).astype(np.int32)), texts),
+    })
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """Dictionary columns as plain text (the schema of why.csv)."""
+    return pa.table([pc.cast(c, pa.string()) if pa.types.is_dictionary(c.type) else c for c in table.columns],
+                    schema=WHY_SCHEMA)
+
+
+def _neutralised(table: pa.Table) -> pa.Table:
+    """neutralise_arrow for a table with dictionary columns: each dictionary's texts once, not each row."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            column = table.column(i).combine_chunks()
+            words = neutralise_arrow(pa.table({"v": column.dictionary})).column(0).combine_chunks()
+            table = table.set_column(i, field.name, pa.DictionaryArray.from_arrays(column.indices, words))
+    return neutralise_arrow(table)
 
 
 def _population(classification: Classification, r: Resolved) -> pa.Array:
@@ -284,7 +317,7 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
         neutralise_frame(agreement).to_csv(release_dir / "agreement.csv", index=False)
         from trdpath.definitions.dial import protect_dial
         from trdpath.definitions.models import odds_ratios_by_definition, protect_odds_ratios
-        from trdpath.definitions.report import section_html
+        from trdpath.definitions.report import section_parts, write_section
 
         blocks = [list(b) for b in comparison.classification.config.analysis.regression_blocks]
         odds = protect_odds_ratios(odds_ratios_by_definition(comparison, blocks), settings)
@@ -293,8 +326,7 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
         if comparison.dial is not None:
             dial = protect_dial(comparison.dial, settings)
             neutralise_frame(dial).to_csv(release_dir / "dial.csv", index=False)
-        (release_dir / "section.html").write_text(section_html(comparison, prevalence, agreement, settings, odds, dial),
-                                                  encoding="utf-8")
+        write_section(section_parts(comparison, prevalence, agreement, settings, odds, dial), release_dir)
     return {"patients": targets["patient"] / "patients.csv", "why": targets["patient"] / "why.csv",
             "prevalence": targets["release"] / "prevalence.csv", "agreement": targets["release"] / "agreement.csv"}
 

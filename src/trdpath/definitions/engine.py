@@ -310,16 +310,27 @@ class Evaluator:
         why = self._why(r, counted) if with_why else None
         return out, why
 
-    def _why(self, r: Resolved, counted: ibis.Table | None) -> ibis.Table:
-        """pkey, ingredient_id, start, end, code: each drug's first era in the window and why it counted
-        or not (a code: WHY_TEXT; the text is attached on the fetched Arrow table, not carried through the engine)."""
+    def _first_eras(self, r: Resolved) -> ibis.Table:
+        """pkey, ingredient_id, start, end: each drug's first era in the window (antidepressants and the
+        definition's augmenting agents); cached, shared by every definition with the same window and agents."""
+        key = ("first_eras", self._window_key(r), r.agents)
+        if key in self._windows:
+            return self._windows[key]
         eras = self._ad_in(r).select("pkey", "ingredient_id", "era_start", "era_end")
         agents = self._agent_eras(r, r.agents).join(self.window(r), "pkey")
         agents = agents.filter(_inside(agents, "era_start")).select("pkey", "ingredient_id", "era_start", "era_end")
         both = eras.union(agents)
-        first = both.group_by(["pkey", "ingredient_id"]).agg(start=both.era_start.min())
-        first = first.join(both, (first.pkey == both.pkey) & (first.ingredient_id == both.ingredient_id)
-                           & (first.start == both.era_start)).select(first.pkey, first.ingredient_id, first.start, end=both.era_end)
+        # the first era of each drug (ties on the start: the shorter era, as one row is kept)
+        order = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[both.era_start, both.era_end])
+        first = both.mutate(_n=ibis.row_number().over(order))
+        first = first.filter(first._n == 0).select("pkey", "ingredient_id", start=first.era_start, end=first.era_end)
+        self._windows[key] = first = first.cache()
+        return first
+
+    def _why(self, r: Resolved, counted: ibis.Table | None) -> ibis.Table:
+        """pkey, ingredient_id, start, end, code: each drug's first era in the window and why it counted
+        or not (a code: WHY_TEXT; the text is attached on the fetched Arrow table, not carried through the engine)."""
+        first = self._first_eras(r)
         t = self.trials(r).select("pkey", "ingredient_id", is_trial=ibis.literal(True))
         first = first.left_join(t, ["pkey", "ingredient_id"]).drop("pkey_right", "ingredient_id_right")
         if counted is not None:
