@@ -212,12 +212,7 @@ class Evaluator:
             many = ad.group_by("pkey").agg(k=ad.ingredient_id.nunique())
             e = ad.semi_join(many.filter(many.k >= ev.distinct_drugs), "pkey")
             x = self.ad_eras.select("pkey", x_ing="ingredient_id", x_start="era_start", x_end="era_end")
-            pairs = e.join(x, "pkey")
-            pairs = pairs.filter((pairs.x_start <= pairs.era_start) & (pairs.x_end >= pairs.era_start - back))
-            agg = pairs.group_by(["pkey", "ingredient_id", "era_start"]).agg(
-                upto=pairs.x_ing.nunique(),
-                before=pairs.x_ing.nunique(where=pairs.x_start < pairs.era_start))
-            cand = agg.filter((agg.upto >= ev.distinct_drugs) & (agg.before >= ev.distinct_drugs - 1)).select("pkey", "era_start")
+            cand = _distinct_drug_days(e, back, ev.distinct_drugs)
             wanted = [n.strip().lower() for n in ev.antipsychotic_agents]
             if wanted:
                 ap = self._agent_eras(r, wanted).join(x, "pkey")
@@ -346,6 +341,38 @@ class Evaluator:
             (first.is_trial.notnull(), NOT_COUNTED_TRIAL),
             else_=NOT_A_TRIAL)
         return first.select("pkey", "ingredient_id", "start", "end", code=code.cast("int32"))
+
+
+def _distinct_drug_days(e: ibis.Table, back: int, n: int) -> ibis.Table:
+    """pkey, era_start: the era starts s at which at least `n` distinct antidepressants have an era with
+    x_start <= s and x_end >= s - back, at least n - 1 of them with x_start < s (the OHDSI 1009 rule).
+
+    Without a self-join of eras: an era "covers" the days [x_start, x_end + back]; each drug's covering
+    intervals are merged (an interval starting after every earlier one's end opens a new one), and one
+    sweep over the merged starts (+1) and ends (-1, the day after) counts the drugs covering each era
+    start. `before` leaves out the drugs whose merged interval opens on that very day: inside a merged
+    interval every later era starts within an earlier one's cover, so only its first day lacks an
+    era started strictly before."""
+    iv = e.select("pkey", "ingredient_id", lo=e.era_start, hi=e.era_end + back)
+    earlier = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[iv.lo, iv.hi], rows=(None, -1))
+    latest = iv.hi.max().over(earlier)
+    iv = iv.mutate(_opens=ibis.ifelse(latest.isnull() | (iv.lo > latest), 1, 0).cast("int64"))  # PostgreSQL: no bool -> int
+    grp = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[iv.lo, iv.hi], rows=(None, 0))
+    iv = iv.mutate(_group=iv._opens.sum().over(grp))
+    merged = iv.group_by(["pkey", "ingredient_id", "_group"]).agg(lo=iv.lo.min(), hi=iv.hi.max())
+    # events on a day: ends (the day after the last covered day) count before starts, starts before queries
+    starts = merged.select("pkey", day=merged.lo, step=ibis.literal(1, "int64"), kind=ibis.literal(1, "int8"))
+    ends = merged.select("pkey", day=merged.hi + 1, step=ibis.literal(-1, "int64"), kind=ibis.literal(0, "int8"))
+    queries = e.select("pkey", day=e.era_start).distinct()
+    queries = queries.select("pkey", "day", step=ibis.literal(0, "int64"), kind=ibis.literal(2, "int8"))
+    events = starts.union(ends).union(queries)
+    sweep = ibis.window(group_by="pkey", order_by=[events.day, events.kind], rows=(None, 0))
+    covered = events.mutate(upto=events.step.sum().over(sweep))
+    covered = covered.filter(covered.kind == 2)
+    opening = merged.group_by(["pkey", "lo"]).agg(k=merged.count())
+    q = covered.left_join(opening, (covered.pkey == opening.pkey) & (covered.day == opening.lo))
+    q = q.select(pkey=covered.pkey, era_start=covered.day, upto=covered.upto, before=covered.upto - q.k.fill_null(0))
+    return q.filter((q.upto >= n) & (q.before >= n - 1)).select("pkey", "era_start")
 
 
 # why.csv reasons as codes: 1..N "failed trial k"; positive codes count, negative ones do not.

@@ -73,8 +73,12 @@ def upset_png(counts: pd.Series) -> bytes | None:
         return None
     from upsetplot import UpSet
 
+    import warnings
+
     fig = plt.figure(figsize=(11, 6))
-    UpSet(counts.sort_values(ascending=False).head(20), sort_by="input", show_counts=True).plot(fig=fig)
+    with warnings.catch_warnings():  # upsetplot 0.9's own chained-assignment FutureWarning from pandas, not ours
+        warnings.simplefilter("ignore", FutureWarning)
+        UpSet(counts.sort_values(ascending=False).head(20), sort_by="input", show_counts=True).plot(fig=fig)
     return _png(fig)
 
 
