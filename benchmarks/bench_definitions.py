@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -33,11 +34,15 @@ from bench_classify import synth_extract  # noqa: E402
 
 def run(cmd: list[str]) -> tuple[float, float, float]:
     """Wall seconds, peak memory (GB) and CPU seconds (user + system, all threads) of a child run.
-    CPU time is what a crowded shared machine distorts least: wall time there waits for other jobs."""
+    CPU time is what a crowded shared machine distorts least: wall time there waits for other jobs.
+    Each child's figures are printed as it ends (on a crowded machine a run may not see its end)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, peak, _ = run_wall(cmd)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, peak, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    what = " ".join(c for c in cmd[2:] if not c.startswith("/")) or cmd[-1]
+    print(f"    {what[:70]}: {wall:.1f} s wall, {cpu:.1f} s CPU, {peak:.2f} GB; load {os.getloadavg()[0]:.1f}", flush=True)
+    return wall, peak, cpu
 
 
 def core_classify(data: str, out: str) -> None:

@@ -17,7 +17,7 @@ from trdpath.errors import BackendError
 SRC = Path(trdpath.__file__).parent
 ENGINE_NAMES = {"duckdb", "postgres", "postgresql", "pyspark", "spark"}
 # Other areas' modules still holding a backend check, to move behind engines/ (issue 15 seams).
-NOT_YET_MOVED = {"definitions/compare.py", "early/cohort.py"}
+NOT_YET_MOVED = {"early/cohort.py"}
 # The qualitative project store speaks SQLAlchemy dialects (sqlite, postgresql), not the analysis engines.
 OTHER_LAYERS = {"engines", "qualitative"}
 

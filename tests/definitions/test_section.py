@@ -96,7 +96,7 @@ def test_the_report_includes_the_section_when_compare_wrote_one(compared):
     assert proc.returncode == 0, proc.stderr
     html = (out / "release" / "report.html").read_text()
     assert '<h2 id="definitions">Definitions</h2>' in html
-    assert "Table 3 under each definition" in html and 'alt="Odds ratios of TRD by definition (forest plot)"' in html
+    assert "Table 3 under each definition" in html and "</b> Odds ratios of TRD by definition with 95% confidence" in html
 
 
 def _dial_tables():
@@ -141,3 +141,63 @@ def test_dial_disclosure():
     assert shown[0]["trd_n"] == 300 and shown[0]["trd_pct"] == 30.0
     # row 2: 5 TRD patients: shown as <8, no percentage, and no level that would give it back
     assert shown[1]["trd_n"] == "<8" and shown[1]["trd_pct"] == "suppressed" and shown[1]["level_3_n"] == "<8"
+
+
+def test_the_sections_figures_are_numbered_with_the_reports_and_are_in_the_docx(compared):
+    """The three figures of the section (overlap, kappa, forest; no dial in this run) are report Figures:
+    numbered in reading order with the report's own (1..K, no number twice), and embedded in report.docx
+    (one picture per numbered figure of the HTML, the same captions)."""
+    import re
+
+    from docx import Document
+
+    root, _comparison = compared
+    out = root / "classified" if (root / "classified" / "release" / "report.html").is_file() else root / "out"
+    if not (out / "release" / "report.html").is_file():
+        test_the_report_includes_the_section_when_compare_wrote_one(compared)
+        out = root / "classified" if (root / "classified" / "release" / "report.html").is_file() else root / "out"
+    html = (out / "release" / "report.html").read_text()
+    numbers = [int(n) for n in re.findall(r"<figcaption><b>Figure (\d+)</b>", html)]
+    assert numbers == list(range(1, len(numbers) + 1))
+    captions = dict((int(n), c) for n, c in re.findall(r"<figcaption><b>Figure (\d+)</b> ([^<]*)</figcaption>", html))
+    ours = [n for n, c in captions.items() if c.startswith(("Overlap of the TRD verdicts", "Agreement between definitions",
+                                                           "Odds ratios of TRD by definition"))]
+    assert len(ours) == 3 and ours == list(range(ours[0], ours[0] + 3))  # consecutive, in the section's order
+    assert html.count('id="fig-definitions_') == 3 and "section.html" not in html.split('id="definitions"')[1][:2000]
+    document = Document(str(out / "release" / "report.docx"))
+    assert len(document.inline_shapes) == len(numbers)
+    texts = [p.text for p in document.paragraphs]
+    for n in ours:
+        assert any(t.startswith(f"Figure {n} ") and captions[n].replace("&#39;", "'")[:30] in t for t in texts), n
+
+
+def test_a_hostile_section_file_is_read_as_data(tmp_path):
+    """section.json is in the release folder, which a user may edit: markup in a text stays text (the
+    report's templates escape it), a figure outside the folder or under another name is not read, an
+    unknown block kind (raw html) is ignored, and a malformed file gives no section at all."""
+    import json
+
+    from trdpath import layout
+    from trdpath.definitions.report import report_section
+
+    folder = tmp_path / "out"
+    target = layout.release_dir(folder) / "definitions"
+    target.mkdir(parents=True)
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG not ours")
+    (target / "figure_ok.png").write_bytes(b"\x89PNG ours")
+    blocks = [{"kind": "text", "value": "<script>alert(1)</script>"},
+              {"kind": "html", "value": "<script>alert(2)</script>"},
+              {"kind": "figure", "key": "x", "caption": "outside", "file": "../../secret.png"},
+              {"kind": "figure", "key": "y", "caption": "other name", "file": "secret.png"},
+              {"kind": "figure", "key": "ok", "caption": "fine", "file": "figure_ok.png"}]
+    (target / "section.json").write_text(json.dumps({"version": 1, "blocks": blocks}))
+    section = report_section(folder)
+    kinds = [kind for kind, _value in section.blocks]
+    assert kinds == ["text", "figure"]
+    assert section.blocks[0][1][0] == "<script>alert(1)</script>"  # a plain str: autoescaped by the template
+    assert type(section.blocks[0][1][0]) is str
+    assert section.blocks[1][1].png == b"\x89PNG ours" and section.blocks[1][1].caption == "fine"
+    (target / "section.json").write_text('{"blocks": [{"kind": "table", "rows": 3}]}')
+    assert report_section(folder) is None
+    (target / "section.json").write_text("not json")
+    assert report_section(folder) is None

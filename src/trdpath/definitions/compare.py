@@ -16,18 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trdpath import engines
+from trdpath import atomic, engines
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.errors import UserError
 from trdpath.definitions.engine import Evaluator, Stages, why_text
@@ -46,15 +44,23 @@ WHY_COLUMNS = ["patient_id", "definition", "drug", "start_date", "end_date", "co
 @dataclass
 class Comparison:
     patients: pa.Table  # patient_id, <id>__trd, <id>__date, <id>__stage
-    why: pa.Table  # why.csv's rows
+    _why: pa.Table | None  # why.csv's rows (decoded from compact_why when first asked for)
     definitions: list[Resolved]
     classification: Classification
     dial: pd.DataFrame | None = None  # true counts of the definition dial (compare --dial), never written as they are
+    compact_why: pa.Table | None = None  # why.csv's rows with dictionary columns (see _why_table)
+
+    @property
+    def why(self) -> pa.Table:
+        if self._why is None:
+            self._why = _decoded(self.compact_why)
+        return self._why
 
     def write_why(self, path: Path) -> None:
         from trdpath.output import _write_csv
 
-        _write_csv(neutralise_arrow(self.why), path)
+        table = self.compact_why if self.compact_why is not None else self._why
+        _write_csv(_neutralised(table), path)
 
     @property
     def patients_frame(self) -> pd.DataFrame:
@@ -79,32 +85,29 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
     resolved = [resolve(d, config) for d in definitions]
     (progress or (lambda _s: None))("Evaluating the definitions")
     evaluator = Evaluator(Stages.from_hook(held), config)
+    wide_ok = engines.capabilities(con).wide_queries
     wide = held["keyed"].select("patient_id", "pkey")
     whys = []
     for number, r in enumerate(resolved):
         out, trace = evaluator.evaluate(r, with_why=why != "none")
         # Spark: each definition materialised on its own (one query holding all twelve is a plan its
         # optimiser takes minutes over). DuckDB plans the one wide query at once, saving twelve tables.
-        if con.name != "duckdb" or why == "trd":
+        if not wide_ok or why == "trd":
             out = out.cache()
         wide = wide.left_join(out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"}),
                               "pkey").drop("pkey_right")
         if trace is not None:
             if why == "trd":
                 trace = trace.semi_join(out.filter(out.day.notnull()), "pkey")
-            # Ordered on integers only (patient in extract order, start, drug): sorting tens of millions
-            # of rows on the identifier text would cost more than evaluating the definitions.
-            whys.append(trace.order_by(["pkey", "start", "ingredient_id"]))
+            whys.append(trace.mutate(number=ibis.literal(number, "int16")))
     fetched = _fetch(con, wide.order_by("patient_id"))
     patients, masks = _finish(fetched, classification, resolved)
     why_table = _why_table(con, whys, fetched, masks, resolved, evaluator)
-    return Comparison(patients, why_table, resolved, classification)
+    return Comparison(patients, None, resolved, classification, compact_why=why_table)
 
 
 def _fetch(con, expr) -> pa.Table:
-    if con.name == "duckdb":  # streamed (see pipeline._fetch_arrow)
-        return con._to_duckdb_relation(expr).to_arrow_reader(1_000_000).read_all()
-    return con.to_pyarrow(expr)
+    return engines.fetch_arrow(con, expr)  # DuckDB: streamed in batches
 
 
 WHY_SCHEMA = pa.schema([("patient_id", pa.string()), ("definition", pa.string()), ("drug", pa.string()),
@@ -114,36 +117,62 @@ WHY_SCHEMA = pa.schema([("patient_id", pa.string()), ("definition", pa.string())
 
 def _why_table(con, whys: list, fetched: pa.Table, masks: list[np.ndarray], resolved: list[Resolved],
                evaluator) -> pa.Table:
-    """why.csv from each definition's trace of integer codes: patient ids, drug names and reasons are
-    attached here with vectorised takes, and rows outside the definition's population dropped."""
+    """why.csv from every definition's trace of integer codes, fetched as ONE query (the traces share
+    their windows' first eras and trials, and one plan and one sort serve all of them). Ordered on
+    integers only (definition, patient in extract order, start, drug): sorting tens of millions of rows
+    on the identifier text would cost more than evaluating the definitions. Patient ids, definitions,
+    drug names and reasons are attached as dictionary columns (an index into the ids, names and texts,
+    no copy of a string per row); rows outside the definition's population are dropped."""
     if not whys:
         return WHY_SCHEMA.empty_table()
+    union = whys[0]
+    for trace in whys[1:]:
+        union = union.union(trace)
+    t = _fetch(con, union.order_by(["number", "pkey", "start", "ingredient_id"]))
     pkeys = pc.cast(fetched["pkey"], pa.int64()).to_numpy()
     row_of = np.full(int(pkeys.max()) + 1, -1, np.int64)
     row_of[pkeys] = np.arange(len(pkeys))
-    ids = fetched["patient_id"].combine_chunks()
+    number = pc.cast(t["number"], pa.int32()).to_numpy()
+    rows = row_of[pc.cast(t["pkey"], pa.int64()).to_numpy()]
+    keep = np.stack(masks)[number, rows]  # inside the definition's population
+    t, rows, number = t.filter(pa.array(keep)), rows[keep], number[keep]
+    # one reason per (definition, code): the dictionary of texts, and each row's index into it
+    codes = pc.cast(t["code"], pa.int32()).to_numpy()
+    span = int(codes.max() - codes.min()) + 1 if len(codes) else 1
+    key = number.astype(np.int64) * span + (codes - (codes.min() if len(codes) else 0))
+    present = np.zeros(len(resolved) * span, bool)
+    present[key] = True  # a lookup, not a sort: the (definition, code) pairs are few
+    reason_index = (np.cumsum(present) - 1)[key]
+    pairs = np.flatnonzero(present)
+    low = int(codes.min()) if len(codes) else 0
+    texts = pa.array([why_text(int(k % span) + low, resolved[int(k // span)]) for k in pairs], pa.string())
     names = pa.array([evaluator.names.get(i) for i in range(max(evaluator.names) + 1)], pa.string())
-    parts = []
-    for number, (trace, r) in enumerate(zip(whys, resolved)):
-        t = _fetch(con, trace)
-        rows = row_of[pc.cast(t["pkey"], pa.int64()).to_numpy()]
-        keep = masks[number][rows]
-        t = t.filter(pa.array(keep))
-        rows = pa.array(rows[keep])
-        codes = pc.cast(t["code"], pa.int32())
-        distinct = pc.unique(codes).to_pylist()
-        reason = pc.take(pa.array([why_text(c, r) for c in distinct], pa.string()),
-                         pc.index_in(codes, value_set=pa.array(distinct, pa.int32())))
-        parts.append(pa.table({
-            "patient_id": pc.take(ids, rows),
-            "definition": pa.array(np.full(t.num_rows, r.id, object), pa.string()),
-            "drug": pc.take(names, pc.cast(t["ingredient_id"], pa.int64())),
-            "start_date": pc.cast(pc.cast(t["start"], pa.int32()), pa.date32()),
-            "end_date": pc.cast(pc.cast(t["end"], pa.int32()), pa.date32()),
-            "counted": pc.greater(codes, 0),
-            "reason": reason,
-        }, schema=WHY_SCHEMA))
-    return pa.concat_tables(parts)
+    ids = fetched["patient_id"].combine_chunks()
+    return pa.table({
+        "patient_id": pa.DictionaryArray.from_arrays(pa.array(rows, pa.int32()), ids),
+        "definition": pa.DictionaryArray.from_arrays(pa.array(number, pa.int32()), pa.array([r.id for r in resolved])),
+        "drug": pa.DictionaryArray.from_arrays(pc.cast(t["ingredient_id"], pa.int32()), names),
+        "start_date": pc.cast(pc.cast(t["start"], pa.int32()), pa.date32()),
+        "end_date": pc.cast(pc.cast(t["end"], pa.int32()), pa.date32()),
+        "counted": pa.array(codes > 0),
+        "reason": pa.DictionaryArray.from_arrays(pa.array(reason_index.reshape(-1).astype(np.int32)), texts),
+    })
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """Dictionary columns as plain text (the schema of why.csv)."""
+    return pa.table([pc.cast(c, pa.string()) if pa.types.is_dictionary(c.type) else c for c in table.columns],
+                    schema=WHY_SCHEMA)
+
+
+def _neutralised(table: pa.Table) -> pa.Table:
+    """neutralise_arrow for a table with dictionary columns: each dictionary's texts once, not each row."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            column = table.column(i).combine_chunks()
+            words = neutralise_arrow(pa.table({"v": column.dictionary})).column(0).combine_chunks()
+            table = table.set_column(i, field.name, pa.DictionaryArray.from_arrays(column.indices, words))
+    return neutralise_arrow(table)
 
 
 def _population(classification: Classification, r: Resolved) -> pa.Array:
@@ -274,42 +303,30 @@ def protect_agreement(table: pd.DataFrame, settings: DisclosureSection) -> pd.Da
 # -- writing -----------------------------------------------------------------------------------
 
 def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSection) -> dict[str, Path]:
-    """The four files, each folder written beside its target and moved in whole (no half-written output)."""
+    """The files, each folder staged beside its target and swapped in whole by trdpath.atomic (no half-written output)."""
     from trdpath.output import _write_csv
 
     out = Path(out)
     targets = {"patient": out / PATIENT_LEVEL_DIR, "release": out / RELEASE_DIR}
-    staged = {}
-    try:
-        for key, target in targets.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staged[key] = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        _write_csv(neutralise_arrow(comparison.patients), staged["patient"] / "patients.csv")
-        comparison.write_why(staged["patient"] / "why.csv")
+    with atomic.replace_folder(targets["patient"]) as patient_dir, atomic.replace_folder(targets["release"]) as release_dir:
+        _write_csv(neutralise_arrow(comparison.patients), patient_dir / "patients.csv")
+        comparison.write_why(patient_dir / "why.csv")
         prevalence = protect_prevalence(prevalence_counts(comparison), settings)
-        neutralise_frame(prevalence).to_csv(staged["release"] / "prevalence.csv", index=False)
+        neutralise_frame(prevalence).to_csv(release_dir / "prevalence.csv", index=False)
         agreement = protect_agreement(agreement_counts(comparison), settings)
-        neutralise_frame(agreement).to_csv(staged["release"] / "agreement.csv", index=False)
+        neutralise_frame(agreement).to_csv(release_dir / "agreement.csv", index=False)
         from trdpath.definitions.dial import protect_dial
         from trdpath.definitions.models import odds_ratios_by_definition, protect_odds_ratios
-        from trdpath.definitions.report import section_html
+        from trdpath.definitions.report import section_parts, write_section
 
         blocks = [list(b) for b in comparison.classification.config.analysis.regression_blocks]
         odds = protect_odds_ratios(odds_ratios_by_definition(comparison, blocks), settings)
-        neutralise_frame(odds).to_csv(staged["release"] / "odds_ratios.csv", index=False)
+        neutralise_frame(odds).to_csv(release_dir / "odds_ratios.csv", index=False)
         dial = None
         if comparison.dial is not None:
             dial = protect_dial(comparison.dial, settings)
-            neutralise_frame(dial).to_csv(staged["release"] / "dial.csv", index=False)
-        (staged["release"] / "section.html").write_text(section_html(comparison, prevalence, agreement, settings, odds, dial),
-                                                        encoding="utf-8")
-        for key, target in targets.items():
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staged[key], target)
-    finally:
-        for folder in staged.values():
-            shutil.rmtree(folder, ignore_errors=True)
+            neutralise_frame(dial).to_csv(release_dir / "dial.csv", index=False)
+        write_section(section_parts(comparison, prevalence, agreement, settings, odds, dial), release_dir)
     return {"patients": targets["patient"] / "patients.csv", "why": targets["patient"] / "why.csv",
             "prevalence": targets["release"] / "prevalence.csv", "agreement": targets["release"] / "agreement.csv"}
 
@@ -317,17 +334,11 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
 def compare_tables(tables, definitions: list[Definition], config: StudyConfig | None = None,
                    index_date: dt.date | None = None, backend: str = "duckdb", why: str = "all") -> Comparison:
     """In-memory tables (the data contract's raw columns) on `backend`: what the tests call."""
-    from trdpath.sources.open import move_to_engine as _move_to_backend, with_row_numbers as _with_row_numbers
-    from trdpath.sources.validate import validate_extract
+    from trdpath.sources.open import open_tables
 
     config = config or StudyConfig()
-    duck = engines.connect("duckdb", engine=config.engine)
-    raw = {name: duck.create_table(f"raw_{name}", _with_row_numbers(frame), temp=True) for name, frame in tables.items()}
-    extract = validate_extract(duck, raw, {name: f"{name} table" for name in tables}, source="in-memory tables")
-    if backend == "duckdb":
-        return compare_extract(duck, extract, definitions, config, index_date, why=why)
-    con, moved = _move_to_backend(duck, extract, backend, config)
-    return compare_extract(con, moved, definitions, config, index_date, why=why)
+    con, extract = open_tables(tables, config, backend)
+    return compare_extract(con, extract, definitions, config, index_date, why=why)
 
 
 def compare(data: str | Path, out: str | Path, definitions: list[Definition], config: StudyConfig | None = None,

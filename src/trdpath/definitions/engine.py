@@ -212,12 +212,7 @@ class Evaluator:
             many = ad.group_by("pkey").agg(k=ad.ingredient_id.nunique())
             e = ad.semi_join(many.filter(many.k >= ev.distinct_drugs), "pkey")
             x = self.ad_eras.select("pkey", x_ing="ingredient_id", x_start="era_start", x_end="era_end")
-            pairs = e.join(x, "pkey")
-            pairs = pairs.filter((pairs.x_start <= pairs.era_start) & (pairs.x_end >= pairs.era_start - back))
-            agg = pairs.group_by(["pkey", "ingredient_id", "era_start"]).agg(
-                upto=pairs.x_ing.nunique(),
-                before=pairs.x_ing.nunique(where=pairs.x_start < pairs.era_start))
-            cand = agg.filter((agg.upto >= ev.distinct_drugs) & (agg.before >= ev.distinct_drugs - 1)).select("pkey", "era_start")
+            cand = _distinct_drug_days(e, back, ev.distinct_drugs)
             wanted = [n.strip().lower() for n in ev.antipsychotic_agents]
             if wanted:
                 ap = self._agent_eras(r, wanted).join(x, "pkey")
@@ -310,16 +305,27 @@ class Evaluator:
         why = self._why(r, counted) if with_why else None
         return out, why
 
-    def _why(self, r: Resolved, counted: ibis.Table | None) -> ibis.Table:
-        """pkey, ingredient_id, start, end, code: each drug's first era in the window and why it counted
-        or not (a code: WHY_TEXT; the text is attached on the fetched Arrow table, not carried through the engine)."""
+    def _first_eras(self, r: Resolved) -> ibis.Table:
+        """pkey, ingredient_id, start, end: each drug's first era in the window (antidepressants and the
+        definition's augmenting agents); cached, shared by every definition with the same window and agents."""
+        key = ("first_eras", self._window_key(r), r.agents)
+        if key in self._windows:
+            return self._windows[key]
         eras = self._ad_in(r).select("pkey", "ingredient_id", "era_start", "era_end")
         agents = self._agent_eras(r, r.agents).join(self.window(r), "pkey")
         agents = agents.filter(_inside(agents, "era_start")).select("pkey", "ingredient_id", "era_start", "era_end")
         both = eras.union(agents)
-        first = both.group_by(["pkey", "ingredient_id"]).agg(start=both.era_start.min())
-        first = first.join(both, (first.pkey == both.pkey) & (first.ingredient_id == both.ingredient_id)
-                           & (first.start == both.era_start)).select(first.pkey, first.ingredient_id, first.start, end=both.era_end)
+        # the first era of each drug (ties on the start: the shorter era, as one row is kept)
+        order = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[both.era_start, both.era_end])
+        first = both.mutate(_n=ibis.row_number().over(order))
+        first = first.filter(first._n == 0).select("pkey", "ingredient_id", start=first.era_start, end=first.era_end)
+        self._windows[key] = first = first.cache()
+        return first
+
+    def _why(self, r: Resolved, counted: ibis.Table | None) -> ibis.Table:
+        """pkey, ingredient_id, start, end, code: each drug's first era in the window and why it counted
+        or not (a code: WHY_TEXT; the text is attached on the fetched Arrow table, not carried through the engine)."""
+        first = self._first_eras(r)
         t = self.trials(r).select("pkey", "ingredient_id", is_trial=ibis.literal(True))
         first = first.left_join(t, ["pkey", "ingredient_id"]).drop("pkey_right", "ingredient_id_right")
         if counted is not None:
@@ -335,6 +341,38 @@ class Evaluator:
             (first.is_trial.notnull(), NOT_COUNTED_TRIAL),
             else_=NOT_A_TRIAL)
         return first.select("pkey", "ingredient_id", "start", "end", code=code.cast("int32"))
+
+
+def _distinct_drug_days(e: ibis.Table, back: int, n: int) -> ibis.Table:
+    """pkey, era_start: the era starts s at which at least `n` distinct antidepressants have an era with
+    x_start <= s and x_end >= s - back, at least n - 1 of them with x_start < s (the OHDSI 1009 rule).
+
+    Without a self-join of eras: an era "covers" the days [x_start, x_end + back]; each drug's covering
+    intervals are merged (an interval starting after every earlier one's end opens a new one), and one
+    sweep over the merged starts (+1) and ends (-1, the day after) counts the drugs covering each era
+    start. `before` leaves out the drugs whose merged interval opens on that very day: inside a merged
+    interval every later era starts within an earlier one's cover, so only its first day lacks an
+    era started strictly before."""
+    iv = e.select("pkey", "ingredient_id", lo=e.era_start, hi=e.era_end + back)
+    earlier = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[iv.lo, iv.hi], rows=(None, -1))
+    latest = iv.hi.max().over(earlier)
+    iv = iv.mutate(_opens=ibis.ifelse(latest.isnull() | (iv.lo > latest), 1, 0).cast("int64"))  # PostgreSQL: no bool -> int
+    grp = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[iv.lo, iv.hi], rows=(None, 0))
+    iv = iv.mutate(_group=iv._opens.sum().over(grp))
+    merged = iv.group_by(["pkey", "ingredient_id", "_group"]).agg(lo=iv.lo.min(), hi=iv.hi.max())
+    # events on a day: ends (the day after the last covered day) count before starts, starts before queries
+    starts = merged.select("pkey", day=merged.lo, step=ibis.literal(1, "int64"), kind=ibis.literal(1, "int8"))
+    ends = merged.select("pkey", day=merged.hi + 1, step=ibis.literal(-1, "int64"), kind=ibis.literal(0, "int8"))
+    queries = e.select("pkey", day=e.era_start).distinct()
+    queries = queries.select("pkey", "day", step=ibis.literal(0, "int64"), kind=ibis.literal(2, "int8"))
+    events = starts.union(ends).union(queries)
+    sweep = ibis.window(group_by="pkey", order_by=[events.day, events.kind], rows=(None, 0))
+    covered = events.mutate(upto=events.step.sum().over(sweep))
+    covered = covered.filter(covered.kind == 2)
+    opening = merged.group_by(["pkey", "lo"]).agg(k=merged.count())
+    q = covered.left_join(opening, (covered.pkey == opening.pkey) & (covered.day == opening.lo))
+    q = q.select(pkey=covered.pkey, era_start=covered.day, upto=covered.upto, before=covered.upto - q.k.fill_null(0))
+    return q.filter((q.upto >= n) & (q.before >= n - 1)).select("pkey", "era_start")
 
 
 # why.csv reasons as codes: 1..N "failed trial k"; positive codes count, negative ones do not.

@@ -2,8 +2,9 @@
 Table 3's odds ratios under each definition (forest plot) and the definition dial.
 
 Drawn only from disclosure-controlled figures, so the section can leave with the release folder:
-`compare` writes it as ``OUT/release/definitions/section.html`` (a self-contained HTML fragment,
-figures inlined), which the report includes when it is there.
+`compare` writes it as ``OUT/release/definitions/section.json`` with one PNG per figure (what the report
+includes, in report.html and report.docx, its figures numbered with the report's) and as
+``section.html`` (a self-contained fragment, figures inlined, to read on its own).
 """
 
 from __future__ import annotations
@@ -72,8 +73,12 @@ def upset_png(counts: pd.Series) -> bytes | None:
         return None
     from upsetplot import UpSet
 
+    import warnings
+
     fig = plt.figure(figsize=(11, 6))
-    UpSet(counts.sort_values(ascending=False).head(20), sort_by="input", show_counts=True).plot(fig=fig)
+    with warnings.catch_warnings():  # upsetplot 0.9's own chained-assignment FutureWarning from pandas, not ours
+        warnings.simplefilter("ignore", FutureWarning)
+        UpSet(counts.sort_values(ascending=False).head(20), sort_by="input", show_counts=True).plot(fig=fig)
     return _png(fig)
 
 
@@ -157,13 +162,6 @@ def dial_png(dial: pd.DataFrame) -> bytes | None:
     return _png(fig)
 
 
-def _table(frame: pd.DataFrame, headers: list[str]) -> str:
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_text(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    return ('<table class="paper"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>"
-            f"<tbody>{body}</tbody></table>")
-
-
 def _text(value) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
@@ -172,32 +170,110 @@ def _text(value) -> str:
     return str(value)
 
 
-def _img(png: bytes | None, alt: str) -> str:
-    if png is None:
-        return f"<p>{html.escape(alt)}: no group large enough to show.</p>"
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
-def section_html(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame, settings: DisclosureSection,
-                 odds: pd.DataFrame | None = None, dial: pd.DataFrame | None = None) -> str:
-    """The section as an HTML fragment (figures inlined); every number shown is disclosure-controlled."""
+def section_parts(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame, settings: DisclosureSection,
+                  odds: pd.DataFrame | None = None, dial: pd.DataFrame | None = None) -> list[dict]:
+    """The section in reading order as plain data (every number disclosure-controlled): blocks of kind
+    text, note, subheading, list, table (title, header, rows) and figure (key, caption, png). compare writes
+    them as section.json (figures as PNG files beside it) for the report, and as section.html to read alone."""
     ids = [r.id for r in comparison.definitions]
     titles = {r.id: r.definition.title for r in comparison.definitions}
     table = prevalence_with_ci(prevalence)
-    rows = "".join(
-        f"<tr><td>{html.escape(titles[r.definition])} (<code>{html.escape(r.definition)}</code>)</td>"
-        f"<td>{r.population_n}</td><td>{r.trd_n}</td><td>{r.trd_pct}</td><td>{r.ci95_low}-{r.ci95_high}</td></tr>"
-        for r in table.itertuples(index=False))
+    rows = [[f"{titles[r.definition]} ({r.definition})", _text(r.population_n), _text(r.trd_n), _text(r.trd_pct),
+             f"{_text(r.ci95_low)}-{_text(r.ci95_high)}"] for r in table.itertuples(index=False)]
     note = (f"Counts below {settings.min_count} are shown as {small_label(settings)}, others rounded to the nearest "
             f"{settings.rounding}; percentages and Wilson 95% intervals are from the rounded counts.") if settings.enabled else \
         "Disclosure control is OFF: not for release."
-    return (
-        SECTION_START + STYLE + "<p>The same patients under each published TRD definition (docs/definitions.md).</p>"
-        '<table class="paper"><thead><tr><th>definition</th><th>population</th><th>TRD</th><th>%</th><th>95% CI</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table><p><small>{html.escape(note)}</small></p>"
-        "<h3>Overlap</h3>" + _img(upset_png(overlap_counts(comparison, settings)), "Overlap of TRD verdicts (UpSet)")
-        + "<h3>Agreement</h3>" + _img(kappa_heatmap_png(agreement, ids), "Cohen's kappa between definitions")
-        + _odds_html(odds, ids, settings) + _dial_html(dial, settings) + SECTION_END)
+    parts = [
+        {"kind": "text", "value": "The same patients under each published TRD definition (trdpath compare; "
+                                  "docs/definitions.md). The tables are also in release/definitions/ as CSV files."},
+        {"kind": "table", "key": "definitions_prevalence", "title": "TRD prevalence by definition",
+         "header": ["definition", "population", "TRD", "%", "95% CI"], "rows": rows},
+        {"kind": "note", "value": note},
+        {"kind": "subheading", "value": "Overlap"},
+        _figure("overlap", "Overlap of the TRD verdicts: patients in every definition's population, by the set of "
+                "definitions that call them TRD (UpSet plot; the 20 largest groups)",
+                upset_png(overlap_counts(comparison, settings))),
+        {"kind": "subheading", "value": "Agreement"},
+        _figure("kappa", "Agreement between definitions: Cohen's kappa for each pair, over the patients in both "
+                "populations (a pair with a hidden cell is left blank)", kappa_heatmap_png(agreement, ids)),
+    ]
+    if odds is not None:
+        hidden = odds[odds["term"].astype(str) == ""]
+        parts += [
+            {"kind": "subheading", "value": "Table 3 under each definition"},
+            {"kind": "text", "value": "The final model of Table 3 (all blocks) re-estimated with each definition's TRD "
+                                      "as the outcome, on the cohort patients in its population: how the associations "
+                                      "move with the definition. Odds ratios with Wald 95% intervals; a term with a "
+                                      f"cell below {settings.min_count} patients is not shown."},
+            _figure("forest", "Odds ratios of TRD by definition with 95% confidence intervals (log scale), one panel "
+                    "per term of Table 3's final model", forest_png(odds, ids)),
+        ]
+        if not hidden.empty:
+            parts.append({"kind": "list", "value": [f"{r.definition}: {_text(r.warning)}" for r in hidden.itertuples(index=False)]})
+    parts.append({"kind": "subheading", "value": "Definition dial"})
+    if dial is None:
+        parts.append({"kind": "text", "value": "Not computed for this run: trdpath compare --dial re-evaluates the "
+                      "Maudsley rule over minimum trial days 28/42/56 x persistence gap 30/90/180 days x augmentation "
+                      "counted or not."})
+    else:
+        headers = ["min. trial days", "persistence gap (days)", "augmentation counts", "population", "TRD", "%",
+                   "level 2", "level 3", "level 4+"]
+        parts += [
+            {"kind": "text", "value": "The Maudsley rule of this study with three of its parameters turned: prevalence "
+                                      "and the resistance-level mix (TRD patients by antidepressants in the episode)."},
+            _figure("dial", "TRD prevalence over the definition dial (Maudsley rule): minimum trial length x "
+                    "persistence gap x augmentation counted or not", dial_png(dial)),
+            {"kind": "table", "key": "definitions_dial", "title": "The definition dial", "header": headers,
+             "rows": [[_text(v) for v in row] for row in dial.itertuples(index=False)]},
+        ]
+    return parts
+
+
+def _figure(key: str, caption: str, png: bytes | None) -> dict:
+    if png is None:
+        return {"kind": "text", "value": f"{caption}: no group large enough to show."}
+    return {"kind": "figure", "key": key, "caption": caption, "png": png}
+
+
+def section_html(parts: list[dict]) -> str:
+    """The section as one HTML fragment (figures inlined, numbered within it) to read on its own."""
+    out, number = [SECTION_START, STYLE], 0
+    for part in parts:
+        kind = part["kind"]
+        if kind in ("text", "note"):
+            text = html.escape(part["value"])
+            out.append(f"<p><small>{text}</small></p>" if kind == "note" else f"<p>{text}</p>")
+        elif kind == "subheading":
+            out.append(f"<h3>{html.escape(part['value'])}</h3>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in part["value"]) + "</ul>")
+        elif kind == "table":
+            out.append('<table class="paper"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in part["header"])
+                       + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                                                          for row in part["rows"]) + "</tbody></table>")
+        elif kind == "figure":
+            number += 1
+            out.append(f'<figure><img alt="{html.escape(part["caption"])}" src="data:image/png;base64,'
+                       f'{base64.b64encode(part["png"]).decode()}"><figcaption><b>Figure {number}</b> '
+                       f"{html.escape(part['caption'])}</figcaption></figure>")
+    return "".join(out) + SECTION_END
+
+
+def write_section(parts: list[dict], folder) -> None:
+    """section.html, section.json and one PNG per figure into `folder` (a staging folder: see compare.write_comparison)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    (folder / SECTION_FILE).write_text(section_html(parts), encoding="utf-8")
+    blocks = []
+    for part in parts:
+        if part["kind"] == "figure":
+            name = f"figure_{part['key']}.png"
+            (folder / name).write_bytes(part["png"])
+            part = {"kind": "figure", "key": part["key"], "caption": part["caption"], "file": name}
+        blocks.append(part)
+    (folder / SECTION_JSON).write_text(json.dumps({"version": 1, "blocks": blocks}, indent=1), encoding="utf-8")
 
 
 # Enough to read section.html on its own; inside report.html the report's own table.paper rules apply too.
@@ -206,54 +282,49 @@ STYLE = ("<style>.atlas-note{font-size:.85em}section#definitions table.paper{bor
          "section#definitions table.paper td:first-child,section#definitions table.paper th:first-child{text-align:left}"
          "section#definitions img{max-width:100%}</style>")
 SECTION_START, SECTION_END = '<section id="definitions"><h2>Definitions</h2>', "</section>"
-SECTION_FILE = "section.html"
+SECTION_FILE, SECTION_JSON = "section.html", "section.json"
 
 
 def report_section(results):
-    """The "Definitions" section for report.html when `trdpath compare` wrote one into this results folder
-    (OUT/release/definitions/section.html), else None. Only a fragment in the exact shape section_html
-    writes is taken; report.docx gets a pointer to report.html (its figures are in the HTML only)."""
+    """The "Definitions" section of report.html and report.docx when `trdpath compare` wrote one into this
+    results folder (OUT/release/definitions/section.json and its figures), else None. Its figures are
+    report Figures (numbered with the report's; embedded in the DOCX too) and its tables DisplayTables.
+    The file is read as data, never as markup: only the known block kinds, texts as text (escaped by the
+    report's templates) and figure files by the names compare gives them, inside that folder."""
+    import json
+    import re
     from pathlib import Path
 
-    from markupsafe import Markup
-
     from trdpath import layout
+    from trdpath.report.display import DisplayTable
+    from trdpath.report.figures import Figure
     from trdpath.report.sections import Section
 
-    path = Path(layout.release_dir(results)) / "definitions" / SECTION_FILE
-    if not path.is_file():
+    folder = Path(layout.release_dir(results)) / "definitions"
+    try:
+        blocks = json.loads((folder / SECTION_JSON).read_text(encoding="utf-8"))["blocks"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    text = path.read_text(encoding="utf-8")
-    if not (text.startswith(SECTION_START) and text.endswith(SECTION_END)):
+    section = Section("definitions", "Definitions")
+    try:
+        for block in blocks:
+            kind = block["kind"]
+            if kind in ("text", "note"):
+                section.text(str(block["value"]), "note" if kind == "note" else "")
+            elif kind == "subheading":
+                section.subheading(str(block["value"]))
+            elif kind == "list":
+                section.items([str(v) for v in block["value"]])
+            elif kind == "table":
+                table = DisplayTable(f"{block['key']}", str(block["title"]), [[(str(h), 1) for h in block["header"]]])
+                for row in block["rows"]:
+                    table.add([str(c) for c in row])
+                section.table(table)
+            elif kind == "figure":
+                name = str(block["file"])
+                if not re.fullmatch(r"figure_[a-z_]+\.png", name) or not (folder / name).is_file():
+                    continue
+                section.figure(Figure(f"definitions_{block['key']}", str(block["caption"]), (folder / name).read_bytes()))
+    except (KeyError, TypeError):
         return None
-    section = Section("definitions", "Definitions").text(
-        "Every published TRD definition on the same patients (trdpath compare; docs/definitions.md). The figures "
-        "of this section are in report.html and, as tables, in release/definitions/.", "note")
-    section.blocks.append(("html", Markup(text[len(SECTION_START):-len(SECTION_END)])))
     return section
-
-
-def _odds_html(odds: pd.DataFrame | None, ids: list[str], settings: DisclosureSection) -> str:
-    if odds is None:
-        return ""
-    hidden = odds[odds["term"].astype(str) == ""]
-    notes = "".join(f"<li><code>{html.escape(r.definition)}</code>: {html.escape(_text(r.warning))}</li>"
-                    for r in hidden.itertuples(index=False))
-    return ("<h3>Table 3 under each definition</h3><p>The final model of Table 3 (all blocks) re-estimated with each "
-            "definition's TRD as the outcome, on the cohort patients in its population: how the associations move "
-            "with the definition. Odds ratios with Wald 95% intervals; a term with a cell below "
-            f"{settings.min_count} patients is not shown.</p>"
-            + _img(forest_png(odds, ids), "Odds ratios of TRD by definition (forest plot)")
-            + (f"<ul>{notes}</ul>" if notes else ""))
-
-
-def _dial_html(dial: pd.DataFrame | None, settings: DisclosureSection) -> str:
-    if dial is None:
-        return ("<h3>Definition dial</h3><p>Not computed for this run: <code>trdpath compare --dial</code> "
-                "re-evaluates the Maudsley rule over minimum trial days 28/42/56 x persistence gap 30/90/180 days "
-                "x augmentation counted or not.</p>")
-    headers = ["min. trial days", "persistence gap (days)", "augmentation counts", "population", "TRD", "%",
-               "level 2", "level 3", "level 4+"]
-    return ("<h3>Definition dial</h3><p>The Maudsley rule of this study with three of its parameters turned: "
-            "prevalence and the resistance-level mix (TRD patients by antidepressants in the episode).</p>"
-            + _img(dial_png(dial), "TRD prevalence over the definition dial") + _table(dial, headers))

@@ -42,6 +42,8 @@ class Capabilities:
     bit_or: bool  # BIT_OR as an aggregate (the packing tricks; otherwise SUM of disjoint bit fields)
     try_cast: bool  # TRY_CAST gives NULL for a bad value (PostgreSQL's is a plain CAST that stops the query)
     safe_strip: bool  # Ibis' .strip() trims only whitespace (on PySpark it also strips the letters v and f)
+    # plans one query joining a dozen derived tables quickly (Spark's optimiser takes minutes over such a plan)
+    wide_queries: bool = False
 
 
 def first_line(exc: BaseException) -> str:
@@ -117,7 +119,7 @@ def _half_of_memory() -> str | None:
 
 class DuckDB(Engine):
     name, label = "duckdb", "DuckDB"
-    capabilities = Capabilities(bit_or=True, try_cast=True, safe_strip=True)
+    capabilities = Capabilities(bit_or=True, try_cast=True, safe_strip=True, wide_queries=True)
 
     def connect(self, url, engine, session=None):
         try:
