@@ -23,8 +23,9 @@ system:
 demo: $(STAMP)
 	$(BIN)/trdpath demo
 
+# The 20 slowest tests are printed at the end of every run (where the time goes; tests/README.md).
 test: $(STAMP) system
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 
 # The quick subset (under a minute; tests/README.md): the study definition on the plain-Python
 # reference, the reference's Hypothesis properties, unit and statistics tests (disclosure control

@@ -56,6 +56,37 @@ class Engine:
         return self.classify(tables, config, index_date)
 
 
+# Spark settings for the test session only: every Spark session a test starts goes through
+# trdpath.engines.connect, which reads SPARK_LOCAL_DEFAULTS, so they are set here, once, before any
+# session exists. The extracts of the tests have a few rows, so what costs is planning and compiling
+# each query, not running it (tests/README.md "Spark in the tests"). Results cannot change: these
+# choose how Spark executes a plan, not what the plan computes; production keeps Spark's defaults.
+TEST_SPARK_SETTINGS = {
+    # Adaptive execution splits every query into more jobs (a one-person OMOP CDM: 244 jobs, 66 without).
+    "spark.sql.adaptive.enabled": "false",
+    # One task per stage: the rows fit in one.
+    "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "1",
+    # Interpreted operators: generating and compiling Java for each query costs more than a few rows.
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    # A JVM that lives minutes: the quick JIT (C1) only, one GC thread (the machine has 2 cores).
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.driver.memory": "1g",
+}
+
+
+def _use_test_spark_settings() -> None:
+    try:
+        from trdpath.engines.kinds import SPARK_LOCAL_DEFAULTS
+    except ImportError:  # pragma: no cover - the engine layer is part of the package
+        return
+    SPARK_LOCAL_DEFAULTS.update(TEST_SPARK_SETTINGS)
+
+
+_use_test_spark_settings()
+
+
 def engine_param(name: str):
     """A fixture parameter for the engine `name`: the tests of an engine in ENGINE_XDIST_GROUPS go to one
     worker (its group), which computes what they share once (merged spec cases; DuckDB's single cases)."""

@@ -58,7 +58,7 @@ def postgres_con(postgres_server, postgres_url):
 
 @pytest.fixture(scope="session")
 def spark_con():
-    """One local[2] Spark session for the whole run (starting Spark takes several seconds)."""
+    """One local[2] Spark session per worker for the whole run (TEST_SPARK_SETTINGS of tests/conftest.py)."""
     pytest.importorskip("pyspark")
     con = engines.connect("pyspark")
     yield con
