@@ -180,3 +180,27 @@ def test_cohort_needs_integer_ids():
                        "referrals": TABLES["referrals"].replace({"101": "P101"})})
     with pytest.raises(UserError, match="integer person ids, but patient_id 'P101'"):
         cohort_rows(build_timeline(*bad, StudyConfig(), D(2020, 6, 10)), D(2020, 6, 10), 1)
+
+
+@pytest.mark.parametrize("query, schema", [("", "results"), ("?schema=public", "results"), ("?schema=cdm_out", "cdm_out")])
+def test_cohort_target_schema_on_postgres(postgres_url, query, schema):
+    """The results schema of `--cohort-to`: as given, or "results" when the URL names none (or public, the
+    default a PostgreSQL URL stands for), the same as for duckdb:FILE without ?schema=."""
+    from trdpath.early.cohort import cohort_target
+
+    base = postgres_url.split("?")[0]
+    con, got = cohort_target(base + query)
+    try:
+        assert got == schema
+        assert con.raw_sql("SELECT 1").fetchone() == (1,)
+    finally:
+        con.disconnect()
+
+
+def test_cohort_target_schema_on_duckdb(tmp_path):
+    from trdpath.early.cohort import cohort_target
+
+    for url, schema in ((f"duckdb:{tmp_path / 'a.duckdb'}", "results"), (f"duckdb:{tmp_path / 'b.duckdb'}?schema=r2", "r2")):
+        con, got = cohort_target(url)
+        assert got == schema
+        con.disconnect()

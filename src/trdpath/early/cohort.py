@@ -54,17 +54,9 @@ def cohort_target(url: str):
         raise UserError(f"--cohort-to {mask_credentials(text)!r}: unknown scheme; use duckdb:FILE, "
                         "postgresql://...?schema=results or spark:SCHEMA.")
     location = engines.backend_from_url(text)
-    if location.backend == "postgres":
-        return engines.connect("postgres", location.url), (location.schema if location.schema != "public" else "results")
-    if location.backend == "pyspark":
-        return engines.connect("pyspark", location.url), (location.schema or "results")
-    raise UserError(f"--cohort-to {mask_credentials(text)!r}: use duckdb:FILE, postgresql://...?schema=results or spark:SCHEMA.")
-
-
-def _sql(con, statement: str) -> None:
-    result = con.raw_sql(statement)
-    if con.name == "postgres":  # an open cursor (DuckDB returns its connection: never close that)
-        result.close()
+    # PostgreSQL's URL names schema public when none is given: the cohort goes to "results" then, as on Spark.
+    schema = location.schema if location.schema not in (None, "", "public") else "results"
+    return engines.connect(location.backend, location.url), schema
 
 
 def write_cohort(con, schema: str, rows: pd.DataFrame) -> int:
@@ -73,8 +65,8 @@ def write_cohort(con, schema: str, rows: pd.DataFrame) -> int:
         raise UserError(f"Results schema {schema!r}: use letters, digits and underscores only.")
     ids = sorted(set(rows["cohort_definition_id"].astype(int))) or []
     typed = ibis.memtable(rows, schema=COHORT_SCHEMA)
-    if con.name == "pyspark":
-        _sql(con, f"CREATE DATABASE IF NOT EXISTS `{schema}`")
+    if not engines.capabilities(con).transactions:  # Spark: merge in memory, overwrite the table whole
+        engines.execute(con, f"CREATE DATABASE IF NOT EXISTS `{schema}`")
         if "cohort" in con.list_tables(database=schema):
             kept = con.table("cohort", database=schema)
             kept = kept.filter(~kept.cohort_definition_id.isin(ids)).cast(COHORT_SCHEMA)
@@ -85,19 +77,19 @@ def write_cohort(con, schema: str, rows: pd.DataFrame) -> int:
         con.create_table("cohort", table, database=schema, overwrite=True)
         return len(rows)
     quote = '"'
-    _sql(con, f"CREATE SCHEMA IF NOT EXISTS {quote}{schema}{quote}")
+    engines.execute(con, f"CREATE SCHEMA IF NOT EXISTS {quote}{schema}{quote}")
     # IF NOT EXISTS rather than list_tables, which fails in Ibis 12 on DuckDB 2.0. OMOP CDM v5.4 DDL.
-    _sql(con, f'CREATE TABLE IF NOT EXISTS "{schema}".cohort (cohort_definition_id INTEGER NOT NULL, '
+    engines.execute(con, f'CREATE TABLE IF NOT EXISTS "{schema}".cohort (cohort_definition_id INTEGER NOT NULL, '
               "subject_id BIGINT NOT NULL, cohort_start_date DATE NOT NULL, cohort_end_date DATE NOT NULL)")
     # The new rows go to a staging table first; the swap is one transaction, so a kill at any instant
     # leaves either the old rows or the new ones of this cohort, never neither.
     stage = f"_trdpath_cohort_{uuid.uuid4().hex[:12]}"
     con.create_table(stage, typed, temp=True)
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
-    _sql(con, f'BEGIN; DELETE FROM "{schema}".cohort WHERE cohort_definition_id IN ({id_list}); '
+    engines.execute(con, f'BEGIN; DELETE FROM "{schema}".cohort WHERE cohort_definition_id IN ({id_list}); '
               f'INSERT INTO "{schema}".cohort SELECT cohort_definition_id, subject_id, cohort_start_date, '
               f'cohort_end_date FROM "{stage}"; COMMIT')
-    _sql(con, f'DROP TABLE IF EXISTS "{stage}"')
+    engines.execute(con, f'DROP TABLE IF EXISTS "{stage}"')
     return len(rows)
 
 

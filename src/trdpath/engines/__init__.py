@@ -76,6 +76,12 @@ def fetch_arrow(con, expr: ibis.Table) -> pa.Table:
     return engine_of(con).fetch_arrow(con, expr)
 
 
+def execute(con, statement: str) -> None:
+    """Run one SQL statement for its effect and release what the engine returned (a cursor on PostgreSQL)."""
+    engine = engine_of(con)
+    engine._close(con.raw_sql(statement))
+
+
 def strip(con, value: ibis.Value) -> ibis.Value:
     """Leading and trailing whitespace removed, the same on every engine."""
     return engine_of(con).strip(value)

@@ -44,6 +44,8 @@ class Capabilities:
     safe_strip: bool  # Ibis' .strip() trims only whitespace (on PySpark it also strips the letters v and f)
     # plans one query joining a dozen derived tables quickly (Spark's optimiser takes minutes over such a plan)
     wide_queries: bool = False
+    # statements in one BEGIN ... COMMIT (Spark has no multi-statement transaction: a table is overwritten whole)
+    transactions: bool = True
 
 
 def first_line(exc: BaseException) -> str:
@@ -228,7 +230,7 @@ class PostgreSQL(Engine):
 
 class PySpark(Engine):
     name, label = "pyspark", "Spark"
-    capabilities = Capabilities(bit_or=False, try_cast=True, safe_strip=False)
+    capabilities = Capabilities(bit_or=False, try_cast=True, safe_strip=False, transactions=False)
 
     def connect(self, url, engine, session=None):
         try:
