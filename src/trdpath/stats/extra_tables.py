@@ -62,16 +62,10 @@ def pathway_tables(steps: pd.DataFrame, patients: pd.DataFrame, settings, index_
 def km_counts(patients: pd.DataFrame, index_date, bin_days: int | None = None) -> pd.DataFrame:
     """day, events, censored (cumulative, true) in the bins of stats.pathways.time_to_trd, and the total:
     what the curve's rounded counts stand for (the audit's truth; tests check the two agree)."""
-    from trdpath.stats.pathways import KM_BIN_DAYS
+    from trdpath.stats.pathways import KM_BIN_DAYS, days_to_trd
 
     bin_days = bin_days or KM_BIN_DAYS
-    cohort = patients[patients["in_cohort"].fillna(False).astype(bool)]
-    trd = cohort["trd"].fillna(False).astype(bool).to_numpy()
-    start = pd.to_datetime(cohort["episode_start"])
-    end = pd.to_datetime(cohort["trd_date"]).where(trd, pd.Timestamp(index_date) if index_date else pd.NaT)
-    days = (end - start).dt.days.to_numpy(dtype=float)
-    keep = ~np.isnan(days)
-    days, trd = np.maximum(days[keep], 0), trd[keep]
+    days, trd = days_to_trd(patients, index_date)
     if len(days) == 0:
         return pd.DataFrame(columns=["day", "events", "censored", "total"])
     bins = (np.ceil(days / bin_days)).astype(int)

@@ -274,6 +274,19 @@ def step_times_table(steps: pd.DataFrame, patients: pd.DataFrame, max_position: 
     return pd.DataFrame(rows, columns=["interval", "n", "mean", "sd", "median", "q1", "q3"])
 
 
+def days_to_trd(patients: pd.DataFrame, index_date) -> tuple[np.ndarray, np.ndarray]:
+    """Per cohort patient: days from the episode start to the TRD date, or to the index date for a patient
+    without TRD (censored), floored at 0, and whether it was TRD; patients without those dates left out."""
+    cohort = patients[patients["in_cohort"].fillna(False).astype(bool)]
+    trd = cohort["trd"].fillna(False).astype(bool).to_numpy()
+    start = pd.to_datetime(cohort["episode_start"])
+    end = pd.to_datetime(cohort["trd_date"]).where(trd, pd.Timestamp(index_date) if index_date else pd.NaT)
+    days = (end - start).dt.days.to_numpy(dtype=float)
+    keep = ~np.isnan(days)
+    days, trd = np.maximum(days[keep], 0), trd[keep]
+    return days, trd
+
+
 def time_to_trd(patients: pd.DataFrame, index_date: dt.date | None, bin_days: int = KM_BIN_DAYS,
                 rounding: int = 1) -> pd.DataFrame:
     """Kaplan-Meier estimate of the time from episode start to TRD (statsmodels SurvfuncRight).
@@ -288,13 +301,7 @@ def time_to_trd(patients: pd.DataFrame, index_date: dt.date | None, bin_days: in
 
     from trdpath.stats.cell_rules import round_count
 
-    cohort = patients[patients["in_cohort"].fillna(False).astype(bool)]
-    trd = cohort["trd"].fillna(False).astype(bool).to_numpy()
-    start = pd.to_datetime(cohort["episode_start"])
-    end = pd.to_datetime(cohort["trd_date"]).where(trd, pd.Timestamp(index_date) if index_date else pd.NaT)
-    days = (end - start).dt.days.to_numpy(dtype=float)
-    keep = ~np.isnan(days)
-    days, trd = np.maximum(days[keep], 0), trd[keep]
+    days, trd = days_to_trd(patients, index_date)
     if len(days) == 0:
         return pd.DataFrame(columns=["day", "at_risk", "events", "censored", "survival", "ci_lower", "ci_upper",
                                      "cumulative_incidence"])
