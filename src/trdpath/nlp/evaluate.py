@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from spacy.language import Language
 
+from trdpath.atomic import replace_file
 from trdpath.errors import InputError
 
 CODES = {"SH": "self_harm", "SI": "suicidal_ideation", "SA": "suicide_attempt"}
@@ -90,7 +91,8 @@ def markup_to_frame(markup: str, prefix: str) -> pd.DataFrame:
 
 def build_gold_csv(markup_file: Path, csv_file: Path, prefix: str) -> pd.DataFrame:
     frame = markup_to_frame(Path(markup_file).read_text(encoding="utf-8"), prefix)
-    frame.to_csv(csv_file, index=False)
+    with replace_file(csv_file) as staging:  # a kill mid-write leaves the old gold file, never half of one
+        frame.to_csv(staging, index=False)
     return frame
 
 
