@@ -36,6 +36,23 @@ def test_shipped_csv_is_built_from_the_markup(split, tmp_path):
     assert (rebuilt["span"].fillna("").to_numpy() == shipped["span"].to_numpy()).all()
 
 
+def test_build_gold_csv_failing_mid_write_keeps_the_old_file(tmp_path, monkeypatch):
+    # A writer that dies half way (a kill, a full disk) must leave the previous gold file whole, not half of one.
+    target = tmp_path / "gold.csv"
+    target.write_text("old gold\n", encoding="utf-8")
+
+    def dies_half_way(self, path, **kwargs):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("sentence_id,te")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", dies_half_way)
+    with pytest.raises(OSError):
+        build_gold_csv(GOLD / "dev.txt", target, "D")
+    assert target.read_text(encoding="utf-8") == "old gold\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["gold.csv"]  # no staging file left behind
+
+
 def test_gold_set_size_and_hard_cases():
     dev, test = read_gold(GOLD / "dev.csv"), read_gold(GOLD / "test.csv")
     assert dev["sentence_id"].nunique() + test["sentence_id"].nunique() >= 400
