@@ -847,20 +847,23 @@ def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tu
 AUDIT_ROUNDS = 40  # rounds of audit and secondary suppression (each hides at least one more count)
 
 
-def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | None = None, extras=None):
+def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | None = None, extras=None,
+            definitions=None):
     """The publishable version of an Analysis (unchanged, marked as such, when disclosure is disabled).
 
     Each table is protected by its own rules; then the whole release (with the cohort flow ``attrition`` and the
     extract-level tables ``extras``, a :class:`~trdpath.stats.extra_tables.ExtraTables` of true counts, when
     given) is audited as one integer programme (:mod:`trdpath.stats.release_audit`) and every count it pins
     makes one more count hidden (secondary suppression), until no published figure pins a count. The published
-    extra tables are ``.extras`` of the result.
+    extra tables are ``.extras`` of the result; ``definitions`` (the atlas's true counts,
+    stats.definitions_audit.DefinitionCounts) are audited with the rest and published as ``.definitions``.
     """
-    from trdpath.stats import extra_tables
+    from trdpath.stats import definitions_audit, extra_tables
 
     if not settings.enabled:
         published = None if extras is None else extra_tables.protect_extras(extras, settings, analysis.n_cohort, {})
-        return dataclasses.replace(analysis, disclosure_applied=False, extras=published)
+        atlas = None if definitions is None else definitions_audit.publish(definitions, settings)
+        return dataclasses.replace(analysis, disclosure_applied=False, extras=published, definitions=atlas)
     from trdpath.stats import release_audit
 
     sizes = {"mdd": analysis.n_mdd, "trd": analysis.n_trd}
@@ -870,9 +873,10 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         merged = merge_attrition(attrition, settings)
         flow = (merged, _round_attrition(merged, settings))
     hide: dict[str, set] = {name: set() for name in ("table1", "table2", "levels", "service", "sensitivity",
-                                                     "journeys", "attrition", "warning", *EXTRA_KEYS)}
+                                                     "journeys", "attrition", "warning", *EXTRA_KEYS,
+                                                     *definitions_audit.KEYS)}
     pinned: list = []
-    published_extras = None
+    published_extras = atlas = None
     for _ in range(AUDIT_ROUNDS):
         table1, table2, resistance, posthoc = _protect_linked(analysis, sizes, settings, hide)
         protected = dataclasses.replace(
@@ -898,8 +902,11 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
             new += [("assumptions", *cell) for cell in to_assumptions] + [("levels", *cell) for cell in to_levels]
         # The audit reads the warnings as printed (a count in one is a count of the release).
         protected.warnings = published_warnings(analysis, protected, settings, hide["warning"])
+        if definitions is not None:
+            atlas = definitions_audit.publish(definitions, settings, hide)
         pinned, to_hide = release_audit.audit(analysis, protected, settings, flow,
-                                              None if extras is None else (extras, published_extras))
+                                              None if extras is None else (extras, published_extras),
+                                              None if definitions is None else (definitions, atlas))
         new += [key for key in to_hide if _hide_key(key) not in hide[key[0]]]
         if not new:
             break
@@ -908,6 +915,7 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
     protected.audit_pinned = pinned  # counts still pinned after the last round (empty unless AUDIT_ROUNDS ran out)
     protected.published_attrition = flow[1] if flow is not None else None
     protected.extras = published_extras
+    protected.definitions = atlas
     protected.warnings = published_warnings(analysis, protected, settings, hide["warning"])
     if pinned:
         protected.warnings.append(f"Disclosure audit: {len(pinned)} published counts could still be derived "
@@ -920,6 +928,10 @@ EXTRA_KEYS = ("assumptions", "lines", "steps", "step_times")  # the extra tables
 
 def _hide_key(key: tuple):
     """An audit key ("table1", row, group) / ("journeys", row) as the cell key of its table's protection."""
+    if key[0].startswith("def_"):
+        from trdpath.stats.definitions_audit import hide_key
+
+        return hide_key(key)
     return key[1] if len(key) == 2 else key[1:]
 
 
