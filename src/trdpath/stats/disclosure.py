@@ -76,7 +76,7 @@ RELEASE_POLICY = (
      "a lone hidden cell comes back by subtraction from the published total; 1 (<8) + 8 (suppressed) + 18 "
      "(shown 20) in a group shown as 25 (<= 27) has one solution"),
     ("Every published count together (Tables 1-2, resistance levels, service use, self-harm sensitivity, Sankey, "
-     "cohort flow, model n, group sizes, Tables 6-9, Kaplan-Meier counts)",
+     "cohort flow, model n, group sizes, Tables 6-9, Kaplan-Meier counts, the definitions atlas)",
      "one integer programme of the whole release (scipy.optimize.milp): printed values as intervals, hidden as "
      "1-7 or >= 8, every linking equality (levels to groups, TRD = 2 + 3 + 4+ cell by cell, t-test/ANOVA n = "
      "group or level size, referrals, codes/notes overlaps, Sankey inflow = outflow, remaining - excluded = next "
@@ -84,12 +84,29 @@ RELEASE_POLICY = (
      "= the cohort and, by drug, the Sankey's first column; Table 8's position k = the Sankey's column k = Table "
      "9's step k-1 to k, its judged cells = the lines' totals; T1 >= T2 >= TRD n = TRD; the curve's cumulative "
      "counts rising, ending at TRD and the cohort; Table 6's MDD + TRD = cohort and 2 + 3 + 4+ = TRD in every row, "
-     "its first row = the headline counts); any count it pins to one value makes another count hidden (a Sankey "
+     "its first row = the headline counts; the atlas: each definition's TRD <= its population, the Maudsley row = the "
+     "cohort and the headline TRD, every pair's four cells = n and, by pairs, its definitions' TRD and non-TRD "
+     "counts, the UpSet groups adding up to each definition's TRD, each pair's both and the population, the dial's "
+     "levels = its TRD, its population = the cohort, its study point = the headline and the level sizes, "
+     "neighbouring points ordered and their differences); any count it pins to one value makes another count hidden (a Sankey "
      "flow, a cohort-flow exclusion step, a table cell; a step-time n of 1-7 whose <8 caps a column is withheld), "
      "and the release is audited again",
      "sums one at a time are not enough: rounding windows of several sums meeting at one number pin it (67 + 32 "
      "+ 69 = 168 shown as 65, 30, 70 and 170; n = 357: the level sizes from every variable's levels, the ANOVA n "
      "and Tables 1-2 together)"),
+    ("Definitions atlas (release/definitions/: prevalence, agreement, UpSet groups in overlap.csv, dial)",
+     "counts as everywhere, inside the one audit when `trdpath report` (or `compare` into a results folder with a "
+     "report) writes it; `compare` alone audits the atlas's own counts; an UpSet group below 8 or named by the "
+     "audit is not drawn",
+     "the Maudsley row and the dial's study point repeat the headline; both + only A = A's TRD; a 22-patient "
+     "atlas's UpSet groups pinned its hidden 2 x 2 table (13, 1, 0, 8)"),
+    ("Cohen's kappa (atlas)", f"{ON_PUBLISHED_COUNTS}, 2 decimals; suppressed when a cell of the pair is hidden",
+     "kappa of the true cells to 3 decimals picked the true table out of the rounding windows (28, 9, 9, 9)"),
+    ("Risk model calibration points and the treat-all line (early identification)",
+     "observed proportions from each tenth's events rounded to 5 over the rounded tenth size, a tenth with fewer "
+     "than 8 events or non-events not drawn; treat-all from the rounded prevalence",
+     "exact observed proportions of tenths of about n/10 patients gave the test set's n and each tenth's events "
+     "back (n = 103 printed 105)"),
     ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded; an exclusion the "
      "audit finds pinning the cohort is shown as suppressed",
      "remaining - excluded = next remaining would reveal it"),
