@@ -8,6 +8,9 @@ table with Cohen's kappa, the UpSet groups (overlap.csv, the figure's numbers) a
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -23,7 +26,9 @@ from trdpath.stats.definitions_audit import DefinitionCounts, protect_alone, pub
 from trdpath.stats.disclosure import protect
 from support.synthetic import synthetic_patients
 
-from .attacker import Attack, definitions_of, definitions_true_values, release_of, true_values
+from .attacker import (
+    Attack, definitions_of, definitions_true_values, read_definitions, read_release, release_of, true_values,
+)
 from .definitions_support import _kappa, synthetic_definitions
 
 SETTINGS = DisclosureSection()  # min_count 8, rounding 5
@@ -157,3 +162,37 @@ def test_attacker_on_generated_small_atlases(n, seed, k):
     counts = _atlas(verdicts)
     shown = protect_alone(counts, SETTINGS)
     assert _pinned(definitions_of(shown), definitions_true_values(counts)) == {}
+
+
+@pytest.mark.slow
+def test_attacker_on_the_300_patient_synthetic_cohort_with_the_atlas(tmp_path):
+    """`trdpath synth --patients 300`, `trdpath run`, then `trdpath compare --dial` into the same results folder
+    (which re-runs the report): the release and release/definitions/ as written, read back as strings."""
+    from trdpath.config import load_config
+    from trdpath.report.content import load_extras, true_extras
+    from trdpath.stats import definitions_audit
+
+    command = [sys.executable, "-m", "trdpath"]
+    out = tmp_path / "results"
+    for args in (["synth", "--patients", "300", "--out", str(tmp_path / "extract")],
+                 ["run", "--data", str(tmp_path / "extract"), "--out", str(out)],
+                 ["compare", "--data", str(tmp_path / "extract"), "--out", str(out), "--dial", "--quiet"]):
+        subprocess.run(command + args, check=True, capture_output=True)
+    release = read_release(out / "release" / "tables")
+    release.update(read_definitions(out / "release" / "definitions"))
+    assert {"definitions_prevalence", "definitions_agreement", "definitions_overlap", "definitions_dial"} <= set(release)
+    assert 'id="definitions"' in (out / "release" / "report.html").read_text(encoding="utf-8")
+    patients = pd.read_parquet(out / "patients.parquet")
+    config = load_config(out / "config.toml")
+    analysis = analyse(patients, config)
+    attrition = pd.read_csv(out / "attrition.csv")
+    meta = json.loads((out / "metadata.json").read_text())
+    extras = true_extras(load_extras(out, patients), config.disclosure, meta)
+    counts = definitions_audit.load(out / "definitions")
+    attack = Attack(release)
+    assert sum(name.startswith("def:") for name in attack.p.names) > 150  # 12 definitions, 66 pairs, 18 dial points
+    truth = true_values(attack, analysis, attrition, extras, counts)
+    assert attack.p.holds(truth) == [], "the true counts should be one of the attacker's candidates"
+    pinned = {k: v for k, v in attack.ranges().items() if not v[0] == v[1] == 0 and v[1] <= v[0]}
+    assert pinned == {}
+    assert attack.derived_figures_mismatches() == []

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trdpath import atomic, engines, layout
+from trdpath import atomic, engines
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.errors import UserError
 from trdpath.definitions.engine import Evaluator, Stages, why_text
@@ -328,7 +328,8 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
         blocks = [list(b) for b in comparison.classification.config.analysis.regression_blocks]
         counts = definitions_audit.counts_of(comparison, blocks)
         definitions_audit.save(counts, patient_dir)
-        definitions_audit.write_release(counts, definitions_audit.protect_alone(counts, settings), settings, release_dir)
+        if not definitions_audit.report_rewrites(out):  # else the report writes it (compare() runs it next)
+            definitions_audit.write_release(counts, definitions_audit.protect_alone(counts, settings), settings, release_dir)
     return {"patients": targets["patient"] / "patients.csv", "why": targets["patient"] / "why.csv",
             "prevalence": targets["release"] / "prevalence.csv", "agreement": targets["release"] / "agreement.csv"}
 
@@ -360,7 +361,9 @@ def compare(data: str | Path, out: str | Path, definitions: list[Definition], co
             result.dial = dial_counts(con, extract, config, index_date, compare_extract)
         write_comparison(result, Path(out), config.disclosure)
     # Into a results folder with a report: the report re-protects the atlas with the whole release (one audit).
-    if layout.report_html(out).is_file() and layout.is_result(out):
+    from trdpath.stats.definitions_audit import report_rewrites
+
+    if report_rewrites(out):
         from trdpath.api import report
 
         report(out)

@@ -181,7 +181,8 @@ def section_parts(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame,
     titles = {r.id: r.definition.title for r in comparison.definitions}
     table = prevalence_with_ci(prevalence)
     rows = [[f"{titles[r.definition]} ({r.definition})", _text(r.population_n), _text(r.trd_n), _text(r.trd_pct),
-             f"{_text(r.ci95_low)}-{_text(r.ci95_high)}"] for r in table.itertuples(index=False)]
+             "suppressed" if isinstance(r.ci95_low, str) else f"{_text(r.ci95_low)}-{_text(r.ci95_high)}"]
+            for r in table.itertuples(index=False)]
     note = (f"Counts below {settings.min_count} are shown as {small_label(settings)}, others rounded to the nearest "
             f"{settings.rounding}; percentages and Wilson 95% intervals are from the rounded counts.") if settings.enabled else \
         "Disclosure control is OFF: not for release."

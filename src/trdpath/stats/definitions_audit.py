@@ -137,6 +137,14 @@ def published_overlap(overlap: pd.DataFrame, settings, hidden=frozenset()) -> pd
     return keep.assign(n=[round_count(int(v), settings.rounding) for v in keep["n"]]).reset_index(drop=True)
 
 
+def report_rewrites(out) -> bool:
+    """Is ``out`` a results folder with a report? Then `compare` leaves release/definitions/ to the report,
+    which protects the atlas with the whole release (no moment with an atlas audited on its own beside it)."""
+    from trdpath import layout
+
+    return layout.report_html(out).is_file() and layout.is_result(out)
+
+
 # -- the audit's variables and relations -------------------------------------------------------------------
 
 def add_to_model(m, true: DefinitionCounts, shown: PublishedDefinitions, size=None, cohort=None,
