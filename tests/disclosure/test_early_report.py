@@ -96,3 +96,20 @@ def test_the_backtest_links_cannot_pin_a_count_under_the_default_policy():
             assert min(xh, yh) > xl, (x, y)
         if y:
             assert yh > max(yl, xl), (x, y)
+
+
+def test_lift_to_two_decimals_narrowed_the_test_sets_counts(tmp_path):
+    """The 300-patient synthetic risk run: test set n 40 and events 20 printed (true n 38..42, events 18..22: 25
+    pairs), lift 1.85. lift = (top events / top n) / (events / n) with top n = n // 5 .. n // 5 + 2: only
+    (38, 18) with 7 of 8 (7/8 / (18/38) = 1.847) and (41, 20) with 9 of 10 (0.9 / (20/41) = 1.845) print 1.85.
+    Printed to 1 decimal (1.8: 1.75..1.85) 16 pairs remain."""
+    def pairs(low, high):
+        return {(n, e) for n in range(38, 43) for e in range(18, 23) for top in range(n // 5, n // 5 + 3)
+                for hit in range(top + 1) if low <= (hit / top) / (e / n) < high}
+
+    assert pairs(1.845, 1.855) == {(38, 18), (41, 20)}
+    assert len(pairs(1.75, 1.85)) == 16
+    (tmp_path / "risk_evaluation.json").write_text(json.dumps({"n": 40, "events": 20, "lift_top_fifth": 1.8471}))
+    blocks, published = early_report.risk_part(tmp_path, SETTINGS)
+    table = published["early_risk_evaluation"].set_index("measure")["value"]
+    assert table["Lift in the top fifth of predicted risk"] == "1.8"

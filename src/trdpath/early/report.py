@@ -169,7 +169,9 @@ def risk_part(folder: Path, settings) -> tuple[list, dict[str, pd.DataFrame]]:
             ["Test set: proportion with TRD", proportion(summary.get("events"), summary.get("n"), settings)]]
     for key, label in RISK_MEASURES:
         value = summary.get(key)
-        text = "" if value is None else f"{float(value):.2f}"
+        # Lift is (top-fifth events / top-fifth n) / (events / n): to 2 decimals it narrowed the test set's rounded
+        # n and events from 25 pairs to 2 (n 40, events 20 printed; lift 1.85); 1 decimal leaves 16.
+        text = "" if value is None else f"{float(value):.{1 if key == 'lift_top_fifth' and settings.enabled else 2}f}"
         if key == "auroc" and summary.get("auroc_ci"):
             lo, hi = summary["auroc_ci"]
             text += f" (95% CI {float(lo):.2f}-{float(hi):.2f})"
@@ -226,7 +228,7 @@ def _coefficient(value: str, settings) -> str:
 
 def _risk_figure(summary: dict, curve: pd.DataFrame | None) -> Figure | None:
     points = pd.DataFrame(summary.get("calibration_points") or [])
-    if points.empty:
+    if points.empty and curve is None:
         return None
     import matplotlib
     matplotlib.use("Agg")
@@ -235,12 +237,16 @@ def _risk_figure(summary: dict, curve: pd.DataFrame | None) -> Figure | None:
     fig, axes = plt.subplots(1, 2 if curve is not None else 1, figsize=(8, 3.6), squeeze=False)
     ax = axes[0][0]
     ax.plot([0, 1], [0, 1], color="grey", linewidth=1)
-    ax.plot(points["predicted"], points["observed"], marker="o")
-    top = max(float(points[["predicted", "observed"]].max().max()) * 1.1, 0.05)
+    if points.empty:  # no tenth has min_count events and non-events (calibration_shown): none is drawn
+        ax.text(0.5, 0.5, "no tenth large enough\nto draw (disclosure control)", ha="center", va="center", fontsize=8)
+        top = 1.0
+    else:
+        ax.plot(points["predicted"], points["observed"], marker="o")
+        top = max(float(points[["predicted", "observed"]].max().max()) * 1.1, 0.05)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_xlabel("predicted risk (tenths of the test set; observed from rounded counts)")
-    ax.set_ylabel("observed proportion")
+    ax.set_xlabel("predicted risk (tenths of the test set)")
+    ax.set_ylabel("observed proportion (rounded counts)")
     ax.set_title("Calibration", fontsize=9)
     if curve is not None:
         ax = axes[0][1]

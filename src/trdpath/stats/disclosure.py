@@ -102,11 +102,11 @@ RELEASE_POLICY = (
      "atlas's UpSet groups pinned its hidden 2 x 2 table (13, 1, 0, 8)"),
     ("Cohen's kappa (atlas)", f"{ON_PUBLISHED_COUNTS}, 2 decimals; suppressed when a cell of the pair is hidden",
      "kappa of the true cells to 3 decimals picked the true table out of the rounding windows (28, 9, 9, 9)"),
-    ("Risk model calibration points and the treat-all line (early identification)",
+    ("Risk model calibration points, the treat-all line and the lift (early identification)",
      "observed proportions from each tenth's events rounded to 5 over the rounded tenth size, a tenth with fewer "
-     "than 8 events or non-events not drawn; treat-all from the rounded prevalence",
+     "than 8 events or non-events not drawn; treat-all from the rounded prevalence; lift in the top fifth 1 decimal",
      "exact observed proportions of tenths of about n/10 patients gave the test set's n and each tenth's events "
-     "back (n = 103 printed 105)"),
+     "back (n = 103 printed 105); a lift to 2 decimals left 2 of the 25 (n, events) pairs a printed 40 and 20 allow"),
     ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded; an exclusion the "
      "audit finds pinning the cohort is shown as suppressed",
      "remaining - excluded = next remaining would reveal it"),
