@@ -196,3 +196,11 @@ def test_attacker_on_the_300_patient_synthetic_cohort_with_the_atlas(tmp_path):
     pinned = {k: v for k, v in attack.ranges().items() if not v[0] == v[1] == 0 and v[1] <= v[0]}
     assert pinned == {}
     assert attack.derived_figures_mismatches() == []
+
+
+def test_an_atlas_with_no_group_to_draw():
+    """Seven patients (every group below 8): nothing is drawn, every count is <8, and nothing fails."""
+    counts = _atlas({"d0": [True] * 4 + [False] * 3, "d1": [True] * 2 + [False] * 5})
+    shown = protect_alone(counts, SETTINGS)
+    assert shown.overlap.empty and list(shown.overlap.columns) == ["d0", "d1", "n"]
+    assert list(shown.prevalence["trd_n"]) == ["<8", "<8"]  # 4 and 2

@@ -132,7 +132,7 @@ def published_overlap(overlap: pd.DataFrame, settings, hidden=frozenset()) -> pd
         return overlap.sort_values("n", ascending=False, kind="stable").head(OVERLAP_SHOWN).reset_index(drop=True)
     ids = [c for c in overlap.columns if c != "n"]
     keep = overlap[overlap["n"] >= settings.min_count]
-    keep = keep[[pattern_key(r, ids) not in hidden for _, r in keep.iterrows()]]
+    keep = keep[pd.Series([pattern_key(r, ids) not in hidden for _, r in keep.iterrows()], index=keep.index, dtype=bool)]
     keep = keep.sort_values("n", ascending=False, kind="stable").head(OVERLAP_SHOWN)
     return keep.assign(n=[round_count(int(v), settings.rounding) for v in keep["n"]]).reset_index(drop=True)
 
