@@ -32,6 +32,9 @@ TABLES_XLSX = "tables.xlsx"
 RELEASE_DATA_QUALITY_CSV = DATA_QUALITY_CSV  # labels with counts 1..min_count-1 suppressed, counts rounded
 RELEASE_ATTRITION_CSV = ATTRITION_CSV  # counts rounded, small exclusions suppressed
 REPORT_FILES = (REPORT_HTML, REPORT_DOCX, TABLES)
+RELEASE_DEFINITIONS = "definitions"  # the definitions atlas (trdpath compare), protected with the release
+# Patient-level folders other commands write into OUT: compare's verdicts and true counts, backtest, risk.
+PATIENT_LEVEL_DIRS = ("definitions/", "backtest/", "risk/")
 
 
 def release_dir(out: Path | str) -> Path:
@@ -88,10 +91,12 @@ submitted to the secure environment's output check for publication:
 - `tables/*.csv`, `tables/tables.xlsx`: the report's tables.
 - `data_quality.csv`: data-quality counts, labels seen fewer than {min_count} times grouped, counts rounded.
 - `attrition.csv`: patients remaining at each exclusion step, rounded.
+- `definitions/` (when `trdpath compare` was run): the definitions atlas's tables, section and figures.
 
 Everything in the folder above (`patients.csv`, `patients.parquet`, `pathway_steps.csv`,
 `pathway_steps.parquet`, `assumption_sensitivity.csv`, the raw `data_quality.csv` and `attrition.csv`,
-`config.toml`, `metadata.json`) is patient-level and must not leave the environment.
+`config.toml`, `metadata.json`, and the folders `definitions/`, `backtest/`, `risk/`) is patient-level and
+must not leave the environment.
 """
 
 
@@ -113,5 +118,7 @@ def release_statement(enabled: bool) -> str:
                 "leave the secure environment.")
     return (f"May leave the secure environment (after its output check): the files in {RELEASE}/ only: "
             f"{REPORT_HTML}, {REPORT_DOCX}, {TABLES}/ ({TABLES_XLSX} and one CSV per table), "
-            f"{RELEASE_DATA_QUALITY_CSV} and {RELEASE_ATTRITION_CSV}. Every file beside {RELEASE}/ "
-            f"({', '.join(PATIENT_LEVEL_FILES)}) is patient-level and must not.")
+            f"{RELEASE_DATA_QUALITY_CSV}, {RELEASE_ATTRITION_CSV} and, when `trdpath compare` was run, "
+            f"{RELEASE_DEFINITIONS}/ (its CSV tables, section.html, section.json and figures). Every file beside "
+            f"{RELEASE}/ ({', '.join(PATIENT_LEVEL_FILES)}, and the folders {', '.join(PATIENT_LEVEL_DIRS)}) is "
+            "patient-level and must not.")

@@ -130,6 +130,8 @@ class Programme:
         return self.index[name]
 
     def relation(self, terms: dict[int, float], low: float, high: float) -> None:
+        if None in terms:
+            return  # a side that is not a published count
         merged: dict[int, float] = {}
         for i, c in terms.items():
             merged[i] = merged.get(i, 0.0) + c
@@ -139,6 +141,8 @@ class Programme:
 
     def equal(self, left: list[int], right: list[int]) -> None:
         """sum(left) == sum(right)."""
+        if None in left or None in right or not left or not right:
+            return
         terms: dict[int, float] = {}
         for i in left:
             terms[i] = terms.get(i, 0.0) + 1.0
@@ -148,6 +152,8 @@ class Programme:
 
     def at_most(self, left: list[int], right: list[int]) -> None:
         """sum(left) <= sum(right)."""
+        if None in left or None in right or not left or not right:
+            return
         terms: dict[int, float] = {}
         for i in left:
             terms[i] = terms.get(i, 0.0) + 1.0
@@ -248,12 +254,75 @@ class Attack:
         self._attrition(n_mdd, n_trd)
         self._pathways(n_mdd, n_trd)
         self._assumptions(n_mdd, n_trd, level_size)
+        self._definitions(n_mdd, n_trd, level_size)
         fit = self.release.get("model_fit")
         if fit is not None:
             for _, row in fit.iterrows():
                 i = self.cell(f"model_fit:n:{row['model']}", row["n"])
                 if i is not None:
                     p.at_most([i], [n_mdd, n_trd])
+
+    def _definitions(self, n_mdd, n_trd, level_size) -> None:
+        """The atlas: prevalence per definition, each pair's 2 x 2 table, the UpSet groups and the dial, with
+        the headline (the Maudsley row and the dial's own grid point are the study's rule) and each other."""
+        p = self.p
+        prevalence = self.release.get("definitions_prevalence")
+        if prevalence is None:
+            return
+        pop, trd, printed_pop = {}, {}, {}
+        for _, row in prevalence.iterrows():
+            d = row["definition"]
+            pop[d] = self.cell(f"def:pop:{d}", row["population_n"])
+            trd[d] = self.cell(f"def:trd:{d}", row["trd_n"])
+            printed_pop[d] = row["population_n"]
+            p.at_most([trd[d]], [pop[d]])
+        if "maudsley" in pop:
+            p.equal([pop["maudsley"]], [n_mdd, n_trd])
+            p.equal([trd["maudsley"]], [n_trd])
+        agreement = self.release.get("definitions_agreement")
+        both = {}
+        for _, row in (agreement if agreement is not None else pd.DataFrame()).iterrows():
+            a, b = row["definition_a"], row["definition_b"]
+            c = {x: self.cell(f"def:agree:{a}:{b}:{x}", row[x]) for x in ("n", "both", "a_only", "b_only", "neither")}
+            both[(a, b)] = c["both"]
+            p.equal([c["both"], c["a_only"], c["b_only"], c["neither"]], [c["n"]])
+            p.at_most([c["n"]], [pop[a]])
+            p.at_most([c["n"]], [pop[b]])
+            p.at_most([c["both"], c["a_only"]], [trd[a]])
+            p.at_most([c["both"], c["b_only"]], [trd[b]])
+            # Printed alike, the pair covers both populations: its margins are their TRD and non-TRD counts.
+            if row["n"] == printed_pop[a] == printed_pop[b]:
+                p.equal([c["n"]], [pop[a]])
+                p.equal([c["n"]], [pop[b]])
+                p.equal([c["both"], c["a_only"]], [trd[a]])
+                p.equal([c["both"], c["b_only"]], [trd[b]])
+        overlap = self.release.get("definitions_overlap")
+        if overlap is not None and len(overlap):
+            ids = [c for c in overlap.columns if c != "n"]
+            groups = {}
+            for _, row in overlap.iterrows():
+                key = "".join("1" if row[i] == "True" else "0" for i in ids)
+                groups[key] = self.cell(f"def:overlap:{key}", row["n"])
+            # Groups not drawn are below 8 or left out: each >= 0, so the drawn ones are lower bounds.
+            for k, d in enumerate(ids):
+                p.at_most([v for key, v in groups.items() if key[k] == "1"], [trd[d]])
+                p.at_most(list(groups.values()), [pop[d]])
+            for (a, b), v in both.items():
+                ia, ib = ids.index(a), ids.index(b)
+                p.at_most([u for key, u in groups.items() if key[ia] == "1" and key[ib] == "1"], [v])
+        dial = self.release.get("definitions_dial")
+        for _, row in (dial if dial is not None else pd.DataFrame()).iterrows():
+            point = f"{row['min_trial_days']}:{row['persistence_gap_days']}:{row['augmentation_counts']}"
+            c = {x: self.cell(f"def:dial:{point}:{x}", row[x])
+                 for x in ("population_n", "trd_n", "level_2_n", "level_3_n", "level_4plus_n")}
+            p.equal([c["level_2_n"], c["level_3_n"], c["level_4plus_n"]], [c["trd_n"]])
+            p.at_most([c["trd_n"]], [c["population_n"]])
+            p.equal([c["population_n"]], [n_mdd, n_trd])
+            if (row["min_trial_days"], row["persistence_gap_days"], row["augmentation_counts"]) == DIAL_DEFAULT:
+                p.equal([c["trd_n"]], [n_trd])
+                for x, g in (("level_2_n", "level2"), ("level_3_n", "level3"), ("level_4plus_n", "level4plus")):
+                    if g in level_size:
+                        p.equal([c[x]], [level_size[g]])
 
     def _comparison(self, stem, sizes, cells) -> None:
         table = self.release.get(stem)
@@ -638,6 +707,14 @@ class Attack:
                 elif isinstance(sizes.get("mdd"), float) and isinstance(sizes.get("trd"), float):
                     yes = np.array([float(row[f"{g}_n"]) for g in GROUPS2])
                     problems += _chi2_problem(stem, row, np.vstack([yes, [sizes["mdd"], sizes["trd"]] - yes]))
+        agreement = self.release.get("definitions_agreement")
+        for _, row in (agreement if agreement is not None else pd.DataFrame()).iterrows():
+            if row["kappa"] in ("", "suppressed"):
+                continue
+            kappa = kappa_of_printed(row)
+            if kappa is None or abs(kappa - float(row["kappa"])) > 0.005 + 1e-9:
+                problems.append(f"kappa {row['definition_a']}/{row['definition_b']} {row['kappa']} is not the printed "
+                                f"cells' {kappa}")
         return problems
 
     def _published_sizes(self) -> dict[str, float | None]:
@@ -759,7 +836,7 @@ def t_tests_possible(n1, n2, boxes, t_box, w_box) -> bool:
     return False
 
 
-def true_values(attack: Attack, analysis, attrition: pd.DataFrame, extras=None) -> dict[str, int]:
+def true_values(attack: Attack, analysis, attrition: pd.DataFrame, extras=None, definitions=None) -> dict[str, int]:
     """The true value of every variable of the programme, from the unprotected analysis and the extra tables'
     true counts (stats.extra_tables.ExtraTables), for the self-check."""
     from trdpath.stats.disclosure import protect
@@ -795,6 +872,8 @@ def true_values(attack: Attack, analysis, attrition: pd.DataFrame, extras=None) 
         values[f"model_fit:n:{row['model']}"] = int(row["n"])
     if extras is not None:
         values.update(_extra_true_values(attack, extras))
+    if definitions is not None:
+        values.update(definitions_true_values(definitions))
     # Attrition: the protected table may merge steps; the true value of a merged step is the sum of its parts.
     published = attack.release.get("attrition")
     if published is not None:
@@ -831,6 +910,62 @@ def _extra_true_values(attack: Attack, extras) -> dict[str, int]:
         for _, row in extras.assumptions.iterrows():
             for c in ("cohort", "mdd", "trd", "level2", "level3", "level4plus"):
                 values[f"assumptions:{row['scenario']}:{c}"] = int(row[f"{c}_n"])
+    return values
+
+
+DIAL_DEFAULT = ("28", "30", "True")  # the study's own Maudsley rule: min_trial_days, era_gap_days, augmentation
+
+
+def read_definitions(folder: Path) -> dict[str, pd.DataFrame]:
+    """release/definitions/*.csv as strings, named definitions_<stem> (the atlas beside the report)."""
+    return {f"definitions_{p.stem}": pd.read_csv(p, dtype=str, keep_default_na=False)
+            for p in sorted(Path(folder).glob("*.csv"))}
+
+
+def definitions_of(published) -> dict[str, pd.DataFrame]:
+    """The same strings from protect()'s published atlas (stats.definitions_audit.PublishedDefinitions)."""
+    import io
+
+    out = {}
+    tables = {"prevalence": published.prevalence, "agreement": published.agreement, "overlap": published.overlap}
+    if published.dial is not None:
+        tables["dial"] = published.dial
+    for stem, table in tables.items():
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False)
+        buffer.seek(0)
+        out[f"definitions_{stem}"] = pd.read_csv(buffer, dtype=str, keep_default_na=False)
+    return out
+
+
+def kappa_of_printed(row) -> float | None:
+    """Cohen's kappa of the printed 2 x 2 cells (None when one is not a number)."""
+    try:
+        both, a, b, neither = (int(row[c]) for c in ("both", "a_only", "b_only", "neither"))
+    except ValueError:
+        return None
+    n = both + a + b + neither
+    po, pe = (both + neither) / n, ((both + a) * (both + b) + (b + neither) * (a + neither)) / n / n
+    return None if pe == 1 else (po - pe) / (1 - pe)
+
+
+def definitions_true_values(counts) -> dict[str, int]:
+    """The atlas's variables from its true tables (stats.definitions_audit.DefinitionCounts)."""
+    values: dict[str, int] = {}
+    for _, row in counts.prevalence.iterrows():
+        values[f"def:pop:{row['definition']}"] = int(row["population_n"])
+        values[f"def:trd:{row['definition']}"] = int(row["trd_n"])
+    for _, row in counts.agreement.iterrows():
+        for c in ("n", "both", "a_only", "b_only", "neither"):
+            values[f"def:agree:{row['definition_a']}:{row['definition_b']}:{c}"] = int(row[c])
+    ids = list(counts.titles["definition"])
+    for _, row in counts.overlap.iterrows():
+        values["def:overlap:" + "".join("1" if row[i] else "0" for i in ids)] = int(row["n"])
+    if counts.dial is not None:
+        for _, row in counts.dial.iterrows():
+            point = f"{row['min_trial_days']}:{row['persistence_gap_days']}:{bool(row['augmentation_counts'])}"
+            for c in ("population_n", "trd_n", "level_2_n", "level_3_n", "level_4plus_n"):
+                values[f"def:dial:{point}:{c}"] = int(row[c])
     return values
 
 

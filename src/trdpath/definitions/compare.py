@@ -254,8 +254,9 @@ def agreement_counts(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["definition_a", "definition_b", "n", "both", "a_only", "b_only", "neither", "kappa"])
 
 
-def protect_prevalence(table: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
-    """Counts 1..min_count-1 as '<min_count', others rounded; the percentage from the rounded counts."""
+def protect_prevalence(table: pd.DataFrame, settings: DisclosureSection, forced=frozenset()) -> pd.DataFrame:
+    """Counts 1..min_count-1 as '<min_count', others rounded; the percentage from the rounded counts.
+    ``forced``: (definition, column) cells the release audit hides (stats.definitions_audit)."""
     if not settings.enabled:
         return table
     small = small_label(settings)
@@ -263,8 +264,11 @@ def protect_prevalence(table: pd.DataFrame, settings: DisclosureSection) -> pd.D
     for row in table.itertuples(index=False):
         pop, trd = int(row.population_n), int(row.trd_n)
         # TRD and non-TRD add up to the population: hide both when either is small (else subtraction recovers it).
-        pattern = suppression_pattern({"trd": trd, "other": pop - trd}, [["trd", "other"]], settings.min_count)
+        pattern = suppression_pattern({"trd": trd, "other": pop - trd}, [["trd", "other"]], settings.min_count,
+                                      forced=["trd"] if (row.definition, "trd_n") in forced else ())
         pop_shown = small if 0 < pop < settings.min_count else round_count(pop, settings.rounding)
+        if (row.definition, "population_n") in forced and not isinstance(pop_shown, str):
+            pop_shown = SUPPRESSED
         trd_shown = small if pattern.get("trd") == "primary" else (SUPPRESSED if "trd" in pattern else round_count(trd, settings.rounding))
         if isinstance(pop_shown, str) or isinstance(trd_shown, str) or not round_count(pop, settings.rounding):
             pct = SUPPRESSED if pop else math.nan
@@ -274,10 +278,11 @@ def protect_prevalence(table: pd.DataFrame, settings: DisclosureSection) -> pd.D
     return pd.DataFrame(out, columns=list(table.columns))
 
 
-def protect_agreement(table: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
+def protect_agreement(table: pd.DataFrame, settings: DisclosureSection, forced=frozenset()) -> pd.DataFrame:
     """The four cells add up to n and, by pairs, to each definition's TRD and non-TRD counts: small
     cells are hidden with enough others (secondary suppression) that none can be recovered; kappa
-    is hidden when it uses a hidden cell."""
+    is hidden when it uses a hidden cell, else computed from the rounded cells (kappa of the true cells to
+    3 decimals would pick the true table out of the rounding windows). ``forced``: (a, b, cell) to hide."""
     if not settings.enabled:
         return table
     small = small_label(settings)
@@ -285,17 +290,22 @@ def protect_agreement(table: pd.DataFrame, settings: DisclosureSection) -> pd.Da
     groups = [cells, ["both", "a_only"], ["both", "b_only"], ["b_only", "neither"], ["a_only", "neither"]]
     out = []
     for row in table.to_dict("records"):
-        pattern = suppression_pattern({c: int(row[c]) for c in cells}, groups, settings.min_count)
+        pair = (row["definition_a"], row["definition_b"])
+        pattern = suppression_pattern({c: int(row[c]) for c in cells}, groups, settings.min_count,
+                                      forced=[c for c in cells if (*pair, c) in forced])
         shown = dict(row)
         n = int(row["n"])
         shown["n"] = small if 0 < n < settings.min_count else round_count(n, settings.rounding)
+        if (*pair, "n") in forced and not isinstance(shown["n"], str):
+            shown["n"] = SUPPRESSED
         for c in cells:
             state = pattern.get(c)
             shown[c] = small if state == "primary" else SUPPRESSED if state else round_count(int(row[c]), settings.rounding)
         if pattern or isinstance(shown["n"], str):
             shown["kappa"] = SUPPRESSED
         elif not math.isnan(row["kappa"]):
-            shown["kappa"] = round(float(row["kappa"]), 3)
+            kappa = cohen_kappa(*(shown[c] for c in cells))
+            shown["kappa"] = SUPPRESSED if math.isnan(kappa) else round(kappa, 2)
         out.append(shown)
     return pd.DataFrame(out, columns=list(table.columns))
 
@@ -311,22 +321,15 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
     with atomic.replace_folder(targets["patient"]) as patient_dir, atomic.replace_folder(targets["release"]) as release_dir:
         _write_csv(neutralise_arrow(comparison.patients), patient_dir / "patients.csv")
         comparison.write_why(patient_dir / "why.csv")
-        prevalence = protect_prevalence(prevalence_counts(comparison), settings)
-        neutralise_frame(prevalence).to_csv(release_dir / "prevalence.csv", index=False)
-        agreement = protect_agreement(agreement_counts(comparison), settings)
-        neutralise_frame(agreement).to_csv(release_dir / "agreement.csv", index=False)
-        from trdpath.definitions.dial import protect_dial
-        from trdpath.definitions.models import odds_ratios_by_definition, protect_odds_ratios
-        from trdpath.definitions.report import section_parts, write_section
+        # The true counts stay in the patient-level folder for the report's whole-release audit; the release
+        # copy is audited over the atlas's own counts (stats.definitions_audit).
+        from trdpath.stats import definitions_audit
 
         blocks = [list(b) for b in comparison.classification.config.analysis.regression_blocks]
-        odds = protect_odds_ratios(odds_ratios_by_definition(comparison, blocks), settings)
-        neutralise_frame(odds).to_csv(release_dir / "odds_ratios.csv", index=False)
-        dial = None
-        if comparison.dial is not None:
-            dial = protect_dial(comparison.dial, settings)
-            neutralise_frame(dial).to_csv(release_dir / "dial.csv", index=False)
-        write_section(section_parts(comparison, prevalence, agreement, settings, odds, dial), release_dir)
+        counts = definitions_audit.counts_of(comparison, blocks)
+        definitions_audit.save(counts, patient_dir)
+        if not definitions_audit.report_rewrites(out):  # else the report writes it (compare() runs it next)
+            definitions_audit.write_release(counts, definitions_audit.protect_alone(counts, settings), settings, release_dir)
     return {"patients": targets["patient"] / "patients.csv", "why": targets["patient"] / "why.csv",
             "prevalence": targets["release"] / "prevalence.csv", "agreement": targets["release"] / "agreement.csv"}
 
@@ -357,4 +360,11 @@ def compare(data: str | Path, out: str | Path, definitions: list[Definition], co
             (progress or (lambda _s: None))("The definition dial")
             result.dial = dial_counts(con, extract, config, index_date, compare_extract)
         write_comparison(result, Path(out), config.disclosure)
-        return result
+    # Into a results folder with a report: the report re-protects the atlas with the whole release (one audit).
+    from trdpath.stats.definitions_audit import report_rewrites
+
+    if report_rewrites(out):
+        from trdpath.api import report
+
+        report(out)
+    return result

@@ -23,6 +23,7 @@ DIAL_DAYS = (28, 42, 56)
 DIAL_GAPS = (30, 90, 180)
 DIAL_AUGMENTATION = (True, False)
 LEVELS = ("2", "3", "4+")
+LEVEL_COLUMNS = ("level_2_n", "level_3_n", "level_4plus_n")
 DIAL_COLUMNS = ["min_trial_days", "persistence_gap_days", "augmentation_counts", "population_n", "trd_n", "trd_pct",
                 "level_2_n", "level_3_n", "level_4plus_n"]
 
@@ -65,10 +66,11 @@ def dial_counts(con, extract, config: StudyConfig, index_date: dt.date | None, c
     return pd.DataFrame(rows, columns=DIAL_COLUMNS)
 
 
-def protect_dial(table: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
+def protect_dial(table: pd.DataFrame, settings: DisclosureSection, forced=frozenset()) -> pd.DataFrame:
     """As the prevalence table: counts 1..min_count-1 shown as <min_count, others rounded, the percentage
     from the rounded counts; the three levels add up to TRD (and with non-TRD to the population), so a
-    small level is hidden with another (secondary suppression, stats.disclosure.suppression_pattern)."""
+    small level is hidden with another (secondary suppression, stats.disclosure.suppression_pattern).
+    ``forced``: ((days, gap, augmentation), column) cells the release audit hides (stats.definitions_audit)."""
     if not settings.enabled:
         return table
     small = small_label(settings)
@@ -76,12 +78,17 @@ def protect_dial(table: pd.DataFrame, settings: DisclosureSection) -> pd.DataFra
     for row in table.to_dict("records"):
         pop, trd = int(row["population_n"]), int(row["trd_n"])
         cells = {"2": int(row["level_2_n"]), "3": int(row["level_3_n"]), "4+": int(row["level_4plus_n"]), "other": pop - trd}
-        pattern = suppression_pattern(cells, [["2", "3", "4+", "other"], ["2", "3", "4+"]], settings.min_count)
-        top = suppression_pattern({"trd": trd, "other": pop - trd}, [["trd", "other"]], settings.min_count)
+        point = (row["min_trial_days"], row["persistence_gap_days"], bool(row["augmentation_counts"]))
+        pattern = suppression_pattern(cells, [["2", "3", "4+", "other"], ["2", "3", "4+"]], settings.min_count,
+                                      forced=[lv for lv, c in zip(LEVELS, LEVEL_COLUMNS) if (point, c) in forced])
+        top = suppression_pattern({"trd": trd, "other": pop - trd}, [["trd", "other"]], settings.min_count,
+                                  forced=["trd"] if (point, "trd_n") in forced else ())
         shown = dict(row)
         shown["population_n"] = small if 0 < pop < settings.min_count else round_count(pop, settings.rounding)
+        if (point, "population_n") in forced and not isinstance(shown["population_n"], str):
+            shown["population_n"] = SUPPRESSED
         shown["trd_n"] = small if top.get("trd") == "primary" else SUPPRESSED if "trd" in top else round_count(trd, settings.rounding)
-        for level, column in zip(LEVELS, ("level_2_n", "level_3_n", "level_4plus_n")):
+        for level, column in zip(LEVELS, LEVEL_COLUMNS):
             state = pattern.get(level)
             shown[column] = small if state == "primary" else SUPPRESSED if state else round_count(cells[level], settings.rounding)
         if isinstance(shown["population_n"], str) or isinstance(shown["trd_n"], str) or not shown["population_n"]:

@@ -171,15 +171,18 @@ def _text(value) -> str:
 
 
 def section_parts(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame, settings: DisclosureSection,
-                  odds: pd.DataFrame | None = None, dial: pd.DataFrame | None = None) -> list[dict]:
+                  odds: pd.DataFrame | None = None, dial: pd.DataFrame | None = None,
+                  overlap: pd.Series | None = None) -> list[dict]:
     """The section in reading order as plain data (every number disclosure-controlled): blocks of kind
     text, note, subheading, list, table (title, header, rows) and figure (key, caption, png). compare writes
-    them as section.json (figures as PNG files beside it) for the report, and as section.html to read alone."""
+    them as section.json (figures as PNG files beside it) for the report, and as section.html to read alone.
+    ``overlap``: the UpSet groups as the release audit published them (stats.definitions_audit)."""
     ids = [r.id for r in comparison.definitions]
     titles = {r.id: r.definition.title for r in comparison.definitions}
     table = prevalence_with_ci(prevalence)
     rows = [[f"{titles[r.definition]} ({r.definition})", _text(r.population_n), _text(r.trd_n), _text(r.trd_pct),
-             f"{_text(r.ci95_low)}-{_text(r.ci95_high)}"] for r in table.itertuples(index=False)]
+             "suppressed" if isinstance(r.ci95_low, str) else f"{_text(r.ci95_low)}-{_text(r.ci95_high)}"]
+            for r in table.itertuples(index=False)]
     note = (f"Counts below {settings.min_count} are shown as {small_label(settings)}, others rounded to the nearest "
             f"{settings.rounding}; percentages and Wilson 95% intervals are from the rounded counts.") if settings.enabled else \
         "Disclosure control is OFF: not for release."
@@ -191,8 +194,9 @@ def section_parts(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame,
         {"kind": "note", "value": note},
         {"kind": "subheading", "value": "Overlap"},
         _figure("overlap", "Overlap of the TRD verdicts: patients in every definition's population, by the set of "
-                "definitions that call them TRD (UpSet plot; the 20 largest groups)",
-                upset_png(overlap_counts(comparison, settings))),
+                "definitions that call them TRD (UpSet plot; the 20 largest groups; a group below "
+                f"{settings.min_count} patients, or one the disclosure audit names, is not drawn)",
+                upset_png(overlap_counts(comparison, settings) if overlap is None else overlap)),
         {"kind": "subheading", "value": "Agreement"},
         _figure("kappa", "Agreement between definitions: Cohen's kappa for each pair, over the patients in both "
                 "populations (a pair with a hidden cell is left blank)", kappa_heatmap_png(agreement, ids)),
@@ -285,7 +289,7 @@ SECTION_START, SECTION_END = '<section id="definitions"><h2>Definitions</h2>', "
 SECTION_FILE, SECTION_JSON = "section.html", "section.json"
 
 
-def report_section(results):
+def report_section(results, folder=None):
     """The "Definitions" section of report.html and report.docx when `trdpath compare` wrote one into this
     results folder (OUT/release/definitions/section.json and its figures), else None. Its figures are
     report Figures (numbered with the report's; embedded in the DOCX too) and its tables DisplayTables.
@@ -300,7 +304,7 @@ def report_section(results):
     from trdpath.report.figures import Figure
     from trdpath.report.sections import Section
 
-    folder = Path(layout.release_dir(results)) / "definitions"
+    folder = Path(layout.release_dir(results)) / "definitions" if folder is None else Path(folder)
     try:
         blocks = json.loads((folder / SECTION_JSON).read_text(encoding="utf-8"))["blocks"]
     except (OSError, ValueError, KeyError, TypeError):

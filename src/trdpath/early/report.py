@@ -63,6 +63,27 @@ def proportion(events, n, settings) -> str:
     return f"{events / n:.2f}" if n else ""
 
 
+def calibration_shown(points: pd.DataFrame, n, settings) -> pd.DataFrame:
+    """The calibration plot's points as they may be drawn. Each tenth's observed proportion is events/size of
+    about n/10 patients: drawn exactly it gives the tenth's events (and, summed, the test set's n) back. So the
+    events are taken as observed x (published n)/10, rounded like every count, and drawn over the rounded tenth
+    size; a tenth with fewer than min_count events or non-events that way is not drawn (the cell rule)."""
+    if points is None or points.empty or not settings.enabled:
+        return points
+    try:
+        size = float(n) / 10
+    except (TypeError, ValueError):
+        return points.iloc[0:0]  # the test set's n is itself small: no point may be drawn
+    shown_size = round_count(size, settings.rounding)
+    rows = []
+    for row in points.to_dict("records"):
+        events = round_count(float(row["observed"]) * size, settings.rounding)
+        if shown_size <= 0 or min(events, shown_size - events) < settings.min_count:
+            continue
+        rows.append({**row, "observed": events / shown_size})
+    return pd.DataFrame(rows, columns=points.columns)
+
+
 def _table(key: str, title: str, header: list[str], rows: list[list[str]], footnotes: list[str]) -> DisplayTable:
     table = DisplayTable(key, title, [[(h, 1) for h in header]], footnotes=footnotes)
     for row in rows:
@@ -148,7 +169,9 @@ def risk_part(folder: Path, settings) -> tuple[list, dict[str, pd.DataFrame]]:
             ["Test set: proportion with TRD", proportion(summary.get("events"), summary.get("n"), settings)]]
     for key, label in RISK_MEASURES:
         value = summary.get(key)
-        text = "" if value is None else f"{float(value):.2f}"
+        # Lift is (top-fifth events / top-fifth n) / (events / n): to 2 decimals it narrowed the test set's rounded
+        # n and events from 25 pairs to 2 (n 40, events 20 printed; lift 1.85); 1 decimal leaves 16.
+        text = "" if value is None else f"{float(value):.{1 if key == 'lift_top_fifth' and settings.enabled else 2}f}"
         if key == "auroc" and summary.get("auroc_ci"):
             lo, hi = summary["auroc_ci"]
             text += f" (95% CI {float(lo):.2f}-{float(hi):.2f})"
@@ -169,7 +192,18 @@ def risk_part(folder: Path, settings) -> tuple[list, dict[str, pd.DataFrame]]:
                                         "training patients; not published."] if settings.enabled else [])))
         published["early_risk_coefficients"] = pd.DataFrame(coef_rows, columns=["predictor", "coefficient"])
     curve = folder / "risk_decision_curve.csv"
-    figure = _risk_figure(summary, pd.read_csv(curve) if curve.is_file() else None)
+    curve = pd.read_csv(curve) if curve.is_file() else None
+    summary = {**summary, "calibration_points": calibration_shown(pd.DataFrame(summary.get("calibration_points") or []),
+                                                                  summary.get("n"), settings).to_dict("records")}
+    if curve is not None and settings.enabled:
+        # "Treat all" is the prevalence's own line: drawn from the published (rounded) counts, not the exact one.
+        prevalence = proportion(summary.get("events"), summary.get("n"), settings)
+        try:
+            prevalence = float(prevalence)
+            curve = curve.assign(net_benefit_all=prevalence - (1 - prevalence) * curve["threshold"] / (1 - curve["threshold"]))
+        except ValueError:
+            curve = curve.drop(columns="net_benefit_all")
+    figure = _risk_figure(summary, curve)
     if figure is not None:
         blocks.append(("figure", figure))
     return blocks, published
@@ -194,7 +228,7 @@ def _coefficient(value: str, settings) -> str:
 
 def _risk_figure(summary: dict, curve: pd.DataFrame | None) -> Figure | None:
     points = pd.DataFrame(summary.get("calibration_points") or [])
-    if points.empty:
+    if points.empty and curve is None:
         return None
     import matplotlib
     matplotlib.use("Agg")
@@ -203,19 +237,25 @@ def _risk_figure(summary: dict, curve: pd.DataFrame | None) -> Figure | None:
     fig, axes = plt.subplots(1, 2 if curve is not None else 1, figsize=(8, 3.6), squeeze=False)
     ax = axes[0][0]
     ax.plot([0, 1], [0, 1], color="grey", linewidth=1)
-    ax.plot(points["predicted"], points["observed"], marker="o")
-    top = max(float(points[["predicted", "observed"]].max().max()) * 1.1, 0.05)
+    if points.empty:  # no tenth has min_count events and non-events (calibration_shown): none is drawn
+        ax.text(0.5, 0.5, "no tenth large enough\nto draw (disclosure control)", ha="center", va="center", fontsize=8)
+        top = 1.0
+    else:
+        ax.plot(points["predicted"], points["observed"], marker="o")
+        top = max(float(points[["predicted", "observed"]].max().max()) * 1.1, 0.05)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_xlabel("predicted risk (tenths of the test set)")
-    ax.set_ylabel("observed proportion")
+    ax.set_ylabel("observed proportion (rounded counts)")
     ax.set_title("Calibration", fontsize=9)
     if curve is not None:
         ax = axes[0][1]
         ax.plot(curve["threshold"], curve["net_benefit_model"], label="model")
-        ax.plot(curve["threshold"], curve["net_benefit_all"], label="treat all", linestyle="--")
+        if "net_benefit_all" in curve:
+            ax.plot(curve["threshold"], curve["net_benefit_all"], label="treat all", linestyle="--")
         ax.axhline(0, color="grey", linewidth=1, label="treat none")
-        ax.set_ylim(min(-0.05, float(curve["net_benefit_model"].min())), max(0.05, float(curve["net_benefit_all"].max()) * 1.2))
+        top = float(curve["net_benefit_all"].max()) if "net_benefit_all" in curve else float(curve["net_benefit_model"].max())
+        ax.set_ylim(min(-0.05, float(curve["net_benefit_model"].min())), max(0.05, top * 1.2))
         ax.set_xlabel("threshold probability")
         ax.set_ylabel("net benefit")
         ax.set_title("Decision curve", fontsize=9)

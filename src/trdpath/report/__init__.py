@@ -82,7 +82,12 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
     """
     settings = config.disclosure
     # Tables 6-9 and the Kaplan-Meier curve are protected and audited with the rest of the release (issue 14).
-    protected = protect(analysis, settings, attrition, true_extras(extras or {}, settings, meta))
+    # So are the definitions atlas's counts (issue 17), whose section and tables are then written from them.
+    extras = dict(extras or {})
+    protected = protect(analysis, settings, attrition, true_extras(extras, settings, meta),
+                        extras.get("definition_counts"))
+    if protected.definitions is not None:
+        extras["definitions"] = write_definitions(out_dir, extras["definition_counts"], protected, settings)
     attrition_protected = published_attrition(protected, attrition, settings)
     sizes = published_group_sizes(analysis, settings)
 
@@ -140,6 +145,19 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
                    f"data from {date_from} to {date_to}; source: {meta.get('source', '')}."]
     write_docx(out_dir / layout.REPORT_DOCX, title, intro, sections, about_lines, config.to_toml())
     return attrition_protected
+
+
+def write_definitions(out_dir: Path, counts, protected, settings):
+    """release/definitions/ from the atlas as protect() published it; the report's Definitions section."""
+    from trdpath.definitions.report import report_section
+    from trdpath.stats.definitions_audit import write_release
+
+    folder = Path(out_dir) / DEFINITIONS_DIR
+    write_release(counts, protected.definitions, settings, folder)
+    return report_section(None, folder)
+
+
+DEFINITIONS_DIR = "definitions"  # OUT/release/definitions/ (definitions.compare.RELEASE_DIR)
 
 
 def published_attrition(protected: Analysis, attrition: pd.DataFrame, settings: DisclosureSection) -> pd.DataFrame:
@@ -214,6 +232,8 @@ def write_report(out_dir: Path, patients: pd.DataFrame, attrition: pd.DataFrame,
     regenerated = {f"{layout.RELEASE}/{name}" for name in (*layout.REPORT_FILES, layout.RELEASE_ATTRITION_CSV,
                                                            layout.RELEASE_DATA_QUALITY_CSV, layout.README)}
     regenerated |= set(layout.REPORT_FILES)  # a report of trdpath 0.1 sat in OUT itself: superseded
+    if (out_dir / "definitions" / "counts").is_dir():  # the atlas is re-protected with the release: written anew
+        regenerated.add(f"{layout.RELEASE}/{DEFINITIONS_DIR}")
     with replace_folder(out_dir) as staging:
         carry_over(out_dir, staging, skip=regenerated)
         write_release(layout.release_dir(staging), patients, attrition, config, meta, data_quality,

@@ -98,9 +98,18 @@ def load_extras(out_dir: Path, patients: pd.DataFrame) -> dict:
     steps = read_pathway_steps(out_dir)
     if steps is not None:
         extras["steps"] = steps
-    from trdpath.definitions.report import report_section  # written by `trdpath compare` (issue 17)
-    if (definitions := report_section(out_dir)) is not None:
-        extras["definitions"] = definitions
+    # Written by `trdpath compare` (issue 17): its true counts, protected with the release (render_report); an
+    # older compare left only its own release section, which is shown as it is.
+    from trdpath.definitions.compare import PATIENT_LEVEL_DIR
+    from trdpath.stats import definitions_audit
+
+    if (counts := definitions_audit.load(Path(out_dir) / PATIENT_LEVEL_DIR)) is not None:
+        extras["definition_counts"] = counts
+    else:
+        from trdpath.definitions.report import report_section
+
+        if (definitions := report_section(out_dir)) is not None:
+            extras["definitions"] = definitions
     return extras
 
 

@@ -76,7 +76,7 @@ RELEASE_POLICY = (
      "a lone hidden cell comes back by subtraction from the published total; 1 (<8) + 8 (suppressed) + 18 "
      "(shown 20) in a group shown as 25 (<= 27) has one solution"),
     ("Every published count together (Tables 1-2, resistance levels, service use, self-harm sensitivity, Sankey, "
-     "cohort flow, model n, group sizes, Tables 6-9, Kaplan-Meier counts)",
+     "cohort flow, model n, group sizes, Tables 6-9, Kaplan-Meier counts, the definitions atlas)",
      "one integer programme of the whole release (scipy.optimize.milp): printed values as intervals, hidden as "
      "1-7 or >= 8, every linking equality (levels to groups, TRD = 2 + 3 + 4+ cell by cell, t-test/ANOVA n = "
      "group or level size, referrals, codes/notes overlaps, Sankey inflow = outflow, remaining - excluded = next "
@@ -84,12 +84,29 @@ RELEASE_POLICY = (
      "= the cohort and, by drug, the Sankey's first column; Table 8's position k = the Sankey's column k = Table "
      "9's step k-1 to k, its judged cells = the lines' totals; T1 >= T2 >= TRD n = TRD; the curve's cumulative "
      "counts rising, ending at TRD and the cohort; Table 6's MDD + TRD = cohort and 2 + 3 + 4+ = TRD in every row, "
-     "its first row = the headline counts); any count it pins to one value makes another count hidden (a Sankey "
+     "its first row = the headline counts; the atlas: each definition's TRD <= its population, the Maudsley row = the "
+     "cohort and the headline TRD, every pair's four cells = n and, by pairs, its definitions' TRD and non-TRD "
+     "counts, the UpSet groups adding up to each definition's TRD, each pair's both and the population, the dial's "
+     "levels = its TRD, its population = the cohort, its study point = the headline and the level sizes, "
+     "neighbouring points ordered and their differences); any count it pins to one value makes another count hidden (a Sankey "
      "flow, a cohort-flow exclusion step, a table cell; a step-time n of 1-7 whose <8 caps a column is withheld), "
      "and the release is audited again",
      "sums one at a time are not enough: rounding windows of several sums meeting at one number pin it (67 + 32 "
      "+ 69 = 168 shown as 65, 30, 70 and 170; n = 357: the level sizes from every variable's levels, the ANOVA n "
      "and Tables 1-2 together)"),
+    ("Definitions atlas (release/definitions/: prevalence, agreement, UpSet groups in overlap.csv, dial)",
+     "counts as everywhere, inside the one audit when `trdpath report` (or `compare` into a results folder with a "
+     "report) writes it; `compare` alone audits the atlas's own counts; an UpSet group below 8 or named by the "
+     "audit is not drawn",
+     "the Maudsley row and the dial's study point repeat the headline; both + only A = A's TRD; a 22-patient "
+     "atlas's UpSet groups pinned its hidden 2 x 2 table (13, 1, 0, 8)"),
+    ("Cohen's kappa (atlas)", f"{ON_PUBLISHED_COUNTS}, 2 decimals; suppressed when a cell of the pair is hidden",
+     "kappa of the true cells to 3 decimals picked the true table out of the rounding windows (28, 9, 9, 9)"),
+    ("Risk model calibration points, the treat-all line and the lift (early identification)",
+     "observed proportions from each tenth's events rounded to 5 over the rounded tenth size, a tenth with fewer "
+     "than 8 events or non-events not drawn; treat-all from the rounded prevalence; lift in the top fifth 1 decimal",
+     "exact observed proportions of tenths of about n/10 patients gave the test set's n and each tenth's events "
+     "back (n = 103 printed 105); a lift to 2 decimals left 2 of the 25 (n, events) pairs a printed 40 and 20 allow"),
     ("Cohort flow (attrition)", "a step excluding 1-7 is merged with the next; counts rounded; an exclusion the "
      "audit finds pinning the cohort is shown as suppressed",
      "remaining - excluded = next remaining would reveal it"),
@@ -847,20 +864,23 @@ def _protect_sensitivity_regression(analysis, settings: DisclosureSection) -> tu
 AUDIT_ROUNDS = 40  # rounds of audit and secondary suppression (each hides at least one more count)
 
 
-def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | None = None, extras=None):
+def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | None = None, extras=None,
+            definitions=None):
     """The publishable version of an Analysis (unchanged, marked as such, when disclosure is disabled).
 
     Each table is protected by its own rules; then the whole release (with the cohort flow ``attrition`` and the
     extract-level tables ``extras``, a :class:`~trdpath.stats.extra_tables.ExtraTables` of true counts, when
     given) is audited as one integer programme (:mod:`trdpath.stats.release_audit`) and every count it pins
     makes one more count hidden (secondary suppression), until no published figure pins a count. The published
-    extra tables are ``.extras`` of the result.
+    extra tables are ``.extras`` of the result; ``definitions`` (the atlas's true counts,
+    stats.definitions_audit.DefinitionCounts) are audited with the rest and published as ``.definitions``.
     """
-    from trdpath.stats import extra_tables
+    from trdpath.stats import definitions_audit, extra_tables
 
     if not settings.enabled:
         published = None if extras is None else extra_tables.protect_extras(extras, settings, analysis.n_cohort, {})
-        return dataclasses.replace(analysis, disclosure_applied=False, extras=published)
+        atlas = None if definitions is None else definitions_audit.publish(definitions, settings)
+        return dataclasses.replace(analysis, disclosure_applied=False, extras=published, definitions=atlas)
     from trdpath.stats import release_audit
 
     sizes = {"mdd": analysis.n_mdd, "trd": analysis.n_trd}
@@ -870,9 +890,10 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         merged = merge_attrition(attrition, settings)
         flow = (merged, _round_attrition(merged, settings))
     hide: dict[str, set] = {name: set() for name in ("table1", "table2", "levels", "service", "sensitivity",
-                                                     "journeys", "attrition", "warning", *EXTRA_KEYS)}
+                                                     "journeys", "attrition", "warning", *EXTRA_KEYS,
+                                                     *definitions_audit.KEYS)}
     pinned: list = []
-    published_extras = None
+    published_extras = atlas = None
     for _ in range(AUDIT_ROUNDS):
         table1, table2, resistance, posthoc = _protect_linked(analysis, sizes, settings, hide)
         protected = dataclasses.replace(
@@ -898,8 +919,11 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
             new += [("assumptions", *cell) for cell in to_assumptions] + [("levels", *cell) for cell in to_levels]
         # The audit reads the warnings as printed (a count in one is a count of the release).
         protected.warnings = published_warnings(analysis, protected, settings, hide["warning"])
+        if definitions is not None:
+            atlas = definitions_audit.publish(definitions, settings, hide)
         pinned, to_hide = release_audit.audit(analysis, protected, settings, flow,
-                                              None if extras is None else (extras, published_extras))
+                                              None if extras is None else (extras, published_extras),
+                                              None if definitions is None else (definitions, atlas))
         new += [key for key in to_hide if _hide_key(key) not in hide[key[0]]]
         if not new:
             break
@@ -908,6 +932,7 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
     protected.audit_pinned = pinned  # counts still pinned after the last round (empty unless AUDIT_ROUNDS ran out)
     protected.published_attrition = flow[1] if flow is not None else None
     protected.extras = published_extras
+    protected.definitions = atlas
     protected.warnings = published_warnings(analysis, protected, settings, hide["warning"])
     if pinned:
         protected.warnings.append(f"Disclosure audit: {len(pinned)} published counts could still be derived "
@@ -920,6 +945,10 @@ EXTRA_KEYS = ("assumptions", "lines", "steps", "step_times")  # the extra tables
 
 def _hide_key(key: tuple):
     """An audit key ("table1", row, group) / ("journeys", row) as the cell key of its table's protection."""
+    if key[0].startswith("def_"):
+        from trdpath.stats.definitions_audit import hide_key
+
+        return hide_key(key)
     return key[1] if len(key) == 2 else key[1:]
 
 

@@ -313,11 +313,12 @@ def _continuous(row) -> bool:
 
 
 def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-          extras=None) -> ReleaseModel:
+          extras=None, definitions=None) -> ReleaseModel:
     """The release's linear model: ``protected`` tables for what is printed, ``analysis`` for the true counts.
 
     ``attrition`` is (true merged cohort flow, published cohort flow), row for row; ``extras`` (true, published)
-    :class:`~trdpath.stats.extra_tables.ExtraTables` (Tables 6-9 and the Kaplan-Meier curve).
+    :class:`~trdpath.stats.extra_tables.ExtraTables` (Tables 6-9 and the Kaplan-Meier curve); ``definitions``
+    (true, published) atlas tables (stats.definitions_audit).
     """
     m = ReleaseModel(settings.min_count, settings.rounding)
     size = {g: m.size(("N", g), n) for g, n in (("mdd", analysis.n_mdd), ("trd", analysis.n_trd))}
@@ -393,6 +394,10 @@ def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataF
         _extras(m, *extras, size, cohort, level_size, analysis.journeys, journeys)
     if attrition is not None:
         _attrition(m, *attrition, cohort)
+    if definitions is not None:
+        from trdpath.stats.definitions_audit import add_to_model
+
+        add_to_model(m, *definitions, size=size, cohort=cohort, level_size=level_size)
     fit_true, fit_published = analysis.model_fit, protected.model_fit
     if len(fit_true) and "n" in fit_true.columns:
         ns = [m.count(("fit", i), fit_published.at[i, "n"], fit_true.at[i, "n"], hideable=False)
@@ -629,8 +634,8 @@ def _extras(m: ReleaseModel, true, published, size, cohort, level_size, journeys
                 m.equal([cells[(headline, c)]], [level_size[c]])
 
 
-def audit(analysis, protected, settings, attrition=None, extras=None) -> tuple[list, list]:
+def audit(analysis, protected, settings, attrition=None, extras=None, definitions=None) -> tuple[list, list]:
     """(pinned keys, keys of published counts to hide so that they are released)."""
-    model = build(analysis, protected, settings, attrition, extras)
+    model = build(analysis, protected, settings, attrition, extras, definitions)
     pinned = model.pinned()
     return [model.keys[v] for v in pinned], model.cells_to_hide(pinned) if pinned else []
