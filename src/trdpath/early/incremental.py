@@ -9,12 +9,14 @@ keeps that timeline, the dose events, the contacts and a fingerprint of each pat
 refresh on D2:
 
 1. fingerprints each patient's records dated by D2, in the engine (a sum of row hashes per patient,
-   two independent 20-bit parts and a count: a late-entered or corrected old record changes it too);
-2. rebuilds the timeline of the patients whose fingerprint differs from the state's (new events,
-   corrections, new patients) from their records alone, and drops the patients no longer in the extract;
-3. swaps their rows into the kept tables (in DuckDB, over Parquet) and evaluates the whole worklist on
-   D2 from them: the evaluation is joins and aggregates over the few events per patient, no window
-   over the exposures.
+   two 20-bit fields and a count: a late-entered or corrected old record changes it too);
+2. picks the changed patients' records once and rebuilds their timeline from them alone, and drops
+   the patients no longer in the extract;
+3. puts their rows into the kept tables (in DuckDB) under new keys: the large append-only tables
+   (APPEND_ONLY) keep a replaced patient's old rows, read by nothing, until COMPACT_SHARE of the
+   patients have been replaced (a removed patient's rows go at once); then evaluates the whole
+   worklist on D2 from them: the evaluation is joins and aggregates over the few events per patient,
+   no window over the exposures.
 
 State and worklist are written together through trdpath.atomic.replace_folder: a kill at any instant
 leaves the previous worklist and its state, or the new ones. A state made with another configuration,
@@ -278,6 +280,9 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         clock.lap("changed patients' timeline")
         raw.register("gone_ids", pa.table({"patient_id": pa.array(touched + removed, pa.string())}))
         raw.sql("CREATE TEMP TABLE gone_keys AS SELECT pkey FROM patients WHERE patient_id IN (SELECT patient_id FROM gone_ids)")
+        raw.register("removed_ids", pa.table({"patient_id": pa.array(removed, pa.string())}))
+        raw.sql("CREATE TEMP TABLE removed_keys AS SELECT pkey FROM patients "
+                "WHERE patient_id IN (SELECT patient_id FROM removed_ids)")
         # New keys above every key ever given (row_number keys start at 0): an old key's rows may remain.
         highest = " UNION ALL ".join(f'SELECT max(pkey) AS k FROM "{n}"' for n in ("patients", *APPEND_ONLY))
         offset = raw.sql(f"SELECT coalesce(max(k), -1) + 1 FROM ({highest})").fetchall()[0][0]
@@ -290,6 +295,8 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
                 raw.sql(f'DELETE FROM "{name}" WHERE {column} IN (SELECT {column} FROM {within})')
             elif compact:
                 raw.sql(f'DELETE FROM "{name}" WHERE pkey NOT IN (SELECT pkey FROM patients)')
+            elif removed:  # a patient gone from the extract (an opt-out) leaves nothing behind in the state
+                raw.sql(f'DELETE FROM "{name}" WHERE pkey IN (SELECT pkey FROM removed_keys)')
             if name in pulled:
                 _insert(raw, name, pulled[name], offset)
         # Only the changed patients' fingerprints replaced (the others are equal: no rewrite of 1M rows).
