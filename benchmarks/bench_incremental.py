@@ -9,9 +9,11 @@ Generates a synthetic extract (Parquet, no notes) unless --data points at one, o
 the state as of D1 = 60 days before the latest prescription (`--incremental` on D1, not timed), then
 for each step in --days times, alternating in the same process: the full worklist computation on
 D2 = D1 + step (worklist_on: timeline and evaluation) and the incremental refresh from the D1 state
-(fingerprints, the changed patients' timeline, the state database copied and updated in place, the
-parts of the changed and due patients, every row written for D2 in SQL). Both give the same worklist (checked here too). Prints the patients whose
-records changed, each pair and the ratio incremental / full. Writing the worklist files (CSV, XLSX,
+(fingerprints of every record, the changed patients' records picked and their timeline built, the
+state database copied and updated in place, the parts of the changed and due patients, every row
+written for D2 in SQL, the checkpoint). Both give the same worklist (checked here too). Prints the
+patients whose records changed, each pair with the refresh's phases (wall and CPU), and the ratio
+incremental / full. Writing the worklist files (CSV, XLSX,
 HTML, FHIR) is the same for both and not timed; opening the extract is shared and timed once.
 Not part of the tests.
 """

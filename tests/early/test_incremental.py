@@ -111,6 +111,64 @@ def test_unchanged_extract_recomputes_nobody_yet_moves_the_date(synthetic, tmp_p
     assert not first.drop(columns="as_of").reset_index(drop=True).equals(full.drop(columns="as_of").reset_index(drop=True))
 
 
+def test_replaced_patients_rows_stay_until_compacted(synthetic, tmp_path, monkeypatch):
+    """The append-only tables keep a changed patient's old rows under its old key (read by nothing)
+    until the patients replaced since the last compaction pass COMPACT_SHARE; then they are deleted.
+    The worklist equals the full computation either way."""
+    from trdpath.early import incremental
+
+    con, extract = open_tables(synthetic)
+    config = StudyConfig()
+    incremental_worklist(con, extract, config, D(2019, 9, 30), RULES, None, tmp_path / "none", tmp_path / "s0")
+    frame, _, _, refresh = incremental_worklist(con, extract, config, D(2019, 10, 7), RULES, None,
+                                                tmp_path / "s0", tmp_path / "s1")
+    _same(worklist_on(con, extract, config, D(2019, 10, 7), RULES)[0], frame)
+    before, after = (set(_state_table(tmp_path / s, "patients")["pkey"]) for s in ("s0", "s1"))
+    gone = before - after  # the keys of the patients replaced (their records changed): a week, < 25% of 250
+    assert refresh.mode == "incremental" and len(gone) == refresh.recomputed > 0
+    assert json.loads((tmp_path / "s1" / STATE_JSON).read_text())["replaced"] == len(gone)
+    for name in incremental.APPEND_ONLY:
+        old, new = _state_table(tmp_path / "s0", name), _state_table(tmp_path / "s1", name)
+        # Their old rows are still there, unchanged, and no other key is missing from the patients.
+        orphans = new[~new["pkey"].isin(after)]
+        assert set(orphans["pkey"]) == set(old["pkey"]) & gone
+        assert len(orphans) == int(old["pkey"].isin(gone).sum())
+    monkeypatch.setattr(incremental, "COMPACT_SHARE", 0.0)  # compact on the next refresh
+    frame, _, _, refresh = incremental_worklist(con, extract, config, D(2020, 6, 30), RULES, None,
+                                                tmp_path / "s1", tmp_path / "s2")
+    _same(worklist_on(con, extract, config, D(2020, 6, 30), RULES)[0], frame)
+    assert "old rows deleted" in refresh.reason
+    assert json.loads((tmp_path / "s2" / STATE_JSON).read_text())["replaced"] == 0
+    current = set(_state_table(tmp_path / "s2", "patients")["pkey"])
+    for name in incremental.APPEND_ONLY:
+        assert set(_state_table(tmp_path / "s2", name)["pkey"]) <= current
+
+
+def test_removed_patient_leaves_no_row_in_the_state(synthetic, tmp_path):
+    """A patient gone from the extract (an opt-out) has no row left in any table of the new state,
+    the append-only ones included, and the worklist equals the full computation without them."""
+    con, extract = open_tables(synthetic)
+    config = StudyConfig()
+    incremental_worklist(con, extract, config, D(2020, 6, 30), RULES, None, tmp_path / "none", tmp_path / "s0")
+    kept = _state_table(tmp_path / "s0", "patients")
+    exposures = _state_table(tmp_path / "s0", "exposures")
+    pkey = int(exposures["pkey"].value_counts().index[0])  # the patient with the most exposures
+    pid = kept.loc[kept["pkey"] == pkey, "patient_id"].iloc[0]
+    cut = {name: frame[frame["patient_id"] != pid] for name, frame in synthetic.items()}
+    con, extract = open_tables(cut)
+    frame, _, _, refresh = incremental_worklist(con, extract, config, D(2020, 7, 1), RULES, None,
+                                                tmp_path / "s0", tmp_path / "s1")
+    assert (refresh.mode, refresh.removed) == ("incremental", 1)
+    _same(worklist_on(con, extract, config, D(2020, 7, 1), RULES)[0], frame)
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "s1" / STATE_DB)) as db:
+        for (name,) in db.sql("SELECT table_name FROM duckdb_tables()").fetchall():
+            columns = {c[0] for c in db.sql(f'DESCRIBE "{name}"').fetchall()}
+            where = " OR ".join([f"pkey = {pkey}"] * ("pkey" in columns) + [f"patient_id = '{pid}'"] * ("patient_id" in columns))
+            assert where and db.sql(f'SELECT count(*) FROM "{name}" WHERE {where}').fetchall()[0][0] == 0, name
+
+
 def _state_as_of(folder: Path) -> str:
     return json.loads((folder / STATE_JSON).read_text())["as_of"]
 

@@ -9,12 +9,14 @@ keeps that timeline, the dose events, the contacts and a fingerprint of each pat
 refresh on D2:
 
 1. fingerprints each patient's records dated by D2, in the engine (a sum of row hashes per patient,
-   two independent 20-bit parts and a count: a late-entered or corrected old record changes it too);
-2. rebuilds the timeline of the patients whose fingerprint differs from the state's (new events,
-   corrections, new patients) from their records alone, and drops the patients no longer in the extract;
-3. swaps their rows into the kept tables (in DuckDB, over Parquet) and evaluates the whole worklist on
-   D2 from them: the evaluation is joins and aggregates over the few events per patient, no window
-   over the exposures.
+   two 20-bit fields and a count: a late-entered or corrected old record changes it too);
+2. picks the changed patients' records once and rebuilds their timeline from them alone, and drops
+   the patients no longer in the extract;
+3. puts their rows into the kept tables (in DuckDB) under new keys: the large append-only tables
+   (APPEND_ONLY) keep a replaced patient's old rows, read by nothing, until COMPACT_SHARE of the
+   patients have been replaced (a removed patient's rows go at once); then evaluates the whole
+   worklist on D2 from them: the evaluation is joins and aggregates over the few events per patient,
+   no window over the exposures.
 
 State and worklist are written together through trdpath.atomic.replace_folder: a kill at any instant
 leaves the previous worklist and its state, or the new ones. A state made with another configuration,
@@ -44,7 +46,7 @@ from trdpath.treatment.drug_names import DrugDictionary
 
 STATE = "state"  # OUT/state/: patient-level, like the worklist itself
 STATE_JSON = "state.json"
-STATE_FORMAT = 3
+STATE_FORMAT = 4  # 4: native row hashes in the fingerprints
 STATE_DB = "state.duckdb"
 # The worklist's patients part and its per-patient summary (assemble.summary_sql) as of the state's date.
 PARTS = ("wl_patients", "wl_summary")
@@ -53,8 +55,15 @@ HORIZON = dt.date(2999, 12, 31)
 TIMELINE_TABLES = ("patients", "exposures", "eras", "trials", "episode_opens", "augments")
 # Every kept table has pkey, except the contacts (patient_id) and the fingerprints (patient_id).
 KEYED_BY_PATIENT_ID = ("contacts", "fingerprints")
+# Append-only tables: a changed patient's new rows come under a new pkey and the old rows stay, read by
+# nothing (every evaluation starts from `patients`, which holds only current pkeys). Deleting them would
+# touch every row group of the largest tables and make the checkpoint rewrite them (~2.3 s CPU at 1M).
+APPEND_ONLY = ("exposures", "eras", "trials", "episode_opens", "augments", "doses")
+# When the patients replaced since the last compaction exceed this share of all patients, their old
+# rows are deleted (amortised: at 2% a day, one compaction every ~12 daily runs).
+COMPACT_SHARE = 0.25
 DATED = {"prescriptions": "start_date", "diagnoses": "date", "referrals": "date"}
-PRIMES = (1_048_573, 1_048_571)  # two 20-bit parts of each row hash (collision ~2^-40 per changed patient)
+MASK = (1 << 20) - 1  # two 20-bit fields of each row hash (a collision ~2^-40 per changed patient)
 
 
 @dataclass
@@ -83,7 +92,21 @@ def records_up_to(extract: Extract, as_of: dt.date) -> Extract:
                    referrals=cut.get("referrals"), notes=None, source=extract.source)
 
 
-def fingerprints(extract: Extract) -> ibis.Table:
+def _row_hash(con, table: ibis.Table, name: str) -> ibis.Value:
+    """A 64-bit hash of each whole row. Where the engine hashes a row natively (DuckDB: HASH of a
+    struct of the typed columns, ~4x less CPU than casting every value to text and joining), that;
+    else (PostgreSQL hashes text only) the hash of the values as text joined by a unit separator."""
+    native = ibis.struct({c: table[c] for c in table.columns}).hash()
+    try:
+        con.compile(table.select(h=native))
+        return native
+    except Exception:  # noqa: BLE001 - no row hash on this engine (PostgreSQL: UnsupportedOperationError)
+        text = ibis.literal("\x1f").join([ibis.literal(name)] + [
+            table[c].cast("string").fill_null("\x1e") for c in table.columns])
+        return text.hash()
+
+
+def fingerprints(con, extract: Extract) -> ibis.Table:
     """patient_id, n, a, b: per patient, the number of rows and two sums of row hashes over every
     column of every table (order-free; a duplicated row counts twice, unlike XOR)."""
     parts = []
@@ -91,11 +114,9 @@ def fingerprints(extract: Extract) -> ibis.Table:
         table = getattr(extract, name)
         if table is None:
             continue
-        text = ibis.literal("\x1f").join([ibis.literal(name)] + [
-            table[c].cast("string").fill_null("\x1e") for c in table.columns])
-        h = text.hash()
-        parts.append(table.select("patient_id", a=(h % PRIMES[0]).cast("int64"),
-                                  b=((h // PRIMES[0]) % PRIMES[1]).cast("int64")))
+        h = _row_hash(con, table, name)
+        # Two 20-bit fields of the hash (bit operations: no division per row; Spark's hash has 32 bits).
+        parts.append(table.select("patient_id", a=(h & MASK).cast("int64"), b=((h >> 20) & MASK).cast("int64")))
     rows = ibis.union(*parts)
     return rows.group_by("patient_id").agg(n=rows.count(), a=rows.a.sum(), b=rows.b.sum())
 
@@ -147,7 +168,10 @@ def _open_db(path: Path):
     """The state database (ibis DuckDB backend); its tables are updated in place, never rewritten."""
     from trdpath import engines
 
-    return engines.connect("duckdb", str(path))
+    local = engines.connect("duckdb", str(path))
+    # One checkpoint, at the end (refreshed_worklist): not one more at each COMMIT past 16 MB of log.
+    local.con.sql("SET checkpoint_threshold = '4GB'")
+    return local
 
 
 def _state_ok(local, has_contacts: bool) -> bool:
@@ -161,8 +185,11 @@ def _state_ok(local, has_contacts: bool) -> bool:
 
 
 def _timeline(local, config: StudyConfig) -> Timeline:
+    """The kept timeline; the append-only tables narrowed to current keys (see APPEND_ONLY)."""
     ingredients = DrugDictionary(ReferenceData(config)).ingredient_table()
-    tables = [local.table(name) for name in TIMELINE_TABLES]
+    current = local.table("patients").select("pkey")
+    tables = [local.table(name).semi_join(current, "pkey") if name in APPEND_ONLY else local.table(name)
+              for name in TIMELINE_TABLES]
     return Timeline(local, config, HORIZON, *tables, ingredients, None)
 
 
@@ -185,15 +212,15 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
     patients whose next change day (worklist.next_change) has come. Every row is then written for
     `as_of` by one SQL statement over the kept parts (assemble.render_sql: the day counts are the as-of
     day minus kept days). The caller closes `Timeline.con` before the staging folder is swapped in."""
-    from trdpath.early.assemble import register_lookups, render_sql, summary_sql, to_frame
-    from trdpath.early.worklist import WORKLIST_COLUMNS, WorklistSettings, next_change, worklist_parts
+    from trdpath.early.assemble import register_lookups, render, summary_sql, to_frame
+    from trdpath.early.worklist import WorklistSettings, next_change, worklist_parts
 
     settings = settings or WorklistSettings()
     staging.mkdir(parents=True, exist_ok=True)
     db = staging / STATE_DB
     now = records_up_to(extract, as_of)
     clock = _Clock()
-    fp_now = _arrow(con, fingerprints(now))  # four integers per patient: the one pull of the whole extract
+    fp_now = _arrow(con, fingerprints(con, now))  # four integers per patient: the one pull of the whole extract
     clock.lap("fingerprints")
     meta = read_state(previous) if previous is not None else None
     has_contacts = extract.referrals is not None
@@ -221,6 +248,7 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
             db.unlink()
             local, reason = None, "no state kept in the results folder"
     key = None
+    clock.lap("state copied")
     if reason == "":
         raw = local.con
         raw.register("fp_now", fp_now)
@@ -231,11 +259,15 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         touched = [p for p in changed.column("now_id").to_pylist() if p is not None]
         removed = [p for p, q in zip(changed.column("old_id").to_pylist(), changed.column("now_id").to_pylist())
                    if p is not None and q is None]
+        clock.lap("changed patients found")
         ids = ibis.memtable(pa.table({"patient_id": pa.array(touched, pa.string())}))
-        sub = Extract(**{name: (getattr(now, name).semi_join(ids, "patient_id") if getattr(now, name) is not None else None)
+        # The changed patients' records picked once (one scan of each table), kept in the engine: the
+        # timeline reads the prescriptions and diagnoses several times.
+        sub = Extract(**{name: (getattr(now, name).semi_join(ids, "patient_id").cache() if getattr(now, name) is not None
+                                else None)
                          for name in ("patients", "diagnoses", "prescriptions", "referrals")},
                       notes=None, source=extract.source)
-        clock.lap("compare fingerprints")
+        clock.lap("their records picked")
         t_sub = build_timeline(con, sub, config, HORIZON)
         key = state_key(con, config, t_sub)
         if meta.get("key") != key:
@@ -248,29 +280,52 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         clock.lap("changed patients' timeline")
         raw.register("gone_ids", pa.table({"patient_id": pa.array(touched + removed, pa.string())}))
         raw.sql("CREATE TEMP TABLE gone_keys AS SELECT pkey FROM patients WHERE patient_id IN (SELECT patient_id FROM gone_ids)")
-        offset = raw.sql("SELECT coalesce(max(pkey), -1) + 1 FROM patients").fetchall()[0][0]  # row_number keys start at 0
+        raw.register("removed_ids", pa.table({"patient_id": pa.array(removed, pa.string())}))
+        raw.sql("CREATE TEMP TABLE removed_keys AS SELECT pkey FROM patients "
+                "WHERE patient_id IN (SELECT patient_id FROM removed_ids)")
+        # New keys above every key ever given (row_number keys start at 0): an old key's rows may remain.
+        highest = " UNION ALL ".join(f'SELECT max(pkey) AS k FROM "{n}"' for n in ("patients", *APPEND_ONLY))
+        offset = raw.sql(f"SELECT coalesce(max(k), -1) + 1 FROM ({highest})").fetchall()[0][0]
+        replaced = int(meta.get("replaced", 0)) + raw.sql("SELECT count(*) FROM gone_keys").fetchall()[0][0]
+        compact = replaced > COMPACT_SHARE * max(fp_now.num_rows, 1)
         raw.sql("BEGIN")
         for name in _kept_tables(has_contacts):
             column, within = ("patient_id", "gone_ids") if name in KEYED_BY_PATIENT_ID else ("pkey", "gone_keys")
-            raw.sql(f'DELETE FROM "{name}" WHERE {column} IN (SELECT {column} FROM {within})')
+            if name not in APPEND_ONLY:
+                raw.sql(f'DELETE FROM "{name}" WHERE {column} IN (SELECT {column} FROM {within})')
+            elif compact:
+                raw.sql(f'DELETE FROM "{name}" WHERE pkey NOT IN (SELECT pkey FROM patients)')
+            elif removed:  # a patient gone from the extract (an opt-out) leaves nothing behind in the state
+                raw.sql(f'DELETE FROM "{name}" WHERE pkey IN (SELECT pkey FROM removed_keys)')
             if name in pulled:
                 _insert(raw, name, pulled[name], offset)
-        raw.sql("CREATE OR REPLACE TABLE fingerprints AS SELECT * FROM fp_now")
+        # Only the changed patients' fingerprints replaced (the others are equal: no rewrite of 1M rows).
+        raw.sql("DELETE FROM fingerprints WHERE patient_id IN (SELECT patient_id FROM gone_ids)")
+        raw.sql("INSERT INTO fingerprints SELECT * FROM fp_now WHERE patient_id IN (SELECT patient_id FROM gone_ids)")
         raw.sql("COMMIT")
         t = _timeline(local, config)
         d = _day(as_of)
         # Re-evaluated: the changed patients (new keys) and those whose next change day has come.
         raw.sql(f"CREATE TEMP TABLE redo_keys AS SELECT pkey FROM patients WHERE pkey >= {int(offset)} UNION "
                     f"SELECT pkey FROM next_change WHERE next_day <= {int(d)} AND pkey NOT IN (SELECT pkey FROM gone_keys)")
-        redo = local.table("redo_keys")
-        part = Timeline(local, config, t.last_date, *(getattr(t, n).semi_join(redo, "pkey") for n in TIMELINE_TABLES),
+        # Their rows copied out once (one scan of each kept table): the evaluation then reads small tables.
+        for name in (*TIMELINE_TABLES, "doses"):
+            raw.sql(f'CREATE TEMP TABLE "_redo_{name}" AS SELECT * FROM "{name}" WHERE pkey IN (SELECT pkey FROM redo_keys)')
+        if has_contacts:
+            raw.sql("CREATE TEMP TABLE _redo_contacts AS SELECT * FROM contacts "
+                    "WHERE patient_id IN (SELECT patient_id FROM _redo_patients)")
+        part = Timeline(local, config, t.last_date, *(local.table(f"_redo_{n}") for n in TIMELINE_TABLES),
                         t.ingredients, None)
-        doses = local.table("doses").semi_join(redo, "pkey")
-        contacts = local.table("contacts") if has_contacts else None
+        doses = local.table("_redo_doses")
+        contacts = local.table("_redo_contacts") if has_contacts else None
+        clock.lap("re-evaluated patients' rows copied out")
         n_redo = raw.sql("SELECT count(*) FROM redo_keys").fetchall()[0][0]
         refresh = Refresh("incremental", f"records changed for {len(touched):,} patient(s) since {meta['as_of']}; "
-                          f"{n_redo:,} patient(s) re-evaluated", meta["as_of"], fp_now.num_rows, len(touched), len(removed))
-        where = "pkey IN (SELECT pkey FROM gone_keys) OR pkey IN (SELECT pkey FROM redo_keys)"
+                          f"{n_redo:,} patient(s) re-evaluated" + ("; replaced patients' old rows deleted" if compact else ""),
+                          meta["as_of"], fp_now.num_rows, len(touched), len(removed))
+        replaced = 0 if compact else replaced
+        raw.sql("CREATE TEMP TABLE replace_keys AS SELECT pkey FROM gone_keys UNION SELECT pkey FROM redo_keys")
+        where = "pkey IN (SELECT pkey FROM replace_keys)"  # one semi-join (an OR of two IN lists scanned twice)
         mode = "INSERT INTO {name} BY NAME"
     else:
         if local is None:
@@ -286,6 +341,7 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         part, doses = t, local.table("doses")
         contacts = local.table("contacts") if has_contacts else None
         refresh = Refresh("full", reason, meta["as_of"] if meta else None, fp_now.num_rows, fp_now.num_rows, 0)
+        replaced = 0
         where, mode = None, "CREATE TABLE {name} AS"
 
     clock.lap("state tables updated" if where is not None else "full timeline and state")
@@ -296,6 +352,7 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
     for name, expr in (("_fresh_patients", fresh_patients), ("_fresh_drugs", fresh_drugs), ("_fresh_trials", fresh_trials),
                        ("_fresh_next", next_change(part, as_of))):
         local.create_table(name, expr, temp=True, overwrite=True)
+    clock.lap("parts computed")
     raw.sql("BEGIN")
     for name, select in (("wl_patients", "SELECT * FROM _fresh_patients"),
                          ("wl_summary", summary_sql("_fresh_drugs", "_fresh_trials")),
@@ -304,18 +361,20 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
             raw.sql(f"DELETE FROM {name} WHERE {where}")
         raw.sql(f"{mode.format(name=name)} {select}")
     raw.sql("COMMIT")
-    clock.lap("parts and summaries of the re-evaluated")
-    table = raw.sql(render_sql("wl_patients", "wl_summary", as_of, rules, settings, config)).to_arrow_table()
-    frame = to_frame(table.select(list(WORKLIST_COLUMNS)))
+    clock.lap("parts and summaries replaced")
+    table = render(raw, "wl_patients", "wl_summary", as_of, rules, settings, config)
     clock.lap("every row written for the date")
-    for name in ("_fresh_patients", "_fresh_drugs", "_fresh_trials", "_fresh_next"):
-        raw.sql(f"DROP TABLE IF EXISTS {name}")
+    frame = to_frame(table)
+    clock.lap("rows as a DataFrame")
+    for name in ("_fresh_patients", "_fresh_drugs", "_fresh_trials", "_fresh_next",
+                 *(f"_redo_{n}" for n in (*TIMELINE_TABLES, "doses", "contacts"))):
+        raw.sql(f'DROP TABLE IF EXISTS "{name}"')
     raw.sql("CHECKPOINT")  # everything in the database file itself (no WAL beside it) before it is swapped in
     clock.lap("checkpoint")
     refresh.timings = clock.laps
     (staging / STATE_JSON).write_text(json.dumps({
         "format": STATE_FORMAT, "as_of": str(as_of), "source": extract.source, "key": key,
-        "contacts": has_contacts,
+        "contacts": has_contacts, "replaced": replaced,
         "note": "Patient-level state of the incremental worklist: stays inside the secure environment."},
         indent=2), encoding="utf-8")
     return frame, t, refresh
