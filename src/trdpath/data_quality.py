@@ -2,7 +2,7 @@
 counted in the engine and written as rows of (table, column, issue, value, count).
 
 Validation (sources.validate) counts QUALITY_CHECKS while it reads a flat extract; everything else is
-counted here, by one query per kind, and by the pipeline's stages through the helpers below.
+counted here, by one aggregate query per table (extract_counts), and by the pipeline's stages through the helpers below.
 """
 
 from __future__ import annotations
@@ -54,6 +54,60 @@ def unmatched_service_rows(smap: pd.DataFrame) -> list[tuple]:
                 ["n", "service_key", "given"], ascending=[False, True, True]).itertuples(index=False)]
 
 
+def _table_conditions(extract: Extract, name: str, index_date: dt.date) -> dict[str, ibis.Value]:
+    """What data_quality.csv counts in table `name` that validation has not counted already, as conditions
+    on its rows; empty when nothing needs the table's rows (then no query runs)."""
+    table = getattr(extract, name)
+    if table is None:
+        return {}
+    index_lit = ibis.literal(index_date, "date")
+    counted = (extract.quality_counts or {}).get(name)
+    bounds = extract.date_bounds or {}
+    # Validation counted QUALITY_CHECKS in its own scan; other sources (OMOP) are counted here.
+    conditions = {check: condition(table) for check, condition in QUALITY_CHECKS.get(name, {}).items()} if counted is None else {}
+    if name == "patients":
+        age = completed_years(table.birth_date, index_lit)
+        conditions.update(future_birth=table.birth_date > index_lit, too_old=age > MAX_AGE,
+                          death_before_birth=table.death_date < table.birth_date,
+                          death_after_index=table.death_date > index_lit)
+    elif name == "prescriptions":
+        # Rows starting after the index date need counting only when the index date is before the latest start.
+        latest_start = (bounds.get("prescriptions") or {}).get("start_date", (None, None))[1]
+        if latest_start is None or latest_start > index_date:
+            conditions["after_index"] = table.start_date > index_lit
+    elif name in ("referrals", "notes"):
+        # Dated after the index date (ignored); none when the date range validation found says so.
+        latest = (bounds.get(name) or {}).get("date", (None, None))[1] if name in bounds else None
+        if name not in bounds or (latest is not None and latest > index_date):
+            conditions["after_index"] = table.date > index_lit
+    return conditions
+
+
+TABLES_COUNTED = ("prescriptions", "patients", "referrals", "notes")
+
+
+def extract_counts(con, extract: Extract, index_date: dt.date,
+                   tables: tuple[str, ...] = TABLES_COUNTED) -> dict[str, dict[str, int]]:
+    """Every count of data_quality.csv that needs the extract's rows, by table: one aggregate query per table
+    (it was one query per check: a Spark job or a PostgreSQL round trip each), none for a table whose counts
+    validation already has. Keys per table: its QUALITY_CHECKS; prescriptions, referrals, notes: after_index;
+    patients: future_birth, too_old, death_before_birth, death_after_index."""
+    counts: dict[str, dict[str, int]] = {}
+    for name in tables:
+        table = getattr(extract, name)
+        if table is None:
+            continue
+        counts[name] = dict((extract.quality_counts or {}).get(name) or {})
+        conditions = _table_conditions(extract, name, index_date)
+        if conditions:
+            row = con.execute(table.aggregate(**{key: table.count(where=condition)
+                                                 for key, condition in conditions.items()})).iloc[0]
+            counts[name].update({key: as_count(row[key]) for key in conditions})
+        if name != "patients":
+            counts[name].setdefault("after_index", 0)
+    return counts
+
+
 def check_counts(con, extract: Extract, name: str) -> dict[str, int]:
     """Rows of table `name` failing each of its QUALITY_CHECKS: counted while validating where the
     source was validated here, else by one query of the same conditions (OMOP sources)."""
@@ -68,20 +122,17 @@ def check_counts(con, extract: Extract, name: str) -> dict[str, int]:
 
 
 def prescription_checks(con, extract: Extract, index_date: dt.date) -> dict[str, int]:
-    """The prescription checks (check_counts) and the rows starting after the index date, which
-    need a query only when the index date is before the latest prescription."""
-    rx = extract.prescriptions
-    latest_start = ((extract.date_bounds or {}).get("prescriptions") or {}).get("start_date", (None, None))[1]
-    after = 0 if latest_start is not None and latest_start <= index_date else as_count(
-        con.execute(rx.count(where=rx.start_date > ibis.literal(index_date, "date"))))
-    return {**check_counts(con, extract, "prescriptions"), "after_index": after}
+    """The prescription checks (QUALITY_CHECKS) and the rows starting after the index date, in one query
+    (none when validation counted the checks and the index date is after the latest prescription)."""
+    return extract_counts(con, extract, index_date, ("prescriptions",))["prescriptions"]
 
 
-def data_quality_rows(con, extract: Extract, index_date: dt.date, stats: dict[str, int], codes: pd.DataFrame,
-                  config: StudyConfig | None = None) -> list[tuple]:
-    """Rows of data_quality.csv; `stats`: the prescription checks (prescription_checks);
+def data_quality_rows(index_date: dt.date, counts: dict[str, dict[str, int]], codes: pd.DataFrame,
+                      config: StudyConfig | None = None) -> list[tuple]:
+    """Rows of data_quality.csv; `counts`: the extract's counts by table (extract_counts);
     `codes`: the distinct diagnosis codes with their counts (cohort.code_lists.code_map)."""
     rows: list[tuple] = []
+    stats = counts["prescriptions"]
     if stats["end_before_start"]:
         rows.append(("prescriptions", "end_date", "end_date before start_date (treated as a zero-day exposure)", "", int(stats["end_before_start"])))
     if stats["after_index"]:
@@ -100,11 +151,11 @@ def data_quality_rows(con, extract: Extract, index_date: dt.date, stats: dict[st
     dx_after = codes["n_after_index"].fillna(0).sum()
     if dx_after:
         rows.append(("diagnoses", "date", f"recorded after the index date {index_date} (ignored)", "", int(dx_after)))
-    no_birth = check_counts(con, extract, "patients")["no_birth_date"]
+    no_birth = counts["patients"]["no_birth_date"]
     if no_birth:
         rows.append(("patients", "birth_date", "no birth date: age unknown, not excluded as under_18", "", int(no_birth)))
-    rows.extend(patient_date_checks(con, extract, index_date))
-    rows.extend(events_after_index(con, extract, index_date))
+    rows.extend(_patient_date_rows(counts["patients"], index_date))
+    rows.extend(_events_after_index_rows(counts, index_date))
     return rows
 
 
@@ -141,44 +192,32 @@ def code_system_rows(codes: pd.DataFrame, codes_config) -> list[tuple]:
 
 
 def patient_date_checks(con, extract: Extract, index_date: dt.date) -> list[tuple]:
-    """Birth and death dates that are impossible at the index date (issue 13), in one query."""
-    p = extract.patients
-    index_lit = ibis.literal(index_date, "date")
-    age = completed_years(p.birth_date, index_lit)
-    row = con.execute(p.aggregate(
-        future_birth=p.count(where=p.birth_date > index_lit),
-        too_old=p.count(where=age > MAX_AGE),
-        death_before_birth=p.count(where=p.death_date < p.birth_date),
-        death_after_index=p.count(where=p.death_date > index_lit),
-    )).iloc[0]
+    """Birth and death dates that are impossible at the index date (issue 13): rows of data_quality.csv."""
+    return _patient_date_rows(extract_counts(con, extract, index_date, ("patients",))["patients"], index_date)
+
+
+def _patient_date_rows(row: dict[str, int], index_date: dt.date) -> list[tuple]:
     rows = []
-    if as_count(row["future_birth"]):
+    if row["future_birth"]:
         rows.append(("patients", "birth_date", f"after the index date {index_date}: age unknown (birth date ignored)",
-                     "", as_count(row["future_birth"])))
-    if as_count(row["too_old"]):
+                     "", row["future_birth"]))
+    if row["too_old"]:
         rows.append(("patients", "birth_date", f"age above {MAX_AGE} at the index date: age unknown (birth date ignored)",
-                     "", as_count(row["too_old"])))
-    if as_count(row["death_before_birth"]):
-        rows.append(("patients", "death_date", "before birth_date: no age at death", "", as_count(row["death_before_birth"])))
-    if as_count(row["death_after_index"]):
+                     "", row["too_old"]))
+    if row["death_before_birth"]:
+        rows.append(("patients", "death_date", "before birth_date: no age at death", "", row["death_before_birth"]))
+    if row["death_after_index"]:
         rows.append(("patients", "death_date", f"after the index date {index_date}: not counted as died", "",
-                     as_count(row["death_after_index"])))
+                     row["death_after_index"]))
     return rows
 
 
 def events_after_index(con, extract: Extract, index_date: dt.date) -> list[tuple]:
     """Referrals and notes dated after the index date (ignored); prescriptions and diagnoses are
     counted with their own checks. Needs a query only when the date bounds say some exist."""
-    rows = []
-    bounds = extract.date_bounds or {}
-    for name, label in (("referrals", "referrals"), ("notes", "notes")):
-        table = getattr(extract, name)
-        if table is None:
-            continue
-        latest = (bounds.get(name) or {}).get("date", (None, None))[1] if name in bounds else None
-        if name in bounds and (latest is None or latest <= index_date):
-            continue
-        n = as_count(con.execute(table.count(where=table.date > ibis.literal(index_date, "date"))))
-        if n:
-            rows.append((name, "date", f"after the index date {index_date} (ignored)", "", n))
-    return rows
+    return _events_after_index_rows(extract_counts(con, extract, index_date, ("referrals", "notes")), index_date)
+
+
+def _events_after_index_rows(counts: dict[str, dict[str, int]], index_date: dt.date) -> list[tuple]:
+    return [(name, "date", f"after the index date {index_date} (ignored)", "", counts[name]["after_index"])
+            for name in ("referrals", "notes") if name in counts and counts[name]["after_index"]]

@@ -178,7 +178,7 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     stages["table"] = table  # this classification by the study's rule (a definition may replace Classification.table)
 
     step("Data quality and attrition")
-    quality.extend(data_quality.data_quality_rows(
-        con, extract, index_date, data_quality.prescription_checks(con, extract, index_date), codes, config))
+    quality.extend(data_quality.data_quality_rows(index_date, data_quality.extract_counts(con, extract, index_date),
+                                                  codes, config))
     return Classification(table, attrition_table(table), data_quality.quality_frame(quality), index_date,
                           (first_event, last_event), config, extract.source, stages)

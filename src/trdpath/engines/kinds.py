@@ -75,6 +75,10 @@ class Engine:
         self.drop(con, table_name)
         return con.create_table(table_name, arrow, temp=True)
 
+    def stage(self, con, table_name: str, expr: ibis.Table) -> ibis.Table:
+        """`expr` computed once into a table of this connection (temporary where the engine has them)."""
+        return con.create_table(table_name, expr, temp=True, overwrite=True)
+
     def drop(self, con, name: str) -> None:
         # Written out rather than built with sqlglot's Drop, whose arguments changed between versions.
         quoted = sg.table(name, quoted=True).sql(con.dialect)
@@ -269,6 +273,11 @@ class PySpark(Engine):
                                               else arrow, schema=_spark_schema(arrow.schema))
         spark_frame.createOrReplaceTempView(table_name)
         return con.table(table_name)
+
+    def stage(self, con, table_name, expr):
+        # ibis' PySpark backend has no temporary tables (text tables in a Spark database crashed validation):
+        # a cached DataFrame instead.
+        return expr.cache()
 
     def read_parquet(self, con, path, table_name):
         return con.read_parquet(str(path), table_name=table_name)

@@ -157,7 +157,7 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
             checked.append(col)
     staged = raw.select(**columns)
     if needs_parsing:
-        staged = con.create_table(f"staged_{name}", staged, temp=True, overwrite=True)
+        staged = engine.stage(con, f"staged_{name}", staged)
 
     typed = _typed_columns(name, staged)
     dated = [col for col in spec["dates"] if isinstance(typed[col], ibis.Column)]  # not absent (a typed NULL)
@@ -168,6 +168,10 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
         **{f"bad_{col}": staged[f"_bad_{col}"].any() for col in checked},
         **{f"{bound}_{col}": getattr(typed[col], bound)() for col in dated for bound in ("min", "max")},
         **{f"check_{check}": staged.count(where=condition(SimpleNamespace(**typed))) for check, condition in checks.items()},
+        # The patient-level checks in the same scan (they were two more queries of the table).
+        **({"n_ids": staged.patient_id.nunique()} if name == "patients" else {}),
+        **({"implausible_years": staged.count(where=_implausible_year(staged))}
+           if name == "patients" and "year_of_birth" in staged.columns else {}),
     )).iloc[0]
     if summary["n_rows"] == 0 and name in REQUIRED_TABLES:
         raise InputError("has a header but no data rows", file=file)
@@ -182,13 +186,12 @@ def validate_table(con, name: str, raw: ibis.Table, file: str) -> tuple[ibis.Tab
         raise InputError("patient_id is empty", file=file, row=row, column="patient_id")
 
     if name == "patients":
-        _check_unique_patients(con, raw, staged, file)
-        if "year_of_birth" in staged.columns:
-            implausible = lambda t: (t.year_of_birth < 1850) | (t.year_of_birth > 2200)  # noqa: E731
-            if con.execute(implausible(staged).any()):
-                parsed = raw.mutate(year_of_birth=_parse_number(raw.year_of_birth, "int64", engine)[0])
-                row, value = _locate(con, parsed, implausible, "year_of_birth")
-                raise InputError("is not a plausible year of birth", file=file, row=row, column="year_of_birth", value=value)
+        if as_count(summary["n_ids"]) < as_count(summary["n_rows"]):  # no id is empty here: a duplicate
+            _locate_duplicate_patient(con, raw, file)
+        if "year_of_birth" in staged.columns and as_count(summary["implausible_years"]):
+            parsed = raw.mutate(year_of_birth=_parse_number(raw.year_of_birth, "int64", engine)[0])
+            row, value = _locate(con, parsed, _implausible_year, "year_of_birth")
+            raise InputError("is not a plausible year of birth", file=file, row=row, column="year_of_birth", value=value)
     bounds = {col: (as_date(summary[f"min_{col}"]), as_date(summary[f"max_{col}"])) if col in dated else (None, None)
               for col in spec["dates"]}
     counts = {check: as_count(summary[f"check_{check}"]) for check in checks}
@@ -210,26 +213,29 @@ def as_date(value) -> pydt.date | None:
     return value
 
 
-def _check_unique_patients(con, raw: ibis.Table, staged: ibis.Table, file: str) -> None:
-    counts = staged.group_by("patient_id").agg(n=staged.count())
-    if con.execute(counts.n.max()) > 1:
-        numbered = raw if "_row" in raw.columns else raw.mutate(_row=ibis.row_number() + 1)
-        numbered = numbered.mutate(patient_id=_text(numbered.patient_id, engines.engine_of(con)))
-        dup = (
-            numbered.group_by("patient_id")
-            .agg(n=numbered.count(), first_row=numbered._row.min(), second_row=numbered._row.max())
-            .filter(lambda t: t.n > 1)
-            .order_by("first_row")
-            .limit(1)
-        )
-        r = con.execute(dup).iloc[0]
-        raise InputError(
-            f"patient_id must be unique, but {r['patient_id']!r} appears {int(r['n'])} times "
-            f"(rows {int(r['first_row'])} and {int(r['second_row'])})",
-            file=file,
-            row=int(r["first_row"]),
-            column="patient_id",
-        )
+def _implausible_year(t: ibis.Table) -> ibis.Value:
+    return (t.year_of_birth < 1850) | (t.year_of_birth > 2200)
+
+
+def _locate_duplicate_patient(con, raw: ibis.Table, file: str) -> None:
+    """Raise the error naming the first patient_id that appears twice (only runs when one does)."""
+    numbered = raw if "_row" in raw.columns else raw.mutate(_row=ibis.row_number() + 1)
+    numbered = numbered.mutate(patient_id=_text(numbered.patient_id, engines.engine_of(con)))
+    dup = (
+        numbered.group_by("patient_id")
+        .agg(n=numbered.count(), first_row=numbered._row.min(), second_row=numbered._row.max())
+        .filter(lambda t: t.n > 1)
+        .order_by("first_row")
+        .limit(1)
+    )
+    r = con.execute(dup).iloc[0]
+    raise InputError(
+        f"patient_id must be unique, but {r['patient_id']!r} appears {int(r['n'])} times "
+        f"(rows {int(r['first_row'])} and {int(r['second_row'])})",
+        file=file,
+        row=int(r["first_row"]),
+        column="patient_id",
+    )
 
 
 _TYPES = {

@@ -7,16 +7,18 @@ leaves the program goes through :func:`trdpath.stats.disclosure.protect` first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from trdpath.config import StudyConfig
 from trdpath.errors import UserError
-from trdpath.stats.regression import stepwise_logistic
-from trdpath.stats.sensitivity import SelfHarmSensitivity, empty_sensitivity, self_harm_sensitivity
-from trdpath.stats.tables import (
-    TABLE1_VARIABLES, TABLE2_VARIABLES, compare_groups, journey_links, resistance_level_table, service_use_table,
-)
+
+if TYPE_CHECKING:
+    from trdpath.stats.sensitivity import SelfHarmSensitivity
+
+# The statistics' libraries (statsmodels, SciPy: 1-2 s to import) load on first use, not with the package:
+# `classify` imports this package for its extra passes (assumptions.py, pathways.py) and uses neither (issue 15).
 
 __all__ = ["Analysis", "analyse"]
 
@@ -41,7 +43,7 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     disclosure_applied: bool = False
     # Self-harm from codes alone v. codes + notes (issue 6); empty when the extract had no notes.
-    sensitivity: SelfHarmSensitivity = field(default_factory=empty_sensitivity)
+    sensitivity: SelfHarmSensitivity = field(default_factory=lambda: _empty_sensitivity())
     # Counts the release audit still pins after protect() (empty on every release it lets out; issue 14).
     audit_pinned: list = field(default_factory=list)
     # The cohort flow as published, when protect() was given it (it may hide a step the audit found pinning).
@@ -90,8 +92,20 @@ def _integer_counts(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype({c: "Int64" for c in columns})
 
 
+def _empty_sensitivity():
+    from trdpath.stats.sensitivity import empty_sensitivity
+
+    return empty_sensitivity()
+
+
 def analyse(patients: pd.DataFrame, config: StudyConfig) -> Analysis:
     """Tables 1-3, model fit, resistance levels and service use for the in-cohort patients."""
+    from trdpath.stats.regression import stepwise_logistic
+    from trdpath.stats.sensitivity import self_harm_sensitivity
+    from trdpath.stats.tables import (
+        TABLE1_VARIABLES, TABLE2_VARIABLES, compare_groups, journey_links, resistance_level_table, service_use_table,
+    )
+
     cohort = cohort_of(patients)
     if cohort.empty:
         raise UserError("No patient is in the cohort: there is nothing to analyse.")
