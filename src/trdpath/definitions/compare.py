@@ -157,21 +157,26 @@ class WhySource:
                                ids, names, definition_ids, neutralised)
 
     def _decode(self, t: pa.Table, number: int, ids, names, definition_ids, neutralised: bool) -> pa.Table:
-        rows = self.row_of[pc.cast(t["pkey"], pa.int64()).to_numpy()]
+        # numpy columns, filtered by numpy (Arrow's filter of a table fetched in many small batches is slower)
+        t = t.combine_chunks()
+        column = {name: pc.cast(t[name], pa.int64()).to_numpy() for name in ("pkey", "ingredient_id", "start", "end", "code")}
+        rows = self.row_of[column["pkey"]]
         keep = self.masks[number][rows]  # inside the definition's population
-        t, rows = t.filter(pa.array(keep)), rows[keep]
-        codes = pc.cast(t["code"], pa.int32()).to_numpy()
+        rows, codes = rows[keep], column["code"][keep]
         # one reason per code of this definition: the dictionary of texts and each row's index into it
-        present, reason_index = np.unique(codes, return_inverse=True)
+        low = int(codes.min()) if len(codes) else 0
+        seen = np.zeros(int(codes.max()) - low + 1 if len(codes) else 1, bool)
+        seen[codes - low] = True  # a lookup, not a sort: a definition has a few codes
+        present, reason_index = np.flatnonzero(seen) + low, (np.cumsum(seen) - 1)[codes - low]
         texts = pa.array([why_text(int(c), self.resolved[number]) for c in present], pa.string())
         if neutralised:
             texts = _neutral_texts(texts)
         return pa.table({
-            "patient_id": pa.DictionaryArray.from_arrays(pa.array(rows, pa.int32()), ids),
+            "patient_id": pa.DictionaryArray.from_arrays(pa.array(rows.astype(np.int32)), ids),
             "definition": pa.DictionaryArray.from_arrays(pa.array(np.full(len(rows), number, np.int32)), definition_ids),
-            "drug": pa.DictionaryArray.from_arrays(pc.cast(t["ingredient_id"], pa.int32()), names),
-            "start_date": pc.cast(pc.cast(t["start"], pa.int32()), pa.date32()),
-            "end_date": pc.cast(pc.cast(t["end"], pa.int32()), pa.date32()),
+            "drug": pa.DictionaryArray.from_arrays(pa.array(column["ingredient_id"][keep].astype(np.int32)), names),
+            "start_date": pa.array(column["start"][keep].astype(np.int32)).cast(pa.date32()),
+            "end_date": pa.array(column["end"][keep].astype(np.int32)).cast(pa.date32()),
             "counted": pa.array(codes > 0),
             "reason": pa.DictionaryArray.from_arrays(pa.array(reason_index.reshape(-1).astype(np.int32)), texts),
         })
