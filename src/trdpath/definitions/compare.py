@@ -113,10 +113,19 @@ def evaluate_definitions(con, classification: Classification, evaluator: Evaluat
             if why == "trd":
                 trace = trace.semi_join(out.filter(out.day.notnull()), "pkey")
             whys.append((number, trace))
-    fetched = _fetch(con, wide.order_by("patient_id"))
+    fetched = _in_order_of(_fetch(con, wide), classification.table["patient_id"])
     patients, masks = _finish(fetched, classification, resolved)
     source = WhySource(con, whys, fetched.select(["patient_id", "pkey"]), masks, resolved, evaluator) if whys else None
     return Comparison(patients, None, resolved, classification, why_source=source)
+
+
+def _in_order_of(fetched: pa.Table, ids: pa.ChunkedArray) -> pa.Table:
+    """The fetched rows in the classification's order, matched by a hash lookup of the patient ids (no
+    sort of identifier text in the engine: 0.4 s CPU of the wide query at 200k patients)."""
+    where = pc.index_in(ids, value_set=fetched["patient_id"])
+    if fetched.num_rows != len(ids) or where.null_count:
+        raise RuntimeError("the definitions and the classification hold different patients")
+    return fetched.take(where)
 
 
 def _fetch(con, expr) -> pa.Table:
