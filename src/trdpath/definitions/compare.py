@@ -99,7 +99,8 @@ def evaluate_definitions(con, classification: Classification, evaluator: Evaluat
     population from `classification`; why.csv's traces are planned here and fetched when written."""
     resolved = [resolve(d, config) for d in definitions]
     wide_ok = engines.capabilities(con).wide_queries
-    wide = evaluator.s.keyed.select("patient_id", "pkey")
+    wide = base = evaluator.s.keyed.select("patient_id", "pkey")
+    columns = ["patient_id", "pkey"]
     whys = []
     for number, r in enumerate(resolved):
         out, trace = evaluator.evaluate(r, with_why=why != "none")
@@ -107,13 +108,15 @@ def evaluate_definitions(con, classification: Classification, evaluator: Evaluat
         # optimiser takes minutes over). DuckDB plans the one wide query at once, saving twelve tables.
         if not wide_ok or why == "trd":
             out = out.cache()
-        wide = wide.left_join(out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"}),
-                              "pkey").drop("pkey_right")
+        out = out.rename({f"_k{number}": "pkey", f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"})
+        # one chain of joins (one SELECT), not twelve nested ones: cheaper to compile and to plan
+        wide = wide.left_join(out, base.pkey == out[f"_k{number}"])
+        columns += [f"_d{number}", f"_s{number}", f"_c{number}"]
         if trace is not None:
             if why == "trd":
                 trace = trace.semi_join(out.filter(out.day.notnull()), "pkey")
             whys.append((number, trace))
-    fetched = _in_order_of(_fetch(con, wide), classification.table["patient_id"])
+    fetched = _in_order_of(_fetch(con, wide.select(columns)), classification.table["patient_id"])
     patients, masks = _finish(fetched, classification, resolved)
     source = WhySource(con, whys, fetched.select(["patient_id", "pkey"]), masks, resolved, evaluator) if whys else None
     return Comparison(patients, None, resolved, classification, why_source=source)

@@ -243,6 +243,8 @@ class Evaluator:
                 es = es.group_by(["pkey", "era_start"]).agg(k=es.x_ing.nunique())
                 cand = cand.union(es.filter(es.k >= ev.esketamine_after).select("pkey", "era_start"))
             day = cand.group_by("pkey").agg(day=cand.era_start.min())
+            if with_why:  # read by the verdicts and by the trace: its sweep (the costliest part) runs once
+                day = day.cache()
             c = self.ad_eras.join(day, "pkey")
             counted = c.filter(c.era_start <= c.day).select("pkey", "ingredient_id").distinct().mutate(
                 code=ibis.literal(BEFORE_INDEX_EVENT, "int32"))
