@@ -1,6 +1,6 @@
 """Benchmark: `trdpath compare` (all twelve shipped definitions) against one `trdpath classify`.
 
-    python benchmarks/bench_definitions.py [--patients 1000000] [--data DIR] [--repeat 3] [--keep]
+    python benchmarks/bench_definitions.py [--patients 1000000] [--data DIR] [--repeat 3] [--keep] [--dial]
 
 Generates a synthetic extract (`trdpath synth --patients N --seed 1 --format parquet --no-notes`)
 unless --data points at one, then runs, each in a fresh process and alternating (a shared machine's
@@ -12,7 +12,8 @@ Since `trdpath classify` also writes the extract-level outputs of issue 16 (assu
 pathway steps: several more passes over the extract), a third child runs the classification `compare`
 shares, alone: read, classify (trdpath.pipeline.classify_extract) and write patients.csv/.parquet
 (`--core-classify`). The "core" ratios compare against it: what the twelve definitions add to one
-classification, whatever else `classify` writes.
+classification, whatever else `classify` writes. `--dial` adds a child `compare --why none --dial` (the
+definition dial's 18 grid points on top of the twelve definitions): what the dial costs.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
     parser.add_argument("--keep", action="store_true", help="keep the generated extract and results")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each (medians reported)")
+    parser.add_argument("--dial", action="store_true", help="also time compare --why none --dial")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
@@ -75,7 +77,7 @@ def main() -> None:
     try:
         if args.data is None:
             synth_extract(data, args.patients, args.seed)
-        classify_walls, compare_walls, peaks, cpus, no_why, core = [], [], [], [], [], []
+        classify_walls, compare_walls, peaks, cpus, no_why, core, dials = [], [], [], [], [], [], []
         for attempt in range(1, args.repeat + 1):
             k_wall, _k_peak, k_cpu = run([sys.executable, str(Path(__file__).resolve()), "--core-classify", str(data), str(work / "core")])
             core.append((k_wall, k_cpu))
@@ -86,6 +88,12 @@ def main() -> None:
             n_wall, _n_peak, n_cpu = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
                                           "--out", str(work / "compared-no-why"), "--quiet", "--why", "none"])
             no_why.append((n_wall, n_cpu))
+            if args.dial:
+                d_wall, _d_peak, d_cpu = run([sys.executable, "-m", "trdpath", "compare", "--data", str(data),
+                                              "--out", str(work / "compared-dial"), "--quiet", "--why", "none", "--dial"])
+                dials.append((d_wall, d_cpu))
+                print(f"  run {attempt}: the dial adds {d_wall - n_wall:.1f} s wall, {d_cpu - n_cpu:.1f} s CPU to "
+                      f"compare --why none ({d_cpu / n_cpu:.2f}x CPU)", flush=True)
             classify_walls.append(c_wall)
             compare_walls.append(m_wall)
             peaks.append((c_peak, m_peak))
@@ -120,6 +128,9 @@ def main() -> None:
             "ratio_to_core": round(m_med / statistics.median(w for w, _ in core), 2),
             "cpu_ratio_to_core": round(statistics.median(m for _, m in cpus) / statistics.median(c for _, c in core), 2),
             "cpu_ratio_why_none_to_core": round(statistics.median(c for _, c in no_why) / statistics.median(c for _, c in core), 2),
+            "ratio_why_none_to_core": round(statistics.median(w for w, _ in no_why) / statistics.median(w for w, _ in core), 2),
+            "compare_why_none_dial_s": round(statistics.median(w for w, _ in dials), 1) if dials else None,
+            "compare_why_none_dial_cpu_s": round(statistics.median(c for _, c in dials), 1) if dials else None,
         }, indent=2))
     finally:
         if not args.keep:

@@ -201,3 +201,46 @@ def test_a_hostile_section_file_is_read_as_data(tmp_path):
     assert report_section(folder) is None
     (target / "section.json").write_text("not json")
     assert report_section(folder) is None
+
+
+def test_the_dial_sharing_compares_classification_equals_one_classification_per_gap(compared):
+    """dial_counts evaluates the study's gap on compare's own eras and rebuilds only the eras at the other
+    gaps; a second implementation classifies the whole extract again at each gap (what the dial did before)
+    and evaluates the six variants there: the 18 grid points must agree exactly."""
+    from trdpath.definitions.dial import DIAL_GAPS, dial_definitions
+    from trdpath.sources.open import open_source
+
+    root, _comparison = compared
+    config = StudyConfig()
+    with open_source(root / "extract", config, None) as (con, extract):
+        shared = compare_extract(con, extract, list(shipped_definitions().values())[:2], config, why="none")
+        got = dial_counts(con, extract, config, None, compare_extract, shared.classification)
+        for gap in DIAL_GAPS:
+            settings = config.model_copy(update={"treatment": config.treatment.model_copy(update={"era_gap_days": gap})})
+            again = compare_extract(con, extract, dial_definitions(), settings, why="none")
+            for row in got[got.persistence_gap_days == gap].to_dict("records"):
+                key = f"dial_{row['min_trial_days']}d_{'aug' if row['augmentation_counts'] else 'noaug'}"
+                trd = again.patients[f"{key}__trd"].to_pandas()
+                stage = again.patients[f"{key}__stage"].to_pandas()
+                assert row["population_n"] == trd.notna().sum(), (gap, key)
+                assert row["trd_n"] == (trd == True).sum(), (gap, key)  # noqa: E712 (nullable booleans)
+                levels = stage[(trd == True).to_numpy()].value_counts()  # noqa: E712
+                assert (row["level_2_n"], row["level_3_n"], row["level_4plus_n"]) == \
+                    tuple(int(levels.get(k, 0)) for k in ("2", "3", "4+")), (gap, key)
+    assert got.trd_n.sum() > 0  # the grid found TRD somewhere: the comparison is not of empty tables
+
+
+def test_the_section_is_always_written_with_its_figures(compared):
+    """compare draws every figure of the section whenever it writes it: each figure block of section.json names
+    a PNG beside it (a real PNG), section.html inlines the same number of figures, and the three figures of a
+    run without the dial (overlap, kappa matrix, forest plot) are all there on 3,000 patients."""
+    import json
+
+    root, _comparison = compared
+    folder = root / "out" / "release" / "definitions"
+    blocks = json.loads((folder / "section.json").read_text(encoding="utf-8"))["blocks"]
+    figures = [b for b in blocks if b["kind"] == "figure"]
+    assert [b["key"] for b in figures] == ["overlap", "kappa", "forest"]
+    for block in figures:
+        assert (folder / block["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", block
+    assert (folder / "section.html").read_text(encoding="utf-8").count("<figure>") == len(figures)

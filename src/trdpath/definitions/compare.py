@@ -44,23 +44,30 @@ WHY_COLUMNS = ["patient_id", "definition", "drug", "start_date", "end_date", "co
 @dataclass
 class Comparison:
     patients: pa.Table  # patient_id, <id>__trd, <id>__date, <id>__stage
-    _why: pa.Table | None  # why.csv's rows (decoded from compact_why when first asked for)
+    _why: pa.Table | None  # why.csv's rows, decoded to text (from why_source when first asked for)
     definitions: list[Resolved]
     classification: Classification
     dial: pd.DataFrame | None = None  # true counts of the definition dial (compare --dial), never written as they are
-    compact_why: pa.Table | None = None  # why.csv's rows with dictionary columns (see _why_table)
+    why_source: WhySource | None = None  # why.csv's rows, fetched definition by definition (see WhySource)
+
+    @property
+    def compact_why(self) -> pa.Table | None:
+        """why.csv's rows with dictionary columns, all definitions at once (the tests'; compare streams them)."""
+        return None if self.why_source is None else self.why_source.table()
 
     @property
     def why(self) -> pa.Table:
         if self._why is None:
-            self._why = _decoded(self.compact_why)
+            self._why = _decoded(self.compact_why) if self.why_source is not None else WHY_SCHEMA.empty_table()
         return self._why
 
     def write_why(self, path: Path) -> None:
-        from trdpath.output import _write_csv
+        if self.why_source is not None:
+            self.why_source.write(path)
+        else:
+            from trdpath.output import _write_csv
 
-        table = self.compact_why if self.compact_why is not None else self._why
-        _write_csv(_neutralised(table), path)
+            _write_csv(_neutralised(self._why if self._why is not None else WHY_SCHEMA.empty_table()), path)
 
     @property
     def patients_frame(self) -> pd.DataFrame:
@@ -82,11 +89,18 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
         raise UserError(f"--why must be one of {', '.join(WHY_MODES)} (got {why!r}).")
     held: dict = {}
     classification = classify_extract(con, extract, config, index_date, progress, on_stages=held.update)
-    resolved = [resolve(d, config) for d in definitions]
     (progress or (lambda _s: None))("Evaluating the definitions")
-    evaluator = Evaluator(Stages.from_hook(held), config)
+    return evaluate_definitions(con, classification, Evaluator(Stages.from_hook(held), config), definitions, config, why)
+
+
+def evaluate_definitions(con, classification: Classification, evaluator: Evaluator, definitions: list[Definition],
+                         config: StudyConfig, why: str = "none") -> Comparison:
+    """Every definition from the evaluator's stages in ONE query (their verdicts side by side), the
+    population from `classification`; why.csv's traces are planned here and fetched when written."""
+    resolved = [resolve(d, config) for d in definitions]
     wide_ok = engines.capabilities(con).wide_queries
-    wide = held["keyed"].select("patient_id", "pkey")
+    wide = base = evaluator.s.keyed.select("patient_id", "pkey")
+    columns = ["patient_id", "pkey"]
     whys = []
     for number, r in enumerate(resolved):
         out, trace = evaluator.evaluate(r, with_why=why != "none")
@@ -94,16 +108,27 @@ def compare_extract(con, extract, definitions: list[Definition], config: StudyCo
         # optimiser takes minutes over). DuckDB plans the one wide query at once, saving twelve tables.
         if not wide_ok or why == "trd":
             out = out.cache()
-        wide = wide.left_join(out.rename({f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"}),
-                              "pkey").drop("pkey_right")
+        out = out.rename({f"_k{number}": "pkey", f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"})
+        # one chain of joins (one SELECT), not twelve nested ones: cheaper to compile and to plan
+        wide = wide.left_join(out, base.pkey == out[f"_k{number}"])
+        columns += [f"_d{number}", f"_s{number}", f"_c{number}"]
         if trace is not None:
             if why == "trd":
                 trace = trace.semi_join(out.filter(out.day.notnull()), "pkey")
-            whys.append(trace.mutate(number=ibis.literal(number, "int16")))
-    fetched = _fetch(con, wide.order_by("patient_id"))
+            whys.append((number, trace))
+    fetched = _in_order_of(_fetch(con, wide.select(columns)), classification.table["patient_id"])
     patients, masks = _finish(fetched, classification, resolved)
-    why_table = _why_table(con, whys, fetched, masks, resolved, evaluator)
-    return Comparison(patients, None, resolved, classification, compact_why=why_table)
+    source = WhySource(con, whys, fetched.select(["patient_id", "pkey"]), masks, resolved, evaluator) if whys else None
+    return Comparison(patients, None, resolved, classification, why_source=source)
+
+
+def _in_order_of(fetched: pa.Table, ids: pa.ChunkedArray) -> pa.Table:
+    """The fetched rows in the classification's order, matched by a hash lookup of the patient ids (no
+    sort of identifier text in the engine: 0.4 s CPU of the wide query at 200k patients)."""
+    where = pc.index_in(ids, value_set=fetched["patient_id"])
+    if fetched.num_rows != len(ids) or where.null_count:
+        raise RuntimeError("the definitions and the classification hold different patients")
+    return fetched.take(where)
 
 
 def _fetch(con, expr) -> pa.Table:
@@ -115,48 +140,88 @@ WHY_SCHEMA = pa.schema([("patient_id", pa.string()), ("definition", pa.string())
                         ("reason", pa.string())])
 
 
-def _why_table(con, whys: list, fetched: pa.Table, masks: list[np.ndarray], resolved: list[Resolved],
-               evaluator) -> pa.Table:
-    """why.csv from every definition's trace of integer codes, fetched as ONE query (the traces share
-    their windows' first eras and trials, and one plan and one sort serve all of them). Ordered on
-    integers only (definition, patient in extract order, start, drug): sorting tens of millions of rows
-    on the identifier text would cost more than evaluating the definitions. Patient ids, definitions,
-    drug names and reasons are attached as dictionary columns (an index into the ids, names and texts,
-    no copy of a string per row); rows outside the definition's population are dropped."""
-    if not whys:
-        return WHY_SCHEMA.empty_table()
-    union = whys[0]
-    for trace in whys[1:]:
-        union = union.union(trace)
-    t = _fetch(con, union.order_by(["number", "pkey", "start", "ingredient_id"]))
-    pkeys = pc.cast(fetched["pkey"], pa.int64()).to_numpy()
-    row_of = np.full(int(pkeys.max()) + 1, -1, np.int64)
-    row_of[pkeys] = np.arange(len(pkeys))
-    number = pc.cast(t["number"], pa.int32()).to_numpy()
-    rows = row_of[pc.cast(t["pkey"], pa.int64()).to_numpy()]
-    keep = np.stack(masks)[number, rows]  # inside the definition's population
-    t, rows, number = t.filter(pa.array(keep)), rows[keep], number[keep]
-    # one reason per (definition, code): the dictionary of texts, and each row's index into it
-    codes = pc.cast(t["code"], pa.int32()).to_numpy()
-    span = int(codes.max() - codes.min()) + 1 if len(codes) else 1
-    key = number.astype(np.int64) * span + (codes - (codes.min() if len(codes) else 0))
-    present = np.zeros(len(resolved) * span, bool)
-    present[key] = True  # a lookup, not a sort: the (definition, code) pairs are few
-    reason_index = (np.cumsum(present) - 1)[key]
-    pairs = np.flatnonzero(present)
-    low = int(codes.min()) if len(codes) else 0
-    texts = pa.array([why_text(int(k % span) + low, resolved[int(k // span)]) for k in pairs], pa.string())
-    names = pa.array([evaluator.names.get(i) for i in range(max(evaluator.names) + 1)], pa.string())
-    ids = fetched["patient_id"].combine_chunks()
-    return pa.table({
-        "patient_id": pa.DictionaryArray.from_arrays(pa.array(rows, pa.int32()), ids),
-        "definition": pa.DictionaryArray.from_arrays(pa.array(number, pa.int32()), pa.array([r.id for r in resolved])),
-        "drug": pa.DictionaryArray.from_arrays(pc.cast(t["ingredient_id"], pa.int32()), names),
-        "start_date": pc.cast(pc.cast(t["start"], pa.int32()), pa.date32()),
-        "end_date": pc.cast(pc.cast(t["end"], pa.int32()), pa.date32()),
-        "counted": pa.array(codes > 0),
-        "reason": pa.DictionaryArray.from_arrays(pa.array(reason_index.reshape(-1).astype(np.int32)), texts),
-    })
+class WhySource:
+    """why.csv's rows, one engine query per definition, ordered (patient in extract order, start, drug) on
+    integers only: sorting tens of millions of rows on the identifier text would cost more than evaluating
+    the definitions. Written definition by definition (rows in definition order, as listed), so memory
+    holds one definition's trace, not all twelve (26.9M rows at 1M patients). Patient ids, definitions,
+    drug names and reasons are dictionary columns (an index into the ids, names and texts, no copy of a
+    string per row; each text neutralised once); rows outside the definition's population are dropped."""
+
+    def __init__(self, con, traces: list, keys: pa.Table, masks: list[np.ndarray], resolved: list[Resolved], evaluator):
+        self.con, self.traces, self.masks, self.resolved, self.evaluator = con, traces, masks, resolved, evaluator
+        self.ids = keys["patient_id"].combine_chunks()
+        pkeys = pc.cast(keys["pkey"], pa.int64()).to_numpy()
+        self.row_of = np.full(int(pkeys.max()) + 1 if len(pkeys) else 1, -1, np.int64)
+        self.row_of[pkeys] = np.arange(len(pkeys))
+        self.definition_ids = pa.array([r.id for r in resolved], pa.string())
+        names = evaluator.names
+        self.names = pa.array([names.get(i) for i in range(max(names) + 1 if names else 0)], pa.string())
+        self._table: pa.Table | None = None
+
+    def parts(self, neutralised: bool = False):
+        """One table per definition (dictionary columns), in definition order."""
+        ids, names, definition_ids = self.ids, self.names, self.definition_ids
+        if neutralised:
+            ids, names, definition_ids = (_neutral_texts(a) for a in (ids, names, definition_ids))
+        for number, trace in self.traces:
+            yield self._decode(_fetch(self.con, trace.order_by(["pkey", "start", "ingredient_id"])), number,
+                               ids, names, definition_ids, neutralised)
+
+    def _decode(self, t: pa.Table, number: int, ids, names, definition_ids, neutralised: bool) -> pa.Table:
+        # numpy columns, filtered by numpy (Arrow's filter of a table fetched in many small batches is slower)
+        t = t.combine_chunks()
+        column = {name: pc.cast(t[name], pa.int64()).to_numpy() for name in ("pkey", "ingredient_id", "start", "end", "code")}
+        rows = self.row_of[column["pkey"]]
+        keep = self.masks[number][rows]  # inside the definition's population
+        rows, codes = rows[keep], column["code"][keep]
+        # one reason per code of this definition: the dictionary of texts and each row's index into it
+        low = int(codes.min()) if len(codes) else 0
+        seen = np.zeros(int(codes.max()) - low + 1 if len(codes) else 1, bool)
+        seen[codes - low] = True  # a lookup, not a sort: a definition has a few codes
+        present, reason_index = np.flatnonzero(seen) + low, (np.cumsum(seen) - 1)[codes - low]
+        texts = pa.array([why_text(int(c), self.resolved[number]) for c in present], pa.string())
+        if neutralised:
+            texts = _neutral_texts(texts)
+        return pa.table({
+            "patient_id": pa.DictionaryArray.from_arrays(pa.array(rows.astype(np.int32)), ids),
+            "definition": pa.DictionaryArray.from_arrays(pa.array(np.full(len(rows), number, np.int32)), definition_ids),
+            "drug": pa.DictionaryArray.from_arrays(pa.array(column["ingredient_id"][keep].astype(np.int32)), names),
+            "start_date": pa.array(column["start"][keep].astype(np.int32)).cast(pa.date32()),
+            "end_date": pa.array(column["end"][keep].astype(np.int32)).cast(pa.date32()),
+            "counted": pa.array(codes > 0),
+            "reason": pa.DictionaryArray.from_arrays(pa.array(reason_index.reshape(-1).astype(np.int32)), texts),
+        })
+
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = pa.concat_tables(list(self.parts())) if self.traces else _empty_compact()
+        return self._table
+
+    def write(self, path: Path) -> None:
+        """why.csv, one definition at a time (trdpath.output._write_csv's format: Arrow's writer, quotes
+        only where a value needs them; when one does, the whole file is written again by that function)."""
+        from pyarrow import csv as pa_csv
+
+        from trdpath.output import _write_csv
+
+        try:
+            with open(path, "wb") as sink:
+                sink.write((",".join(WHY_COLUMNS) + "\n").encode())
+                options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
+                for part in self.parts(neutralised=True):
+                    pa_csv.write_csv(part, sink, options)
+        except pa.ArrowInvalid:  # a text needs quotes (a comma in an identifier): the writer that quotes it
+            _write_csv(_neutralised(self.table()), path)
+
+
+def _empty_compact() -> pa.Table:
+    return WHY_SCHEMA.empty_table()
+
+
+def _neutral_texts(values: pa.Array) -> pa.Array:
+    """A dictionary's texts through neutralise_arrow (trdpath.safety), once each."""
+    return neutralise_arrow(pa.table({"v": values})).column(0).combine_chunks()
 
 
 def _decoded(table: pa.Table) -> pa.Table:
@@ -169,9 +234,8 @@ def _neutralised(table: pa.Table) -> pa.Table:
     """neutralise_arrow for a table with dictionary columns: each dictionary's texts once, not each row."""
     for i, field in enumerate(table.schema):
         if pa.types.is_dictionary(field.type):
-            column = table.column(i).combine_chunks()
-            words = neutralise_arrow(pa.table({"v": column.dictionary})).column(0).combine_chunks()
-            table = table.set_column(i, field.name, pa.DictionaryArray.from_arrays(column.indices, words))
+            chunks = [pa.DictionaryArray.from_arrays(c.indices, _neutral_texts(c.dictionary)) for c in table.column(i).chunks]
+            table = table.set_column(i, field.name, pa.chunked_array(chunks, field.type))
     return neutralise_arrow(table)
 
 
@@ -358,7 +422,7 @@ def compare(data: str | Path, out: str | Path, definitions: list[Definition], co
             from trdpath.definitions.dial import dial_counts
 
             (progress or (lambda _s: None))("The definition dial")
-            result.dial = dial_counts(con, extract, config, index_date, compare_extract)
+            result.dial = dial_counts(con, extract, config, index_date, compare_extract, result.classification)
         write_comparison(result, Path(out), config.disclosure)
     # Into a results folder with a report: the report re-protects the atlas with the whole release (one audit).
     from trdpath.stats.definitions_audit import report_rewrites

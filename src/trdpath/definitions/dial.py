@@ -4,8 +4,8 @@ Issue 17: how much prevalence and the resistance-level mix move with the three p
 often chooses: the minimum trial length (28 / 42 / 56 days), the persistence gap that joins prescriptions
 into one era (`treatment.era_gap_days`: 30 / 90 / 180 days) and whether augmentation counts as the next
 step. Everything else is the study configuration's Maudsley rule (study-definition.md). A gap changes the eras
-themselves, so each gap is one more classification of the extract (three in all, one reused when the
-study's gap is on the grid): `trdpath compare --dial` asks for it.
+themselves, so each gap other than the study's rebuilds the eras (not the classification: the cohort is the
+same at every gap): `trdpath compare --dial` asks for it.
 """
 
 from __future__ import annotations
@@ -42,14 +42,28 @@ def dial_definitions() -> list[Definition]:
     return out
 
 
-def dial_counts(con, extract, config: StudyConfig, index_date: dt.date | None, compare_extract) -> pd.DataFrame:
+def dial_counts(con, extract, config: StudyConfig, index_date: dt.date | None, compare_extract,
+                classification=None) -> pd.DataFrame:
     """True counts for every grid point (never written as they are; see protect_dial). `compare_extract` is
-    definitions.compare's (passed in: compare imports this module, so this one may not import it back)."""
-    rows = []
+    definitions.compare's (passed in: compare imports this module, so this one may not import it back).
+
+    The extract is classified once (`classification`: compare's own, when it has one): the study's cohort
+    does not move with the gap (a patient has an antidepressant era at every gap or at none). At the
+    study's gap the six variants are evaluated on its eras; each other gap rebuilds only the exposures'
+    eras, adequate-dose segments and episodes (as trdpath.pipeline builds them) and evaluates on those."""
+    from trdpath.definitions.compare import evaluate_definitions
+    from trdpath.definitions.engine import Evaluator, Stages, stages_with_gap
+
     definitions = dial_definitions()
+    if classification is None or not classification.stages:
+        classification = compare_extract(con, extract, [], config, index_date, why="none").classification
+    rows = []
     for gap in DIAL_GAPS:
         settings = config.model_copy(update={"treatment": config.treatment.model_copy(update={"era_gap_days": gap})})
-        comparison = compare_extract(con, extract, definitions, settings, index_date, why="none")
+        stages = classification.stages if gap == config.treatment.era_gap_days else \
+            stages_with_gap(classification.stages, settings.treatment)
+        comparison = evaluate_definitions(con, classification, Evaluator(Stages.from_hook(stages), settings),
+                                          definitions, settings)
         for days in DIAL_DAYS:
             for augmentation in DIAL_AUGMENTATION:
                 key = f"dial_{days}d_{'aug' if augmentation else 'noaug'}"

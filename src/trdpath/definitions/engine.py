@@ -52,6 +52,23 @@ class Stages:
         return cls(**{k: stages[k] for k in cls.__dataclass_fields__})
 
 
+def stages_with_gap(stages: dict, treatment) -> dict:
+    """The stages with the eras rebuilt at another persistence gap (the definition dial): exposures,
+    adequate-dose segments, eras and current episodes exactly as trdpath.pipeline.classify_extract
+    builds them, from its patient keys and drug mapping; the rest (cohort, ingredients) shared."""
+    from trdpath.treatment.adequate_trials import era_segments, eras_from_segments
+    from trdpath.treatment.episodes import current_episodes
+    from trdpath.treatment.exposures import build_exposures
+
+    out = dict(stages)
+    exposures = build_exposures(stages["extract"].prescriptions, stages["keyed"].select("patient_id", "pkey"),
+                                stages["mapping_table"], stages["index_day"], treatment)
+    out["segments"] = segments = era_segments(exposures, treatment).cache()
+    out["eras"] = eras = eras_from_segments(segments, ibis.memtable(stages["ingredients"]), treatment).cache()
+    out["episodes"] = current_episodes(eras.filter(eras.role == ANTIDEPRESSANT), treatment).cache()
+    return out
+
+
 class Evaluator:
     def __init__(self, stages: Stages, config: StudyConfig):
         self.s = stages
@@ -159,9 +176,11 @@ class Evaluator:
         d = r.definition
         kind = d.event.kind
         w = self.window(r)
-        t = self.trials(r)
+        # OHDSI 1009 counts eras, not trials: its trials (every era of 1+ days) are built only if read
+        needs_trials = kind != "distinct_drugs" or d.stage.kind in ("esm", "thase_rush")
+        t = self.trials(r) if needs_trials else None
         base = w.select("pkey", "lo")
-        per = t.group_by("pkey").agg(n_trials=t.count(), first_start=t.t_start.min())
+        per = t.group_by("pkey").agg(n_trials=t.count(), first_start=t.t_start.min()) if needs_trials else None
         counted = None  # pkey, ingredient_id, code (see WHY codes below)
         score = None
         if kind in ("next_step", "failures"):
@@ -224,6 +243,8 @@ class Evaluator:
                 es = es.group_by(["pkey", "era_start"]).agg(k=es.x_ing.nunique())
                 cand = cand.union(es.filter(es.k >= ev.esketamine_after).select("pkey", "era_start"))
             day = cand.group_by("pkey").agg(day=cand.era_start.min())
+            if with_why:  # read by the verdicts and by the trace: its sweep (the costliest part) runs once
+                day = day.cache()
             c = self.ad_eras.join(day, "pkey")
             counted = c.filter(c.era_start <= c.day).select("pkey", "ingredient_id").distinct().mutate(
                 code=ibis.literal(BEFORE_INDEX_EVENT, "int32"))
