@@ -3,8 +3,8 @@
 Each `python -m trdpath` process pays ~1.3-2 s of CPU importing pandas, ibis, DuckDB and Typer before it
 does anything, more than most CLI tests' own work. ``run_trdpath`` runs the same entry point
 (``trdpath.cli.handle``, which ``python -m trdpath`` calls and turns into the exit code) inside the
-test's process, as a process would see it: its own stdout and stderr (not terminals, like pipes), stdin
-empty, the given environment variables and working folder, Python's default warning filters with the
+test's process, as a process would see it: its own stdout and stderr (not terminals, like pipes; what
+C code writes to file descriptors 1 and 2 is kept too), stdin empty, the given environment variables and working folder, Python's default warning filters with the
 warnings printed on stderr, log records of WARNING and above on stderr (Python's last-resort handler),
 and an exception that escapes becoming a traceback on stderr and exit 1. It returns a
 ``subprocess.CompletedProcess`` like ``subprocess.run(..., capture_output=True, text=True)``.
@@ -20,6 +20,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import traceback
 import warnings
 from collections.abc import Mapping
@@ -61,6 +62,28 @@ def _folder(cwd: Path | str | None):
         os.chdir(before)
 
 
+@contextmanager
+def _descriptors():
+    """What is written to file descriptors 1 and 2 (C libraries, the JVM) while inside: [stdout, stderr]."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    written = ["", ""]
+    saved = [os.dup(1), os.dup(2)]
+    files = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+    try:
+        for fd, file in zip((1, 2), files):
+            os.dup2(file.fileno(), fd)
+        yield written
+    finally:
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+        for i, file in enumerate(files):
+            file.seek(0)
+            written[i] = file.read().decode("utf-8", "replace")
+            file.close()
+
+
 def run_trdpath(*args: str, env: Mapping[str, str] | None = None,
                 cwd: Path | str | None = None) -> subprocess.CompletedProcess:
     """`trdpath ARGS` in this process; ``env`` adds to (or replaces in) the environment for the call."""
@@ -68,7 +91,7 @@ def run_trdpath(*args: str, env: Mapping[str, str] | None = None,
     log_handler = logging.StreamHandler(err)
     log_handler.setLevel(logging.WARNING)
     root = logging.getLogger()
-    with _environment(env), _folder(cwd), redirect_stdout(out), redirect_stderr(err), \
+    with _descriptors() as written, _environment(env), _folder(cwd), redirect_stdout(out), redirect_stderr(err), \
             warnings.catch_warnings(record=True) as caught:
         warnings.resetwarnings()
         for action, category in _PROCESS_WARNING_FILTERS:
@@ -88,7 +111,8 @@ def run_trdpath(*args: str, env: Mapping[str, str] | None = None,
             sys.stdin = saved_stdin
         for warning in caught:
             err.write(warnings.formatwarning(warning.message, warning.category, warning.filename, warning.lineno))
-    return subprocess.CompletedProcess(["trdpath", *map(str, args)], code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(["trdpath", *map(str, args)], code, out.getvalue() + written[0],
+                                       err.getvalue() + written[1])
 
 
 def run_trdpath_process(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
