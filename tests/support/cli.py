@@ -84,9 +84,10 @@ def _descriptors():
             file.close()
 
 
-def run_trdpath(*args: str, env: Mapping[str, str] | None = None,
-                cwd: Path | str | None = None) -> subprocess.CompletedProcess:
-    """`trdpath ARGS` in this process; ``env`` adds to (or replaces in) the environment for the call."""
+def run_trdpath(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
+                check: bool = False) -> subprocess.CompletedProcess:
+    """`trdpath ARGS` in this process; ``env`` adds to (or replaces in) the environment for the call;
+    ``check`` raises CalledProcessError on a non-zero exit, as subprocess.run does."""
     out, err = io.StringIO(), io.StringIO()
     log_handler = logging.StreamHandler(err)
     log_handler.setLevel(logging.WARNING)
@@ -111,8 +112,11 @@ def run_trdpath(*args: str, env: Mapping[str, str] | None = None,
             sys.stdin = saved_stdin
         for warning in caught:
             err.write(warnings.formatwarning(warning.message, warning.category, warning.filename, warning.lineno))
-    return subprocess.CompletedProcess(["trdpath", *map(str, args)], code, out.getvalue() + written[0],
+    done = subprocess.CompletedProcess(["trdpath", *map(str, args)], code, out.getvalue() + written[0],
                                        err.getvalue() + written[1])
+    if check:
+        done.check_returncode()
+    return done
 
 
 def run_trdpath_process(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
