@@ -30,7 +30,7 @@ test: $(STAMP) system
 # The quick subset (under a minute; tests/README.md): the study definition on the plain-Python
 # reference, the reference's Hypothesis properties, unit and statistics tests (disclosure control
 # included, less the two Hypothesis searches over whole cohorts, *_any_cohort*). It leaves out every
-# database engine (DuckDB, PostgreSQL, Spark), the command line (each CLI test starts a process),
+# database engine (DuckDB, PostgreSQL, Spark), the command line (its tests classify on DuckDB),
 # the browser, report builds and whole runs.
 CHECK_PATHS := tests/spec tests/generative tests/unit tests/stats
 CHECK_SELECT := not duckdb and not postgres and not pyspark and not batch and not engine_agrees and not any_cohort

@@ -39,6 +39,8 @@ ENGINE_XDIST_GROUPS = {"pyspark": "spark-batches", "postgres": "postgres-batches
                        "duckdb": "duckdb-alone"}  # DuckDB: test_batching reuses the cases classified alone
 # Module-wide marks that once pinned every backend test to the Spark worker; ignored (see below).
 LEGACY_SPARK_GROUP = "backends"
+# Every test that uses Spark runs in this group (see pytest_collection_modifyitems): one JVM for all.
+SPARK_XDIST_GROUP = ENGINE_XDIST_GROUPS["pyspark"]
 
 
 @dataclass(frozen=True)
@@ -125,12 +127,13 @@ def pytest_collection_modifyitems(config, items):
 
     A batched engine's spec tests (and the definitions atlas's spec cases, and the generative batched
     test) are grouped by ``engine_param`` (ENGINE_XDIST_GROUPS): their worker classifies the merged
-    cases once. Every other test is scheduled freely, Spark tests included: each worker that runs one
-    starts its own Spark session once (``spark_con`` is session-scoped, and ``trdpath.backends.connect``
-    reuses the active session). The module-wide ``xdist_group("backends")`` marks of tests/backends and
-    a few Spark parameters elsewhere pinned all of them, DuckDB and PostgreSQL variants included, to one
-    worker, which became the long pole of the run (its Spark tests alone ~10 of the 18 minutes) while
-    the other idled; that group name is ignored here.
+    cases once. Every test that uses Spark (marked ``spark`` by pytest_itemcollected) joins the Spark
+    group too, so one worker starts one JVM and warms its JIT once for all of them (a JVM start and
+    warm-up is ~20-40 s of CPU on this machine's 2 cores) while the other worker runs the rest; the
+    Spark tests are well under half the suite's CPU, so the two workers stay balanced. Every other test
+    is scheduled freely. The module-wide ``xdist_group("backends")`` marks of tests/backends pinned
+    the DuckDB and PostgreSQL variants to the Spark worker as well, which made it the long pole of the
+    run while the other idled; that group name is ignored here.
 
     The group travels as an ``@GROUP`` suffix on the node id. pytest 9 keeps node ids in ``item._id``
     and no longer reads the ``_nodeid`` that pytest-xdist 3.8 sets, so every grouped test was scheduled
@@ -152,6 +155,8 @@ def pytest_collection_modifyitems(config, items):
         group = (mark.args[0] if mark.args else mark.kwargs.get("name", "default")) if mark else None
         if group == LEGACY_SPARK_GROUP:
             group = None
+        if item.get_closest_marker("spark") is not None:
+            group = SPARK_XDIST_GROUP
         new_id = f"{nodeid}@{group}" if group else nodeid
         if new_id == item.nodeid:
             continue

@@ -58,7 +58,8 @@ def postgres_con(postgres_server, postgres_url):
 
 @pytest.fixture(scope="session")
 def spark_con():
-    """One local[2] Spark session per worker for the whole run (TEST_SPARK_SETTINGS of tests/conftest.py)."""
+    """One local[2] Spark session for the whole run (TEST_SPARK_SETTINGS of tests/conftest.py); every Spark
+    test is in one xdist group, so under -n 2 only one worker starts it."""
     pytest.importorskip("pyspark")
     con = engines.connect("pyspark")
     yield con

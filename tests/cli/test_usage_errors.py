@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_bad_input import run_cli, write_extract
+from .test_bad_input import run_cli, run_cli_process, write_extract
 from trdpath import __version__, cli, layout
 
 
@@ -29,7 +29,8 @@ def assert_no_traceback(proc: subprocess.CompletedProcess) -> None:
     (("synth", "--patients", "many"), ["Usage: trdpath synth", "Invalid value for '--patients'"]),
 ])
 def test_usage_errors_print_usage_and_exit_2(args, fragments):
-    proc = run_cli(*args)
+    run = run_cli_process if args == () else run_cli  # bare `trdpath`: the exit code of the real entry point
+    proc = run(*args)
     assert proc.returncode == cli.EXIT_USAGE == 2, proc.stderr
     assert_no_traceback(proc)
     text = proc.stdout + proc.stderr
@@ -38,7 +39,7 @@ def test_usage_errors_print_usage_and_exit_2(args, fragments):
 
 
 def test_version_flag_prints_the_package_version():
-    proc = run_cli("--version")
+    proc = run_cli_process("--version")  # the real entry point: exit 0
     assert proc.returncode == 0, proc.stderr
     # pyproject's version, read independently of trdpath.__version__
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
@@ -107,7 +108,7 @@ def test_report_on_a_folder_that_is_not_a_result(tmp_path):
 
 def test_progress_is_logged_with_elapsed_time_when_not_on_a_terminal(tmp_path):
     data = write_extract(tmp_path / "data")
-    proc = run_cli("classify", "-d", str(data), "-o", str(tmp_path / "out"))  # pipes: not a terminal
+    proc = run_cli_process("classify", "-d", str(data), "-o", str(tmp_path / "out"))  # pipes: not a terminal
     assert proc.returncode == 0, proc.stderr
     stages = re.findall(r"^\[\s*\d+\.\d s\] Classifying: (.+)$", proc.stderr, re.M)
     assert len(stages) >= 5 and stages[-1] == "done", proc.stderr

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
+from support.cli import run_trdpath  # the CLI in the test's process (tests/support/cli.py)
 from definitions.test_spec_definitions import INDEX, _tables
 from trdpath.definitions import shipped_definitions
 from trdpath.definitions.reference import evaluate_in_memory
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trdpath", "classify", "--index-date", str(INDEX), "--quiet", *args],
-                          capture_output=True, text=True)
+    return run_trdpath("classify", "--index-date", str(INDEX), "--quiet", *args)
 
 
 @pytest.fixture(scope="module")

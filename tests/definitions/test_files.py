@@ -3,12 +3,11 @@ the key and the value, a non-zero exit and no traceback (CLI), and nothing is wr
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from support.cli import run_trdpath  # the CLI in the test's process (tests/support/cli.py)
 from trdpath.definitions import load_definition_file, resolve_definitions, shipped_definitions
 from trdpath.errors import UserError
 
@@ -85,8 +84,8 @@ def test_cli_bad_file_one_message_no_traceback_nothing_written(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(GOOD.replace("failures = 3", "failures = 99"))
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "trdpath", "compare", "--data", str(tmp_path / "nodata"), "--out", str(out),
-                           "--definitions", str(bad)], capture_output=True, text=True)
+    proc = run_trdpath("compare", "--data", str(tmp_path / "nodata"), "--out", str(out),
+                       "--definitions", str(bad))
     assert proc.returncode == 2
     assert "event.failures" in proc.stderr and "99" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -94,7 +93,7 @@ def test_cli_bad_file_one_message_no_traceback_nothing_written(tmp_path):
 
 
 def test_cli_list_names_every_definition():
-    proc = subprocess.run([sys.executable, "-m", "trdpath", "definitions", "list"], capture_output=True, text=True)
+    proc = run_trdpath("definitions", "list")
     assert proc.returncode == 0, proc.stderr
     ids = [line.split("\t")[0] for line in proc.stdout.splitlines()]
     assert sorted(ids) == sorted(SPEC_IDS)

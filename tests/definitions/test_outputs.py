@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 
 import pandas as pd
 
+from support.cli import run_trdpath  # the CLI in the test's process (tests/support/cli.py)
 from definitions.test_spec_definitions import CASES, _tables
 from trdpath.definitions import shipped_definitions
 
@@ -22,8 +21,8 @@ def test_compare_writes_the_interface_files(tmp_path):
     for name, frame in _tables().items():
         frame.to_csv(data / f"{name}.csv", index=False)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "trdpath", "compare", "--data", str(data), "--out", str(out),
-                           "--index-date", "2022-12-31", "--quiet"], capture_output=True, text=True)
+    proc = run_trdpath("compare", "--data", str(data), "--out", str(out),
+                       "--index-date", "2022-12-31", "--quiet")
     assert proc.returncode == 0, proc.stderr
 
     patients = pd.read_csv(out / "definitions" / "patients.csv", dtype=str, keep_default_na=False)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from support.cli import run_trdpath  # the CLI in the test's process (tests/support/cli.py)
 from trdpath import engines
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.definitions import shipped_definitions
@@ -28,8 +27,8 @@ def compared(tmp_path_factory):
     from trdpath.definitions.compare import compare
 
     root = tmp_path_factory.mktemp("atlas")
-    subprocess.run([sys.executable, "-m", "trdpath", "synth", "--patients", "3000", "--seed", "7", "--out",
-                    str(root / "extract"), "--format", "parquet", "--no-notes", "--quiet"], check=True)
+    run_trdpath("synth", "--patients", "3000", "--seed", "7", "--out",
+                str(root / "extract"), "--format", "parquet", "--no-notes", "--quiet", check=True)
     result = compare(root / "extract", root / "out", list(shipped_definitions().values()), why="none")
     return root, result
 
@@ -81,18 +80,16 @@ def test_the_report_includes_the_section_when_compare_wrote_one(compared):
     assert (out / "release" / "definitions" / "odds_ratios.csv").is_file()
     odds = pd.read_csv(out / "release" / "definitions" / "odds_ratios.csv", dtype=str, keep_default_na=False)
     assert set(odds.definition) == set(shipped_definitions())
-    proc = subprocess.run([sys.executable, "-m", "trdpath", "report", "--results", str(out), "--quiet"],
-                          capture_output=True, text=True)
+    proc = run_trdpath("report", "--results", str(out), "--quiet")
     if proc.returncode != 0:  # `report` needs a classification in OUT: write one, then report again
-        subprocess.run([sys.executable, "-m", "trdpath", "classify", "--data", str(root / "extract"), "--out",
-                        str(root / "classified"), "--quiet"], check=True)
+        run_trdpath("classify", "--data", str(root / "extract"), "--out",
+                    str(root / "classified"), "--quiet", check=True)
         import shutil
 
         shutil.copytree(out / "definitions", root / "classified" / "definitions")
         shutil.copytree(out / "release" / "definitions", root / "classified" / "release" / "definitions")
         out = root / "classified"
-        proc = subprocess.run([sys.executable, "-m", "trdpath", "report", "--results", str(out), "--quiet"],
-                              capture_output=True, text=True)
+        proc = run_trdpath("report", "--results", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     html = (out / "release" / "report.html").read_text()
     assert '<h2 id="definitions">Definitions</h2>' in html
