@@ -191,44 +191,50 @@ def add_to_model(m, true: DefinitionCounts, shown: PublishedDefinitions, size=No
     _dial(m, true, shown, size, cohort, level_size)
 
 
-def _overlap_vars(m, true, shown, ids) -> dict:
-    """One variable per verdict pattern with patients: a drawn group's window; a group not drawn 0..min_count-1
-    (small) or >= min_count (left out by the audit or beyond the 20 drawn): the reader is credited with knowing
-    which, and with knowing the empty patterns (so the audit errs on the side of hiding)."""
+EXHAUSTIVE = 6  # up to 6 definitions every verdict pattern (2^6) is a variable; beyond, only the drawn groups (a bound
+# of 0-7 on each of 2^(k-1) groups with a definition says nothing about its sum then)
+
+
+def _overlap_vars(m, true, shown, ids):
+    """One variable per verdict pattern: a drawn group's window; a group not drawn 0..min_count-1 when it is
+    (0 or small: what a reader who guesses that nothing was withheld assumes, true then) and >= 0 otherwise (left
+    out by the audit, or beyond the 20 drawn). Up to EXHAUSTIVE definitions every pattern is there, so the sums
+    below are equalities; beyond, only the drawn groups, and the sums are bounds."""
     cache = getattr(m, "_overlap_cache", None)
     if cache is not None:
         return cache
     printed = {pattern_key(r, ids): r["n"] for _, r in shown.overlap.iterrows()}
+    truth = {pattern_key(r, ids): int(r["n"]) for _, r in true.overlap.iterrows()}
+    exhaustive = len(ids) <= EXHAUSTIVE
+    patterns = itertools.product((False, True), repeat=len(ids)) if exhaustive else printed.keys()
     out = {}
-    for _, row in true.overlap.iterrows():
-        n = int(row["n"])
-        if n <= 0:
-            continue
-        key = pattern_key(row, ids)
+    for key in patterns:
+        n = truth.get(key, 0)
         if key in printed:
             out[key] = m.count(("def_overlap", key), printed[key], n)
         else:
-            bounds = (0, m.min_count - 1) if n < m.min_count else (m.min_count, 10.0 ** 9)
+            bounds = (0, m.min_count - 1) if n < m.min_count else (0, 10.0 ** 9)
             out[key] = m._var(("def_overlap", key), bounds, n, False, False)
-    population = m._var(("def_overlap", "population"), (0, 10.0 ** 9), int(true.overlap["n"].sum()), False, False)
-    m.equal(list(out.values()), [population])
+    population = m._var(("def_overlap", "population"), (0, 10.0 ** 9), sum(truth.values()), False, False)
+    relation = m.equal if exhaustive else m.at_most
+    relation(list(out.values()), [population])
     for d in ids:
         m.at_most([population], [m.index.get(("def_prevalence", d, "population_n"))])
         m.equal([population], [m.index.get(("def_prevalence", d, "population_n"))])  # one population (if true)
-    m._overlap_cache = (out, population)
+    m._overlap_cache = (out, population, relation)
     return m._overlap_cache
 
 
 def _pair_overlap(m, true, shown, ids, a, b, both) -> None:
-    out, _ = _overlap_vars(m, true, shown, ids)
+    out, _, relation = _overlap_vars(m, true, shown, ids)
     ia, ib = ids.index(a), ids.index(b)
-    m.equal([v for key, v in out.items() if key[ia] and key[ib]], [both])  # when every population is the same
+    relation([v for key, v in out.items() if key[ia] and key[ib]], [both])  # when every population is the same
 
 
 def _overlap(m, true, shown, ids, trd) -> None:
-    out, population = _overlap_vars(m, true, shown, ids)
+    out, _, relation = _overlap_vars(m, true, shown, ids)
     for k, d in enumerate(ids):
-        m.equal([v for key, v in out.items() if key[k]], [trd.get(d)])
+        relation([v for key, v in out.items() if key[k]], [trd.get(d)])
 
 
 def _dial(m, true, shown, size, cohort, level_size) -> None:

@@ -198,8 +198,10 @@ class ReleaseModel:
             return []
         constraint = self._problem()
         low, high = np.array(self.low), np.array(self.high)
-        # A published 0 is exact by design (nobody to protect); with no rounding every shown count is exact.
-        candidates = [v for v in range(len(self.keys)) if self.high[v] > 0 and not (self.shown[v] and self.rounding <= 1)]
+        # A published 0 is exact by design (nobody to protect), and so is a group of nobody a reader works out (an
+        # UpSet pattern under a printed 0); with no rounding every shown count is exact.
+        candidates = [v for v in range(len(self.keys))
+                      if self.high[v] > 0 and self.truth[v] != 0 and not (self.shown[v] and self.rounding <= 1)]
         moved = self._moves(constraint, low, high, candidates)
         return [v for v in candidates if v not in moved]
 
