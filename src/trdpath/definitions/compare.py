@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
