@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -108,9 +107,9 @@ def evaluate_definitions(con, classification: Classification, evaluator: Evaluat
         # optimiser takes minutes over). DuckDB plans the one wide query at once, saving twelve tables.
         if not wide_ok or why == "trd":
             out = out.cache()
-        out = out.rename({f"_k{number}": "pkey", f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"})
+        named = out.rename({f"_k{number}": "pkey", f"_d{number}": "day", f"_s{number}": "stage", f"_c{number}": "score"})
         # one chain of joins (one SELECT), not twelve nested ones: cheaper to compile and to plan
-        wide = wide.left_join(out, base.pkey == out[f"_k{number}"])
+        wide = wide.left_join(named, base.pkey == named[f"_k{number}"])
         columns += [f"_d{number}", f"_s{number}", f"_c{number}"]
         if trace is not None:
             if why == "trd":
