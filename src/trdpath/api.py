@@ -146,6 +146,21 @@ def report(results: str | Path) -> None:
     write_report(results, patients, attrition, config, read_run_metadata(results, patients, config))
 
 
+def compare(data: str | Path, out: str | Path, definitions, config: StudyConfig | None = None,
+            index_date: dt.date | None = None, progress=None, backend: str | None = None, why: str = "all",
+            dial: bool = False):
+    """The definitions atlas (docs/definitions.md): every chosen definition side by side, written to `out`.
+    Into a results folder that has a report, the report is re-run so the atlas is protected with the whole
+    release in one audit (definitions/audit.py)."""
+    from trdpath.definitions.compare import compare as compare_definitions
+    from trdpath.definitions.audit import report_rewrites
+
+    result = compare_definitions(data, out, definitions, config, index_date, progress, backend, why, dial)
+    if report_rewrites(out):
+        report(out)
+    return result
+
+
 def synth(out: str | Path, n_patients: int, seed: int = 0, fmt: str = "csv", *, chunk_size: int = 100_000,
           notes: bool = True, overwrite: bool = False, vocabulary: str = "full", progress: bool = False) -> dict:
     """A synthetic extract in `out` (docs/synthetic-data.md): the flat tables as ``csv`` or ``parquet``,

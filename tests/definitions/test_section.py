@@ -13,7 +13,7 @@ from trdpath import engines
 from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.definitions import shipped_definitions
 from trdpath.definitions.dial import DIAL_COLUMNS, dial_counts, protect_dial
-from trdpath.definitions.compare import compare_extract
+from trdpath.definitions.compare import compare_extract, evaluate_definitions
 from trdpath.definitions.models import NOT_SHOWN, odds_ratios_by_definition, protect_odds_ratios
 from trdpath.stats import cohort_of
 from trdpath.stats.regression import stepwise_logistic
@@ -120,7 +120,7 @@ def test_the_dial_counts_by_hand():
     con = engines.connect("duckdb", engine=config.engine)
     raw = {n: con.create_table(f"raw_{n}", _with_row_numbers(f), temp=True) for n, f in _dial_tables().items()}
     extract = validate_extract(con, raw, {n: f"{n} table" for n in raw}, source="in-memory tables")
-    got = dial_counts(con, extract, config, dt.date(2001, 1, 1), compare_extract)
+    got = dial_counts(con, extract, config, dt.date(2001, 1, 1), compare_extract, evaluate_definitions)
     assert list(got.columns) == DIAL_COLUMNS and len(got) == 18
     for row in got.to_dict("records"):
         trd = row["persistence_gap_days"] in (90, 180) and row["min_trial_days"] in (28, 42)
@@ -211,7 +211,7 @@ def test_the_dial_sharing_compares_classification_equals_one_classification_per_
     config = StudyConfig()
     with open_source(root / "extract", config, None) as (con, extract):
         shared = compare_extract(con, extract, list(shipped_definitions().values())[:2], config, why="none")
-        got = dial_counts(con, extract, config, None, compare_extract, shared.classification)
+        got = dial_counts(con, extract, config, None, compare_extract, evaluate_definitions, shared.classification)
         for gap in DIAL_GAPS:
             settings = config.model_copy(update={"treatment": config.treatment.model_copy(update={"era_gap_days": gap})})
             again = compare_extract(con, extract, dial_definitions(), settings, why="none")

@@ -923,7 +923,7 @@ def read_definitions(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 def definitions_of(published) -> dict[str, pd.DataFrame]:
-    """The same strings from protect()'s published atlas (stats.definitions_audit.PublishedDefinitions)."""
+    """The same strings from protect()'s published atlas (definitions.audit.PublishedDefinitions)."""
     import io
 
     out = {}
@@ -950,7 +950,7 @@ def kappa_of_printed(row) -> float | None:
 
 
 def definitions_true_values(counts) -> dict[str, int]:
-    """The atlas's variables from its true tables (stats.definitions_audit.DefinitionCounts)."""
+    """The atlas's variables from its true tables (definitions.audit.DefinitionCounts)."""
     values: dict[str, int] = {}
     for _, row in counts.prevalence.iterrows():
         values[f"def:pop:{row['definition']}"] = int(row["population_n"])

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from trdpath.stats.definitions_audit import DefinitionCounts
+from trdpath.definitions.audit import DefinitionCounts
 
 LEVELS = {"2": "level_2_n", "3": "level_3_n", "4+": "level_4plus_n"}
 

@@ -22,7 +22,7 @@ from trdpath.config import DisclosureSection, StudyConfig
 from trdpath.definitions.compare import protect_agreement, protect_prevalence
 from trdpath.definitions.dial import protect_dial
 from trdpath.stats import analyse
-from trdpath.stats.definitions_audit import DefinitionCounts, protect_alone, publish
+from trdpath.definitions.audit import DefinitionCounts, protect_alone, publish
 from trdpath.stats.disclosure import protect
 from support.synthetic import synthetic_patients
 
@@ -170,7 +170,7 @@ def test_attacker_on_the_300_patient_synthetic_cohort_with_the_atlas(tmp_path):
     (which re-runs the report): the release and release/definitions/ as written, read back as strings."""
     from trdpath.config import load_config
     from trdpath.report.content import load_extras, true_extras
-    from trdpath.stats import definitions_audit
+    from trdpath.definitions import audit as definitions_audit
 
     command = [sys.executable, "-m", "trdpath"]
     out = tmp_path / "results"

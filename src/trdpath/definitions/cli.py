@@ -38,7 +38,8 @@ def compare_command(
     from trdpath.commandline import check_backend as _check_backend, console, parse_index_date as _parse_index_date, stage_progress
     from trdpath.config import load_config
     from trdpath.errors import UserError
-    from trdpath.definitions.compare import compare, prevalence_counts
+    from trdpath.api import compare
+    from trdpath.definitions.compare import prevalence_counts
     from trdpath.definitions.model import resolve_definitions
 
     chosen = resolve_definitions(definitions)  # bad files stop here, before any work

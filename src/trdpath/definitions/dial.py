@@ -43,15 +43,15 @@ def dial_definitions() -> list[Definition]:
 
 
 def dial_counts(con, extract, config: StudyConfig, index_date: dt.date | None, compare_extract,
-                classification=None) -> pd.DataFrame:
-    """True counts for every grid point (never written as they are; see protect_dial). `compare_extract` is
-    definitions.compare's (passed in: compare imports this module, so this one may not import it back).
+                evaluate_definitions, classification=None) -> pd.DataFrame:
+    """True counts for every grid point (never written as they are; see protect_dial). `compare_extract`
+    and `evaluate_definitions` are definitions.compare's (passed in: compare imports this module, so this one may
+    not import it back: tests/unit/test_import_graph.py).
 
     The extract is classified once (`classification`: compare's own, when it has one): the study's cohort
     does not move with the gap (a patient has an antidepressant era at every gap or at none). At the
     study's gap the six variants are evaluated on its eras; each other gap rebuilds only the exposures'
     eras, adequate-dose segments and episodes (as trdpath.pipeline builds them) and evaluates on those."""
-    from trdpath.definitions.compare import evaluate_definitions
     from trdpath.definitions.engine import Evaluator, Stages, stages_with_gap
 
     definitions = dial_definitions()
@@ -84,7 +84,7 @@ def protect_dial(table: pd.DataFrame, settings: DisclosureSection, forced=frozen
     """As the prevalence table: counts 1..min_count-1 shown as <min_count, others rounded, the percentage
     from the rounded counts; the three levels add up to TRD (and with non-TRD to the population), so a
     small level is hidden with another (secondary suppression, stats.disclosure.suppression_pattern).
-    ``forced``: ((days, gap, augmentation), column) cells the release audit hides (stats.definitions_audit)."""
+    ``forced``: ((days, gap, augmentation), column) cells the release audit hides (definitions.audit)."""
     if not settings.enabled:
         return table
     small = small_label(settings)

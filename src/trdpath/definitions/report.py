@@ -176,7 +176,7 @@ def section_parts(comparison, prevalence: pd.DataFrame, agreement: pd.DataFrame,
     """The section in reading order as plain data (every number disclosure-controlled): blocks of kind
     text, note, subheading, list, table (title, header, rows) and figure (key, caption, png). compare writes
     them as section.json (figures as PNG files beside it) for the report, and as section.html to read alone.
-    ``overlap``: the UpSet groups as the release audit published them (stats.definitions_audit)."""
+    ``overlap``: the UpSet groups as the release audit published them (definitions.audit)."""
     ids = [r.id for r in comparison.definitions]
     titles = {r.id: r.definition.title for r in comparison.definitions}
     table = prevalence_with_ci(prevalence)

@@ -150,7 +150,7 @@ def render_report(out_dir: Path, analysis: Analysis, attrition: pd.DataFrame, co
 def write_definitions(out_dir: Path, counts, protected, settings):
     """release/definitions/ from the atlas as protect() published it; the report's Definitions section."""
     from trdpath.definitions.report import report_section
-    from trdpath.stats.definitions_audit import write_release
+    from trdpath.definitions.audit import write_release
 
     folder = Path(out_dir) / DEFINITIONS_DIR
     write_release(counts, protected.definitions, settings, folder)

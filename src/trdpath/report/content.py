@@ -101,7 +101,7 @@ def load_extras(out_dir: Path, patients: pd.DataFrame) -> dict:
     # Written by `trdpath compare` (issue 17): its true counts, protected with the release (render_report); an
     # older compare left only its own release section, which is shown as it is.
     from trdpath.definitions.compare import PATIENT_LEVEL_DIR
-    from trdpath.stats import definitions_audit
+    from trdpath.definitions import audit as definitions_audit
 
     if (counts := definitions_audit.load(Path(out_dir) / PATIENT_LEVEL_DIR)) is not None:
         extras["definition_counts"] = counts

@@ -50,7 +50,7 @@ class Analysis:
     published_attrition: pd.DataFrame | None = None
     # Tables 6-9 and the Kaplan-Meier curve as published, when protect() was given them (stats.extra_tables).
     extras: object = None
-    # The definitions atlas as published (stats.definitions_audit.PublishedDefinitions), when given its counts.
+    # The definitions atlas as published (definitions.audit.PublishedDefinitions), when given its counts.
     definitions: object = None
 
     @property

@@ -873,13 +873,13 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
     given) is audited as one integer programme (:mod:`trdpath.stats.release_audit`) and every count it pins
     makes one more count hidden (secondary suppression), until no published figure pins a count. The published
     extra tables are ``.extras`` of the result; ``definitions`` (the atlas's true counts,
-    stats.definitions_audit.DefinitionCounts) are audited with the rest and published as ``.definitions``.
+    definitions.audit.DefinitionCounts) are audited with the rest and published as ``.definitions``.
     """
-    from trdpath.stats import definitions_audit, extra_tables
+    from trdpath.stats import extra_tables
 
     if not settings.enabled:
         published = None if extras is None else extra_tables.protect_extras(extras, settings, analysis.n_cohort, {})
-        atlas = None if definitions is None else definitions_audit.publish(definitions, settings)
+        atlas = None if definitions is None else definitions.publish(settings)
         return dataclasses.replace(analysis, disclosure_applied=False, extras=published, definitions=atlas)
     from trdpath.stats import release_audit
 
@@ -891,7 +891,7 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         flow = (merged, _round_attrition(merged, settings))
     hide: dict[str, set] = {name: set() for name in ("table1", "table2", "levels", "service", "sensitivity",
                                                      "journeys", "attrition", "warning", *EXTRA_KEYS,
-                                                     *definitions_audit.KEYS)}
+                                                     *(definitions.KEYS if definitions is not None else ()))}
     pinned: list = []
     published_extras = atlas = None
     for _ in range(AUDIT_ROUNDS):
@@ -920,15 +920,15 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
         # The audit reads the warnings as printed (a count in one is a count of the release).
         protected.warnings = published_warnings(analysis, protected, settings, hide["warning"])
         if definitions is not None:
-            atlas = definitions_audit.publish(definitions, settings, hide)
+            atlas = definitions.publish(settings, hide)
         pinned, to_hide = release_audit.audit(analysis, protected, settings, flow,
                                               None if extras is None else (extras, published_extras),
                                               None if definitions is None else (definitions, atlas))
-        new += [key for key in to_hide if _hide_key(key) not in hide[key[0]]]
+        new += [key for key in to_hide if _hide_key(key, definitions) not in hide[key[0]]]
         if not new:
             break
         for key in new:
-            hide[key[0]].add(_hide_key(key))
+            hide[key[0]].add(_hide_key(key, definitions))
     protected.audit_pinned = pinned  # counts still pinned after the last round (empty unless AUDIT_ROUNDS ran out)
     protected.published_attrition = flow[1] if flow is not None else None
     protected.extras = published_extras
@@ -943,12 +943,11 @@ def protect(analysis, settings: DisclosureSection, attrition: pd.DataFrame | Non
 EXTRA_KEYS = ("assumptions", "lines", "steps", "step_times")  # the extra tables' cells the audit may hide
 
 
-def _hide_key(key: tuple):
-    """An audit key ("table1", row, group) / ("journeys", row) as the cell key of its table's protection."""
+def _hide_key(key: tuple, definitions=None):
+    """An audit key ("table1", row, group) / ("journeys", row) as the cell key of its table's protection (the
+    atlas's keys, "def_...", as its own counts object says: stats does not import the definitions package)."""
     if key[0].startswith("def_"):
-        from trdpath.stats.definitions_audit import hide_key
-
-        return hide_key(key)
+        return definitions.hide_key(key)
     return key[1] if len(key) == 2 else key[1:]
 
 

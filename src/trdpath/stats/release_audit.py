@@ -320,7 +320,7 @@ def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataF
 
     ``attrition`` is (true merged cohort flow, published cohort flow), row for row; ``extras`` (true, published)
     :class:`~trdpath.stats.extra_tables.ExtraTables` (Tables 6-9 and the Kaplan-Meier curve); ``definitions``
-    (true, published) atlas tables (stats.definitions_audit).
+    (true, published) atlas tables (definitions.audit).
     """
     m = ReleaseModel(settings.min_count, settings.rounding)
     size = {g: m.size(("N", g), n) for g, n in (("mdd", analysis.n_mdd), ("trd", analysis.n_trd))}
@@ -397,9 +397,8 @@ def build(analysis, protected, settings, attrition: tuple[pd.DataFrame, pd.DataF
     if attrition is not None:
         _attrition(m, *attrition, cohort)
     if definitions is not None:
-        from trdpath.stats.definitions_audit import add_to_model
-
-        add_to_model(m, *definitions, size=size, cohort=cohort, level_size=level_size)
+        true_atlas, shown_atlas = definitions  # definitions.audit.DefinitionCounts and what was published
+        true_atlas.add_to_model(m, shown_atlas, size=size, cohort=cohort, level_size=level_size)
     fit_true, fit_published = analysis.model_fit, protected.model_fit
     if len(fit_true) and "n" in fit_true.columns:
         ns = [m.count(("fit", i), fit_published.at[i, "n"], fit_true.at[i, "n"], hideable=False)

@@ -46,6 +46,20 @@ class DefinitionCounts:
     def ids(self) -> list[str]:
         return list(self.titles["definition"])
 
+    # What stats.disclosure.protect() and stats.release_audit ask of the atlas: they take it through these
+    # methods, so the stats package never imports the definitions package (no import cycle).
+    KEYS = KEYS
+
+    def publish(self, settings, hide: dict | None = None) -> "PublishedDefinitions":
+        return publish(self, settings, hide)
+
+    def add_to_model(self, m, shown: "PublishedDefinitions", **links) -> None:
+        add_to_model(m, self, shown, **links)
+
+    @staticmethod
+    def hide_key(key: tuple):
+        return hide_key(key)
+
 
 @dataclass
 class PublishedDefinitions:
@@ -67,7 +81,7 @@ class PublishedDefinitions:
 def counts_of(comparison, blocks) -> DefinitionCounts:
     """The true tables of a Comparison (what `compare` writes into OUT/definitions/counts/)."""
     from trdpath.config import DisclosureSection
-    from trdpath.definitions.compare import agreement_counts, prevalence_counts
+    from trdpath.definitions.tables import agreement_counts, prevalence_counts
     from trdpath.definitions.models import odds_ratios_by_definition
     from trdpath.definitions.report import overlap_counts
 
@@ -107,7 +121,7 @@ def load(folder: Path) -> DefinitionCounts | None:
 
 def publish(counts: DefinitionCounts, settings, hide: dict | None = None) -> PublishedDefinitions:
     """The atlas as printed, with the cells the audit named hidden (``hide[key]`` sets of cell keys)."""
-    from trdpath.definitions.compare import protect_agreement, protect_prevalence
+    from trdpath.definitions.tables import protect_agreement, protect_prevalence
     from trdpath.definitions.dial import protect_dial
     from trdpath.definitions.models import protect_odds_ratios
 
