@@ -126,22 +126,6 @@ def missing_by_patient(rx: ibis.Table, ad_pairs: ibis.Table) -> ibis.Table:
     return flagged.group_by("patient_id").agg(no_dose=flagged.no_dose.any(), no_duration=flagged.no_duration.any())
 
 
-def changed_pairs(rx: ibis.Table, keyed: ibis.Table, ad_pairs: ibis.Table, mapping: ibis.Table) -> ibis.Table:
-    """pkey, ingredient_id, no_dose, no_duration: each ingredient of a prescription a handling can change (an
-    antidepressant one without a daily dose; one without a duration), for the patients of `keyed`. The keys
-    are those of build_exposures: the drug's (drug_key, atc_key) through the main run's drug map."""
-    keyed_rx = _with_keys(rx)
-    flagged = keyed_rx.left_join(ad_pairs.mutate(_ad=ibis.literal(True)),
-                                 [keyed_rx._drug_key == ad_pairs.drug_key, keyed_rx._atc_key == ad_pairs.atc_key])
-    flagged = flagged.select("patient_id", drug_key=flagged._drug_key, atc_key=flagged._atc_key,
-                             no_dose=flagged.daily_dose_mg.isnull() & flagged._ad.fill_null(False),
-                             no_duration=flagged.end_date.isnull() & flagged.days_supply.isnull())
-    flagged = flagged.filter(flagged.no_dose | flagged.no_duration)
-    flagged = flagged.join(keyed.select("patient_id", "pkey"), "patient_id").join(mapping, ["drug_key", "atc_key"])
-    return flagged.group_by(["pkey", flagged.ingredient_id.cast("int16").name("ingredient_id")]).agg(
-        no_dose=flagged.no_dose.any(), no_duration=flagged.no_duration.any())
-
-
 def scenario_treatment(stages: dict, config: StudyConfig, alternatives: list[Scenario]) -> ibis.Table:
     """patient_id, no_dose, no_duration (missing_by_patient) and, for each alternative i, ``episode_i`` (a
     current episode: an antidepressant era) and ``level_i`` (the resistance level the patient would have if
@@ -160,31 +144,18 @@ def scenario_treatment(stages: dict, config: StudyConfig, alternatives: list[Sce
                                                                               "atc_key": "string"})
     missing = missing_by_patient(rx, ad_pairs)
     keyed = stages["keyed"].select("patient_id", "pkey").join(missing, "patient_id").cache()
-    # Eras are per patient and ingredient (treatment.adequate_trials.WINDOW_KEYS): a handling changes only the
-    # eras of the ingredients of the prescriptions it changes. Those are rebuilt; the patient's other eras are
-    # the main run's (most of the prescriptions of a patient with one missing dose are complete).
-    pairs = changed_pairs(rx, keyed, ad_pairs, stages["mapping_table"]).cache()
-    exposures, kept = [], []
+    exposures = []
     for i, scenario in enumerate(alternatives):
         dose, duration = changes(scenario, treatment.unknown_dose)
         changed = (keyed.no_dose if dose else ibis.literal(False)) | (keyed.no_duration if duration
                                                                       else ibis.literal(False))
         keys = keyed.filter(changed).select("patient_id", pkey=keyed.pkey.cast("int64") * n + i)
-        rebuilt = pairs.filter((pairs.no_dose if dose else ibis.literal(False))
-                               | (pairs.no_duration if duration else ibis.literal(False)))
-        rebuilt = rebuilt.select(pkey=rebuilt.pkey.cast("int64") * n + i, ingredient_id=rebuilt.ingredient_id)
-        built = build_exposures(
+        exposures.append(build_exposures(
             scenario_prescriptions(rx.semi_join(keys, "patient_id"), ad_pairs, scenario, treatment.unknown_dose),
-            keys, stages["mapping_table"], stages["index_day"], treatment)
-        exposures.append(built.view().semi_join(rebuilt.view(), ["pkey", "ingredient_id"]))
-        main = stages["eras"]
-        main = main.join(keyed.filter(changed).select("pkey"), "pkey")
-        main = main.mutate(pkey=main.pkey.cast("int64") * n + i)
-        kept.append(main.anti_join(rebuilt.view(), ["pkey", "ingredient_id"]))
+            keys, stages["mapping_table"], stages["index_day"], treatment))
     ingredients = stages["ingredients"]
-    rebuilt_eras = eras_from_segments(era_segments(ibis.union(*exposures), treatment), ibis.memtable(ingredients),
-                                      treatment)
-    eras = ibis.union(rebuilt_eras, *(k.select(*rebuilt_eras.columns).cast(rebuilt_eras.schema()) for k in kept)).cache()
+    eras = eras_from_segments(era_segments(ibis.union(*exposures), treatment), ibis.memtable(ingredients),
+                              treatment).cache()
     ad_eras = eras.filter(eras.role == ANTIDEPRESSANT)
     episodes = current_episodes(ad_eras, treatment)
     per_drug = drugs_in_episode(eras, episodes)
