@@ -836,6 +836,23 @@ def t_tests_possible(n1, n2, boxes, t_box, w_box) -> bool:
     return False
 
 
+def truth_of_results(out: Path):
+    """What only the secure environment knows about a results folder: the analysis of its patients under its
+    configuration, its cohort flow and its true extract-level tables (the patient-level files beside
+    patients.csv). Returns (analysis, attrition, extras, config)."""
+    import json
+
+    from trdpath.config import load_config
+    from trdpath.report.content import load_extras, true_extras
+    from trdpath.stats import analyse
+
+    patients = pd.read_parquet(out / "patients.parquet")
+    config = load_config(out / "config.toml")
+    meta = json.loads((out / "metadata.json").read_text())
+    extras = true_extras(load_extras(out, patients), config.disclosure, meta)
+    return analyse(patients, config), pd.read_csv(out / "attrition.csv"), extras, config
+
+
 def true_values(attack: Attack, analysis, attrition: pd.DataFrame, extras=None, definitions=None) -> dict[str, int]:
     """The true value of every variable of the programme, from the unprotected analysis and the extra tables'
     true counts (stats.extra_tables.ExtraTables), for the self-check."""

@@ -28,18 +28,7 @@ def synthetic_definitions(patients: pd.DataFrame, seed: int, flips=(0.03, 0.1, 0
     for k, share in enumerate(flips):
         turned = rng.random(len(cohort)) < share
         verdicts[f"def_{k}"] = verdicts["maudsley"] ^ turned
-    ids = list(verdicts)
     n = len(cohort)
-    prevalence = pd.DataFrame([(d, n, int(v.sum()), 100 * v.sum() / n) for d, v in verdicts.items()],
-                              columns=["definition", "population_n", "trd_n", "trd_pct"])
-    rows = []
-    for a, b in itertools.combinations(ids, 2):
-        x, y = verdicts[a], verdicts[b]
-        cells = int((x & y).sum()), int((x & ~y).sum()), int((~x & y).sum()), int((~x & ~y).sum())
-        rows.append((a, b, n, *cells, _kappa(*cells)))
-    agreement = pd.DataFrame(rows, columns=["definition_a", "definition_b", "n", "both", "a_only", "b_only", "neither",
-                                            "kappa"])
-    overlap = pd.DataFrame(verdicts).value_counts().rename("n").reset_index()
     points = None
     if dial:
         levels = cohort["resistance_level"].astype(str).to_numpy()
@@ -53,6 +42,23 @@ def synthetic_definitions(patients: pd.DataFrame, seed: int, flips=(0.03, 0.1, 0
             out.append((days, gap, aug, n, total, 100 * total / n, *counts.values()))
         points = pd.DataFrame(out, columns=["min_trial_days", "persistence_gap_days", "augmentation_counts",
                                             "population_n", "trd_n", "trd_pct", *LEVELS.values()])
+    return atlas_of(verdicts, points)
+
+
+def atlas_of(verdicts: dict, dial: pd.DataFrame | None = None) -> DefinitionCounts:
+    """True tables of an atlas whose definitions share one population, counted here from each definition's
+    verdicts (one bool per patient), not by compare: prevalence, each pair's 2 x 2 table and kappa, the groups."""
+    v = {d: np.asarray(x, bool) for d, x in verdicts.items()}
+    ids, n = list(v), len(next(iter(v.values())))
+    prevalence = pd.DataFrame([(d, n, int(x.sum()), 100 * x.sum() / n) for d, x in v.items()],
+                              columns=["definition", "population_n", "trd_n", "trd_pct"])
+    rows = []
+    for a, b in itertools.combinations(ids, 2):
+        x, y = v[a], v[b]
+        cells = int((x & y).sum()), int((x & ~y).sum()), int((~x & y).sum()), int((~x & ~y).sum())
+        rows.append((a, b, n, *cells, _kappa(*cells)))
+    agreement = pd.DataFrame(rows, columns=["definition_a", "definition_b", "n", "both", "a_only", "b_only", "neither",
+                                            "kappa"])
     return DefinitionCounts(titles=pd.DataFrame({"definition": ids, "title": ids}), prevalence=prevalence,
                             agreement=agreement, odds=pd.DataFrame(columns=["definition", "term", "warning"]),
-                            overlap=overlap, dial=points)
+                            overlap=pd.DataFrame(v).value_counts().rename("n").reset_index(), dial=dial)

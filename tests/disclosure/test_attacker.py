@@ -12,7 +12,6 @@ model of the release is right); and every percentage and chi-squared is the one 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trdpath.config import DisclosureSection, StudyConfig, load_config
-from trdpath.stats import analyse
-from trdpath.report.content import load_extras, true_extras
+from trdpath.config import DisclosureSection
 from trdpath.stats.disclosure import protect
 from trdpath.stats.extra_tables import pathway_tables
 from trdpath.stats.pathways import synthetic_steps
-from support.synthetic import synthetic_patients
+from support.synthetic import analysed_cohort
 
-from .attacker import Attack, read_release, release_of, true_values
+from .attacker import Attack, read_release, release_of, true_values, truth_of_results
 
 SETTINGS = DisclosureSection()
 INDEX_DATE = dt.date(2021, 10, 31)  # the synthetic cohorts' index date (tests/support/synthetic.py)
@@ -74,13 +71,8 @@ def test_attacker_on_the_300_patient_synthetic_cohort(tmp_path):
     release = read_release(_tables_dir(out))
     assert {"table1_sociodemographics", "resistance_levels", "journeys", "attrition", "model_fit", "lines", "steps",
             "step_times", "time_to_trd", "assumption_sensitivity"} <= set(release)
-    patients = pd.read_parquet(out / "patients.parquet")
-    config = load_config(out / "config.toml")
-    analysis = analyse(patients, config)
-    attrition = pd.read_csv(out / "attrition.csv")
     # The true pathway and assumption tables, from the patient-level files the run left beside patients.csv.
-    meta = json.loads((out / "metadata.json").read_text())
-    extras = true_extras(load_extras(out, patients), config.disclosure, meta)
+    analysis, attrition, extras, _config = truth_of_results(out)
     attack = Attack(release)
     assert len(attack.published) > 400  # every count of every table is in the programme
     assert_no_count_recovered(attack, analysis, attrition, extras)
@@ -116,11 +108,7 @@ def _steps(patients: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def _generated_release(n: int, seed: int):
-    patients = synthetic_patients(n, seed=seed)
-    analysis = analyse(patients, StudyConfig())
-    in_cohort = int(patients["in_cohort"].sum())
-    attrition = pd.DataFrame({"rule": ["extract", "not_in_cohort"], "remaining": [n, in_cohort],
-                              "excluded": [0, n - in_cohort]})
+    patients, analysis, attrition = analysed_cohort(n, seed)
     # Tables 6-9 and the curve: steps made from each patient's drug sequence (stats.pathways.synthetic_steps).
     extras = pathway_tables(_steps(patients, seed), patients, SETTINGS, INDEX_DATE)
     extras.assumptions = _assumption_rows(patients, seed)

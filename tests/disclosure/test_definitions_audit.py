@@ -8,7 +8,6 @@ table with Cohen's kappa, the UpSet groups (overlap.csv, the figure's numbers) a
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
 import sys
 
@@ -18,38 +17,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trdpath.config import DisclosureSection, StudyConfig
+from trdpath.config import DisclosureSection
 from trdpath.definitions.compare import protect_agreement, protect_prevalence
 from trdpath.definitions.dial import protect_dial
-from trdpath.stats import analyse
 from trdpath.definitions.audit import DefinitionCounts, protect_alone, publish
 from trdpath.stats.disclosure import protect
-from support.synthetic import synthetic_patients
+from support.synthetic import analysed_cohort
 
 from .attacker import (
     Attack, definitions_of, definitions_true_values, read_definitions, read_release, release_of, true_values,
+    truth_of_results,
 )
-from .definitions_support import _kappa, synthetic_definitions
+from .definitions_support import _kappa, atlas_of, synthetic_definitions
 
 SETTINGS = DisclosureSection()  # min_count 8, rounding 5
 
 
 def _atlas(verdicts: dict[str, list[bool]]) -> DefinitionCounts:
     """True tables of an atlas whose definitions share one population (counted here, not by compare)."""
-    v = {d: np.array(x, bool) for d, x in verdicts.items()}
-    ids, n = list(v), len(next(iter(v.values())))
-    prevalence = pd.DataFrame([(d, n, int(x.sum()), 100 * x.sum() / n) for d, x in v.items()],
-                              columns=["definition", "population_n", "trd_n", "trd_pct"])
-    rows = []
-    for a, b in itertools.combinations(ids, 2):
-        x, y = v[a], v[b]
-        cells = int((x & y).sum()), int((x & ~y).sum()), int((~x & y).sum()), int((~x & ~y).sum())
-        rows.append((a, b, n, *cells, _kappa(*cells)))
-    agreement = pd.DataFrame(rows, columns=["definition_a", "definition_b", "n", "both", "a_only", "b_only",
-                                            "neither", "kappa"])
-    return DefinitionCounts(pd.DataFrame({"definition": ids, "title": ids}), prevalence, agreement,
-                            pd.DataFrame(columns=["definition", "term", "warning"]),
-                            pd.DataFrame(v).value_counts().rename("n").reset_index(), None)
+    return atlas_of(verdicts)
 
 
 def _pinned(release: dict, truth: dict) -> dict:
@@ -120,11 +106,7 @@ def test_cells_named_by_the_audit_are_hidden_by_the_protect_functions():
 
 
 def _release_with_atlas(n: int, seed: int):
-    patients = synthetic_patients(n, seed=seed)
-    analysis = analyse(patients, StudyConfig())
-    in_cohort = int(patients["in_cohort"].sum())
-    attrition = pd.DataFrame({"rule": ["extract", "not_in_cohort"], "remaining": [n, in_cohort],
-                              "excluded": [0, n - in_cohort]})
+    patients, analysis, attrition = analysed_cohort(n, seed)
     counts = synthetic_definitions(patients, seed)
     protected = protect(analysis, SETTINGS, attrition, None, counts)
     release = release_of(protected, protected.published_attrition)
@@ -168,8 +150,6 @@ def test_attacker_on_generated_small_atlases(n, seed, k):
 def test_attacker_on_the_300_patient_synthetic_cohort_with_the_atlas(tmp_path):
     """`trdpath synth --patients 300`, `trdpath run`, then `trdpath compare --dial` into the same results folder
     (which re-runs the report): the release and release/definitions/ as written, read back as strings."""
-    from trdpath.config import load_config
-    from trdpath.report.content import load_extras, true_extras
     from trdpath.definitions import audit as definitions_audit
 
     command = [sys.executable, "-m", "trdpath"]
@@ -182,12 +162,7 @@ def test_attacker_on_the_300_patient_synthetic_cohort_with_the_atlas(tmp_path):
     release.update(read_definitions(out / "release" / "definitions"))
     assert {"definitions_prevalence", "definitions_agreement", "definitions_overlap", "definitions_dial"} <= set(release)
     assert 'id="definitions"' in (out / "release" / "report.html").read_text(encoding="utf-8")
-    patients = pd.read_parquet(out / "patients.parquet")
-    config = load_config(out / "config.toml")
-    analysis = analyse(patients, config)
-    attrition = pd.read_csv(out / "attrition.csv")
-    meta = json.loads((out / "metadata.json").read_text())
-    extras = true_extras(load_extras(out, patients), config.disclosure, meta)
+    analysis, attrition, extras, _config = truth_of_results(out)
     counts = definitions_audit.load(out / "definitions")
     attack = Attack(release)
     assert sum(name.startswith("def:") for name in attack.p.names) > 150  # 12 definitions, 66 pairs, 18 dial points

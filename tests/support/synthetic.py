@@ -177,3 +177,16 @@ def self_harm_sources_cohort() -> pd.DataFrame:
     patients["self_harm_nlp"] = pd.array(np.r_[positions(100, 3, 15), positions(80, 5, 35)], dtype="boolean")
     patients["self_harm_any"] = pd.array(np.zeros(180, bool), dtype="boolean")
     return patients
+
+
+def analysed_cohort(n: int, seed: int = 0):
+    """synthetic_patients(n, seed), their analysis (trdpath.stats.analyse, default configuration) and the cohort
+    flow a run would print with them (the extract, then those not in the cohort): the inputs of protect()."""
+    from trdpath.config import StudyConfig
+    from trdpath.stats import analyse
+
+    patients = synthetic_patients(n, seed=seed)
+    in_cohort = int(patients["in_cohort"].sum())
+    attrition = pd.DataFrame({"rule": ["extract", "not_in_cohort"], "remaining": [n, in_cohort],
+                              "excluded": [0, n - in_cohort]})
+    return patients, analyse(patients, StudyConfig()), attrition

@@ -29,7 +29,7 @@ from trdpath.definitions.engine import Evaluator, Stages, why_text
 from trdpath.definitions.model import Definition
 from trdpath.definitions.params import Resolved, resolve
 from trdpath.pipeline import Classification, Progress, classify_extract
-from trdpath.safety import neutralise_arrow, neutralise_frame
+from trdpath.safety import neutralise_arrow
 # The two tables' counts and protection live in definitions.tables (re-exported: callers import them from here).
 from trdpath.definitions.tables import (agreement_counts, cohen_kappa, prevalence_counts,  # noqa: F401
                                        protect_agreement, protect_prevalence)

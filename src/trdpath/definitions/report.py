@@ -76,10 +76,13 @@ def upset_png(counts: pd.Series) -> bytes | None:
     import warnings
 
     fig = plt.figure(figsize=(11, 6))
-    with warnings.catch_warnings():  # upsetplot 0.9's own chained-assignment FutureWarning from pandas, not ours
+    with warnings.catch_warnings():
+        # upsetplot 0.9's own warnings, not ours: pandas' chained-assignment FutureWarning, and its count labels
+        # placed at 1-element arrays, which NumPy 1.25+ deprecates when matplotlib draws them (at savefig).
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", "Conversion of an array with ndim > 0 to a scalar", DeprecationWarning)
         UpSet(counts.sort_values(ascending=False).head(20), sort_by="input", show_counts=True).plot(fig=fig)
-    return _png(fig)
+        return _png(fig)
 
 
 def kappa_heatmap_png(agreement: pd.DataFrame, ids: list[str]) -> bytes:
