@@ -108,25 +108,6 @@ def extract_counts(con, extract: Extract, index_date: dt.date,
     return counts
 
 
-def check_counts(con, extract: Extract, name: str) -> dict[str, int]:
-    """Rows of table `name` failing each of its QUALITY_CHECKS: counted while validating where the
-    source was validated here, else by one query of the same conditions (OMOP sources)."""
-    counts = (extract.quality_counts or {}).get(name)
-    if counts is None:
-        table = getattr(extract, name)
-        checks = QUALITY_CHECKS[name]
-        row = con.execute(table.aggregate(**{check: table.count(where=condition(table))
-                                             for check, condition in checks.items()})).iloc[0]
-        counts = {check: as_count(row[check]) for check in checks}
-    return counts
-
-
-def prescription_checks(con, extract: Extract, index_date: dt.date) -> dict[str, int]:
-    """The prescription checks (QUALITY_CHECKS) and the rows starting after the index date, in one query
-    (none when validation counted the checks and the index date is after the latest prescription)."""
-    return extract_counts(con, extract, index_date, ("prescriptions",))["prescriptions"]
-
-
 def data_quality_rows(index_date: dt.date, counts: dict[str, dict[str, int]], codes: pd.DataFrame,
                       config: StudyConfig | None = None) -> list[tuple]:
     """Rows of data_quality.csv; `counts`: the extract's counts by table (extract_counts);
@@ -191,11 +172,6 @@ def code_system_rows(codes: pd.DataFrame, codes_config) -> list[tuple]:
     return rows
 
 
-def patient_date_checks(con, extract: Extract, index_date: dt.date) -> list[tuple]:
-    """Birth and death dates that are impossible at the index date (issue 13): rows of data_quality.csv."""
-    return _patient_date_rows(extract_counts(con, extract, index_date, ("patients",))["patients"], index_date)
-
-
 def _patient_date_rows(row: dict[str, int], index_date: dt.date) -> list[tuple]:
     rows = []
     if row["future_birth"]:
@@ -210,12 +186,6 @@ def _patient_date_rows(row: dict[str, int], index_date: dt.date) -> list[tuple]:
         rows.append(("patients", "death_date", f"after the index date {index_date}: not counted as died", "",
                      row["death_after_index"]))
     return rows
-
-
-def events_after_index(con, extract: Extract, index_date: dt.date) -> list[tuple]:
-    """Referrals and notes dated after the index date (ignored); prescriptions and diagnoses are
-    counted with their own checks. Needs a query only when the date bounds say some exist."""
-    return _events_after_index_rows(extract_counts(con, extract, index_date, ("referrals", "notes")), index_date)
 
 
 def _events_after_index_rows(counts: dict[str, dict[str, int]], index_date: dt.date) -> list[tuple]:

@@ -39,6 +39,22 @@ def test_capabilities_differ_where_the_engines_do():
     assert [ENGINES[n].capabilities.transactions for n in ("duckdb", "postgres", "pyspark")] == [True, True, False]
 
 
+@pytest.mark.parametrize("name", ["duckdb", "postgres"])
+def test_declared_row_hash_is_what_ibis_compiles(name):
+    # The incremental worklist's fingerprints hash whole rows natively where the engine can (a struct of the
+    # columns); PostgreSQL has no such hash. (PySpark's compiler needs a session: test_incremental_on_spark.)
+    import ibis
+    from ibis.common.exceptions import UnsupportedOperationError
+
+    t = ibis.table({"patient_id": "string", "start_date": "date", "daily_dose_mg": "float64"}, name="t")
+    try:
+        ibis.to_sql(t.select(h=ibis.struct({c: t[c] for c in t.columns}).hash()), dialect=name)
+        compiles = True
+    except UnsupportedOperationError:
+        compiles = False
+    assert ENGINES[name].capabilities.row_hash == compiles
+
+
 def test_an_unknown_engine_is_one_clear_error():
     with pytest.raises(BackendError, match="Unknown backend 'oracle'; choose one of: duckdb, postgres, pyspark"):
         engines.connect("oracle")

@@ -37,6 +37,7 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 
+from trdpath import engines
 from trdpath.config import StudyConfig
 from trdpath.early.timeline import Timeline, build_timeline
 from trdpath.early.worklist import contacts_as_of, dose_events
@@ -96,14 +97,11 @@ def _row_hash(con, table: ibis.Table, name: str) -> ibis.Value:
     """A 64-bit hash of each whole row. Where the engine hashes a row natively (DuckDB: HASH of a
     struct of the typed columns, ~4x less CPU than casting every value to text and joining), that;
     else (PostgreSQL hashes text only) the hash of the values as text joined by a unit separator."""
-    native = ibis.struct({c: table[c] for c in table.columns}).hash()
-    try:
-        con.compile(table.select(h=native))
-        return native
-    except Exception:  # noqa: BLE001 - no row hash on this engine (PostgreSQL: UnsupportedOperationError)
-        text = ibis.literal("\x1f").join([ibis.literal(name)] + [
-            table[c].cast("string").fill_null("\x1e") for c in table.columns])
-        return text.hash()
+    if engines.capabilities(con).row_hash:
+        return ibis.struct({c: table[c] for c in table.columns}).hash()
+    text = ibis.literal("\x1f").join([ibis.literal(name)] + [
+        table[c].cast("string").fill_null("\x1e") for c in table.columns])
+    return text.hash()
 
 
 def fingerprints(con, extract: Extract) -> ibis.Table:

@@ -46,6 +46,8 @@ class Capabilities:
     wide_queries: bool = False
     # statements in one BEGIN ... COMMIT (Spark has no multi-statement transaction: a table is overwritten whole)
     transactions: bool = True
+    # HASH of a whole row (a struct of its columns) in one native call; PostgreSQL hashes text only
+    row_hash: bool = True
 
 
 def first_line(exc: BaseException) -> str:
@@ -188,7 +190,7 @@ class DuckDB(Engine):
 
 class PostgreSQL(Engine):
     name, label = "postgres", "PostgreSQL"
-    capabilities = Capabilities(bit_or=True, try_cast=False, safe_strip=True)
+    capabilities = Capabilities(bit_or=True, try_cast=False, safe_strip=True, row_hash=False)
 
     def connect(self, url, engine, session=None):
         # No URL given (e.g. classify_tables(..., backend="postgres")): the environment may name the server.
