@@ -23,7 +23,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 from trdpath import api  # noqa: E402
-from trdpath.output import _write_csv  # noqa: E402
+from trdpath.output import write_csv  # noqa: E402
 from trdpath.safety import neutralise_arrow  # noqa: E402
 from trdpath.synth import generate  # noqa: E402
 
@@ -50,13 +50,13 @@ def main() -> None:
         times = {"write": [], "neutralise": [], "both": []}
         for _ in range(args.repeat):
             start = time.perf_counter()
-            _write_csv(table, work / "a.csv")
+            write_csv(table, work / "a.csv")
             times["write"].append(time.perf_counter() - start)
             start = time.perf_counter()
             neutralise_arrow(table)
             times["neutralise"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            _write_csv(neutralise_arrow(table), work / "b.csv")
+            write_csv(neutralise_arrow(table), work / "b.csv")
             times["both"].append(time.perf_counter() - start)
         medians = {k: statistics.median(v) for k, v in times.items()}
         for key, values in times.items():

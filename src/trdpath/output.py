@@ -111,5 +111,3 @@ def run_metadata(result: Classification) -> dict:
         "source": mask_credentials(result.source),
     }
 
-
-_write_csv = write_csv  # the name tests/unit/test_output_csv.py imports

@@ -14,7 +14,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trdpath.output import _write_csv, _write_csv_quoting
+from trdpath.output import _write_csv_quoting, write_csv
 
 
 def read_back(path) -> list[list[str]]:
@@ -30,7 +30,7 @@ def test_plain_values_written_by_hand_expected_text(tmp_path):
         "trd_date": pa.array([dt.date(2021, 10, 3), None], pa.date32()),
         "treatment_sequence": ["sertraline;+lithium", ""],
     })
-    _write_csv(table, tmp_path / "p.csv")
+    write_csv(table, tmp_path / "p.csv")
     assert (tmp_path / "p.csv").read_text() == (
         "patient_id,trd,n,trd_date,treatment_sequence\n"
         "007,true,3,2021-10-03,sertraline;+lithium\n"
@@ -40,7 +40,7 @@ def test_plain_values_written_by_hand_expected_text(tmp_path):
 
 def test_values_needing_quotes_fall_back_to_quoting_writer(tmp_path):
     table = pa.table({"patient_id": ["a", "b,c", 'd"e', "f\ng"], "treatment_sequence": ["", None, "x", "y"]})
-    _write_csv(table, tmp_path / "p.csv")
+    write_csv(table, tmp_path / "p.csv")
     assert (tmp_path / "p.csv").read_text() == (
         'patient_id,treatment_sequence\na,\n"b,c",\n"d""e",x\n"f\ng",y\n'
     )
@@ -54,7 +54,7 @@ texts = st.one_of(st.none(), st.text(alphabet=st.sampled_from(list('ab ,;"\n\r+Ã
 def test_both_writers_agree_and_read_back(tmp_path_factory, rows):
     folder = tmp_path_factory.mktemp("csv")
     table = pa.table({"a": [r[0] for r in rows], "b": [r[1] for r in rows], "flag": pa.array([r[2] for r in rows], pa.bool_())})
-    _write_csv(table, folder / "auto.csv")
+    write_csv(table, folder / "auto.csv")
     _write_csv_quoting(table, folder / "quoting.csv")
     assert (folder / "auto.csv").read_bytes() == (folder / "quoting.csv").read_bytes()
     expected = [["a", "b", "flag"]] + [

@@ -64,9 +64,9 @@ class Comparison:
         if self.why_source is not None:
             self.why_source.write(path)
         else:
-            from trdpath.output import _write_csv
+            from trdpath.output import write_csv
 
-            _write_csv(_neutralised(self._why if self._why is not None else WHY_SCHEMA.empty_table()), path)
+            write_csv(_neutralised(self._why if self._why is not None else WHY_SCHEMA.empty_table()), path)
 
     @property
     def patients_frame(self) -> pd.DataFrame:
@@ -198,11 +198,11 @@ class WhySource:
         return self._table
 
     def write(self, path: Path) -> None:
-        """why.csv, one definition at a time (trdpath.output._write_csv's format: Arrow's writer, quotes
+        """why.csv, one definition at a time (trdpath.output.write_csv's format: Arrow's writer, quotes
         only where a value needs them; when one does, the whole file is written again by that function)."""
         from pyarrow import csv as pa_csv
 
-        from trdpath.output import _write_csv
+        from trdpath.output import write_csv
 
         try:
             with open(path, "wb") as sink:
@@ -211,7 +211,7 @@ class WhySource:
                 for part in self.parts(neutralised=True):
                     pa_csv.write_csv(part, sink, options)
         except pa.ArrowInvalid:  # a text needs quotes (a comma in an identifier): the writer that quotes it
-            _write_csv(_neutralised(self.table()), path)
+            write_csv(_neutralised(self.table()), path)
 
 
 def _empty_compact() -> pa.Table:
@@ -283,12 +283,12 @@ def _finish(fetched: pa.Table, classification: Classification, resolved: list[Re
 
 def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSection) -> dict[str, Path]:
     """The files, each folder staged beside its target and swapped in whole by trdpath.atomic (no half-written output)."""
-    from trdpath.output import _write_csv
+    from trdpath.output import write_csv
 
     out = Path(out)
     targets = {"patient": out / PATIENT_LEVEL_DIR, "release": out / RELEASE_DIR}
     with atomic.replace_folder(targets["patient"]) as patient_dir, atomic.replace_folder(targets["release"]) as release_dir:
-        _write_csv(neutralise_arrow(comparison.patients), patient_dir / "patients.csv")
+        write_csv(neutralise_arrow(comparison.patients), patient_dir / "patients.csv")
         comparison.write_why(patient_dir / "why.csv")
         # The true counts stay in the patient-level folder for the report's whole-release audit; the release
         # copy is audited over the atlas's own counts (definitions.audit).
@@ -297,7 +297,7 @@ def write_comparison(comparison: Comparison, out: Path, settings: DisclosureSect
         blocks = [list(b) for b in comparison.classification.config.analysis.regression_blocks]
         counts = definitions_audit.counts_of(comparison, blocks)
         definitions_audit.save(counts, patient_dir)
-        if not definitions_audit.report_rewrites(out):  # else the report writes it (compare() runs it next)
+        if not definitions_audit.report_rewrites(out):  # else the report writes it (trdpath.api.compare runs it next)
             definitions_audit.write_release(counts, definitions_audit.protect_alone(counts, settings), settings, release_dir)
     return {"patients": targets["patient"] / "patients.csv", "why": targets["patient"] / "why.csv",
             "prevalence": targets["release"] / "prevalence.csv", "agreement": targets["release"] / "agreement.csv"}
