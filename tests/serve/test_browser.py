@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from trdpath import layout
+from support.browser import next_page
 
 SECRET = "test-token-0123456789abcdef"  # the same as conftest.SECRET
 
@@ -59,8 +60,9 @@ def test_views_numbers_and_filters_in_a_real_browser(browser, live_server, resul
     browser.save_screenshot(str(shots / "tables.png"))
 
     # Choosing a filter submits it (the script) and the scope says what is shown.
-    Select(browser.find_element(By.NAME, "sex")).select_by_visible_text("female")
-    WebDriverWait(browser, 10).until(EC.url_contains("sex=female"))
+    with next_page(browser):
+        Select(browser.find_element(By.NAME, "sex")).select_by_visible_text("female")
+    assert "sex=female" in browser.current_url
     assert "female" in browser.find_element(By.ID, "scope").text
     filtered = cells(browser, "table1")
     assert filtered and filtered != on_screen
@@ -70,8 +72,9 @@ def test_views_numbers_and_filters_in_a_real_browser(browser, live_server, resul
                 assert not 0 < int(text.replace(",", "")) < 8
     browser.save_screenshot(str(shots / "tables-female.png"))
     # A second filter chosen replaces the first (one at a time).
-    Select(browser.find_element(By.NAME, "age_band")).select_by_visible_text("45-54")
-    WebDriverWait(browser, 10).until(EC.url_contains("age_band=45-54"))
+    with next_page(browser):
+        Select(browser.find_element(By.NAME, "age_band")).select_by_visible_text("45-54")
+    assert "age_band=45-54" in browser.current_url
     assert "sex=female" not in browser.current_url
 
     browser.get(f"{live_server}/pathways")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from serve.handmade import EXPECTED_KEY_DATES, HOSTILE_TEAM
+from support.browser import next_page
 
 SECRET = "test-token-0123456789abcdef"  # the same as conftest.SECRET
 
@@ -66,9 +67,7 @@ def test_patient_timeline_in_a_real_browser(browser, handmade_server, shots):
 
 def test_worklist_filters_in_a_real_browser(browser, handmade_server, shots):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.select import Select
-    from selenium.webdriver.support.ui import WebDriverWait
 
     def ids():
         return [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#worklist tbody tr td:nth-child(2) a")]
@@ -77,24 +76,29 @@ def test_worklist_filters_in_a_real_browser(browser, handmade_server, shots):
     browser.get(f"{handmade_server}/worklist")
     assert ids() == ["P1", "P2", "<b>P4</b>", "P3"]  # priority order (worked out in test_worklist_view.py)
     # Choosing a value submits the form (the script); filters combine and stay in the address.
-    Select(browser.find_element(By.NAME, "team")).select_by_visible_text("CMHT North")
-    WebDriverWait(browser, 10).until(EC.url_contains("team=CMHT+North"))
+    with next_page(browser):
+        Select(browser.find_element(By.NAME, "team")).select_by_visible_text("CMHT North")
+    assert "team=CMHT+North" in browser.current_url
     assert ids() == ["P1", "P3"]
-    Select(browser.find_element(By.NAME, "stage")).select_by_visible_text("0")
-    WebDriverWait(browser, 10).until(EC.url_contains("stage=0"))
+    with next_page(browser):
+        Select(browser.find_element(By.NAME, "stage")).select_by_visible_text("0")
+    assert "stage=0" in browser.current_url
     assert "team=CMHT+North" in browser.current_url and ids() == ["P3"]
     assert browser.find_element(By.ID, "worklist-count").text.startswith("1 patient(s) with team CMHT North, stage 0")
     browser.get(f"{handmade_server}/worklist")
-    Select(browser.find_element(By.NAME, "team")).select_by_visible_text(HOSTILE_TEAM)  # shown as text
-    WebDriverWait(browser, 10).until(EC.url_contains("team=%3Cscript"))
+    with next_page(browser):
+        Select(browser.find_element(By.NAME, "team")).select_by_visible_text(HOSTILE_TEAM)  # shown as text
+    assert "team=%3Cscript" in browser.current_url
     assert ids() == ["P2"]
-    Select(browser.find_element(By.NAME, "sort")).select_by_visible_text("Longest since contact")
-    WebDriverWait(browser, 10).until(EC.url_contains("sort=contact"))
+    with next_page(browser):
+        Select(browser.find_element(By.NAME, "sort")).select_by_visible_text("Longest since contact")
+    assert "sort=contact" in browser.current_url
     browser.get(f"{handmade_server}/worklist?sort=contact")
     assert ids() == ["P3", "P2", "<b>P4</b>", "P1"]
     browser.save_screenshot(str(shots / "worklist.png"))
-    browser.find_element(By.LINK_TEXT, "<b>P4</b>").click()  # the hostile id's link opens its page
-    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "timeline")))
+    with next_page(browser):
+        browser.find_element(By.LINK_TEXT, "<b>P4</b>").click()  # the hostile id's link opens its page
+    assert browser.find_elements(By.ID, "timeline")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Patient <b>P4</b>"
     browser.get(f"{handmade_server}/worklist?team=Nobody")
     assert "not on this worklist" in browser.find_element(By.ID, "worklist-error").text

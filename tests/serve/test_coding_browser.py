@@ -21,6 +21,7 @@ from trdpath.qualitative import team
 from trdpath.qualitative.coding import add_transcript, get_code
 from trdpath.qualitative.store import create_project, open_project
 from trdpath.qualitative.transcripts import ParsedTranscript, ParsedTurn
+from support.browser import next_page
 
 # The tests are one coding session told in order (log in, code, blind round, suggestions, codebook edits) on
 # one module-scoped server and browsers: under xdist they must run in file order on one worker.
@@ -171,12 +172,8 @@ return [document.getElementById('start').value, document.getElementById('end').v
 
 def click_and_wait(driver, element) -> None:
     """Click a submit button and wait for the next page (the store is read after the POST has finished)."""
-    from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    page = driver.find_element(_by().TAG_NAME, "html")
-    element.click()
-    WebDriverWait(driver, 20).until(EC.staleness_of(page))
+    with next_page(driver):
+        element.click()
 
 
 def ids(project_path):
@@ -228,12 +225,8 @@ def test_code_a_hostile_transcript_by_mouse_and_keyboard(browsers, server, proje
 
     # The keyboard: select, then "2" applies the second code of the list (Sleep).
     alice.execute_script(SELECT_JS, "could not sleep at night", 0)
-    page = alice.find_element(By.TAG_NAME, "html")
-    ActionChains(alice).send_keys("2").perform()
-    from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(alice, 20).until(EC.staleness_of(page))
+    with next_page(alice):
+        ActionChains(alice).send_keys("2").perform()
     where = BODY.index("could not sleep at night")
     assert ("alice", "Sleep", where, where + 24, "could not sleep at night") in segments(project_path, "alice")
 
