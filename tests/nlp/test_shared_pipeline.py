@@ -59,16 +59,16 @@ def test_one_pipeline_per_rule_set_and_thread(tmp_path):
 
 
 def test_shared_pipeline_gives_a_fresh_pipelines_mentions():
+    gold, synthetic = _gold_notes("test"), _synthetic_notes(300, seed=7)
+    fresh = [extract_mentions(notes, build_pipeline()) for notes in (gold, synthetic)]  # one new pipeline each
+    assert all(len(found) > 0 for found in fresh)
     # Read in this order by the one shared pipeline: every mention and column as a pipeline built for it alone.
-    batches = [_gold_notes("test"), _synthetic_notes(300, seed=7), _gold_notes("test")]
-    for notes in batches:
+    for notes, expected in ((gold, fresh[0]), (synthetic, fresh[1]), (gold, fresh[0])):
         shared = extract_mentions(notes, shared_pipeline())
-        fresh = extract_mentions(notes, build_pipeline())
-        assert len(fresh) > 0
-        pd.testing.assert_frame_equal(shared, fresh)
-        assert shared.to_csv(index=False) == fresh.to_csv(index=False)
+        pd.testing.assert_frame_equal(shared, expected)
+        assert shared.to_csv(index=False) == expected.to_csv(index=False)
     # extract_mentions without a pipeline uses the shared one
-    assert extract_mentions(batches[-1]).to_csv(index=False) == fresh.to_csv(index=False)
+    assert extract_mentions(synthetic).to_csv(index=False) == fresh[1].to_csv(index=False)
 
 
 def test_patient_flags_as_with_a_fresh_pipeline():
