@@ -173,7 +173,8 @@ def shared_pipeline(extra_rule_files: Sequence[Path | str] = (), compile_rules: 
     Running a pipeline changes nothing in it that later documents see (medspaCy's components keep their
     state in the rules added at build time; spaCy only adds strings to its vocabulary), so mentions are
     the same as from a fresh pipeline (tests/nlp/test_shared_pipeline.py)."""
-    key = _rules_key(tuple(extra_rule_files), compile_rules)
+    extra_rule_files = tuple(extra_rule_files)  # read twice below (a generator would be empty the second time)
+    key = _rules_key(extra_rule_files, compile_rules)
     if key is None:
         return build_pipeline(extra_rule_files, compile_rules=compile_rules)
     cache = getattr(_PIPELINES, "cache", None)
