@@ -12,8 +12,6 @@ model of the release is right); and every percentage and chi-squared is the one 
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from trdpath.config import DisclosureSection
 from trdpath.stats.disclosure import protect
 from trdpath.stats.extra_tables import pathway_tables
 from trdpath.stats.pathways import synthetic_steps
+from support.cli import run_trdpath
 from support.synthetic import analysed_cohort
 
 from .attacker import Attack, read_release, release_of, true_values, truth_of_results
@@ -62,12 +61,10 @@ def _tables_dir(out: Path) -> Path:
 @pytest.mark.slow
 def test_attacker_on_the_300_patient_synthetic_cohort(tmp_path):
     """`trdpath synth --patients 300` then `trdpath run`: the release as written, read back as strings."""
-    command = [sys.executable, "-m", "trdpath"]
-    subprocess.run(command + ["synth", "--patients", "300", "--out", str(tmp_path / "extract")], check=True,
-                   capture_output=True)
+    # `trdpath ARGS` in this process, as a process would run it (tests/support/cli.py).
+    run_trdpath("synth", "--patients", "300", "--out", str(tmp_path / "extract"), check=True)
     out = tmp_path / "results"
-    subprocess.run(command + ["run", "--data", str(tmp_path / "extract"), "--out", str(out)], check=True,
-                   capture_output=True)
+    run_trdpath("run", "--data", str(tmp_path / "extract"), "--out", str(out), check=True)
     release = read_release(_tables_dir(out))
     assert {"table1_sociodemographics", "resistance_levels", "journeys", "attrition", "model_fit", "lines", "steps",
             "step_times", "time_to_trd", "assumption_sensitivity"} <= set(release)

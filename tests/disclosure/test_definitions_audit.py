@@ -8,8 +8,6 @@ table with Cohen's kappa, the UpSet groups (overlap.csv, the figure's numbers) a
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -22,6 +20,7 @@ from trdpath.definitions.compare import protect_agreement, protect_prevalence
 from trdpath.definitions.dial import protect_dial
 from trdpath.definitions.audit import DefinitionCounts, protect_alone, publish
 from trdpath.stats.disclosure import protect
+from support.cli import run_trdpath
 from support.synthetic import analysed_cohort
 
 from .attacker import (
@@ -152,12 +151,11 @@ def test_attacker_on_the_300_patient_synthetic_cohort_with_the_atlas(tmp_path):
     (which re-runs the report): the release and release/definitions/ as written, read back as strings."""
     from trdpath.definitions import audit as definitions_audit
 
-    command = [sys.executable, "-m", "trdpath"]
     out = tmp_path / "results"
     for args in (["synth", "--patients", "300", "--out", str(tmp_path / "extract")],
                  ["run", "--data", str(tmp_path / "extract"), "--out", str(out)],
                  ["compare", "--data", str(tmp_path / "extract"), "--out", str(out), "--dial", "--quiet"]):
-        subprocess.run(command + args, check=True, capture_output=True)
+        run_trdpath(*args, check=True)  # `trdpath ARGS` in this process, as a process would run it
     release = read_release(out / "release" / "tables")
     release.update(read_definitions(out / "release" / "definitions"))
     assert {"definitions_prevalence", "definitions_agreement", "definitions_overlap", "definitions_dial"} <= set(release)

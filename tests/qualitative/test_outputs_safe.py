@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
 import pytest
 
+from support.cli import run_qual
 from trdpath.qualitative import models as m
 from trdpath.qualitative.coding import import_participants
 from trdpath.qualitative.report import build_report_data, participant_characteristics, render_html, write_reports
@@ -21,7 +20,6 @@ from trdpath.qualitative.tables import export_segments
 from .test_postgres import URL as POSTGRES_URL
 from .test_postgres import postgres_url  # noqa: F401 - the fixture
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 PAYLOADS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
 
 
@@ -64,10 +62,8 @@ def test_xlsx_export_stores_no_formula_and_csv_cells_are_neutralised(tmp_path):
 def test_qual_tables_and_agree_csvs_are_neutralised(tmp_path):
     project = hostile_project(tmp_path / "p.qual")
     project.close()
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
     for command in (["tables", str(tmp_path / "p.qual"), str(tmp_path / "tables")],):
-        run = subprocess.run([sys.executable, "-m", "trdpath.qualitative.cli", *command], capture_output=True,
-                             text=True, env=env, timeout=120)
+        run = run_qual(*command)
         assert run.returncode == 0, run.stderr
     written = list((tmp_path / "tables").glob("*.csv"))
     assert len(written) == 3
@@ -105,9 +101,7 @@ def test_exports_follow_the_users_umask(tmp_path, umask, mode):
 
 # ------------------------------------------------------------------------------------------- credentials
 def qual(*args):
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.run([sys.executable, "-m", "trdpath.qualitative.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return run_qual(*args)  # `python -m trdpath.qualitative.cli ARGS`, in this process (tests/support/cli.py)
 
 
 @pytest.mark.parametrize("args", [

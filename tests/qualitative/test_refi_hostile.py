@@ -5,10 +5,7 @@ against the REFI-QDA 1.0 schema first, so the test is about trdpath and not abou
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -16,13 +13,13 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
+from support.cli import run_qual
 from trdpath.errors import InputError
 from trdpath.qualitative import models as m
 from trdpath.qualitative.refi import (CODEBOOK_XSD, PROJECT_XSD, ImportLimits, export_qdpx, import_qdc, import_qdpx,
                                       import_qdpx_into, new_counts, qdpx_project_xml, validate_xml)
 from trdpath.qualitative.store import create_project
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 NS = 'xmlns="urn:QDA-XML:project:1.0"'
 
 # GUIDs written the NVivo way (braced, upper case) in some places and bare in others, as real files mix them.
@@ -182,9 +179,7 @@ def test_the_cli_reports_a_limit_as_a_message_with_exit_2(tmp_path):
     path = qdpx(tmp_path / "t.qdpx", xml, {"Sources/big.txt": "x" * 2_000_000})
     project = tmp_path / "p.qual"
     create_project(project, "t").close()
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    run = subprocess.run([sys.executable, "-m", "trdpath.qualitative.cli", "import", str(project), str(path),
-                          "--max-entry-mb", "1"], capture_output=True, text=True, env=env, timeout=120)
+    run = run_qual("import", str(project), str(path), "--max-entry-mb", "1")
     assert run.returncode == 2 and "Traceback" not in run.stderr + run.stdout
     assert "1.9 MB uncompressed, over the limit of 1.0 MB" in run.stderr  # 2,000,000 / 1,048,576 = 1.907
 
@@ -463,9 +458,7 @@ def test_the_cli_gives_a_message_not_a_traceback_for_a_malformed_file(tmp_path):
     path = qdpx(tmp_path / "bad.qdpx", xml)
     project = tmp_path / "p.qual"
     create_project(project, "t").close()
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    run = subprocess.run([sys.executable, "-m", "trdpath.qualitative.cli", "import", str(project), str(path)],
-                         capture_output=True, text=True, env=env, timeout=120)
+    run = run_qual("import", str(project), str(path))
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "endPosition is not a whole number" in run.stderr and "'Board'" in run.stderr
 

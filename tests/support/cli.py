@@ -9,6 +9,7 @@ warnings printed on stderr, log records of WARNING and above on stderr (Python's
 and an exception that escapes becoming a traceback on stderr and exit 1. It returns a
 ``subprocess.CompletedProcess`` like ``subprocess.run(..., capture_output=True, text=True)``.
 
+``run_qual`` does the same for ``python -m trdpath.qualitative.cli`` (its ``main()``; ~4.5 s of CPU a process).
 ``run_trdpath_process`` starts the real process; tests about the process itself use it (the exit code
 of the real entry point, output on real pipes, kills).
 """
@@ -84,10 +85,10 @@ def _descriptors():
             file.close()
 
 
-def run_trdpath(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
-                check: bool = False) -> subprocess.CompletedProcess:
-    """`trdpath ARGS` in this process; ``env`` adds to (or replaces in) the environment for the call;
-    ``check`` raises CalledProcessError on a non-zero exit, as subprocess.run does."""
+def _in_process(command: list[str], entry_point, env: Mapping[str, str] | None, cwd: Path | str | None,
+                check: bool, argv: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``entry_point()`` (returns the exit code) in this process as a process would see it (module
+    docstring); ``argv``: sys.argv for an entry point that reads it."""
     out, err = io.StringIO(), io.StringIO()
     log_handler = logging.StreamHandler(err)
     log_handler.setLevel(logging.WARNING)
@@ -98,25 +99,56 @@ def run_trdpath(*args: str, env: Mapping[str, str] | None = None, cwd: Path | st
         for action, category in _PROCESS_WARNING_FILTERS:
             warnings.simplefilter(action, category)
         saved_stdin, sys.stdin = sys.stdin, io.StringIO("")
+        saved_argv, sys.argv = sys.argv, (argv or sys.argv)
         root.addHandler(log_handler)
         try:
-            from trdpath import cli
-
-            cli._debug["on"] = bool(os.environ.get("TRDPATH_DEBUG"))  # read at start-up by a real process
-            code = cli.handle(list(map(str, args)))
+            code = entry_point()
+        except SystemExit as exc:  # what the interpreter makes of sys.exit(code)
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if exc.code is not None and not isinstance(exc.code, int):
+                err.write(f"{exc.code}\n")
         except BaseException:  # noqa: BLE001 - what the interpreter does with an exception main() lets out
             err.write(traceback.format_exc())
             code = 1
         finally:
             root.removeHandler(log_handler)
-            sys.stdin = saved_stdin
+            sys.stdin, sys.argv = saved_stdin, saved_argv
         for warning in caught:
             err.write(warnings.formatwarning(warning.message, warning.category, warning.filename, warning.lineno))
-    done = subprocess.CompletedProcess(["trdpath", *map(str, args)], code, out.getvalue() + written[0],
-                                       err.getvalue() + written[1])
+    done = subprocess.CompletedProcess(command, code, out.getvalue() + written[0], err.getvalue() + written[1])
     if check:
         done.check_returncode()
     return done
+
+
+def run_trdpath(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
+                check: bool = False) -> subprocess.CompletedProcess:
+    """`trdpath ARGS` in this process; ``env`` adds to (or replaces in) the environment for the call;
+    ``check`` raises CalledProcessError on a non-zero exit, as subprocess.run does."""
+    def entry_point() -> int:
+        from trdpath import cli
+
+        cli._debug["on"] = bool(os.environ.get("TRDPATH_DEBUG"))  # read at start-up by a real process
+        return cli.handle(list(map(str, args)))
+
+    return _in_process(["trdpath", *map(str, args)], entry_point, env, cwd, check)
+
+
+def run_qual(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
+             check: bool = False) -> subprocess.CompletedProcess:
+    """`python -m trdpath.qualitative.cli ARGS` in this process: its ``main()`` (which reads sys.argv and
+    ends with sys.exit on an error), as run_trdpath runs `trdpath`."""
+    def entry_point() -> int:
+        from trdpath.qualitative.cli import main
+
+        main()
+        return 0  # main() returned: the interpreter exits 0
+
+    import trdpath.qualitative.cli as module
+
+    # sys.argv as `python -m` sets it: the module's file, then the arguments.
+    return _in_process(["trdpath.qualitative.cli", *map(str, args)], entry_point, env, cwd, check,
+                       argv=[module.__file__, *map(str, args)])
 
 
 def run_trdpath_process(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,

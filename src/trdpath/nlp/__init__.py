@@ -13,6 +13,7 @@ _WHERE = {
     "FLAG_COLUMNS": "patient", "affirmed": "patient", "flags_from_mentions": "patient", "patient_flags": "patient",
     "self_harm_gain": "patient", "self_harm_sensitivity_inputs": "patient",
     "MENTION_COLUMNS": "pipeline", "build_pipeline": "pipeline", "extract_mentions": "pipeline",
+    "shared_pipeline": "pipeline",
     "make_notes": "synthetic",
 }
 

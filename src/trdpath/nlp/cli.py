@@ -82,10 +82,10 @@ def evaluate(gold: Path = typer.Argument(..., help="Gold CSV (see docs/nlp.md), 
                                             help="Also score each phrasing family ('# family:' in the markup).")):
     """Precision, recall and F1 (bootstrap 95% CI) per category and context attribute on a gold set."""
     from trdpath.nlp.evaluate import evaluate as run_evaluation
-    from trdpath.nlp.pipeline import build_pipeline
+    from trdpath.nlp.pipeline import shared_pipeline
 
     try:
-        nlp = build_pipeline(rules or ())
+        nlp = shared_pipeline(rules or ())
         scores, predicted, false_pos, false_neg = run_evaluation(gold, nlp)
     except UserError as error:
         _fail(error)
@@ -123,11 +123,11 @@ def extract(notes: Path = typer.Option(..., "--notes", help="Notes table (CSV or
             processes: int = typer.Option(1, "--processes", min=1, help="Worker processes for spaCy."),
             batch_size: int = typer.Option(256, "--batch-size", min=1)):
     """Mention-level table: one row per mention with its category and context."""
-    from trdpath.nlp.pipeline import build_pipeline, extract_mentions
+    from trdpath.nlp.pipeline import extract_mentions, shared_pipeline
 
     try:
         table = _read_table(notes)
-        nlp = build_pipeline(rules or ())
+        nlp = shared_pipeline(rules or ())
         mentions = extract_mentions(table, nlp, batch_size=batch_size, n_process=processes, progress=True)
         _write_atomic(mentions, out)
     except UserError as error:

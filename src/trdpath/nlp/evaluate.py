@@ -289,10 +289,10 @@ def predict_gold(gold: pd.DataFrame, nlp: Language) -> pd.DataFrame:
 
 
 def evaluate(gold_file: Path | str, nlp: Language | None = None) -> tuple[dict[str, Score], pd.DataFrame, list, list]:
-    from trdpath.nlp.pipeline import build_pipeline
+    from trdpath.nlp.pipeline import shared_pipeline
 
     gold = read_gold(gold_file)
-    nlp = nlp or build_pipeline()
+    nlp = nlp or shared_pipeline()
     predicted = predict_gold(gold, nlp)
     pairs, false_pos, false_neg = match_mentions(gold, predicted)
     return score(gold, predicted), predicted, false_pos, false_neg

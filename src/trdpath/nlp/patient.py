@@ -16,7 +16,7 @@ from typing import Sequence
 import pandas as pd
 
 from trdpath.errors import InputError
-from trdpath.nlp.pipeline import CATEGORIES, INTERNAL_CATEGORIES, build_pipeline, extract_mentions, validate_notes
+from trdpath.nlp.pipeline import CATEGORIES, INTERNAL_CATEGORIES, extract_mentions, shared_pipeline, validate_notes
 from trdpath.nlp.rules import load_rules
 
 FLAG_COLUMNS = ["self_harm_nlp", "suicidal_ideation_nlp", "suicide_attempt_nlp"]
@@ -77,10 +77,12 @@ def patient_flags(notes: pd.DataFrame, index_date: dt.date | pd.Series | Mapping
     with no notes are absent (join with how='left' and fill False).
     """
     notes = validate_notes(notes)
-    # Compiling the rules is only worth it when they are run; the category names are the same either way.
-    rules = load_rules(extra_rule_files, compile_rules=mentions is None)
     if mentions is None:
-        mentions = extract_mentions(notes, build_pipeline(rules=rules), n_process=n_process, progress=progress)
+        # The pipeline of these rule files, built once per process (pipeline.shared_pipeline).
+        mentions = extract_mentions(notes, shared_pipeline(extra_rule_files), n_process=n_process,
+                                    progress=progress)
+    # Only the category names are needed here: the same whether the rules are compiled or not.
+    rules = load_rules(extra_rule_files, compile_rules=False)
     return flags_from_mentions(mentions, notes["patient_id"], index_date,
                                extra_categories=reported_categories(rules.target_rules))
 

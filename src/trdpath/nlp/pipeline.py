@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import bisect
 import gc
+import hashlib
 import re
+import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -22,7 +25,7 @@ from spacy.language import Language
 from spacy.tokens import Span
 
 from trdpath.errors import InputError
-from trdpath.nlp.rules import RuleSet, load_rules
+from trdpath.nlp.rules import BUILTIN_RULE_FILES, RuleSet, load_rules
 
 CATEGORIES = {"SELF_HARM": "self_harm", "SUICIDAL_IDEATION": "suicidal_ideation",
               "SUICIDE_ATTEMPT": "suicide_attempt"}
@@ -140,6 +143,50 @@ def build_pipeline(extra_rule_files: Iterable[Path | str] = (), rules: RuleSet |
     literal_headers = all(rule.pattern is None for rule in rules.section_rules)
     nlp.meta["trdpath_section_headers"] = (
         "|".join(re.escape(rule.literal) for rule in rules.section_rules) if literal_headers else None)
+    return nlp
+
+
+# Built pipelines kept per thread (spaCy's vocabulary is not safe for two threads writing at once), keyed by
+# the bytes of every rule file read: building one costs ~1-2 s of CPU (medspaCy validates each token
+# pattern), more than the notes of a small extract take, and a process may classify many extracts.
+PIPELINE_CACHE_SIZE = 4
+_PIPELINES = threading.local()
+
+
+def _rules_key(extra_rule_files: Sequence[Path | str], compile_rules: bool) -> tuple | None:
+    """What the pipeline is built from: the built-in and extra rule files' contents; None if one is unreadable
+    (then the pipeline is built afresh, so load_rules raises its own message)."""
+    from importlib import resources
+
+    package = resources.files("trdpath.nlp") / "rules"
+    try:
+        files = [(name, (package / name).read_bytes()) for name in BUILTIN_RULE_FILES]
+        files += [(str(extra), Path(extra).read_bytes()) for extra in extra_rule_files]
+    except OSError:
+        return None
+    return (compile_rules, *((name, hashlib.sha256(data).hexdigest()) for name, data in files))
+
+
+def shared_pipeline(extra_rule_files: Sequence[Path | str] = (), compile_rules: bool = True) -> Language:
+    """build_pipeline(extra_rule_files), built once per thread for the same rule files' contents and reused.
+
+    Running a pipeline changes nothing in it that later documents see (medspaCy's components keep their
+    state in the rules added at build time; spaCy only adds strings to its vocabulary), so mentions are
+    the same as from a fresh pipeline (tests/nlp/test_shared_pipeline.py)."""
+    extra_rule_files = tuple(extra_rule_files)  # read twice below (a generator would be empty the second time)
+    key = _rules_key(extra_rule_files, compile_rules)
+    if key is None:
+        return build_pipeline(extra_rule_files, compile_rules=compile_rules)
+    cache = getattr(_PIPELINES, "cache", None)
+    if cache is None:
+        cache = _PIPELINES.cache = OrderedDict()
+    nlp = cache.get(key)
+    if nlp is None:
+        nlp = build_pipeline(extra_rule_files, compile_rules=compile_rules)
+        cache[key] = nlp
+        while len(cache) > PIPELINE_CACHE_SIZE:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
     return nlp
 
 
@@ -368,7 +415,7 @@ def extract_mentions(notes: pd.DataFrame, nlp: Language | None = None, *,
     """
     global _WORKER_NLP
     notes = validate_notes(notes)
-    nlp = nlp or build_pipeline(extra_rule_files)
+    nlp = nlp or shared_pipeline(extra_rule_files)
     texts = notes["text"].tolist()
     # A missing date is None: date cues then count as historical whatever the year (no note date to compare).
     dates = [None if pd.isna(d) else d for d in notes["date"].tolist()]
