@@ -103,7 +103,11 @@ def classify_extract(con, extract: Extract, config: StudyConfig, index_date: dt.
     keyed = possible_birth_dates(extract.patients, index_lit).mutate(pkey=ibis.row_number().cast("int32")).cache()
     exposures = build_exposures(extract.prescriptions, keyed.select("patient_id", "pkey"), mapping_t, index_day,
                                 config.treatment)
-    segments = era_segments(exposures, config.treatment).cache()
+    segments = era_segments(exposures, config.treatment)
+    if on_stages is not None:  # the definitions atlas reads the adequate-dose segments again: keep them
+        segments = segments.cache()
+    # Otherwise only the eras read the segments: one query, without writing ~3.7M rows at 1M patients
+    # to a table and reading them back.
     eras = eras_from_segments(segments, ibis.memtable(ingredients), config.treatment).cache()
     ad_eras = eras.filter(eras.role == ANTIDEPRESSANT)
     aug_eras = eras.filter(eras.role == AUGMENTING)

@@ -41,13 +41,16 @@ def service_map(con, referrals: ibis.Table, categories: ServiceCategories) -> pd
 
 
 def referral_counts(referrals: ibis.Table, mapping: ibis.Table, index_date) -> ibis.Table:
-    """patient_id, referrals_<category> for each of the six categories, up to the index date."""
+    """patient_id, referrals_<category> for each of the six categories, up to the index date.
+
+    `mapping`: service_key, given -> category_id (the category's place in SERVICE_CATEGORIES), only for
+    services with a category: integers compared per referral, not the category's name."""
     r = referrals.filter(referrals.date <= index_date).mutate(
         service_key=referrals.service.fill_null(""), given=referrals.service_category.fill_null("")
     )
     r = r.join(mapping, ["service_key", "given"])
     return r.group_by("patient_id").agg(
-        **{f"referrals_{c}": r.count(where=r.category == c) for c in SERVICE_CATEGORIES}
+        **{f"referrals_{c}": r.count(where=r.category_id == i) for i, c in enumerate(SERVICE_CATEGORIES)}
     )
 
 
@@ -59,8 +62,10 @@ def with_referral_counts(con, t: ibis.Table, referrals: ibis.Table | None, refer
     if referrals is None:
         return t.mutate(**{c: ibis.literal(0, "int64") for c in columns}), None
     smap = service_map(con, referrals, ServiceCategories(reference))
-    smap_t = ibis.memtable(smap[["service_key", "given", "category"]],
-                           schema={"service_key": "string", "given": "string", "category": "string"})
+    ids = {c: i for i, c in enumerate(SERVICE_CATEGORIES)}
+    known = smap[smap["category"].isin(list(ids))]
+    smap_t = ibis.memtable(known[["service_key", "given"]].assign(category_id=known["category"].map(ids).astype("int64")),
+                           schema={"service_key": "string", "given": "string", "category_id": "int64"})
     counts = referral_counts(referrals, smap_t, index_date)
     t = t.left_join(counts, "patient_id").drop("patient_id_right")
     return t.mutate(**{c: t[c].fill_null(0) for c in columns}), smap

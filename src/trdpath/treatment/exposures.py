@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import ibis
 import pandas as pd
 
 from trdpath.config import TreatmentSection
 from trdpath.schema import days_supply_is_possible, dose_is_possible
 from trdpath.treatment.drug_names import ANTIDEPRESSANT, DrugDictionary
+
+_EPOCH = dt.date(1970, 1, 1)  # days count from here (cohort.index_date.EPOCH)
 
 
 def drug_map(con, prescriptions: ibis.Table, drugs: DrugDictionary) -> pd.DataFrame:
@@ -34,17 +38,22 @@ def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping
     `pkey` is an integer surrogate for patient_id (from `patient_keys`): the windows and joins
     of the later stages run markedly faster on integers than on identifier strings.
     """
-    rx = prescriptions.mutate(
-        atc_key=prescriptions.atc_code.fill_null(""),
-        drug_key=prescriptions.drug.fill_null(""),
-        start=prescriptions.start_date.epoch_days().cast("int64"),
+    # Up to the index date, compared as dates: the engine can skip by the file's statistics and does not
+    # convert every row's date to days twice (the same rows: days since 1970 grow with the date).
+    up_to_index = prescriptions.filter(prescriptions.start_date <= ibis.literal(_EPOCH + dt.timedelta(days=index_day), "date"))
+    rx = up_to_index.mutate(
+        atc_key=up_to_index.atc_code.fill_null(""),
+        drug_key=up_to_index.drug.fill_null(""),
+        start=up_to_index.start_date.epoch_days().cast("int64"),
     )
-    rx = rx.filter(rx.start <= index_day)
     # Impossible doses and supplies (negative, NaN, infinite, absurd) are unknown, not used (issue 13;
     # counted by sources.validate.QUALITY_CHECKS).
     rx = rx.mutate(daily_dose_mg=ibis.ifelse(dose_is_possible(rx.daily_dose_mg), rx.daily_dose_mg, ibis.null("float64")),
                    days_supply=ibis.ifelse(days_supply_is_possible(rx.days_supply), rx.days_supply, ibis.null("int64")))
     rx = rx.join(patient_keys, "patient_id")
+    # The role test and the narrowing cast on the small mapping table, once per drug name, not per prescription.
+    mapping = mapping.select("drug_key", "atc_key", ingredient_id=mapping.ingredient_id.cast("int16"),
+                             _antidepressant=mapping.role == ANTIDEPRESSANT, min_daily_dose_mg=mapping.min_daily_dose_mg)
     rx = rx.join(mapping, ["drug_key", "atc_key"])
     # study-definition.md 3.2: end_date, else start + days_supply, else start + default_exposure_days.
     end = rx.end_date.epoch_days().cast("int64").coalesce(
@@ -55,8 +64,8 @@ def build_exposures(prescriptions: ibis.Table, patient_keys: ibis.Table, mapping
     end = ibis.greatest(end, rx.start)
     end = ibis.least(end, ibis.literal(index_day, "int64"))
     unknown_is_adequate = treatment.unknown_dose == "adequate"
-    adequate_dose = (rx.role == ANTIDEPRESSANT) & ibis.ifelse(
+    adequate_dose = rx._antidepressant & ibis.ifelse(
         rx.daily_dose_mg.isnull(), ibis.literal(unknown_is_adequate), rx.daily_dose_mg >= rx.min_daily_dose_mg
     )
-    return rx.select("pkey", ingredient_id=rx.ingredient_id.cast("int16"), start=rx.start.cast("int32"),
+    return rx.select("pkey", ingredient_id=rx.ingredient_id, start=rx.start.cast("int32"),
                      end=end.cast("int32"), adequate_dose=adequate_dose)
