@@ -208,7 +208,7 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
     copy, not a rewrite) and updated there in place: the changed patients' rows of every table deleted
     and inserted again from their records alone, the worklist parts recomputed only for them and for the
     patients whose next change day (worklist.next_change) has come. Every row is then written for
-    `as_of` by one SQL statement over the kept parts (assemble.render_sql: the day counts are the as-of
+    `as_of` by one SQL statement over the kept fixed row parts (assemble.rows_sql, render_sql: the day counts are the as-of
     day minus kept days). The caller closes `Timeline.con` before the staging folder is swapped in."""
     from trdpath.early.assemble import register_lookups, render, rows_sql, summary_sql, to_frame
     from trdpath.early.worklist import WorklistSettings, next_change, worklist_parts
