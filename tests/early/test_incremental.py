@@ -111,6 +111,75 @@ def test_unchanged_extract_recomputes_nobody_yet_moves_the_date(synthetic, tmp_p
     assert not first.drop(columns="as_of").reset_index(drop=True).equals(full.drop(columns="as_of").reset_index(drop=True))
 
 
+def _cut(tables: dict[str, pd.DataFrame], day: dt.date) -> dict[str, pd.DataFrame]:
+    """The tables with nothing dated after `day` (later dates then add no record)."""
+    dated = {"diagnoses": "date", "prescriptions": "start_date", "referrals": "date"}
+    return {name: frame[frame[dated[name]] <= str(day)] if name in dated else frame for name, frame in tables.items()}
+
+
+# The count on the eve: inertia is flagged from 56 days (WorklistSettings.inertia_days); no recent
+# contact from 184 days, and without a current drug the patient leaves current care then (183 days).
+@pytest.mark.parametrize("column, eve_count", [("inertia_days", 55), ("days_since_contact", 183)])
+def test_a_day_count_crossing_its_threshold_overnight(synthetic, tmp_path, column, eve_count):
+    """No record changes, one day passes, and a patient's day count crosses a threshold of the
+    worklist (inertia: 56 days since the last adequacy date; no recent contact and the care window:
+    183 days since the last contact): the kept fixed parts give the new flag, rule and reasons, equal
+    to the full computation on the new day."""
+    config = StudyConfig()
+    start = D(2020, 3, 31)
+    con, extract = open_tables(_cut(synthetic, start))
+    first, _, _ = worklist_on(con, extract, config, start, RULES)
+    # Patients whose count reaches eve_count on a later day (the same record, the count + 1 a day).
+    below = first[first[column].notna() & (first[column] < eve_count)].sort_values(column, ascending=False)
+    assert len(below)  # not vacuous: someone to cross
+    for _, row in below.iterrows():
+        eve = start + dt.timedelta(days=int(eve_count - row[column]))
+        before, _, _ = worklist_on(con, extract, config, eve, RULES)
+        mine = before[before["patient_id"] == row["patient_id"]]
+        if len(mine) and mine[column].iloc[0] == eve_count:
+            break
+    else:
+        pytest.fail(f"no patient keeps {column} up to {eve_count} days")
+    pid, day = row["patient_id"], eve + dt.timedelta(days=1)
+    incremental_worklist(con, extract, config, eve, RULES, None, tmp_path / "none", tmp_path / "s0")
+    frame, _, _, refresh = incremental_worklist(con, extract, config, day, RULES, None, tmp_path / "s0", tmp_path / "s1")
+    full, _, _ = worklist_on(con, extract, config, day, RULES)
+    _same(full, frame)
+    assert (refresh.mode, refresh.recomputed) == ("incremental", 0)
+    # Not vacuous: overnight, the patient's count reached the threshold (inertia flagged: its sentence in
+    # the reasons; 183 -> 184 days since contact: flagged, or out of current care without a current drug).
+    after = full[full["patient_id"] == pid]
+    if column == "inertia_days":
+        assert after[column].iloc[0] == 56
+        assert "No treatment change since the last adequacy date, 56 days ago." in after["reasons"].iloc[0]
+        assert "No treatment change" not in mine["reasons"].iloc[0]
+    else:
+        assert "Last contact 183 days ago." in mine["reasons"].iloc[0]
+        assert len(after) == 0 or "Last contact 184 days ago." in after["reasons"].iloc[0]
+
+
+def test_a_change_only_in_a_column_the_rows_use(synthetic, tmp_path):
+    """A correction to a column only the rows read (the service of a patient's latest referral, dated
+    long before) is found by the fingerprints and shown: the patient's team changes, and the worklist
+    equals the full computation."""
+    config = StudyConfig()
+    d1, d2 = D(2020, 6, 30), D(2020, 7, 1)
+    tables = _cut(synthetic, d1)
+    con, extract = open_tables(tables)
+    first, _, _ = worklist_on(con, extract, config, d1, RULES)
+    pid = first[first["days_since_contact"] > 30]["patient_id"].iloc[0]
+    incremental_worklist(con, extract, config, d1, RULES, None, tmp_path / "none", tmp_path / "s0")
+    referrals = tables["referrals"].copy()
+    latest = referrals[referrals["patient_id"] == pid]["date"].max()
+    referrals.loc[(referrals["patient_id"] == pid) & (referrals["date"] == latest), "service"] = "Renamed team"
+    con, extract = open_tables({**tables, "referrals": referrals})
+    frame, _, _, refresh = incremental_worklist(con, extract, config, d2, RULES, None, tmp_path / "s0", tmp_path / "s1")
+    full, _, _ = worklist_on(con, extract, config, d2, RULES)
+    _same(full, frame)
+    assert (refresh.mode, refresh.recomputed) == ("incremental", 1)
+    assert frame.loc[frame["patient_id"] == pid, "team"].tolist() == ["Renamed team"]
+
+
 def test_replaced_patients_rows_stay_until_compacted(synthetic, tmp_path, monkeypatch):
     """The append-only tables keep a changed patient's old rows under its old key (read by nothing)
     until the patients replaced since the last compaction pass COMPACT_SHARE; then they are deleted.

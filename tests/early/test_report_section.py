@@ -46,7 +46,8 @@ def _risk(folder: Path) -> None:
         "lift_top_fifth": 1.4167, "calibration_points": [{"predicted": 0.1 * i, "observed": 0.09 * i} for i in range(1, 11)]}))
     pd.DataFrame({"predictor": ["cat__sex_female", "bin__self_harm", "num__age"],
                   "coefficient": ["0.213", "<8", "-0.0213"]}).to_csv(folder / "risk_coefficients.csv", index=False)
-    pd.DataFrame({"threshold": [0.05, 0.1], "net_benefit_model": [0.2, 0.1], "net_benefit_all": [0.25, 0.2]}).to_csv(
+    pd.DataFrame({"threshold": [0.05, 0.1], "net_benefit_model": [0.2, 0.1], "net_benefit_all": [0.25, 0.2],
+                  "treated_events": [120, 60], "treated_non_events": [300, 100]}).to_csv(
         folder / "risk_decision_curve.csv", index=False)
 
 
@@ -126,3 +127,23 @@ def test_report_shows_the_section_in_html_docx_and_tables(classified):
     assert "Early identification: backtest and risk of progression" in text
     published = pd.read_csv(release / "tables" / "early_backtest_summary.csv", dtype=str, keep_default_na=False)
     assert "913" not in published.to_string() and "915" in set(published["value"])
+
+
+def test_decision_curve_drawn_from_rounded_counts():
+    """Net benefit TP/n - FP/n x t/(1-t) (Vickers & Elkin 2006) drawn exactly over a known n gives the
+    counts treated back; drawn, it uses the counts rounded over the rounded n, and a threshold where
+    either count is below 8 is not drawn. By hand (n 457 -> 455): t 0.05, TP 121 -> 120, FP 302 -> 300:
+    120/455 - 300/455 x 0.05/0.95 = 0.263736 - 0.034702 = 0.229034; t 0.1, TP 61 -> 60, FP 99 -> 100:
+    0.131868 - 0.219780/9 = 0.107448; t 0.5, TP 3: not drawn."""
+    from trdpath.early.report import decision_curve_shown
+
+    curve = pd.DataFrame({"threshold": [0.05, 0.1, 0.5], "net_benefit_model": [0.2301, 0.1083, 0.0021],
+                          "net_benefit_all": [0.25, 0.2, -0.4], "treated_events": [121, 61, 3],
+                          "treated_non_events": [302, 99, 40]})
+    shown = decision_curve_shown(curve, 457, ON)
+    assert list(shown["threshold"]) == [0.05, 0.1]
+    assert shown["net_benefit_model"].round(6).tolist() == [0.229034, 0.107448]
+    assert "treated_events" not in shown.columns
+    assert decision_curve_shown(curve, 457, OFF) is curve  # disclosure control off: drawn as computed
+    # A curve file without the counts (an older `trdpath risk`) is not drawn while the control is on.
+    assert decision_curve_shown(curve.drop(columns=["treated_events", "treated_non_events"]), 457, ON).empty

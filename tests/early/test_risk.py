@@ -65,6 +65,8 @@ def test_lift_and_net_benefit_by_hand():
     # Threshold 0.5: 2 true positives of 10, no false positives -> 0.2; treat all: 0.2 - 0.8 * 1 = -0.6.
     assert at_half["net_benefit_model"] == pytest.approx(0.2)
     assert at_half["net_benefit_all"] == pytest.approx(-0.6)
+    # The counts behind the point (for the report's rounded drawing): p >= 0.5 is 0.9 and 0.8, both events.
+    assert (at_half["treated_events"], at_half["treated_non_events"]) == (2, 0)
 
 
 def test_published_coefficients_hide_rare_predictors():

@@ -47,10 +47,10 @@ from trdpath.treatment.drug_names import DrugDictionary
 
 STATE = "state"  # OUT/state/: patient-level, like the worklist itself
 STATE_JSON = "state.json"
-STATE_FORMAT = 4  # 4: native row hashes in the fingerprints
+STATE_FORMAT = 5  # 4: native row hashes in the fingerprints; 5: the rows' fixed parts kept (wl_rows)
 STATE_DB = "state.duckdb"
-# The worklist's patients part and its per-patient summary (assemble.summary_sql) as of the state's date.
-PARTS = ("wl_patients", "wl_summary")
+# The fixed parts of each patient's worklist row (assemble.rows_sql) as of the state's date.
+PARTS = ("wl_rows",)
 # Exposures are cut here, not at the as-of date, so later as-of dates can be evaluated on the state.
 HORIZON = dt.date(2999, 12, 31)
 TIMELINE_TABLES = ("patients", "exposures", "eras", "trials", "episode_opens", "augments")
@@ -208,9 +208,9 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
     copy, not a rewrite) and updated there in place: the changed patients' rows of every table deleted
     and inserted again from their records alone, the worklist parts recomputed only for them and for the
     patients whose next change day (worklist.next_change) has come. Every row is then written for
-    `as_of` by one SQL statement over the kept parts (assemble.render_sql: the day counts are the as-of
+    `as_of` by one SQL statement over the kept fixed row parts (assemble.rows_sql, render_sql: the day counts are the as-of
     day minus kept days). The caller closes `Timeline.con` before the staging folder is swapped in."""
-    from trdpath.early.assemble import register_lookups, render, summary_sql, to_frame
+    from trdpath.early.assemble import register_lookups, render, rows_sql, summary_sql, to_frame
     from trdpath.early.worklist import WorklistSettings, next_change, worklist_parts
 
     settings = settings or WorklistSettings()
@@ -301,6 +301,7 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         raw.sql("DELETE FROM fingerprints WHERE patient_id IN (SELECT patient_id FROM gone_ids)")
         raw.sql("INSERT INTO fingerprints SELECT * FROM fp_now WHERE patient_id IN (SELECT patient_id FROM gone_ids)")
         raw.sql("COMMIT")
+        clock.lap("state tables updated")
         t = _timeline(local, config)
         d = _day(as_of)
         # Re-evaluated: the changed patients (new keys) and those whose next change day has come.
@@ -342,7 +343,8 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
         replaced = 0
         where, mode = None, "CREATE TABLE {name} AS"
 
-    clock.lap("state tables updated" if where is not None else "full timeline and state")
+    if where is None:
+        clock.lap("full timeline and state")
     # The worklist parts of the re-evaluated patients (all of them in a full build), computed in the
     # state database, never pulled: their rows replace the kept ones.
     register_lookups(raw, t.ingredients, rules)
@@ -351,20 +353,20 @@ def refreshed_worklist(con, extract: Extract, config: StudyConfig, as_of: dt.dat
                        ("_fresh_next", next_change(part, as_of))):
         local.create_table(name, expr, temp=True, overwrite=True)
     clock.lap("parts computed")
+    raw.sql(f"CREATE TEMP TABLE _fresh_summary AS {summary_sql('_fresh_drugs', '_fresh_trials')}")
     raw.sql("BEGIN")
-    for name, select in (("wl_patients", "SELECT * FROM _fresh_patients"),
-                         ("wl_summary", summary_sql("_fresh_drugs", "_fresh_trials")),
+    for name, select in (("wl_rows", rows_sql("_fresh_patients", "_fresh_summary", config)),
                          ("next_change", "SELECT * FROM _fresh_next")):
         if where is not None:
             raw.sql(f"DELETE FROM {name} WHERE {where}")
         raw.sql(f"{mode.format(name=name)} {select}")
     raw.sql("COMMIT")
-    clock.lap("parts and summaries replaced")
-    table = render(raw, "wl_patients", "wl_summary", as_of, rules, settings, config)
+    clock.lap("fixed row parts replaced")
+    table = render(raw, "wl_rows", as_of, rules, settings, config)
     clock.lap("every row written for the date")
     frame = to_frame(table)
     clock.lap("rows as a DataFrame")
-    for name in ("_fresh_patients", "_fresh_drugs", "_fresh_trials", "_fresh_next",
+    for name in ("_fresh_patients", "_fresh_drugs", "_fresh_trials", "_fresh_next", "_fresh_summary",
                  *(f"_redo_{n}" for n in (*TIMELINE_TABLES, "doses", "contacts"))):
         raw.sql(f'DROP TABLE IF EXISTS "{name}"')
     raw.sql("CHECKPOINT")  # everything in the database file itself (no WAL beside it) before it is swapped in

@@ -9,7 +9,11 @@ goes through the same rule again (fewer than min_count: "<min_count"; others rou
 already rounded count it changes nothing), and every proportion is recomputed from the *rounded*
 counts, as the report's percentages are: a PPV or a prevalence with three decimals over an exact
 denominator would give back the exact counts that the rounding hides (k/n pins k and n). The model's
-summary statistics (AUROC, AUPRC, calibration, lift) are published to two decimals.
+summary statistics (AUROC, AUPRC, calibration slope and intercept) are published to two decimals and the
+lift to one: they are not counts (a rank statistic U/(events x non-events), an average precision, the
+coefficients of a logistic recalibration), and to two decimals over rounded group sizes they do not pin
+any count. The curves are drawn from rounded counts: each calibration tenth (calibration_shown) and each
+point of the model's decision curve (decision_curve_shown), whose net benefit is TP/n - FP/n x t/(1-t).
 """
 
 from __future__ import annotations
@@ -82,6 +86,31 @@ def calibration_shown(points: pd.DataFrame, n, settings) -> pd.DataFrame:
             continue
         rows.append({**row, "observed": events / shown_size})
     return pd.DataFrame(rows, columns=points.columns)
+
+
+def decision_curve_shown(curve: pd.DataFrame | None, n, settings) -> pd.DataFrame | None:
+    """The model's decision curve as it may be drawn. Its net benefit at threshold t is TP/n - FP/n x t/(1-t)
+    (Vickers & Elkin 2006): drawn exactly over a known n, two thresholds' points give the counts of patients
+    treated with and without the event back, which are small at high thresholds. So each point is computed from
+    those counts rounded over the rounded n, and a threshold where either count is below min_count is not
+    drawn (the cell rule; calibration_shown does the same for the calibration plot). A curve file without
+    the counts (an older `trdpath risk`) is not drawn at all while disclosure control is on."""
+    if curve is None or not settings.enabled:
+        return curve
+    if not {"treated_events", "treated_non_events"} <= set(curve.columns):
+        return curve.iloc[0:0]
+    try:
+        shown_n = round_count(float(n), settings.rounding)
+    except (TypeError, ValueError):
+        return curve.iloc[0:0]
+    keep = (curve["treated_events"] >= settings.min_count) & (curve["treated_non_events"] >= settings.min_count)
+    curve = curve[keep].copy()
+    if shown_n <= 0 or curve.empty:
+        return curve.iloc[0:0]
+    tp = curve["treated_events"].map(lambda k: round_count(int(k), settings.rounding)) / shown_n
+    fp = curve["treated_non_events"].map(lambda k: round_count(int(k), settings.rounding)) / shown_n
+    curve["net_benefit_model"] = tp - fp * curve["threshold"] / (1 - curve["threshold"])
+    return curve.drop(columns=["treated_events", "treated_non_events"])
 
 
 def _table(key: str, title: str, header: list[str], rows: list[list[str]], footnotes: list[str]) -> DisplayTable:
@@ -195,6 +224,9 @@ def risk_part(folder: Path, settings) -> tuple[list, dict[str, pd.DataFrame]]:
     curve = pd.read_csv(curve) if curve.is_file() else None
     summary = {**summary, "calibration_points": calibration_shown(pd.DataFrame(summary.get("calibration_points") or []),
                                                                   summary.get("n"), settings).to_dict("records")}
+    curve = decision_curve_shown(curve, summary.get("n"), settings)
+    if curve is not None and curve.empty:
+        curve = None  # no threshold with enough patients treated with and without the event to draw
     if curve is not None and settings.enabled:
         # "Treat all" is the prevalence's own line: drawn from the published (rounded) counts, not the exact one.
         prevalence = proportion(summary.get("events"), summary.get("n"), settings)

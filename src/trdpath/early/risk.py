@@ -173,9 +173,12 @@ def evaluate(y: np.ndarray, p: np.ndarray, n_boot: int = 500, seed: int = 0) -> 
     curve = []
     for th in thresholds:  # net benefit = TP/n - FP/n * th/(1-th) (Vickers & Elkin 2006)
         treat = p >= th
-        tp, fp = np.sum(treat & (y == 1)) / len(y), np.sum(treat & (y == 0)) / len(y)
+        k_tp, k_fp = int(np.sum(treat & (y == 1))), int(np.sum(treat & (y == 0)))
+        tp, fp = k_tp / len(y), k_fp / len(y)
+        # The counts behind each point are kept so the report can draw it from rounded counts (report.py).
         curve.append({"threshold": float(th), "net_benefit_model": tp - fp * th / (1 - th),
-                      "net_benefit_all": prevalence - (1 - prevalence) * th / (1 - th)})
+                      "net_benefit_all": prevalence - (1 - prevalence) * th / (1 - th),
+                      "treated_events": k_tp, "treated_non_events": k_fp})
     # Calibration plot points: tenths of predicted risk (each a tenth of the test set, never a few patients).
     tenth = np.minimum((pd.Series(p).rank(method="first").to_numpy() - 1) * 10 // len(p), 9)
     bins = pd.DataFrame({"tenth": tenth, "p": p, "y": y}).groupby("tenth").agg(predicted=("p", "mean"), observed=("y", "mean"))
