@@ -368,32 +368,30 @@ def _distinct_drug_days(e: ibis.Table, back: int, n: int) -> ibis.Table:
     """pkey, era_start: the era starts s at which at least `n` distinct antidepressants have an era with
     x_start <= s and x_end >= s - back, at least n - 1 of them with x_start < s (the OHDSI 1009 rule).
 
-    Without a self-join of eras: an era "covers" the days [x_start, x_end + back]; each drug's covering
-    intervals are merged (an interval starting after every earlier one's end opens a new one), and one
-    sweep over the merged starts (+1) and ends (-1, the day after) counts the drugs covering each era
-    start. `before` leaves out the drugs whose merged interval opens on that very day: inside a merged
-    interval every later era starts within an earlier one's cover, so only its first day lacks an
-    era started strictly before."""
+    Without a self-join of eras and in two window passes: an era "covers" the days [x_start, x_end + back];
+    each cover is cut to its part after every earlier cover of the same drug ends (a "piece": a drug's
+    pieces are disjoint and cover what its covers do), so one sweep over piece starts (+1) and ends (-1,
+    the day after) counts the drugs covering each era start. `before` leaves out the drugs whose only
+    cover of that day opens on it: a piece that starts at its era's own start, no earlier cover reaching
+    it; a second running sum of the same sweep counts those (+1 on the day, -1 the day after)."""
     iv = e.select("pkey", "ingredient_id", lo=e.era_start, hi=e.era_end + back)
     earlier = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[iv.lo, iv.hi], rows=(None, -1))
-    latest = iv.hi.max().over(earlier)
-    iv = iv.mutate(_opens=ibis.ifelse(latest.isnull() | (iv.lo > latest), 1, 0).cast("int64"))  # PostgreSQL: no bool -> int
-    grp = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[iv.lo, iv.hi], rows=(None, 0))
-    iv = iv.mutate(_group=iv._opens.sum().over(grp))
-    merged = iv.group_by(["pkey", "ingredient_id", "_group"]).agg(lo=iv.lo.min(), hi=iv.hi.max())
+    iv = iv.mutate(_latest=iv.hi.max().over(earlier))
+    opens = iv._latest.isnull() | (iv.lo > iv._latest)
+    iv = iv.mutate(_from=ibis.ifelse(opens, iv.lo, iv._latest + 1), _fresh=ibis.ifelse(opens, 1, 0).cast("int64"))
+    pieces = iv.filter(iv._from <= iv.hi)  # a cover inside earlier ones adds nothing
     # events on a day: ends (the day after the last covered day) count before starts, starts before queries
-    starts = merged.select("pkey", day=merged.lo, step=ibis.literal(1, "int64"), kind=ibis.literal(1, "int8"))
-    ends = merged.select("pkey", day=merged.hi + 1, step=ibis.literal(-1, "int64"), kind=ibis.literal(0, "int8"))
-    queries = e.select("pkey", day=e.era_start).distinct()
-    queries = queries.select("pkey", "day", step=ibis.literal(0, "int64"), kind=ibis.literal(2, "int8"))
-    events = starts.union(ends).union(queries)
+    zero, one = ibis.literal(0, "int64"), ibis.literal(1, "int64")
+    starts = pieces.select("pkey", day=pieces._from, step=one, fresh=pieces._fresh, kind=ibis.literal(1, "int8"))
+    ends = pieces.select("pkey", day=pieces.hi + 1, step=-one, fresh=zero, kind=ibis.literal(0, "int8"))
+    opened = pieces.filter(pieces._fresh == 1)
+    fresh_ends = opened.select("pkey", day=opened._from + 1, step=zero, fresh=-one, kind=ibis.literal(0, "int8"))
+    queries = e.select("pkey", day=e.era_start, step=zero, fresh=zero, kind=ibis.literal(2, "int8"))
+    events = starts.union(ends).union(fresh_ends).union(queries)
     sweep = ibis.window(group_by="pkey", order_by=[events.day, events.kind], rows=(None, 0))
-    covered = events.mutate(upto=events.step.sum().over(sweep))
-    covered = covered.filter(covered.kind == 2)
-    opening = merged.group_by(["pkey", "lo"]).agg(k=merged.count())
-    q = covered.left_join(opening, (covered.pkey == opening.pkey) & (covered.day == opening.lo))
-    q = q.select(pkey=covered.pkey, era_start=covered.day, upto=covered.upto, before=covered.upto - q.k.fill_null(0))
-    return q.filter((q.upto >= n) & (q.before >= n - 1)).select("pkey", "era_start")
+    covered = events.mutate(upto=events.step.sum().over(sweep), opening=events.fresh.sum().over(sweep))
+    q = covered.filter((covered.kind == 2) & (covered.upto >= n) & (covered.upto - covered.opening >= n - 1))
+    return q.select("pkey", era_start=q.day)
 
 
 # why.csv reasons as codes: 1..N "failed trial k"; positive codes count, negative ones do not.
