@@ -1,4 +1,4 @@
-"""OHDSI 1009's entry event (a) in the engine (definitions.engine._distinct_drug_days, a window sweep)
+"""OHDSI 1009's entry event (a) in the engine (definitions.engine._distinct_drug_days: per-drug pieces of the look-back covers, joined to the era starts)
 against a second implementation: the rule read literally, every era start against every era."""
 
 from __future__ import annotations
