@@ -313,9 +313,12 @@ class Evaluator:
                 day = scored.select("pkey", day=ibis.ifelse(scored.score >= s.threshold, self.s.index_day, NULL_DAY).cast("int64"))
                 score = scored
 
-        out = base.left_join(day, "pkey").drop("pkey_right")
         stage = ibis.null("string")
         sk = d.stage.kind
+        # A verdict, date and ESM stage exist only for patients with a day, and compare reads a patient with no
+        # row as one with no day: such definitions return only those rows (no join with the whole window).
+        # A level ("MDD"), a Thase-Rush stage or a score is given to everyone in the window: those keep it.
+        out = day if score is None and sk in ("none", "esm") else base.left_join(day, "pkey").drop("pkey_right")
         if score is not None:
             out = out.left_join(score, "pkey").drop("pkey_right")
             out = out.mutate(score=out.score.fill_null(0.0))
