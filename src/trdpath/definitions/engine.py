@@ -218,12 +218,15 @@ class Evaluator:
                 tn = tn.join(cday, "pkey")
                 tn = tn.select("pkey", t_n=ibis.ifelse(tn.t_n.isnull() | tn.class_day.isnull(), NULL_DAY,
                                                         ibis.greatest(tn.t_n, tn.class_day)))
-                fx = t.join(tn, "pkey")
-                failed = fx.filter(fx.t_n.notnull() & (fx.adequacy <= fx.t_n)).select("pkey", "ingredient_id", "rank")
-            else:
-                failed = t.join(tn.filter(tn.t_n.notnull()), "pkey")
-                failed = failed.filter(failed["rank"] < n).select("pkey", "ingredient_id", "rank")
             tn = tn.filter(tn.t_n.notnull())
+            if with_why:  # read by the verdicts and by why.csv's trace: found once
+                tn = tn.cache()
+            if d.event.min_classes > 1:
+                fx = t.join(tn, "pkey")
+                failed = fx.filter(fx.adequacy <= fx.t_n).select("pkey", "ingredient_id", "rank")
+            else:
+                failed = t.join(tn, "pkey")
+                failed = failed.filter(failed["rank"] < n).select("pkey", "ingredient_id", "rank")
             counted = failed.select("pkey", "ingredient_id", code=(failed["rank"] + 1).cast("int32"))
             if kind == "failures":
                 day = tn.select("pkey", day=tn.t_n)
@@ -242,7 +245,7 @@ class Evaluator:
                     # sorts): ingredient ids are numbered in alphabetical order of the names.
                     sorder = ibis.window(group_by="pkey", order_by=[steps.era_start, steps.ingredient_id, steps.how])
                     first = steps.mutate(_n=ibis.row_number().over(sorder))
-                    first = first.filter(first._n == 0)
+                    first = first.filter(first._n == 0).cache()  # read by the verdicts and by the trace
                     day = first.select("pkey", day=first.era_start)
                     counted = counted.union(first.select("pkey", "ingredient_id", code=ibis.ifelse(
                         first.how == "switch", NEXT_SWITCH, NEXT_AUGMENTATION).cast("int32")))
