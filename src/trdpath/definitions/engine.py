@@ -255,7 +255,7 @@ class Evaluator:
         elif kind == "distinct_drugs":
             ev = d.event
             back = ev.lookback_days
-            # (a) needs >= distinct_drugs antidepressants: only such patients enter the self-join.
+            # (a) needs >= distinct_drugs antidepressants: only such patients enter the join of pieces.
             ad = self.ad_eras
             many = ad.group_by("pkey").agg(k=ad.ingredient_id.nunique())
             e = ad.semi_join(many.filter(many.k >= ev.distinct_drugs), "pkey")
@@ -272,7 +272,7 @@ class Evaluator:
                 es = es.group_by(["pkey", "era_start"]).agg(k=es.x_ing.nunique())
                 cand = cand.union(es.filter(es.k >= ev.esketamine_after).select("pkey", "era_start"))
             day = cand.group_by("pkey").agg(day=cand.era_start.min())
-            if with_why:  # read by the verdicts and by the trace: its sweep (the costliest part) runs once
+            if with_why:  # read by the verdicts and by the trace: its join of pieces (the costliest part) runs once
                 day = day.cache()
             c = self.ad_eras.join(day, "pkey")
             counted = c.filter(c.era_start <= c.day).select("pkey", "ingredient_id").distinct().mutate(
