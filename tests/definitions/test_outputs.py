@@ -73,3 +73,16 @@ def test_why_modes():
     assert "mau2" in trd_ids and "mau1" not in set(trd_only.why.to_pandas().patient_id)
     assert none.why.num_rows == 0 and none.why.column_names == list(all_rows.columns)
     assert none.patients.equals(full.patients)  # the verdicts do not depend on the trace
+
+
+def test_why_none_gives_the_same_verdicts_for_every_definition():
+    # compare --why none takes shortcuts (a next step's day by a group-by, not the window that also picks its
+    # drug for why.csv): every definition's verdicts, dates and stages equal those of the full trace's run,
+    # which test_spec_definitions and test_engine_agrees hold to the reference, on every spec case.
+    from trdpath.definitions.compare import compare_tables
+
+    every = list(shipped_definitions().values())
+    tables = _tables()
+    full = compare_tables(tables, every, None, INDEX_DATE, why="all")
+    none = compare_tables(tables, every, None, INDEX_DATE, why="none")
+    assert full.patients.num_rows == 46 and none.patients.equals(full.patients)  # 46 spec patients

@@ -97,6 +97,7 @@ def evaluate_definitions(con, classification: Classification, evaluator: Evaluat
     """Every definition from the evaluator's stages in ONE query (their verdicts side by side), the
     population from `classification`; why.csv's traces are planned here and fetched when written."""
     resolved = [resolve(d, config) for d in definitions]
+    evaluator.plan(resolved)
     wide_ok = engines.capabilities(con).wide_queries
     wide = base = evaluator.s.keyed.select("patient_id", "pkey")
     columns = ["patient_id", "pkey"]

@@ -87,6 +87,7 @@ class Evaluator:
         self.names_t = ibis.memtable(pd.DataFrame({"_nid": merged["ingredient_id"], "drug": merged["ingredient"]}))
         self._windows: dict = {}
         self._trials: dict = {}
+        self._gaps: list[int] = []  # episode gaps besides the study's, found together (see plan)
 
     # -- windows and trials (shared) -----------------------------------------------------------
     def window(self, r: Resolved) -> ibis.Table:
@@ -97,6 +98,9 @@ class Evaluator:
         if r.grouping == "current_episode":
             if r.episode_gap_days == self.config.treatment.episode_gap_days:
                 episodes = self.s.episodes
+            elif r.episode_gap_days in self._gaps:
+                starts = self._episode_starts()
+                episodes = starts.select("pkey", episode_start=starts[f"_gap{r.episode_gap_days}"])
             else:
                 episodes = last_era_start(self.ad_eras, ["pkey"], r.episode_gap_days, start="era_start", end="era_end")
                 episodes = episodes.select("pkey", episode_start=episodes.era_start)
@@ -114,6 +118,25 @@ class Evaluator:
         w = w.cache()
         self._windows[key] = w
         return w
+
+    def plan(self, resolved: list[Resolved]) -> None:
+        """The definitions about to be evaluated: their own episode gaps are then found in one pass."""
+        self._gaps = sorted({r.episode_gap_days for r in resolved if r.grouping == "current_episode"}
+                            - {self.config.treatment.episode_gap_days})
+
+    def _episode_starts(self) -> ibis.Table:
+        """pkey, _gap<g> for each planned gap g: the start of the last episode at that gap, all gaps in ONE
+        window pass (trdpath.treatment.eras.last_era_start's rule: an era opens an episode when it starts
+        more than g days after every earlier era's end); cached."""
+        key = ("episode_starts", tuple(self._gaps))
+        if key not in self._windows:
+            e = self.ad_eras
+            earlier = ibis.window(group_by="pkey", order_by=[e.era_start], rows=(None, -1))
+            flagged = e.select("pkey", "era_start", _latest=e.era_end.max().over(earlier))
+            self._windows[key] = flagged.group_by("pkey").agg(**{
+                f"_gap{g}": flagged.era_start.max(where=flagged._latest.isnull() | (flagged.era_start > flagged._latest + g))
+                for g in self._gaps}).cache()
+        return self._windows[key]
 
     def trials(self, r: Resolved) -> ibis.Table:
         """pkey, ingredient_id, t_start, adequacy, rank (0-based, by adequacy then ingredient id)."""
@@ -195,12 +218,15 @@ class Evaluator:
                 tn = tn.join(cday, "pkey")
                 tn = tn.select("pkey", t_n=ibis.ifelse(tn.t_n.isnull() | tn.class_day.isnull(), NULL_DAY,
                                                         ibis.greatest(tn.t_n, tn.class_day)))
-                fx = t.join(tn, "pkey")
-                failed = fx.filter(fx.t_n.notnull() & (fx.adequacy <= fx.t_n)).select("pkey", "ingredient_id", "rank")
-            else:
-                failed = t.join(tn.filter(tn.t_n.notnull()), "pkey")
-                failed = failed.filter(failed["rank"] < n).select("pkey", "ingredient_id", "rank")
             tn = tn.filter(tn.t_n.notnull())
+            if with_why:  # read by the verdicts and by why.csv's trace: found once
+                tn = tn.cache()
+            if d.event.min_classes > 1:
+                fx = t.join(tn, "pkey")
+                failed = fx.filter(fx.adequacy <= fx.t_n).select("pkey", "ingredient_id", "rank")
+            else:
+                failed = t.join(tn, "pkey")
+                failed = failed.filter(failed["rank"] < n).select("pkey", "ingredient_id", "rank")
             counted = failed.select("pkey", "ingredient_id", code=(failed["rank"] + 1).cast("int32"))
             if kind == "failures":
                 day = tn.select("pkey", day=tn.t_n)
@@ -212,21 +238,24 @@ class Evaluator:
                     aug = self._augmentations(r).join(tn, "pkey")
                     aug = aug.filter(aug.era_start > aug.t_n).select("pkey", "ingredient_id", "era_start", how=ibis.literal("augmentation"))
                     steps = steps.union(aug)
-                # the first step; ties on the day go to the ingredient first in name order (as the reference
-                # sorts): ingredient ids are numbered in alphabetical order of the names.
-                sorder = ibis.window(group_by="pkey", order_by=[steps.era_start, steps.ingredient_id, steps.how])
-                first = steps.mutate(_n=ibis.row_number().over(sorder))
-                first = first.filter(first._n == 0)
-                day = first.select("pkey", day=first.era_start)
-                counted = counted.union(first.select("pkey", "ingredient_id", code=ibis.ifelse(
-                    first.how == "switch", NEXT_SWITCH, NEXT_AUGMENTATION).cast("int32")))
+                if not with_why:  # only the day of the first step: a group-by, not a window
+                    day = steps.group_by("pkey").agg(day=steps.era_start.min())
+                else:
+                    # the first step; ties on the day go to the ingredient first in name order (as the reference
+                    # sorts): ingredient ids are numbered in alphabetical order of the names.
+                    sorder = ibis.window(group_by="pkey", order_by=[steps.era_start, steps.ingredient_id, steps.how])
+                    first = steps.mutate(_n=ibis.row_number().over(sorder))
+                    first = first.filter(first._n == 0).cache()  # read by the verdicts and by the trace
+                    day = first.select("pkey", day=first.era_start)
+                    counted = counted.union(first.select("pkey", "ingredient_id", code=ibis.ifelse(
+                        first.how == "switch", NEXT_SWITCH, NEXT_AUGMENTATION).cast("int32")))
             if d.event.within_days is not None:
                 lim = day.join(per, "pkey")
                 day = lim.select("pkey", day=ibis.ifelse(lim.day <= lim.first_start + d.event.within_days, lim.day, NULL_DAY))
         elif kind == "distinct_drugs":
             ev = d.event
             back = ev.lookback_days
-            # (a) needs >= distinct_drugs antidepressants: only such patients enter the self-join.
+            # (a) needs >= distinct_drugs antidepressants: only such patients enter the join of pieces.
             ad = self.ad_eras
             many = ad.group_by("pkey").agg(k=ad.ingredient_id.nunique())
             e = ad.semi_join(many.filter(many.k >= ev.distinct_drugs), "pkey")
@@ -243,7 +272,7 @@ class Evaluator:
                 es = es.group_by(["pkey", "era_start"]).agg(k=es.x_ing.nunique())
                 cand = cand.union(es.filter(es.k >= ev.esketamine_after).select("pkey", "era_start"))
             day = cand.group_by("pkey").agg(day=cand.era_start.min())
-            if with_why:  # read by the verdicts and by the trace: its sweep (the costliest part) runs once
+            if with_why:  # read by the verdicts and by the trace: its join of pieces (the costliest part) runs once
                 day = day.cache()
             c = self.ad_eras.join(day, "pkey")
             counted = c.filter(c.era_start <= c.day).select("pkey", "ingredient_id").distinct().mutate(
@@ -287,9 +316,12 @@ class Evaluator:
                 day = scored.select("pkey", day=ibis.ifelse(scored.score >= s.threshold, self.s.index_day, NULL_DAY).cast("int64"))
                 score = scored
 
-        out = base.left_join(day, "pkey").drop("pkey_right")
         stage = ibis.null("string")
         sk = d.stage.kind
+        # A verdict, date and ESM stage exist only for patients with a day, and compare reads a patient with no
+        # row as one with no day: such definitions return only those rows (no join with the whole window).
+        # A level ("MDD"), a Thase-Rush stage or a score is given to everyone in the window: those keep it.
+        out = day if score is None and sk in ("none", "esm") else base.left_join(day, "pkey").drop("pkey_right")
         if score is not None:
             out = out.left_join(score, "pkey").drop("pkey_right")
             out = out.mutate(score=out.score.fill_null(0.0))
@@ -368,32 +400,23 @@ def _distinct_drug_days(e: ibis.Table, back: int, n: int) -> ibis.Table:
     """pkey, era_start: the era starts s at which at least `n` distinct antidepressants have an era with
     x_start <= s and x_end >= s - back, at least n - 1 of them with x_start < s (the OHDSI 1009 rule).
 
-    Without a self-join of eras: an era "covers" the days [x_start, x_end + back]; each drug's covering
-    intervals are merged (an interval starting after every earlier one's end opens a new one), and one
-    sweep over the merged starts (+1) and ends (-1, the day after) counts the drugs covering each era
-    start. `before` leaves out the drugs whose merged interval opens on that very day: inside a merged
-    interval every later era starts within an earlier one's cover, so only its first day lacks an
-    era started strictly before."""
+    An era "covers" the days [x_start, x_end + back]; each cover is cut to its part after every earlier
+    cover of the same drug ends (one window pass), so a drug's "pieces" are disjoint and cover what its
+    covers do: the drugs covering s are the pieces holding s (a join on the patient with a range
+    condition: a few pieces per patient). `before` leaves out the drugs whose only cover of s opens on
+    it: a piece starting on s at its own era's start, no earlier cover of the drug reaching it."""
     iv = e.select("pkey", "ingredient_id", lo=e.era_start, hi=e.era_end + back)
     earlier = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[iv.lo, iv.hi], rows=(None, -1))
-    latest = iv.hi.max().over(earlier)
-    iv = iv.mutate(_opens=ibis.ifelse(latest.isnull() | (iv.lo > latest), 1, 0).cast("int64"))  # PostgreSQL: no bool -> int
-    grp = ibis.window(group_by=["pkey", "ingredient_id"], order_by=[iv.lo, iv.hi], rows=(None, 0))
-    iv = iv.mutate(_group=iv._opens.sum().over(grp))
-    merged = iv.group_by(["pkey", "ingredient_id", "_group"]).agg(lo=iv.lo.min(), hi=iv.hi.max())
-    # events on a day: ends (the day after the last covered day) count before starts, starts before queries
-    starts = merged.select("pkey", day=merged.lo, step=ibis.literal(1, "int64"), kind=ibis.literal(1, "int8"))
-    ends = merged.select("pkey", day=merged.hi + 1, step=ibis.literal(-1, "int64"), kind=ibis.literal(0, "int8"))
-    queries = e.select("pkey", day=e.era_start).distinct()
-    queries = queries.select("pkey", "day", step=ibis.literal(0, "int64"), kind=ibis.literal(2, "int8"))
-    events = starts.union(ends).union(queries)
-    sweep = ibis.window(group_by="pkey", order_by=[events.day, events.kind], rows=(None, 0))
-    covered = events.mutate(upto=events.step.sum().over(sweep))
-    covered = covered.filter(covered.kind == 2)
-    opening = merged.group_by(["pkey", "lo"]).agg(k=merged.count())
-    q = covered.left_join(opening, (covered.pkey == opening.pkey) & (covered.day == opening.lo))
-    q = q.select(pkey=covered.pkey, era_start=covered.day, upto=covered.upto, before=covered.upto - q.k.fill_null(0))
-    return q.filter((q.upto >= n) & (q.before >= n - 1)).select("pkey", "era_start")
+    iv = iv.mutate(_latest=iv.hi.max().over(earlier))
+    opens = iv._latest.isnull() | (iv.lo > iv._latest)
+    iv = iv.mutate(_from=ibis.ifelse(opens, iv.lo, iv._latest + 1), _fresh=ibis.ifelse(opens, 1, 0).cast("int64"))
+    pieces = iv.filter(iv._from <= iv.hi)  # a cover inside earlier ones adds nothing
+    pieces = pieces.select(p_key="pkey", p_from="_from", p_to="hi", p_fresh="_fresh")
+    queries = iv.select("pkey", day=iv.lo).distinct()  # every era start (from iv: `e` is read once)
+    hits = queries.join(pieces, (queries.pkey == pieces.p_key) & (pieces.p_from <= queries.day) & (pieces.p_to >= queries.day))
+    counts = hits.group_by(["pkey", "day"]).agg(upto=hits.count(), opening=hits.p_fresh.sum(where=hits.p_from == hits.day))
+    q = counts.filter((counts.upto >= n) & (counts.upto - counts.opening.fill_null(0) >= n - 1))
+    return q.select("pkey", era_start=q.day)
 
 
 # why.csv reasons as codes: 1..N "failed trial k"; positive codes count, negative ones do not.
