@@ -64,8 +64,9 @@ def test_the_risk_section_draws_only_the_published_points(tmp_path, monkeypatch)
     summary = {"model": "logistic", "n": 200, "events": 50, "train_n": 400, "train_events": 100, "auroc": 0.61,
                "calibration_points": [{"predicted": 0.1, "observed": 0.35}, {"predicted": 0.2, "observed": 0.05}]}
     (tmp_path / "risk_evaluation.json").write_text(json.dumps(summary))
-    pd.DataFrame({"threshold": [0.1, 0.2], "net_benefit_model": [0.1, 0.05],
-                  "net_benefit_all": [0.2537, 0.1234]}).to_csv(tmp_path / "risk_decision_curve.csv", index=False)
+    pd.DataFrame({"threshold": [0.1, 0.2, 0.3], "net_benefit_model": [0.1, 0.05, 0.01],
+                  "net_benefit_all": [0.2537, 0.1234, 0.0], "treated_events": [41, 33, 7],
+                  "treated_non_events": [62, 27, 9]}).to_csv(tmp_path / "risk_decision_curve.csv", index=False)
     seen = {}
     monkeypatch.setattr(early_report, "_risk_figure", lambda s, c: seen.update(summary=s, curve=c))
     early_report.risk_part(tmp_path, SETTINGS)
@@ -73,6 +74,11 @@ def test_the_risk_section_draws_only_the_published_points(tmp_path, monkeypatch)
     assert seen["summary"]["calibration_points"] == []
     # treat all at 0.1: 0.25 - 0.75 x 0.1/0.9 = 0.25 - 0.08333 = 0.16667; at 0.2: 0.25 - 0.75 x 0.25 = 0.0625
     assert np.allclose(seen["curve"]["net_benefit_all"], [0.25 - 0.75 / 9, 0.0625])
+    # the model's points from the counts rounded to 5 over n 200, not the exact file values: at 0.1, 41 -> 40 and
+    # 62 -> 60: 40/200 - 60/200 x 0.1/0.9 = 0.2 - 0.03333; at 0.2, 33 -> 35 and 27 -> 25: 0.175 - 0.125 x 0.25;
+    # at 0.3, 7 treated with the event (< 8): not drawn
+    assert list(seen["curve"]["threshold"]) == [0.1, 0.2]
+    assert np.allclose(seen["curve"]["net_benefit_model"], [0.2 - 0.3 / 9, 0.175 - 0.03125])
 
 
 def test_the_backtest_links_cannot_pin_a_count_under_the_default_policy():
