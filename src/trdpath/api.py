@@ -27,7 +27,7 @@ from trdpath.config import StudyConfig
 from trdpath.output import read_run_metadata, run_metadata, write_classification
 from trdpath.pipeline import Classification, Progress, classify_extract
 from trdpath.errors import UserError
-from trdpath.safety import mask_credentials
+from trdpath.safety import mask_credentials, refuse_destructive_output
 from trdpath.schema import PATIENT_COLUMNS
 from trdpath.sources.open import open_source, open_tables
 from trdpath.stats.extract_outputs import write_extract_outputs
@@ -55,26 +55,11 @@ def check_config(config: StudyConfig, files: bool = True) -> None:
             f"Predictors can be: {', '.join(PATIENT_COLUMNS)}.")
 
 
-def check_output(data: str | Path | None, out: str | Path, overwrite: bool = False) -> None:
+def check_output(data: str | Path | None, out: str | Path, overwrite: bool = False, inputs=()) -> None:
     """Refuse an output folder that would destroy something: the input extract (OUT equal to, inside or
-    holding --data) or a non-empty folder that is not a trdpath result (unless `overwrite`)."""
-    out_path = Path(out).expanduser().resolve()
-    if data is not None:
-        location = engines.backend_from_url(str(data))
-        if location.path is not None:
-            data_path = Path(location.path).expanduser().resolve()
-            if out_path == data_path or data_path in out_path.parents:
-                raise UserError(f"--out {out} is {'the' if out_path == data_path else 'inside the'} --data folder "
-                                f"{data}: the results would overwrite the extract. Choose another --out.")
-            if out_path in data_path.parents:
-                raise UserError(f"--data {data} is inside --out {out}: writing the results replaces that folder. "
-                                "Choose another --out.")
-    for folder in (out_path, *out_path.parents):
-        if folder.exists() and not folder.is_dir():
-            raise UserError(f"--out {out}: {folder} is a file, not a folder.")
-    if out_path.is_dir() and any(out_path.iterdir()) and not layout.is_result(out_path) and not overwrite:
-        raise UserError(f"--out {out} is not empty and is not a trdpath result: its content would be replaced. "
-                        "Choose an empty or new folder, or add --overwrite.")
+    holding --data), another input (`inputs`: (option, path) pairs), or a non-empty folder that is not a
+    trdpath result (unless `overwrite`). safety.refuse_destructive_output holds the rule."""
+    refuse_destructive_output(out, [("--data", engines.local_path(data)), *inputs], overwrite)
 
 
 def classify_tables(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
@@ -148,12 +133,16 @@ def report(results: str | Path) -> None:
 
 def compare(data: str | Path, out: str | Path, definitions, config: StudyConfig | None = None,
             index_date: dt.date | None = None, progress=None, backend: str | None = None, why: str = "all",
-            dial: bool = False):
+            dial: bool = False, overwrite: bool = False, inputs=()):
     """The definitions atlas (docs/definitions.md): every chosen definition side by side, written to `out`.
     Into a results folder that has a report, the report is re-run so the atlas is protected with the whole
-    release in one audit (definitions/audit.py)."""
-    from trdpath.definitions.compare import compare as compare_definitions
+    release in one audit (definitions/audit.py). It replaces OUT/definitions/ and OUT/release/definitions/
+    only; each is checked as check_output checks OUT (`inputs`: the definition and configuration files)."""
+    from trdpath.definitions.compare import PATIENT_LEVEL_DIR, RELEASE_DIR, compare as compare_definitions
     from trdpath.definitions.audit import report_rewrites
+
+    for folder in (PATIENT_LEVEL_DIR, RELEASE_DIR):
+        check_output(data, Path(out) / folder, overwrite, inputs)
 
     result = compare_definitions(data, out, definitions, config, index_date, progress, backend, why, dial)
     if report_rewrites(out):

@@ -21,7 +21,7 @@ from rich.text import Text
 from trdpath import __version__, layout
 from trdpath.commandline import (STAGES, BackendOption, ConfigOption, DataOption, IndexDateOption, OutOption,
                                  OverwriteOption, QuietOption, ResultsOption, check_backend, console,
-                                 parse_index_date, stage_progress, summary_table, wrote)
+                                 keep_inputs, parse_index_date, stage_progress, summary_table, wrote)
 from trdpath.commandline import debug as _debug  # the --debug flag, read by the error handler
 from trdpath.config import DEFAULT_CONFIG_TOML, StudyConfig, load_config
 from trdpath.errors import UserError
@@ -92,6 +92,7 @@ def classify(data: DataOption, out: OutOption, config: ConfigOption = None, inde
              definition: Annotated[Optional[str], typer.Option("--definition", help="TRD by one definition: a shipped id "
                                    "(`trdpath definitions list`) or your .toml file (docs/definitions.md).")] = None) -> None:
     """Classify every patient of an extract: cohort, treatment lines, TRD and resistance level."""
+    keep_inputs(out, ("--config", config))
     if definition is not None:  # the definitions atlas (issue 17): definitions/cli.py
         from trdpath.definitions.cli import classify_with_definition_command as by_definition
         return by_definition(data, out, config, index_date, backend, quiet, overwrite, definition)
@@ -104,6 +105,7 @@ def run(data: DataOption, out: OutOption, config: ConfigOption = None, index_dat
         backend: BackendOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False,
         no_extra_passes: NoExtraPassesOption = False) -> None:
     """Classify, then analyse and report (Tables 1-3, resistance levels, service use, figures)."""
+    keep_inputs(out, ("--config", config))
     run_classify(data, out, _passes(load_config(config), no_extra_passes), parse_index_date(index_date), quiet,
                  check_backend(backend), overwrite, with_report=True)
 

@@ -35,6 +35,14 @@ ResultsOption = Annotated[Optional[Path], typer.Option("--results", "-r", help="
 STAGES = 10  # progress steps of a classification (pipeline.classify_extract)
 
 
+def keep_inputs(out, *inputs) -> None:
+    """Refuse --out that is, holds or sits inside a file named on the command line (`inputs`: (option, path)
+    pairs such as ("--config", PATH)): writing OUT whole would delete it. The API checks --data and OUT itself."""
+    from trdpath.safety import refuse_destructive_output
+
+    refuse_destructive_output(out, inputs, overwrite=True)
+
+
 def check_backend(value: str | None) -> str | None:
     from trdpath.engines import BACKENDS
 

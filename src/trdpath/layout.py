@@ -53,6 +53,27 @@ def report_docx(out: Path | str) -> Path:
     return Path(out) / RELEASE / REPORT_DOCX
 
 
+def _json_has(path: Path, key: str) -> bool:
+    import json
+
+    try:
+        return key in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def is_output(folder: Path | str) -> bool:
+    """A folder some trdpath command wrote whole, so writing it again may replace it: a classification
+    (is_result), a worklist (worklist.json), a backtest (backtest.json), a risk model (risk_evaluation.json)
+    or the definitions atlas's two folders (definitions/, release/definitions/)."""
+    folder = Path(folder)
+    return (is_result(folder) or _json_has(folder / "worklist.json", "trdpath_version")
+            or _json_has(folder / "backtest.json", "outcome_date")
+            or _json_has(folder / "risk_evaluation.json", "not_a_medical_device")
+            or (folder / "counts" / "prevalence.parquet").is_file()  # compare's definitions/
+            or _json_has(folder / "section.json", "blocks"))  # compare's release/definitions/
+
+
 def is_result(folder: Path | str) -> bool:
     """A folder written by trdpath classify/run (its metadata.json names the software version)."""
     import json

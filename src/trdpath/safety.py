@@ -159,3 +159,36 @@ def neutralise_arrow(table):  # noqa: ANN001, ANN201 - a pyarrow Table in, a Tab
         if changed:
             table = table.set_column(i, field, pa.chunked_array(chunks, field.type))
     return table
+
+
+def refuse_destructive_output(out, inputs=(), overwrite: bool = False, option: str = "--out") -> None:
+    """Refuse an output folder whose replacement would destroy something (every command that writes a folder
+    whole calls this before any work):
+    - an input: OUT equal to, inside or holding an input path (``inputs``: (option, path) pairs such as
+      ("--data", the extract folder), ("--rules", a rule file));
+    - a file where a folder is wanted;
+    - a non-empty folder that no trdpath command wrote (layout.is_output), unless ``overwrite``."""
+    from pathlib import Path
+
+    from trdpath import layout
+    from trdpath.errors import UserError
+
+    out_path = Path(out).expanduser().resolve()
+    for name, given in inputs:
+        if given is None:
+            continue
+        path = Path(given).expanduser().resolve()
+        if out_path == path or path in out_path.parents:
+            raise UserError(f"{option} {out} is {'the' if out_path == path else 'inside the'} {name} "
+                            f"{'folder' if path.is_dir() else 'file'} {given}: the results would overwrite "
+                            f"{'the extract' if name == '--data' else 'it'}. "
+                            f"Choose another {option}.")
+        if out_path in path.parents:
+            raise UserError(f"{name} {given} is inside {option} {out}: writing the results replaces that folder. "
+                            f"Choose another {option}.")
+    for folder in (out_path, *out_path.parents):
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"{option} {out}: {folder} is a file, not a folder.")
+    if out_path.is_dir() and any(out_path.iterdir()) and not layout.is_output(out_path) and not overwrite:
+        raise UserError(f"{option} {out} is not empty and is not a trdpath result: its content would be replaced. "
+                        "Choose an empty or new folder, or add --overwrite.")

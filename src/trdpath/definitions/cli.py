@@ -33,6 +33,8 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display or summary.")] = False,
     dial: Annotated[bool, typer.Option("--dial", help="Also the definition dial: the Maudsley rule over trial days 28/42/56 x "
                                        "persistence gap 30/90/180 x augmentation (three more classifications).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT/definitions/ and OUT/release/definitions/ even if "
+                                            "they hold files that trdpath did not write.")] = False,
 ) -> None:
     """Every chosen TRD definition side by side on the same patients (prevalence, agreement, why)."""
     from trdpath.commandline import check_backend as _check_backend, console, parse_index_date as _parse_index_date, stage_progress
@@ -40,7 +42,7 @@ def compare_command(
     from trdpath.errors import UserError
     from trdpath.api import compare
     from trdpath.definitions.compare import prevalence_counts
-    from trdpath.definitions.model import resolve_definitions
+    from trdpath.definitions.model import definition_files, resolve_definitions
 
     chosen = resolve_definitions(definitions)  # bad files stop here, before any work
     if why not in ("all", "trd", "none"):
@@ -48,7 +50,8 @@ def compare_command(
     settings = load_config(config)
     day = _parse_index_date(index_date)
     with stage_progress("Comparing definitions", total=12 + dial, enabled=not quiet) as progress:
-        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why, dial)
+        result = compare(data, out, chosen, settings, day, progress, _check_backend(backend), why, dial, overwrite,
+                         [("--config", config), *(("--definitions", f) for f in definition_files(definitions))])
     if not quiet:
         table = Table(title=f"TRD by definition (index date {result.classification.index_date}; true counts, patient-level)")
         for column in ("definition", "population", "TRD", "%"):
@@ -61,11 +64,13 @@ def compare_command(
 
 def classify_with_definition_command(data, out, config, index_date, backend, quiet, overwrite, definition: str) -> None:
     """`trdpath classify --definition FILE|ID` (mounted by trdpath/cli.py's classify)."""
-    from trdpath.commandline import STAGES, check_backend, console, parse_index_date, stage_progress, summary_table, wrote
+    from trdpath.commandline import (STAGES, check_backend, console, keep_inputs, parse_index_date, stage_progress,
+                                     summary_table, wrote)
     from trdpath.config import load_config
     from trdpath.api import classify_with_definition
     from trdpath.definitions.classify import definition_from_option
 
+    keep_inputs(out, ("--definition", definition if Path(definition).is_file() else None))
     chosen, text = definition_from_option(definition)  # a bad file stops here, before any work
     settings = load_config(config)
     day = parse_index_date(index_date)

@@ -173,6 +173,15 @@ def shipped_definitions() -> dict[str, Definition]:
     return {k: found[k] for k in order if k in found}
 
 
+def _is_file_spec(part: str) -> bool:
+    return part.endswith(".toml") or "/" in part or Path(part).is_file()
+
+
+def definition_files(specs: list[str] | None) -> list[Path]:
+    """The files among `--definitions` values (what resolve_definitions reads as TOML)."""
+    return [Path(p) for spec in specs or [] for p in (q.strip() for q in spec.split(",")) if p and _is_file_spec(p)]
+
+
 def resolve_definitions(specs: list[str] | None) -> list[Definition]:
     """`--definitions` values: shipped ids (comma-separated) and/or TOML files; None = every shipped one."""
     shipped = shipped_definitions()
@@ -183,7 +192,7 @@ def resolve_definitions(specs: list[str] | None) -> list[Definition]:
         for part in (p.strip() for p in spec.split(",")):
             if not part:
                 continue
-            if part.endswith(".toml") or "/" in part or Path(part).is_file():
+            if _is_file_spec(part):
                 chosen.append(load_definition_file(Path(part)))
             elif part in shipped:
                 chosen.append(shipped[part])

@@ -222,7 +222,8 @@ def fit_and_evaluate(data: pd.DataFrame, kind: str = "logistic", test_fraction: 
     return result
 
 
-def run_risk(data, out, model: str = "logistic", config=None, backend: str | None = None, mentions=None) -> str:
+def run_risk(data, out, model: str = "logistic", config=None, backend: str | None = None, mentions=None,
+             overwrite: bool = False) -> str:
     """`trdpath risk`: dataset, temporal split, fit, evaluation and published coefficients into `out`.
     `mentions`: the mention table of `trdpath nlp extract`, whose flags then enter as predictors."""
     import json
@@ -233,10 +234,11 @@ def run_risk(data, out, model: str = "logistic", config=None, backend: str | Non
     import matplotlib.pyplot as plt
 
     from trdpath.config import StudyConfig
-    from trdpath.early.api import default_as_of, opened_extract
+    from trdpath.early.api import check_out, default_as_of, opened_extract
     from trdpath.early.timeline import build_timeline
     from trdpath.atomic import replace_folder
 
+    check_out(data, out, overwrite, [("--mentions", mentions)])
     config = config or StudyConfig()
     if model not in MODELS:
         raise UserError(f"--model must be one of {', '.join(MODELS)} (got {model!r}).")

@@ -27,13 +27,13 @@ from trdpath.engines.arrow import _with_types, frame_to_arrow
 from trdpath.engines.ibis_fixes import strip_text
 from trdpath.engines.kinds import (POSTGRES_URL_VARIABLE, SPARK_LOCAL_DEFAULTS, Capabilities, Engine, engine_named,
                                    engine_of, first_line)
-from trdpath.engines.location import BACKENDS, FORMATS, DataLocation, backend_from_url
+from trdpath.engines.location import BACKENDS, FORMATS, DataLocation, backend_from_url, local_path
 from trdpath.errors import BackendError
 from trdpath.safety import mask_credentials
 
 __all__ = [
     "BACKENDS", "FORMATS", "POSTGRES_URL_VARIABLE", "SPARK_LOCAL_DEFAULTS", "Capabilities", "DataLocation", "Engine",
-    "backend_from_url", "capabilities", "connect", "engine_named", "engine_of", "fetch_arrow", "frame_to_arrow",
+    "backend_from_url", "capabilities", "local_path", "connect", "engine_named", "engine_of", "fetch_arrow", "frame_to_arrow",
     "has_bit_or", "load_tables", "place", "prepare_for_classification", "read_file",
     "require_tables", "spill_to", "strip", "strip_text",
 ]

@@ -27,6 +27,11 @@ class DataLocation:
     display: str = ""  # for messages and Extract.source, with any password removed
 
 
+def local_path(data) -> Path | None:
+    """The local folder a ``--data`` value reads, or None (a database, Spark, or no --data)."""
+    return None if data is None else backend_from_url(str(data)).path
+
+
 def backend_from_url(data: str) -> DataLocation:
     """Understand a ``--data`` value.
 

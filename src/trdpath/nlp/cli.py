@@ -36,6 +36,16 @@ def _read_table(path: Path) -> pd.DataFrame:
     raise InputError("expected a .csv or .parquet file", file=str(path))
 
 
+def _check_out(out: Path, notes: Path, rules) -> None:
+    """Before any work: --out may not be an input (it would be replaced by the output) nor a folder."""
+    target = out.expanduser().resolve()
+    for name, given in [("--notes", notes), *(("--rules", r) for r in rules or ())]:
+        if target == Path(given).expanduser().resolve():
+            raise UserError(f"--out {out} is the {name} file: writing the output would overwrite it. Choose another --out.")
+    if target.is_dir():
+        raise UserError(f"--out {out} is a folder: give a file name ending .csv or .parquet.")
+
+
 def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write to a temporary file beside the target and rename, so a failure leaves nothing half-written."""
     with replace_file(path) as temporary:  # trdpath.atomic: the one staging-and-rename helper
@@ -126,6 +136,7 @@ def extract(notes: Path = typer.Option(..., "--notes", help="Notes table (CSV or
     from trdpath.nlp.pipeline import extract_mentions, shared_pipeline
 
     try:
+        _check_out(out, notes, rules)
         table = _read_table(notes)
         nlp = shared_pipeline(rules or ())
         mentions = extract_mentions(table, nlp, batch_size=batch_size, n_process=processes, progress=True)
@@ -148,6 +159,7 @@ def flags(notes: Path = typer.Option(..., "--notes", help="Notes table (CSV or P
     from trdpath import api
 
     try:
+        _check_out(out, notes, rules)
         cutoff = None
         if index_date:
             try:
