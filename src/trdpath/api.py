@@ -258,8 +258,10 @@ def qual_codebook(project: str | Path, *, load: str | Path | None = None, export
     definition... after the import) and ``history`` (every change to the codebook, oldest first)."""
     from trdpath.qualitative.codebook import codebook_table, import_codebook
     from trdpath.qualitative.refi import ImportLimits, export_qdc
-    from trdpath.qualitative.store import codebook_history, open_project
+    from trdpath.qualitative.store import codebook_history, open_project, refuse_project_as_output
 
+    if export:
+        refuse_project_as_output(project, export, "--export")
     limits = ImportLimits.from_megabytes(max_entry_mb)
     with open_project(project) as qp:
         loaded = import_codebook(qp, Path(load), who=who, limits=limits) if load else None
@@ -350,9 +352,10 @@ def qual_export(project: str | Path, target: str | Path, coders: Sequence[str] |
     """Export to REFI-QDA (.qdpx project, .qdc codebook; validated against the schema) or the segments as a
     table (.csv, .xlsx)."""
     from trdpath.qualitative.refi import export_qdc, export_qdpx
-    from trdpath.qualitative.store import open_project
+    from trdpath.qualitative.store import open_project, refuse_project_as_output
     from trdpath.qualitative.tables import export_segments
 
+    refuse_project_as_output(project, target)
     target = Path(target)
     writers = {".qdpx": lambda qp: export_qdpx(qp, target), ".qdc": lambda qp: export_qdc(qp, target),
                ".csv": lambda qp: export_segments(qp, target, list(coders) if coders else None)}

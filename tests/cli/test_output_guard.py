@@ -157,3 +157,18 @@ def test_nlp_out_may_not_be_its_input_or_a_folder(command, data, tmp_path):
              "is the --rules file")
     _refused(run_trdpath("nlp", command, "--notes", str(notes), "--out", str(data)), "is a folder")
     assert _digest(data) == before and rules.read_bytes() == rules_before
+
+
+@pytest.mark.parametrize("args", [
+    ("qual", "codebook", "{p}", "--export", "{p}"),  # replaced the whole project with a .qdc before
+    ("qual", "export", "{p}", "{p}"),
+    ("qual", "export", "{p}", "{p}-wal"),  # SQLite's journal beside it is the project's too
+])
+def test_a_qualitative_export_may_not_be_the_project_file(args, tmp_path):
+    project = tmp_path / "study.qdpx"  # a project file may carry any suffix, also an export's
+    api.qual_init(project)
+    before = project.read_bytes()
+    proc = run_trdpath(*(a.format(p=project) for a in args))
+    _refused(proc, f"is the project file {project}")
+    assert project.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.qdpx"]

@@ -65,6 +65,18 @@ def project_url(location: str | os.PathLike) -> str:
     return f"sqlite:///{Path(text).resolve()}"
 
 
+def refuse_project_as_output(location: str | os.PathLike, target: str | os.PathLike, option: str = "") -> None:
+    """An export target may not be the project's own SQLite file (or its journal): `qual codebook P --export P`
+    replaced the whole project with a codebook."""
+    database = _sqlite_path(project_url(location))
+    if database is None:
+        return
+    resolved = Path(target).expanduser().resolve()
+    if resolved in {database, *(database.with_name(database.name + s) for s in ("-wal", "-shm", "-journal"))}:
+        raise UserError(f"{option + ' ' if option else ''}{target} is the project file {location}: writing there would "
+                        "replace the project. Choose another file name.")
+
+
 def _sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///"):])
