@@ -136,8 +136,10 @@ def test_each_commands_own_output_is_recognised_and_replaced_without_overwrite(d
         folders = [out / "definitions", out / "release" / "definitions"] if command == "compare" else [out]
         assert all(layout.is_output(f) for f in folders), name
         assert not layout.is_output(tmp_path) and not layout.is_output(data)
-    again = run_trdpath("worklist", "--data", str(data), "--out", str(tmp_path / "worklist"))
+    again = run_trdpath("worklist", "--data", str(data), "--out", str(tmp_path / "worklist"), "--quiet")
     assert again.returncode == 0, _message(again)
+    assert again.stdout == "" and "patients in current care" in _message(run_trdpath(
+        "worklist", "--data", str(data), "--out", str(tmp_path / "worklist")))  # --quiet: no summary
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")

@@ -21,7 +21,7 @@ def _date(value: str | None, option: str) -> dt.date | None:
 
 
 def register(app: typer.Typer) -> None:
-    from trdpath.commandline import BackendOption, ConfigOption, DataOption, OutOption, OverwriteOption, console, keep_inputs
+    from trdpath.commandline import BackendOption, ConfigOption, DataOption, OutOption, OverwriteOption, QuietOption, console, keep_inputs
     from trdpath.commandline import check_backend as _check_backend
     from trdpath.config import load_config
 
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
                  cohort_url: Annotated[Optional[str], typer.Option("--cohort-to", help="Write the TRD cohort as an OMOP cohort table: duckdb:FILE, postgresql://...?schema=results or spark:SCHEMA.")] = None,
                  cohort_definition_id: Annotated[int, typer.Option("--cohort-definition-id", min=1)] = 1,
                  incremental: Annotated[bool, typer.Option("--incremental", help="Keep the state in OUT/state; when it is there, recompute only the patients whose records changed since its as-of date (same worklist).")] = False,
-                 overwrite: OverwriteOption = False) -> None:
+                 overwrite: OverwriteOption = False, quiet: QuietOption = False) -> None:
         """Who is where on the TRD pathway as of a date, the next step and why (patient-level: stays in the secure environment)."""
         keep_inputs(out, ("--config", config))
         from trdpath.early.api import worklist as run
@@ -48,6 +48,8 @@ def register(app: typer.Typer) -> None:
         frame = run(data, out, _date(as_of, "--as-of"), load_config(config), _check_backend(backend), rules, settings,
                     fhir_stage2=flag_stage2, cohort_url=cohort_url, cohort_definition_id=cohort_definition_id,
                     incremental=incremental, overwrite=overwrite)
+        if quiet:
+            return
         counts = frame["stage"].value_counts().to_dict()
         console.print(Text(f"{len(frame):,} patients in current care ("
                            + ", ".join(f"stage {k}: {v:,}" for k, v in sorted(counts.items())) + f"). Wrote worklist.csv, "
@@ -59,22 +61,27 @@ def register(app: typer.Typer) -> None:
                  date_from: Annotated[str, typer.Option("--from", help="First as-of date, YYYY-MM-DD.")],
                  date_to: Annotated[str, typer.Option("--to", help="Last as-of date, YYYY-MM-DD.")],
                  every: Annotated[str, typer.Option("--every", help="month, quarter or week.")] = "month",
-                 config: ConfigOption = None, backend: BackendOption = None, overwrite: OverwriteOption = False) -> None:
+                 config: ConfigOption = None, backend: BackendOption = None, overwrite: OverwriteOption = False,
+                 quiet: QuietOption = False) -> None:
         """Silent mode: the worklist's stages at every date, and how early they came before TRD."""
         keep_inputs(out, ("--config", config))
         from trdpath.early.backtest import run_backtest
 
         summary = run_backtest(data, out, _date(date_from, "--from"), _date(date_to, "--to"), every,
                                load_config(config), _check_backend(backend), overwrite)
-        console.print(Text(summary))
+        if not quiet:
+            console.print(Text(summary))
 
     @app.command()
     def risk(data: DataOption, out: OutOption,
              model: Annotated[str, typer.Option("--model", help="logistic (penalised, default) or boosting.")] = "logistic",
              mentions: Annotated[Optional[Path], typer.Option("--mentions", help="The mention table of `trdpath nlp extract`: its self-harm and suicidality flags (as known at each index day) enter as predictors.")] = None,
-             config: ConfigOption = None, backend: BackendOption = None, overwrite: OverwriteOption = False) -> None:
+             config: ConfigOption = None, backend: BackendOption = None, overwrite: OverwriteOption = False,
+             quiet: QuietOption = False) -> None:
         """Risk of TRD within 12 months of the first failed adequate trial: temporal split, AUROC, calibration (research only)."""
         keep_inputs(out, ("--config", config))
         from trdpath.early.risk import run_risk
 
-        console.print(Text(run_risk(data, out, model, load_config(config), _check_backend(backend), mentions, overwrite)))
+        summary = run_risk(data, out, model, load_config(config), _check_backend(backend), mentions, overwrite)
+        if not quiet:
+            console.print(Text(summary))
