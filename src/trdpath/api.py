@@ -337,6 +337,11 @@ def qual_report(project: str | Path, out: str | Path, *, formats: Sequence[str] 
     from trdpath.qualitative.report import write_reports
     from trdpath.qualitative.store import open_project
 
+    folder = Path(out).expanduser().resolve()
+    if folder.name == layout.RELEASE and layout.is_result(folder.parent):
+        raise UserError(f"{out} is the release folder of the classification {folder.parent}: the themes report would "
+                        "replace its report.html and report.docx. Choose another folder, such as "
+                        f"{folder.parent / 'qualitative'}.")
     formats = tuple(f.strip().lower() for f in formats if f.strip())
     unknown = set(formats) - set(QUAL_REPORT_FORMATS)
     if unknown:

@@ -174,3 +174,17 @@ def test_a_qualitative_export_may_not_be_the_project_file(args, tmp_path):
     _refused(proc, f"is the project file {project}")
     assert project.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.qdpx"]
+
+
+def test_the_themes_report_may_not_replace_the_classifications_report(tmp_path):
+    """`qual report P results/release` wrote report.html/.docx over the statistics report of `trdpath run`."""
+    results = tmp_path / "results"
+    release = results / "release"
+    release.mkdir(parents=True)
+    (results / "metadata.json").write_text('{"software_version": "0.1.0"}')  # what layout.is_result reads
+    (release / "report.html").write_text("<p>Table 1</p>")
+    project = tmp_path / "study.qual"
+    api.qual_init(project)
+    _refused(run_trdpath("qual", "report", str(project), str(release)), "is the release folder of the classification")
+    assert sorted(p.name for p in release.iterdir()) == ["report.html"]
+    assert (release / "report.html").read_text() == "<p>Table 1</p>"
