@@ -26,7 +26,8 @@ def test_worklist_command_writes_every_file(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--as-of", "2020-13-01"], "--as-of must be a date as YYYY-MM-DD (got '2020-13-01')"),
-    (["--rules", "missing.csv"], "missing.csv"),
+    (["--rules", "missing.csv"], "--rules missing.csv: no such file."),
+    (["--rules", "."], "--rules . is a folder: give the rule table's CSV file."),
     (["--cohort-to", "mysql://u:secret@h/db"], "unknown scheme"),
 ])
 def test_bad_input_writes_nothing(tmp_path, args, message):

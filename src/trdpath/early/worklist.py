@@ -66,6 +66,10 @@ def load_rules(path: Path | None = None) -> RuleTable:
     try:
         text = (Path(path).read_text(encoding="utf-8") if path
                 else resources.files("trdpath.early").joinpath(RULES_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"--rules {name}: no such file.") from None
+    except IsADirectoryError:
+        raise UserError(f"--rules {name} is a folder: give the rule table's CSV file.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"Next-step rule table {name} cannot be read as UTF-8 text: {exc.__class__.__name__}.") from None
     reader = csv.DictReader(text.splitlines())
