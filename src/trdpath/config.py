@@ -147,7 +147,7 @@ def load_config(path: Path | None) -> StudyConfig:
         return StudyConfig()
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"Configuration file {path} does not exist.")
+        raise UserError(f"Configuration file {path} " + ("is a folder, not a TOML file." if path.is_dir() else "does not exist."))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -178,6 +178,8 @@ def refuse_destructive_output(out, inputs=(), overwrite: bool = False, option: s
         if given is None:
             continue
         path = Path(given).expanduser().resolve()
+        if name != "--data" and not path.is_file():
+            continue  # a file option naming a folder or nothing: its reader says so, in its own words
         if out_path == path or path in out_path.parents:
             raise UserError(f"{option} {out} is {'the' if out_path == path else 'inside the'} {name} "
                             f"{'folder' if path.is_dir() else 'file'} {given}: the results would overwrite "

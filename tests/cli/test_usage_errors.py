@@ -171,3 +171,16 @@ def test_a_full_disk_is_a_message_and_exit_2(monkeypatch, capsys, tmp_path):
     err = " ".join(capsys.readouterr().err.split())
     assert code == cli.EXIT_USER == 2
     assert f"Error: No space left on device: {tmp_path / 'out' / 'patients.csv'}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("option", "label"), [("--config", "Configuration file"), ("--definition", "Definition file")])
+def test_a_folder_or_a_missing_file_where_a_toml_file_is_wanted(option, label, tmp_path):
+    """A folder named where a TOML file is wanted was reported as 'does not exist'."""
+    data = write_extract(tmp_path / "x")
+    (tmp_path / "settings").mkdir()
+    for given, words in ((tmp_path / "settings", "is a folder, not a TOML file."), (tmp_path / "nothere.toml", "does not exist.")):
+        proc = run_cli("classify", "-d", str(data), "-o", str(tmp_path / "out"), "-q", option, str(given))
+        assert proc.returncode == 2
+        assert_no_traceback(proc)
+        assert f"{label} {given} {words}" in " ".join(proc.stderr.split())
+        assert not (tmp_path / "out").exists()

@@ -153,7 +153,7 @@ def load_definition_file(path: Path) -> Definition:
     """A user's (or a shipped) definition file, validated; UserError names the key and the value."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"Definition file {path} does not exist.")
+        raise UserError(f"Definition file {path} " + ("is a folder, not a TOML file." if path.is_dir() else "does not exist."))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
