@@ -169,9 +169,6 @@ def _open_db(path: Path):
     local = engines.connect("duckdb", str(path))
     # One checkpoint, at the end (refreshed_worklist): not one more at each COMMIT past 16 MB of log.
     local.con.sql("SET checkpoint_threshold = '4GB'")
-    # No statement on the state reads rows in insertion order (render sorts by a total key, lists are
-    # sorted): DuckDB may then copy and create tables without keeping order (~0.3-0.5 s CPU less at 1M).
-    local.con.sql("SET preserve_insertion_order = false")
     return local
 
 
