@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from trdpath import engines, layout
+from trdpath import layout
 from trdpath.atomic import replace_folder
 from trdpath.config import StudyConfig
-from trdpath.output import read_run_metadata, run_metadata, write_classification
+from trdpath.output import check_output, read_run_metadata, run_metadata, write_classification
 from trdpath.pipeline import Classification, Progress, classify_extract
 from trdpath.errors import UserError
-from trdpath.safety import mask_credentials, refuse_destructive_output
+from trdpath.safety import mask_credentials
 from trdpath.schema import PATIENT_COLUMNS
 from trdpath.sources.open import open_source, open_tables
 from trdpath.stats.extract_outputs import write_extract_outputs
@@ -53,13 +53,6 @@ def check_config(config: StudyConfig, files: bool = True) -> None:
             f"analysis.regression_blocks names {', '.join(repr(n) for n in unknown)}, which "
             f"{'is not a column' if len(unknown) == 1 else 'are not columns'} of the per-patient table. "
             f"Predictors can be: {', '.join(PATIENT_COLUMNS)}.")
-
-
-def check_output(data: str | Path | None, out: str | Path, overwrite: bool = False, inputs=()) -> None:
-    """Refuse an output folder that would destroy something: the input extract (OUT equal to, inside or
-    holding --data), another input (`inputs`: (option, path) pairs), or a non-empty folder that is not a
-    trdpath result (unless `overwrite`). safety.refuse_destructive_output holds the rule."""
-    refuse_destructive_output(out, [("--data", engines.local_path(data)), *inputs], overwrite)
 
 
 def classify_tables(tables: Mapping[str, pd.DataFrame], config: StudyConfig | None = None,
@@ -133,16 +126,16 @@ def report(results: str | Path) -> None:
 
 def compare(data: str | Path, out: str | Path, definitions, config: StudyConfig | None = None,
             index_date: dt.date | None = None, progress=None, backend: str | None = None, why: str = "all",
-            dial: bool = False, overwrite: bool = False, inputs=()):
+            dial: bool = False, overwrite: bool = False, files=()):
     """The definitions atlas (docs/definitions.md): every chosen definition side by side, written to `out`.
     Into a results folder that has a report, the report is re-run so the atlas is protected with the whole
     release in one audit (definitions/audit.py). It replaces OUT/definitions/ and OUT/release/definitions/
-    only; each is checked as check_output checks OUT (`inputs`: the definition and configuration files)."""
+    only; each is checked as check_output checks OUT (`files`: the definition and configuration files)."""
     from trdpath.definitions.compare import PATIENT_LEVEL_DIR, RELEASE_DIR, compare as compare_definitions
     from trdpath.definitions.audit import report_rewrites
 
     for folder in (PATIENT_LEVEL_DIR, RELEASE_DIR):
-        check_output(data, Path(out) / folder, overwrite, inputs)
+        check_output(data, Path(out) / folder, overwrite, files)
 
     result = compare_definitions(data, out, definitions, config, index_date, progress, backend, why, dial)
     if report_rewrites(out):

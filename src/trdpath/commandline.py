@@ -40,7 +40,7 @@ def keep_inputs(out, *inputs) -> None:
     pairs such as ("--config", PATH)): writing OUT whole would delete it. The API checks --data and OUT itself."""
     from trdpath.safety import refuse_destructive_output
 
-    refuse_destructive_output(out, inputs, overwrite=True)
+    refuse_destructive_output(out, files=inputs, overwrite=True)
 
 
 def check_backend(value: str | None) -> str | None:

@@ -76,13 +76,7 @@ def is_output(folder: Path | str) -> bool:
 
 def is_result(folder: Path | str) -> bool:
     """A folder written by trdpath classify/run (its metadata.json names the software version)."""
-    import json
-
-    meta = Path(folder) / METADATA_JSON
-    try:
-        return "software_version" in json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
-        return False
+    return _json_has(Path(folder) / METADATA_JSON, "software_version")
 
 
 OUT_README = """\

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from trdpath import __version__, layout
 from trdpath.patient_table import patients_frame
 from trdpath.pipeline import Classification
-from trdpath.safety import mask_credentials, neutralise_arrow, neutralise_frame
+from trdpath.safety import mask_credentials, neutralise_arrow, neutralise_frame, refuse_destructive_output
 
 
 def write_classification(result: Classification, folder: Path) -> None:
@@ -111,3 +111,11 @@ def run_metadata(result: Classification) -> dict:
         "source": mask_credentials(result.source),
     }
 
+
+def check_output(data, out, overwrite: bool = False, files=()) -> None:
+    """Before any work, for every command that replaces `out` whole: refuse an OUT that is, holds or sits inside
+    the --data folder, that is or holds an input file (`files`: (option, path) pairs), or a non-empty folder that
+    no trdpath command wrote unless `overwrite` (safety.refuse_destructive_output)."""
+    from trdpath import engines
+
+    refuse_destructive_output(out, engines.local_path(data), files, overwrite)

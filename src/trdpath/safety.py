@@ -161,11 +161,12 @@ def neutralise_arrow(table):  # noqa: ANN001, ANN201 - a pyarrow Table in, a Tab
     return table
 
 
-def refuse_destructive_output(out, inputs=(), overwrite: bool = False, option: str = "--out") -> None:
+def refuse_destructive_output(out, data=None, files=(), overwrite: bool = False, option: str = "--out") -> None:
     """Refuse an output folder whose replacement would destroy something (every command that writes a folder
     whole calls this before any work):
-    - an input: OUT equal to, inside or holding an input path (``inputs``: (option, path) pairs such as
-      ("--data", the extract folder), ("--rules", a rule file));
+    - the extract: OUT equal to, inside or holding the `data` folder;
+    - an input file (``files``: (option, path) pairs such as ("--rules", PATH)) that OUT is or holds; a path
+      that is not an existing file is left to its reader's own message;
     - a file where a folder is wanted;
     - a non-empty folder that no trdpath command wrote (layout.is_output), unless ``overwrite``."""
     from pathlib import Path
@@ -174,16 +175,20 @@ def refuse_destructive_output(out, inputs=(), overwrite: bool = False, option: s
     from trdpath.errors import UserError
 
     out_path = Path(out).expanduser().resolve()
-    for name, given in inputs:
-        if given is None:
+    if data is not None:
+        data_path = Path(data).expanduser().resolve()
+        if out_path == data_path or data_path in out_path.parents:
+            raise UserError(f"{option} {out} is {'the' if out_path == data_path else 'inside the'} --data folder "
+                            f"{data}: the results would overwrite the extract. Choose another {option}.")
+        if out_path in data_path.parents:
+            raise UserError(f"--data {data} is inside {option} {out}: writing the results replaces that folder. "
+                            f"Choose another {option}.")
+    for name, given in files:
+        path = Path(given).expanduser().resolve() if given is not None else None
+        if path is None or not path.is_file():
             continue
-        path = Path(given).expanduser().resolve()
-        if name != "--data" and not path.is_file():
-            continue  # a file option naming a folder or nothing: its reader says so, in its own words
-        if out_path == path or path in out_path.parents:
-            raise UserError(f"{option} {out} is {'the' if out_path == path else 'inside the'} {name} "
-                            f"{'folder' if path.is_dir() else 'file'} {given}: the results would overwrite "
-                            f"{'the extract' if name == '--data' else 'it'}. "
+        if out_path == path:
+            raise UserError(f"{option} {out} is the {name} file {given}: the results would overwrite it. "
                             f"Choose another {option}.")
         if out_path in path.parents:
             raise UserError(f"{name} {given} is inside {option} {out}: writing the results replaces that folder. "

@@ -70,7 +70,7 @@ def classify_with_definition_command(data, out, config, index_date, backend, qui
     from trdpath.api import classify_with_definition
     from trdpath.definitions.classify import definition_from_option
 
-    keep_inputs(out, ("--definition", definition if Path(definition).is_file() else None))
+    keep_inputs(out, ("--definition", definition))
     chosen, text = definition_from_option(definition)  # a bad file stops here, before any work
     settings = load_config(config)
     day = parse_index_date(index_date)

@@ -14,7 +14,7 @@ from trdpath.config import StudyConfig
 from trdpath.errors import UserError
 from trdpath.atomic import replace_folder
 from trdpath.early.incremental import STATE
-from trdpath.safety import refuse_destructive_output
+from trdpath.output import check_output
 from trdpath.cohort.index_date import extract_date_range
 
 
@@ -50,14 +50,6 @@ def incremental_worklist(con, extract, config: StudyConfig, as_of: dt.date | Non
     return frame, as_of, timeline, refresh
 
 
-def check_out(data, out, overwrite: bool = False, inputs=()) -> None:
-    """Before any work: OUT may not be, hold or sit inside --data or another input file, nor be a non-empty
-    folder that no trdpath command wrote unless `overwrite` (each early command replaces OUT whole)."""
-    from trdpath import engines
-
-    refuse_destructive_output(out, [("--data", engines.local_path(data)), *inputs], overwrite)
-
-
 def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, config: StudyConfig | None = None,
              backend: str | None = None, rules_path: Path | None = None, settings=None,
              fhir_stage2: bool = False, cohort_url: str | None = None, cohort_definition_id: int = 1,
@@ -73,7 +65,7 @@ def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, co
     config = config or StudyConfig()
     from trdpath.early.cohort import cohort_rows, cohort_target, write_cohort
 
-    check_out(data, out, overwrite, [("--rules", rules_path)])
+    check_output(data, out, overwrite, [("--rules", rules_path)])
     rules = load_rules(rules_path)
     target = cohort_target(cohort_url) if cohort_url else None  # a bad target stops before any work
     with opened_extract(data, config, backend) as (con, extract):

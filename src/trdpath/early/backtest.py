@@ -177,9 +177,10 @@ def _protected(value: int, disclosure) -> int | str:
 
 def run_backtest(data, out, date_from: dt.date, date_to: dt.date, every: str = "month",
                  config: StudyConfig | None = None, backend: str | None = None, overwrite: bool = False) -> str:
-    from trdpath.early.api import check_out, default_as_of, opened_extract
+    from trdpath.early.api import default_as_of, opened_extract
+    from trdpath.output import check_output
 
-    check_out(data, out, overwrite)
+    check_output(data, out, overwrite)
     config = config or StudyConfig()
     dates = grid(date_from, date_to, every)
     with opened_extract(data, config, backend) as (con, extract):

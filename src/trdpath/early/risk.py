@@ -234,11 +234,12 @@ def run_risk(data, out, model: str = "logistic", config=None, backend: str | Non
     import matplotlib.pyplot as plt
 
     from trdpath.config import StudyConfig
-    from trdpath.early.api import check_out, default_as_of, opened_extract
+    from trdpath.early.api import default_as_of, opened_extract
+    from trdpath.output import check_output
     from trdpath.early.timeline import build_timeline
     from trdpath.atomic import replace_folder
 
-    check_out(data, out, overwrite, [("--mentions", mentions)])
+    check_output(data, out, overwrite, [("--mentions", mentions)])
     config = config or StudyConfig()
     if model not in MODELS:
         raise UserError(f"--model must be one of {', '.join(MODELS)} (got {model!r}).")
