@@ -80,30 +80,48 @@ def write_xlsx(frame: pd.DataFrame, path: Path) -> None:
         book.close()
 
 
+# The columns the HTML rows show (templates/worklist.html reads them as r['name']: a dict lookup, where
+# r.name would try an attribute first and fail for every cell).
+HTML_COLUMNS = ("priority", "patient_id", "stage", "resistance_level", "current_antidepressants",
+                "current_augmenting_agents", "subtherapeutic_held", "days_on_current_drug", "inertia_days",
+                "days_since_contact", "next_step", "next_step_source", "reasons")
+
+
+def _teams(frame: pd.DataFrame) -> list[tuple[str, list[dict]]]:
+    """(team, its rows as dicts of HTML_COLUMNS with every missing value as None) per team, teams in
+    order and each team's rows in the worklist's order. The cells are turned into Python values once
+    for the whole frame (DataFrame.to_dict per page cost ~2.5 s of ~7 s at 100k rows)."""
+    names = [c for c in HTML_COLUMNS if c in frame.columns]
+    records = [dict(zip(names, row)) for row in zip(*_cells(frame[names]))]
+    return [(team, [records[i] for i in positions])
+            for team, positions in sorted(frame.groupby("team", sort=True).indices.items())]
+
+
 def write_html(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str) -> None:
     env = Environment(loader=PackageLoader("trdpath.early", "templates"), autoescape=select_autoescape(["html"]))
     stages = frame["stage"].value_counts().to_dict()
     page = env.get_template("worklist.html")
+    teams = _teams(frame)
     if len(frame) <= HTML_PAGE_ROWS:
-        groups = [(team, rows.to_dict("records"), None) for team, rows in frame.groupby("team", sort=True)]
-        html = page.render(title=title, as_of=as_of, groups=groups, n=len(frame), stages=stages, index=None)
+        html = page.render(title=title, as_of=as_of, groups=[(team, rows, None) for team, rows in teams], n=len(frame),
+                           stages=stages, index=None)
         worklist_path(folder, "worklist.html").write_text(html, encoding="utf-8")
         return
     pages = folder / PAGES
     pages.mkdir()
     index = []
-    for t, (team, rows) in enumerate(frame.groupby("team", sort=True), start=1):
+    by_stage = frame.groupby(["team", "stage"]).size()
+    for t, (team, rows) in enumerate(teams, start=1):
         n_pages = math.ceil(len(rows) / HTML_PAGE_ROWS)
         links = []
         for p in range(n_pages):
             name = f"team-{t:04d}-page-{p + 1:04d}.html"
-            chunk = rows.iloc[p * HTML_PAGE_ROWS:(p + 1) * HTML_PAGE_ROWS]
+            chunk = rows[p * HTML_PAGE_ROWS:(p + 1) * HTML_PAGE_ROWS]
             html = page.render(title=title, as_of=as_of, n=len(frame), stages=stages, index=None,
-                               groups=[(team, chunk.to_dict("records"), f"page {p + 1} of {n_pages}")],
-                               back="../worklist.html")
+                               groups=[(team, chunk, f"page {p + 1} of {n_pages}")], back="../worklist.html")
             (pages / name).write_text(html, encoding="utf-8")
             links.append((f"{PAGES}/{name}", f"{p + 1}"))
-        index.append((team, len(rows), rows["stage"].value_counts().to_dict(), links))
+        index.append((team, len(rows), by_stage[team].to_dict(), links))
     html = page.render(title=title, as_of=as_of, groups=[], n=len(frame), stages=stages, index=index,
                        page_rows=HTML_PAGE_ROWS)
     worklist_path(folder, "worklist.html").write_text(html, encoding="utf-8")
