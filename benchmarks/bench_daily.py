@@ -2,7 +2,7 @@
 `trdpath worklist --incremental`, each a separate command writing every file (worklist.csv,
 worklist.xlsx, the HTML pages, flags.ndjson).
 
-    python benchmarks/bench_daily.py [--patients 200000] [--data DIR] [--repeat 1]
+    python benchmarks/bench_daily.py [--patients 200000] [--data DIR] [--repeat 1] [--formats csv,fhir]
 
 bench_incremental.py times the computation alone (the issue's ratio); this one times what the user
 waits for. On a Parquet extract (generated unless --data points at one), with D1 = 60 days before the
@@ -14,7 +14,8 @@ latest prescription, as bench_incremental.py:
    run), and `worklist --incremental --as-of D2` into a copy of the D1 folder (the daily refresh).
 
 Prints wall and CPU seconds (the child's user + system) and peak memory of each command, the ratios,
-and checks that both wrote the same worklist.csv byte for byte. Not part of the tests.
+and checks that both wrote the same worklist.csv byte for byte. `--formats` is passed to both timed
+commands (default: every file). Not part of the tests.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--formats", default="csv,xlsx,html,fhir", help="passed to both timed runs (csv is needed)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
@@ -59,12 +61,13 @@ def main() -> None:
         fulls, incs = [], []
         for attempt in range(args.repeat):
             print(f"load average before: {os.getloadavg()}", flush=True)
-            full_cmd = [*trdpath, "--as-of", str(d2), "--out", str(work / f"full{attempt}")]
+            full_cmd = [*trdpath, "--as-of", str(d2), "--out", str(work / f"full{attempt}"), "--formats", args.formats]
             wall, peak, _ = run(full_cmd)
             fulls.append((wall, CPU[" ".join(full_cmd)]))
             print(f"  full `worklist` on {d2}: {wall:.1f} s wall, {fulls[-1][1]:.1f} s CPU, peak {peak:.2f} GB", flush=True)
             shutil.copytree(work / "d1", work / f"inc{attempt}")
-            inc_cmd = [*trdpath, "--as-of", str(d2), "--out", str(work / f"inc{attempt}"), "--incremental"]
+            inc_cmd = [*trdpath, "--as-of", str(d2), "--out", str(work / f"inc{attempt}"), "--incremental", "--formats",
+                       args.formats]
             wall, peak, _ = run(inc_cmd)
             incs.append((wall, CPU[" ".join(inc_cmd)]))
             print(f"  `worklist --incremental` on {d2}: {wall:.1f} s wall, {incs[-1][1]:.1f} s CPU, peak {peak:.2f} GB",
@@ -75,7 +78,7 @@ def main() -> None:
             shutil.rmtree(work / f"inc{attempt}")
         wall = statistics.median(i[0] for i in incs) / statistics.median(f[0] for f in fulls)
         cpu = statistics.median(i[1] for i in incs) / statistics.median(f[1] for f in fulls)
-        print(f"end to end, incremental / full: wall {wall:.3f}, CPU {cpu:.3f}; the same worklist.csv; "
+        print(f"--formats {args.formats}: end to end, incremental / full: wall {wall:.3f}, CPU {cpu:.3f}; the same worklist.csv; "
               f"load average after: {os.getloadavg()}")
     finally:
         if not args.keep:

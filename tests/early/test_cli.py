@@ -24,11 +24,37 @@ def test_worklist_command_writes_every_file(tmp_path):
     assert (out / "flags.ndjson").read_text() == ""  # nobody has TRD
 
 
+@pytest.mark.parametrize("formats, files", [
+    ("csv,fhir", {"worklist.csv", "flags.ndjson"}),
+    ("HTML", {"worklist.html"}),
+    ("xlsx, csv", {"worklist.csv", "worklist.xlsx"}),
+])
+def test_formats_write_only_the_files_asked_for(tmp_path, formats, files):
+    """--formats: exactly the files named (and worklist.json, which lists them), the same worklist.csv
+    as a run writing every file, and the same files again from an incremental refresh (its state too)."""
+    data = write_extract(tmp_path / "extract")
+    every = tmp_path / "every"
+    assert run_cli("worklist", "--data", str(data), "--out", str(every), "--as-of", "2020-03-01").returncode == 0
+    for incremental in ([], ["--incremental"]):
+        out = tmp_path / f"out{len(incremental)}"
+        done = run_cli("worklist", "--data", str(data), "--out", str(out), "--as-of", "2020-03-01", "--formats", formats,
+                       *incremental)
+        assert done.returncode == 0, done.stderr
+        state = {"state"} if incremental else set()
+        assert {p.name for p in out.iterdir()} == files | {"worklist.json"} | state
+        assert set(json.loads((out / "worklist.json").read_text())["files"]) == files
+        for name in files:
+            assert (out / name).read_bytes() == (every / name).read_bytes() or name == "worklist.xlsx"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--as-of", "2020-13-01"], "--as-of must be a date as YYYY-MM-DD (got '2020-13-01')"),
     (["--rules", "missing.csv"], "--rules missing.csv: no such file."),
     (["--rules", "."], "--rules . is a folder: give the rule table's CSV file."),
     (["--cohort-to", "mysql://u:secret@h/db"], "unknown scheme"),
+    (["--formats", "csv,pdf"], "--formats takes a comma-separated list of csv, xlsx, html, fhir (got 'csv,pdf': 'pdf' unknown)"),
+    (["--formats", " , "], "(got ' , ': none named)"),
+    (["--formats", "csv", "--flag-stage2"], "--flag-stage2 adds stage 2 to the FHIR Flags, but --formats leaves out fhir"),
 ])
 def test_bad_input_writes_nothing(tmp_path, args, message):
     data = write_extract(tmp_path / "extract")

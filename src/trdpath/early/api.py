@@ -53,9 +53,10 @@ def incremental_worklist(con, extract, config: StudyConfig, as_of: dt.date | Non
 def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, config: StudyConfig | None = None,
              backend: str | None = None, rules_path: Path | None = None, settings=None,
              fhir_stage2: bool = False, cohort_url: str | None = None, cohort_definition_id: int = 1,
-             incremental: bool = False, overwrite: bool = False) -> pd.DataFrame:
+             incremental: bool = False, overwrite: bool = False, formats: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Compute the worklist as of `as_of` and write worklist.csv/.xlsx/.html, flags.ndjson into `out`
-    atomically; with `cohort_url`, also write the OMOP cohort table there (cohort.py). `incremental`:
+    atomically (`formats`: those of outputs.FORMATS to write, default all); with `cohort_url`, also
+    write the OMOP cohort table there (cohort.py). `incremental`:
     keep the state in OUT/state and, when a usable one is there, recompute only the patients whose
     records changed since (incremental.py); the worklist is the same as without."""
     from trdpath.early.fhir import write_flags
@@ -65,6 +66,12 @@ def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, co
     config = config or StudyConfig()
     from trdpath.early.cohort import cohort_rows, cohort_target, write_cohort
 
+    from trdpath.early.outputs import FORMATS, parse_formats
+
+    formats = parse_formats(None if formats is None else ",".join(formats))
+    if fhir_stage2 and "fhir" not in formats:
+        raise UserError("--flag-stage2 adds stage 2 to the FHIR Flags, but --formats leaves out fhir: "
+                        "add fhir to --formats or drop --flag-stage2.")
     check_output(data, out, overwrite, [("--rules", rules_path)])
     rules = load_rules(rules_path)
     target = cohort_target(cohort_url) if cohort_url else None  # a bad target stops before any work
@@ -84,10 +91,11 @@ def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, co
                         write_cohort(target[0], target[1], cohort_rows(timeline, as_of, cohort_definition_id))
                 finally:
                     timeline.con.disconnect()  # the state database closed before its folder is swapped in
-            write_worklist(frame, folder, as_of)
-            write_flags(frame, folder / "flags.ndjson", as_of, include_stage2=fhir_stage2)
+            write_worklist(frame, folder, as_of, formats=formats)
+            if "fhir" in formats:
+                write_flags(frame, folder / "flags.ndjson", as_of, include_stage2=fhir_stage2)
             meta = {"trdpath_version": __version__, "as_of": str(as_of), "source": extract.source,
-                    "rules": rules.path, "patients": len(frame),
+                    "rules": rules.path, "patients": len(frame), "files": [FORMATS[f] for f in formats],
                     "refresh": refresh.as_dict() if refresh else None,
                     "note": "Patient-level: stays inside the secure environment. Not a medical device."}
             if refresh is not None:

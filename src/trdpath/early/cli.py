@@ -38,22 +38,26 @@ def register(app: typer.Typer) -> None:
                  cohort_url: Annotated[Optional[str], typer.Option("--cohort-to", help="Write the TRD cohort as an OMOP cohort table: duckdb:FILE, postgresql://...?schema=results or spark:SCHEMA.")] = None,
                  cohort_definition_id: Annotated[int, typer.Option("--cohort-definition-id", min=1)] = 1,
                  incremental: Annotated[bool, typer.Option("--incremental", help="Keep the state in OUT/state; when it is there, recompute only the patients whose records changed since its as-of date (same worklist).")] = False,
+                 formats: Annotated[Optional[str], typer.Option("--formats", help="Which files to write, comma-separated: csv, xlsx, html, fhir (flags.ndjson); default all. At 1M patients the XLSX and HTML take most of a run.")] = None,
                  overwrite: OverwriteOption = False, quiet: QuietOption = False) -> None:
         """Who is where on the TRD pathway as of a date, the next step and why (patient-level: stays in the secure environment)."""
         keep_inputs(out, ("--config", config))
         from trdpath.early.api import worklist as run
+        from trdpath.early.outputs import FORMATS, parse_formats
         from trdpath.early.worklist import WorklistSettings
+
+        chosen = parse_formats(formats)
 
         settings = WorklistSettings(inertia_days=inertia_days, contact_gap_days=contact_gap_days, care_window_days=care_window_days)
         frame = run(data, out, _date(as_of, "--as-of"), load_config(config), _check_backend(backend), rules, settings,
                     fhir_stage2=flag_stage2, cohort_url=cohort_url, cohort_definition_id=cohort_definition_id,
-                    incremental=incremental, overwrite=overwrite)
+                    incremental=incremental, overwrite=overwrite, formats=chosen)
         if quiet:
             return
         counts = frame["stage"].value_counts().to_dict()
         console.print(Text(f"{len(frame):,} patients in current care ("
-                           + ", ".join(f"stage {k}: {v:,}" for k, v in sorted(counts.items())) + f"). Wrote worklist.csv, "
-                           "worklist.xlsx, worklist.html, flags.ndjson to " + str(out)
+                           + ", ".join(f"stage {k}: {v:,}" for k, v in sorted(counts.items())) + "). Wrote "
+                           + ", ".join(FORMATS[f] for f in chosen) + " to " + str(out)
                            + (f" (state: {frame.attrs['refresh']})" if frame.attrs.get("refresh") else "")))
 
     @app.command()

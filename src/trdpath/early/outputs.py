@@ -127,8 +127,31 @@ def write_html(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str) ->
     worklist_path(folder, "worklist.html").write_text(html, encoding="utf-8")
 
 
-def write_worklist(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str = "TRD pathway worklist") -> None:
-    safe = neutralise_frame(frame)
-    safe.to_csv(worklist_path(folder, "worklist.csv"), index=False)
-    write_xlsx(frame, worklist_path(folder, "worklist.xlsx"))
-    write_html(frame, Path(folder), as_of, title)
+def write_worklist(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str = "TRD pathway worklist",
+                   formats: tuple[str, ...] = ("csv", "xlsx", "html")) -> None:
+    """The worklist files of `formats` (of FORMATS, less "fhir": flags.ndjson is fhir.write_flags')."""
+    if "csv" in formats:
+        neutralise_frame(frame).to_csv(worklist_path(folder, "worklist.csv"), index=False)
+    if "xlsx" in formats:
+        write_xlsx(frame, worklist_path(folder, "worklist.xlsx"))
+    if "html" in formats:
+        write_html(frame, Path(folder), as_of, title)
+
+
+# What `trdpath worklist --formats` can choose, and the file each writes. At 1M patients the writers
+# take most of a run (benchmarks/README.md): a daily job feeding the record may need only csv and fhir.
+FORMATS = {"csv": "worklist.csv", "xlsx": "worklist.xlsx", "html": "worklist.html", "fhir": "flags.ndjson"}
+
+
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """--formats: a comma-separated subset of FORMATS (default: all), in FORMATS' order."""
+    if text is None:
+        return tuple(FORMATS)
+    asked = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [part for part in asked if part not in FORMATS]
+    if unknown or not asked:
+        from trdpath.errors import UserError
+
+        raise UserError(f"--formats takes a comma-separated list of {', '.join(FORMATS)} (got {text!r}"
+                        + (f": {', '.join(repr(u) for u in unknown)} unknown" if unknown else ": none named") + ").")
+    return tuple(f for f in FORMATS if f in asked)
