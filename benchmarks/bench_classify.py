@@ -15,6 +15,7 @@ of the tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -87,6 +88,33 @@ def synth_extract(data: Path, patients: int, seed: int) -> None:
     wall, peak, _ = run([sys.executable, "-m", "trdpath", "synth", "--patients", str(patients),
                          "--seed", str(seed), "--out", str(data), "--format", "parquet", "--no-notes", "--quiet"])
     print(f"  synth: {wall:.1f} s, peak {peak:.2f} GB")
+
+
+def extract_parser(doc: str, patients: int, repeat: int) -> argparse.ArgumentParser:
+    """The options every benchmark on a synthetic extract shares (--patients, --seed, --data, --repeat,
+    --keep); a benchmark adds its own and runs inside extract_workspace."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=patients)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
+    parser.add_argument("--repeat", type=int, default=repeat, help="alternating runs of each")
+    parser.add_argument("--keep", action="store_true", help="keep the generated extract and results")
+    return parser
+
+
+@contextlib.contextmanager
+def extract_workspace(args: argparse.Namespace):
+    """(work folder, extract): a new folder under the current one, the extract generated there unless
+    --data names one; the folder removed at the end unless --keep."""
+    work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
+    data = args.data or work / "extract"
+    try:
+        if args.data is None:
+            synth_extract(data, args.patients, args.seed)
+        yield work, data
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

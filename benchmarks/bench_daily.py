@@ -20,35 +20,23 @@ commands (default: every file). Not part of the tests.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import filecmp
 import os
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_classify import CPU, prescriptions_glob, run, synth_extract  # noqa: E402
+from bench_classify import CPU, extract_parser, extract_workspace, prescriptions_glob, run  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patients", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--keep", action="store_true")
+    parser = extract_parser(__doc__, patients=200_000, repeat=1)
     parser.add_argument("--formats", default="csv,xlsx,html,fhir", help="passed to both timed runs (csv is needed)")
     args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
-    data = args.data or work / "extract"
-    try:
-        if args.data is None:
-            synth_extract(data, args.patients, args.seed)
+    with extract_workspace(args) as (work, data):
         import duckdb
 
         last = duckdb.connect().execute(f"SELECT max(start_date) FROM read_parquet('{prescriptions_glob(data)}')").fetchone()[0]
@@ -61,28 +49,27 @@ def main() -> None:
         fulls, incs = [], []
         for attempt in range(args.repeat):
             print(f"load average before: {os.getloadavg()}", flush=True)
-            full_cmd = [*trdpath, "--as-of", str(d2), "--out", str(work / f"full{attempt}"), "--formats", args.formats]
-            wall, peak, _ = run(full_cmd)
-            fulls.append((wall, CPU[" ".join(full_cmd)]))
-            print(f"  full `worklist` on {d2}: {wall:.1f} s wall, {fulls[-1][1]:.1f} s CPU, peak {peak:.2f} GB", flush=True)
-            shutil.copytree(work / "d1", work / f"inc{attempt}")
-            inc_cmd = [*trdpath, "--as-of", str(d2), "--out", str(work / f"inc{attempt}"), "--incremental", "--formats",
-                       args.formats]
-            wall, peak, _ = run(inc_cmd)
-            incs.append((wall, CPU[" ".join(inc_cmd)]))
-            print(f"  `worklist --incremental` on {d2}: {wall:.1f} s wall, {incs[-1][1]:.1f} s CPU, peak {peak:.2f} GB",
-                  flush=True)
-            if not filecmp.cmp(work / f"full{attempt}" / "worklist.csv", work / f"inc{attempt}" / "worklist.csv", shallow=False):
+            timed = {}
+            for kind, extra in (("full", []), ("incremental", ["--incremental"])):
+                out = work / f"{kind}{attempt}"
+                if extra:
+                    shutil.copytree(work / "d1", out)
+                cmd = [*trdpath, "--as-of", str(d2), "--out", str(out), "--formats", args.formats, *extra]
+                wall, peak, _ = run(cmd)
+                timed[kind] = (wall, CPU[" ".join(cmd)])
+                print(f"  `worklist {' '.join(extra)}` on {d2}: {wall:.1f} s wall, {timed[kind][1]:.1f} s CPU, "
+                      f"peak {peak:.2f} GB", flush=True)
+            fulls.append(timed["full"])
+            incs.append(timed["incremental"])
+            if not filecmp.cmp(work / f"full{attempt}" / "worklist.csv", work / f"incremental{attempt}" / "worklist.csv",
+                               shallow=False):
                 sys.exit("the two runs wrote different worklists")
             shutil.rmtree(work / f"full{attempt}")
-            shutil.rmtree(work / f"inc{attempt}")
+            shutil.rmtree(work / f"incremental{attempt}")
         wall = statistics.median(i[0] for i in incs) / statistics.median(f[0] for f in fulls)
         cpu = statistics.median(i[1] for i in incs) / statistics.median(f[1] for f in fulls)
-        print(f"--formats {args.formats}: end to end, incremental / full: wall {wall:.3f}, CPU {cpu:.3f}; the same worklist.csv; "
-              f"load average after: {os.getloadavg()}")
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        print(f"--formats {args.formats}: end to end, incremental / full: wall {wall:.3f}, CPU {cpu:.3f}; "
+              f"the same worklist.csv; load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

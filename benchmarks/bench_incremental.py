@@ -21,39 +21,27 @@ Not part of the tests.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_classify import prescriptions_glob, run, synth_extract  # noqa: E402
+from bench_classify import extract_parser, extract_workspace, prescriptions_glob  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patients", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data", type=Path, help="an existing Parquet extract (skips generation)")
+    parser = extract_parser(__doc__, patients=200_000, repeat=2)
     parser.add_argument("--days", type=int, nargs="+", default=[1, 7])
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--keep", action="store_true")
     parser.add_argument("--floor", action="store_true",
                         help="also time the two passes any refresh must make (see floor()) against the full computation")
     args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="trdpath-bench-", dir="."))
-    data = args.data or work / "extract"
-    try:
-        if args.data is None:
-            synth_extract(data, args.patients, args.seed)
+    with extract_workspace(args) as (work, data):
         import duckdb
 
         from trdpath.sources.open import open_source as opened_extract
@@ -106,9 +94,6 @@ def main() -> None:
                       f"{statistics.median(incs):.1f} s, ratio {ratio:.3f}; CPU ratio "
                       f"{statistics.median(inc_cpu) / statistics.median(full_cpu):.3f}; same worklist; "
                       f"load average after: {os.getloadavg()}", flush=True)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def floor(data: Path, state: Path, as_of: dt.date, config, rules, full_cpu: float) -> None:

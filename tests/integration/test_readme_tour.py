@@ -149,6 +149,11 @@ def check_after(line: str, proc: subprocess.CompletedProcess, cwd: Path) -> None
     elif command.startswith("trdpath qual demo"):
         demo = cwd / "qual-demo"
         assert (demo / "report.html").is_file() and (demo / "demo_project.sqlite").is_file()
+    elif command.startswith("trdpath worklist") and "--formats csv,fhir" in command:
+        feed = cwd / "feed"
+        assert {p.name for p in feed.iterdir()} == {"worklist.csv", "flags.ndjson", "worklist.json", "state"}
+        # The same rows as the worklist of the line before, on the same date.
+        assert (feed / "worklist.csv").read_bytes() == (cwd / "worklist" / "worklist.csv").read_bytes()
     elif command.startswith("trdpath worklist"):
         worklist = cwd / "worklist"
         for name in ("worklist.csv", "worklist.xlsx", "worklist.json"):
