@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -115,3 +116,25 @@ def test_html_pages_hold_each_teams_rows_in_worklist_order_cell_for_cell(frame, 
         assert shown == [(str(r.priority), r.patient_id, cell(r.days_on_current_drug), cell(r.inertia_days),
                           cell(r.days_since_contact)) for r in expected.itertuples()]
     assert any(pd.isna(v) for v in frame["inertia_days"]) and any(pd.notna(v) for v in frame["inertia_days"])
+
+
+def test_csv_is_the_neutralised_worklist_in_trdpath_csv_format(frame, tmp_path):
+    """worklist.csv read back as text is the frame, neutralised by the pandas implementation
+    (neutralise_frame), each cell formatted here by hand: booleans true/false, dates yyyy-mm-dd,
+    missing values as empty fields (trdpath.output.write_csv's format, as patients.csv)."""
+    outputs.write_csv(frame, tmp_path / "worklist.csv")
+    back = pd.read_csv(tmp_path / "worklist.csv", dtype=str, keep_default_na=False)
+
+    def text(value) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return ""
+        if isinstance(value, (bool, np.bool_)):
+            return "true" if value else "false"
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+    expected = neutralise_frame(frame).astype(object).map(text)
+    assert list(back.columns) == list(frame.columns)
+    pd.testing.assert_frame_equal(back, expected.reset_index(drop=True), check_dtype=False)
+    assert back.loc[0, "team"] == "'=HYPERLINK(\"http://x\")"
+    assert {"true", "false"} <= set(back["subtherapeutic_held"]) | set(back["dose_adequate"])
+    assert (back["reasons"].str.contains(",")).any()  # quoted where needed, read back whole

@@ -127,11 +127,22 @@ def write_html(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str) ->
     worklist_path(folder, "worklist.html").write_text(html, encoding="utf-8")
 
 
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """worklist.csv in the format of every trdpath CSV (trdpath.output.write_csv: quotes only where
+    needed, missing as an empty field, booleans true/false, dates yyyy-mm-dd), neutralised in Arrow."""
+    import pyarrow as pa
+
+    from trdpath.output import write_csv as write_arrow_csv
+    from trdpath.safety import neutralise_arrow
+
+    write_arrow_csv(neutralise_arrow(pa.Table.from_pandas(frame, preserve_index=False)), path)
+
+
 def write_worklist(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str = "TRD pathway worklist",
                    formats: tuple[str, ...] = ("csv", "xlsx", "html")) -> None:
     """The worklist files of `formats` (of FORMATS, less "fhir": flags.ndjson is fhir.write_flags')."""
     if "csv" in formats:
-        neutralise_frame(frame).to_csv(worklist_path(folder, "worklist.csv"), index=False)
+        write_csv(frame, worklist_path(folder, "worklist.csv"))
     if "xlsx" in formats:
         write_xlsx(frame, worklist_path(folder, "worklist.xlsx"))
     if "html" in formats:
