@@ -59,15 +59,12 @@ def worklist(data: str | Path, out: str | Path, as_of: dt.date | None = None, co
     write the OMOP cohort table there (cohort.py). `incremental`:
     keep the state in OUT/state and, when a usable one is there, recompute only the patients whose
     records changed since (incremental.py); the worklist is the same as without."""
+    from trdpath.early.cohort import cohort_rows, cohort_target, write_cohort
     from trdpath.early.fhir import write_flags
-    from trdpath.early.outputs import write_worklist
+    from trdpath.early.outputs import FORMATS, parse_formats, write_worklist
     from trdpath.early.worklist import load_rules
 
     config = config or StudyConfig()
-    from trdpath.early.cohort import cohort_rows, cohort_target, write_cohort
-
-    from trdpath.early.outputs import FORMATS, parse_formats
-
     formats = parse_formats(None if formats is None else ",".join(formats))
     if fhir_stage2 and "fhir" not in formats:
         raise UserError("--flag-stage2 adds stage 2 to the FHIR Flags, but --formats leaves out fhir: "

@@ -21,7 +21,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trdpath.safety import neutralise_frame
 
-WORKLIST_FILES = ("worklist.csv", "worklist.xlsx", "worklist.html")
 EXCEL_ROWS = 1_048_575
 HTML_PAGE_ROWS = 500
 PAGES = "worklist-pages"
@@ -94,7 +93,7 @@ def _teams(frame: pd.DataFrame) -> list[tuple[str, list[dict]]]:
     names = [c for c in HTML_COLUMNS if c in frame.columns]
     records = [dict(zip(names, row)) for row in zip(*_cells(frame[names]))]
     return [(team, [records[i] for i in positions])
-            for team, positions in sorted(frame.groupby("team", sort=True).indices.items())]
+            for team, positions in sorted(frame.groupby("team").indices.items())]
 
 
 def write_html(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str) -> None:
@@ -138,17 +137,6 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     write_arrow_csv(neutralise_arrow(pa.Table.from_pandas(frame, preserve_index=False)), path)
 
 
-def write_worklist(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str = "TRD pathway worklist",
-                   formats: tuple[str, ...] = ("csv", "xlsx", "html")) -> None:
-    """The worklist files of `formats` (of FORMATS, less "fhir": flags.ndjson is fhir.write_flags')."""
-    if "csv" in formats:
-        write_csv(frame, worklist_path(folder, "worklist.csv"))
-    if "xlsx" in formats:
-        write_xlsx(frame, worklist_path(folder, "worklist.xlsx"))
-    if "html" in formats:
-        write_html(frame, Path(folder), as_of, title)
-
-
 # What `trdpath worklist --formats` can choose, and the file each writes. At 1M patients the writers
 # take most of a run (benchmarks/README.md): a daily job feeding the record may need only csv and fhir.
 FORMATS = {"csv": "worklist.csv", "xlsx": "worklist.xlsx", "html": "worklist.html", "fhir": "flags.ndjson"}
@@ -166,3 +154,14 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
         raise UserError(f"--formats takes a comma-separated list of {', '.join(FORMATS)} (got {text!r}"
                         + (f": {', '.join(repr(u) for u in unknown)} unknown" if unknown else ": none named") + ").")
     return tuple(f for f in FORMATS if f in asked)
+
+
+def write_worklist(frame: pd.DataFrame, folder: Path, as_of: dt.date, title: str = "TRD pathway worklist",
+                   formats: tuple[str, ...] = tuple(FORMATS)) -> None:
+    """The worklist files of `formats` (of FORMATS; "fhir", flags.ndjson, is fhir.write_flags')."""
+    if "csv" in formats:
+        write_csv(frame, worklist_path(folder, "worklist.csv"))
+    if "xlsx" in formats:
+        write_xlsx(frame, worklist_path(folder, "worklist.xlsx"))
+    if "html" in formats:
+        write_html(frame, Path(folder), as_of, title)
